@@ -1,0 +1,177 @@
+"""The `stagewise` command: one subcommand per step of the method, each usable on its own."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+log = logging.getLogger("stagewise")
+
+
+def setup_logging(verbose: bool = False) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
+                        datefmt="[%X]", handlers=[RichHandler(show_path=False, rich_tracebacks=False)])
+    for noisy in ("httpx", "urllib3", "filelock", "datasets", "transformers.modeling_utils"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _quiet_libraries() -> None:
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def show_table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for h in header:
+        table.add_column(h, justify="left" if h == "model" else "right")
+    for r in rows:
+        table.add_row(*r)
+    Console().print(table)
+
+
+# ------------------------------------------------------------------------------------------- commands
+def cmd_run(args) -> int:
+    from stagewise.config import load_recipe
+    from stagewise.train.pipeline import results_table, run
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    summaries = run(recipe)
+    header, rows = results_table(summaries, recipe.eval.families)
+    show_table(f"{recipe.name}: held-out world test accuracy (%) and mean trace length (tokens)", header, rows)
+    log.info("results: %s", recipe.run_dir / "results.md")
+    return 0
+
+
+def cmd_check(args) -> int:
+    import yaml
+
+    from stagewise.config import load_recipe, to_dict
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    sys.stdout.write(yaml.safe_dump(to_dict(recipe), sort_keys=False))
+    return 0
+
+
+def cmd_world(args) -> int:
+    from stagewise.world.build import build_world
+    from stagewise.world.scene import Difficulty
+    from stagewise.world.tasks import WorldConfig
+
+    diff = Difficulty(max_objects=args.max_objects, clutter=args.clutter, steps=args.steps)
+    cfg = WorldConfig(image_size=args.image_size, difficulty=diff)
+    out = build_world(args.out, args.families, {"train": args.train_size, "test": args.test_size},
+                      seed=args.seed, cfg=cfg)
+    log.info("world data written to %s", out)
+    return 0
+
+
+def cmd_model(args) -> int:
+    from stagewise.models.tiny import build_tiny_model, world_corpus
+
+    build_tiny_model(args.preset, world_corpus(args.corpus_size), args.out, seed=args.seed)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    import torch
+
+    from stagewise.data.sources import load_rows, to_trl_rows
+    from stagewise.eval.world_eval import evaluate
+    from stagewise.models.load import load_model_and_processor
+    from stagewise.train.pipeline import results_table
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    tests = {}
+    for fam in args.families:
+        split = Path(args.world) / fam / "test"
+        tests[fam] = to_trl_rows(load_rows(split, limit=args.limit), instruction=args.instruction or None,
+                                 source=fam)
+    model, processor = load_model_and_processor(args.model, dtype=torch.float32)
+    summary = evaluate(model, processor, tests, args.out, batch_size=args.batch_size,
+                       max_new_tokens=args.max_new_tokens)
+    header, rows = results_table({Path(args.model).name: summary}, args.families)
+    show_table("held-out world test accuracy (%)", header, rows)
+    log.info("per-item results: %s", Path(args.out) / "items.jsonl")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from stagewise.world.tasks import FAMILIES
+
+    p = argparse.ArgumentParser(prog="stagewise", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="train a recipe's stages in order and evaluate them")
+    r.add_argument("recipe")
+    r.add_argument("overrides", nargs="*", help="dotted overrides, e.g. stages.perception.trainer.steps=10")
+    r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("check", help="load a recipe (with overrides) and print it resolved")
+    c.add_argument("recipe")
+    c.add_argument("overrides", nargs="*")
+    c.set_defaults(func=cmd_check)
+
+    w = sub.add_parser("world", help="generate procedural world data (HF datasets + JSONL + images)")
+    w.add_argument("--out", required=True)
+    w.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
+    w.add_argument("--train-size", type=int, default=2000)
+    w.add_argument("--test-size", type=int, default=200)
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--image-size", type=int, default=112)
+    w.add_argument("--max-objects", type=int, default=5)
+    w.add_argument("--clutter", type=int, default=0)
+    w.add_argument("--steps", type=int, default=2)
+    w.set_defaults(func=cmd_world)
+
+    m = sub.add_parser("model", help="build a tiny Qwen2-VL model from a preset (random init, local tokenizer)")
+    m.add_argument("--preset", default="tiny")
+    m.add_argument("--out", required=True)
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--corpus-size", type=int, default=1500)
+    m.set_defaults(func=cmd_model)
+
+    e = sub.add_parser("eval", help="score a model (hub id or folder) on world test splits")
+    e.add_argument("model")
+    e.add_argument("--world", required=True, help="world data folder (from `stagewise world`)")
+    e.add_argument("--out", required=True)
+    e.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
+    e.add_argument("--limit", type=int, default=None)
+    e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--max-new-tokens", type=int, default=128)
+    e.add_argument("--instruction", default="think_boxed", help="prompt template; '' for none")
+    e.add_argument("--threads", type=int, default=0)
+    e.set_defaults(func=cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    _quiet_libraries()
+    from stagewise.config import RecipeError
+    from stagewise.data.sources import DataError
+
+    try:
+        return args.func(args)
+    except (RecipeError, DataError, FileNotFoundError) as e:
+        log.error("%s", e)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

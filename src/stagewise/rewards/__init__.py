@@ -1,0 +1,51 @@
+"""Answer verification and GRPO reward functions (accuracy + format, as in the paper)."""
+
+from stagewise.rewards.reward import (
+    ACCURACY_WEIGHT,
+    FORMAT_WEIGHT,
+    REWARD_FUNCS,
+    accuracy_reward,
+    completion_text,
+    format_reward,
+    paper_reward,
+    paper_reward_funcs,
+)
+from stagewise.rewards.verify import (
+    ANSWER_KINDS,
+    DEFAULT_TIMEOUT_S,
+    FORMAT_PATTERN,
+    call_with_timeout,
+    extract_answer,
+    extract_choice,
+    format_ok,
+    grade,
+    infer_kind,
+    last_boxed,
+    math_equal,
+    parse_number,
+    strip_think,
+)
+
+__all__ = [
+    "ACCURACY_WEIGHT",
+    "ANSWER_KINDS",
+    "DEFAULT_TIMEOUT_S",
+    "FORMAT_PATTERN",
+    "FORMAT_WEIGHT",
+    "REWARD_FUNCS",
+    "accuracy_reward",
+    "call_with_timeout",
+    "completion_text",
+    "extract_answer",
+    "extract_choice",
+    "format_ok",
+    "format_reward",
+    "grade",
+    "infer_kind",
+    "last_boxed",
+    "math_equal",
+    "paper_reward",
+    "paper_reward_funcs",
+    "parse_number",
+    "strip_think",
+]

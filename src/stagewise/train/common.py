@@ -1,0 +1,42 @@
+"""What every trainer call shares: CPU-friendly TRL defaults, vision freezing, saving a stage's model."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from stagewise.models.load import vision_module
+
+log = logging.getLogger(__name__)
+
+
+def device_defaults() -> dict:
+    """TRL's defaults (bf16, gradient checkpointing) fail or crawl on CPU; pick what the hardware supports."""
+    cuda = torch.cuda.is_available()
+    return {
+        "bf16": bool(cuda and torch.cuda.is_bf16_supported()),
+        "use_cpu": not cuda,
+        "gradient_checkpointing": False,
+        "report_to": "none",
+        "dataloader_num_workers": 0,
+        "disable_tqdm": False,
+    }
+
+
+def freeze_vision(model) -> int:
+    """Freeze the vision tower (and its merger); returns how many parameters were frozen."""
+    n = 0
+    for p in vision_module(model).parameters():
+        if p.requires_grad:
+            p.requires_grad_(False)
+            n += p.numel()
+    log.info("froze %d vision parameters", n)
+    return n
+
+
+def save_model(trainer, processor, out_dir: Path) -> None:
+    """Save the trained model with its processor and generation config, loadable offline."""
+    trainer.save_model(str(out_dir))
+    processor.save_pretrained(str(out_dir))

@@ -1,0 +1,42 @@
+"""SFT with TRL's SFTTrainer: the tiny model's warm start (and, later, the caption-SFT baseline)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import datasets
+from trl import SFTConfig, SFTTrainer
+
+from stagewise.train.common import device_defaults, save_model
+
+log = logging.getLogger(__name__)
+
+
+def run_sft(model, processor, train: datasets.Dataset, out_dir: str | Path, *, steps: int, batch_size: int,
+            learning_rate: float, seed: int = 0, warmup_ratio: float = 0.05, logging_steps: int = 20,
+            save_steps: int = 0, max_length: int = 512, extra: dict | None = None) -> SFTTrainer:
+    """Train on prompt/completion rows (loss on the completion only) and save to `out_dir`."""
+    out = Path(out_dir)
+    args = SFTConfig(
+        output_dir=str(out / "checkpoints"),
+        max_steps=steps,
+        per_device_train_batch_size=batch_size,
+        learning_rate=learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=max(1, int(warmup_ratio * steps)),
+        weight_decay=0.01,
+        logging_steps=logging_steps,
+        save_strategy="steps" if save_steps else "no",
+        save_steps=save_steps or 500,
+        seed=seed,
+        max_length=max_length,
+        completion_only_loss=True,
+        remove_unused_columns=False,
+        **device_defaults(),
+        **(extra or {}),
+    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train, processing_class=processor)
+    trainer.train()
+    save_model(trainer, processor, out)
+    return trainer

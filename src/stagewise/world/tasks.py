@@ -1,0 +1,346 @@
+"""The world's three task families, each item with a verifiable answer and a reference trace.
+
+- perception: 4-option multiple choice about a detail or a spatial relation; the answer is a letter.
+- visual: multi-step arithmetic over what is seen in the image; the answer is a number.
+- textual: the same kinds of steps, with the scene stated in words and no image; the answer is a number.
+
+Traces follow the paper's format: `<think>` what is seen (or given), then the steps `</think> \\boxed{answer}`.
+A share of traces re-check a step, so that trace length is something training can move.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from stagewise.world.caption import dense_caption, inventory, join, plural, summary
+from stagewise.world.scene import (
+    COLOURS,
+    KINDS,
+    Difficulty,
+    Scene,
+    Shape,
+    random_chart_scene,
+    random_shapes_scene,
+)
+
+FAMILIES = ("perception", "visual", "textual")
+LETTERS = "ABCD"
+
+
+@dataclass
+class Item:
+    """One problem of the world. `scene` is None for nothing; textual items keep theirs (they describe it)."""
+
+    id: str
+    family: str
+    kind: str
+    question: str
+    answer: str
+    answer_kind: str
+    trace: str
+    scene: Scene
+    caption: str
+    difficulty: int
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def has_image(self) -> bool:
+        return self.family != "textual"
+
+
+class Skip(Exception):
+    """This scene cannot carry this kind of question; draw another."""
+
+
+# ---------------------------------------------------------------------------------------------- perception
+def _mcq(rng: random.Random, right: str, pool: list[str]) -> tuple[dict[str, str], str]:
+    distractors = [p for p in dict.fromkeys(pool) if p != right]
+    if len(distractors) < 3:
+        raise Skip
+    opts = rng.sample(distractors, 3) + [right]
+    rng.shuffle(opts)
+    options = dict(zip(LETTERS, opts, strict=True))
+    return options, LETTERS[opts.index(right)]
+
+
+def _unique_shapes(scene: Scene) -> list[Shape]:
+    return [s for s in scene.shapes if scene.unique(s)]
+
+
+def _all_names() -> list[str]:
+    return [f"{c} {k}" for c in COLOURS for k in KINDS]
+
+
+def p_count(rng, scene):
+    target = rng.choice(["colour", "kind", "both"])
+    s = rng.choice(scene.shapes)
+    if target == "colour":
+        n, what = scene.count(colour=s.colour), f"{s.colour} shapes"
+    elif target == "kind":
+        n, what = scene.count(kind=s.kind), f"{s.kind}s"
+    else:
+        n, what = scene.count(colour=s.colour, kind=s.kind), f"{s.colour} {s.kind}s"
+    options, letter = _mcq(rng, str(n), [str(i) for i in range(0, 7)])
+    return f"How many {what} are there?", options, letter, f"There {'is' if n == 1 else 'are'} {n} {what}."
+
+
+def p_colour(rng, scene):
+    cands = [s for s in scene.shapes if scene.count(kind=s.kind) == 1]
+    if not cands:
+        raise Skip
+    s = rng.choice(cands)
+    options, letter = _mcq(rng, s.colour, list(COLOURS))
+    return f"What colour is the {s.kind}?", options, letter, f"The {s.kind} is {s.colour}."
+
+
+def _quadrant(s: Shape) -> str:
+    return f"{'top' if s.row < 2 else 'bottom'} {'left' if s.col < 2 else 'right'}"
+
+
+def p_position(rng, scene):
+    cands = _unique_shapes(scene)
+    if not cands:
+        raise Skip
+    s = rng.choice(cands)
+    quads = ["top left", "top right", "bottom left", "bottom right"]
+    options, letter = _mcq(rng, _quadrant(s), quads)
+    return f"In which part of the picture is the {s.name}?", options, letter, f"The {s.name} is at the {_quadrant(s)}."
+
+
+DIRECTIONS = {
+    "left": lambda s: s.col,
+    "right": lambda s: -s.col,
+    "top": lambda s: s.row,
+    "bottom": lambda s: -s.row,
+}
+
+
+def p_relation(rng, scene):
+    direction = rng.choice(list(DIRECTIONS))
+    key = DIRECTIONS[direction]
+    best = min(key(s) for s in scene.shapes)
+    extreme = [s for s in scene.shapes if key(s) == best]
+    if len(extreme) != 1 or not scene.unique(extreme[0]):
+        raise Skip
+    s = extreme[0]
+    others = [o.name for o in scene.shapes if o.name != s.name]
+    pool = others + [n for n in _all_names() if n not in others and n != s.name]
+    options, letter = _mcq(rng, s.name, pool[: max(3, len(others))] + pool)
+    phrase = {"left": "furthest to the left", "right": "furthest to the right", "top": "highest up",
+              "bottom": "lowest down"}[direction]
+    return f"Which shape is {phrase}?", options, letter, f"The {s.name} is {phrase}."
+
+
+def p_size(rng, scene):
+    large = [s for s in _unique_shapes(scene) if s.size == "large"]
+    if not large:
+        raise Skip
+    s = rng.choice(large)
+    small = [o.name for o in scene.shapes if o.size == "small" and o.name != s.name]
+    scene_names = {o.name for o in scene.shapes}
+    absent = [n for n in _all_names() if n not in scene_names]
+    rng.shuffle(absent)
+    options, letter = _mcq(rng, s.name, small + absent)
+    return "Which of these shapes is large?", options, letter, f"The {s.name} is large."
+
+
+def p_label(rng, scene):
+    cands = [s for s in _unique_shapes(scene) if s.label is not None]
+    if not cands:
+        raise Skip
+    s = rng.choice(cands)
+    options, letter = _mcq(rng, str(s.label), [str(i) for i in range(1, 10)])
+    return f"What number is written on the {s.name}?", options, letter, f"The {s.name} shows {s.label}."
+
+
+def p_bar_value(rng, scene):
+    b = rng.choice(scene.bars)
+    options, letter = _mcq(rng, str(b.value), [str(i) for i in range(1, 10)])
+    return f"What is the value of bar {b.name}?", options, letter, f"Bar {b.name} is at {b.value}."
+
+
+def p_bar_max(rng, scene):
+    top = max(b.value for b in scene.bars)
+    tallest = [b for b in scene.bars if b.value == top]
+    if len(tallest) != 1 or len(scene.bars) < 4:
+        raise Skip
+    options, letter = _mcq(rng, f"bar {tallest[0].name}", [f"bar {b.name}" for b in scene.bars])
+    return "Which bar is the tallest?", options, letter, f"The tallest is bar {tallest[0].name}."
+
+
+PERCEPTION_KINDS: dict[str, Callable] = {
+    "count": p_count,
+    "colour": p_colour,
+    "position": p_position,
+    "relation": p_relation,
+    "size": p_size,
+    "label": p_label,
+}
+CHART_PERCEPTION_KINDS: dict[str, Callable] = {"bar_value": p_bar_value, "bar_max": p_bar_max}
+
+
+# ----------------------------------------------------------------------------------------------- reasoning
+# A problem is (question, facts, steps, answer): `facts` are the quantities read off the scene (the trace
+# states them), `steps` the arithmetic. Visual items read the facts off the image; textual items are told.
+def r_more(rng, scene, diff):
+    pairs = [(a, b) for a in KINDS for b in KINDS if a != b and scene.count(kind=a) > scene.count(kind=b)]
+    if not pairs:
+        raise Skip
+    a, b = rng.choice(pairs)
+    na, nb = scene.count(kind=a), scene.count(kind=b)
+    return (f"How many more {a}s than {b}s are there?", [f"{a.capitalize()}s: {na}.", f"{b.capitalize()}s: {nb}."],
+            [f"{na} - {nb} = {na - nb}."], na - nb)
+
+
+def r_either(rng, scene, diff):
+    c1, c2 = rng.sample([c for c in COLOURS if scene.count(colour=c)] + list(COLOURS), 2)
+    if c1 == c2:
+        raise Skip
+    n1, n2 = scene.count(colour=c1), scene.count(colour=c2)
+    return (f"How many shapes are {c1} or {c2}?", [f"{c1.capitalize()}: {n1}.", f"{c2.capitalize()}: {n2}."],
+            [f"{n1} + {n2} = {n1 + n2}."], n1 + n2)
+
+
+def r_points(rng, scene, diff):
+    kinds = [k for k in KINDS if scene.count(kind=k)]
+    k_used = rng.sample(kinds, min(len(kinds), max(1, diff.steps - 1), 2))
+    worth = {k: rng.randint(2, 5) for k in k_used}
+    facts, steps, subtotals = [], [], []
+    for k in k_used:
+        n = scene.count(kind=k)
+        facts.append(f"{k.capitalize()}s: {n}.")
+        steps.append(f"{n} * {worth[k]} = {n * worth[k]}.")
+        subtotals.append(n * worth[k])
+    if len(subtotals) == 2:
+        steps.append(f"{subtotals[0]} + {subtotals[1]} = {sum(subtotals)}.")
+    rules = join([f"each {k} is worth {worth[k]} points" for k in k_used])
+    what = join([f"{k}s" for k in k_used])
+    return f"If {rules}, how many points are the {what} worth in total?", facts, steps, sum(subtotals)
+
+
+def r_labels(rng, scene, diff):
+    labels = [s.label for s in scene.shapes if s.label is not None]
+    if len(labels) < 2 or len(labels) > diff.steps + 1:
+        raise Skip
+    steps, total = [], labels[0]
+    for x in labels[1:]:
+        steps.append(f"{total} + {x} = {total + x}.")
+        total += x
+    return ("What is the sum of the numbers written on the shapes?",
+            [f"The numbers are {join([str(x) for x in labels])}."], steps, total)
+
+
+def r_bar_sum(rng, scene, diff):
+    k = min(len(scene.bars), rng.randint(2, diff.steps + 1))
+    bars = sorted(rng.sample(scene.bars, k), key=lambda b: b.name)
+    steps, total = [], bars[0].value
+    for b in bars[1:]:
+        steps.append(f"{total} + {b.value} = {total + b.value}.")
+        total += b.value
+    return (f"What is the total of bars {join([b.name for b in bars])}?",
+            [f"Bar {b.name}: {b.value}." for b in bars], steps, total)
+
+
+def r_bar_diff(rng, scene, diff):
+    pairs = [(a, b) for a in scene.bars for b in scene.bars if a.value > b.value]
+    if not pairs:
+        raise Skip
+    a, b = rng.choice(pairs)
+    return (f"How much higher is bar {a.name} than bar {b.name}?", [f"Bar {a.name}: {a.value}.",
+            f"Bar {b.name}: {b.value}."], [f"{a.value} - {b.value} = {a.value - b.value}."], a.value - b.value)
+
+
+REASONING_KINDS: dict[str, Callable] = {
+    "more": r_more,
+    "either": r_either,
+    "points": r_points,
+    "labels": r_labels,
+}
+CHART_REASONING_KINDS: dict[str, Callable] = {"bar_sum": r_bar_sum, "bar_diff": r_bar_diff}
+
+
+def _statement(scene: Scene) -> str:
+    """The scene in words, for textual problems (labels included, since some questions need them)."""
+    if scene.kind == "chart":
+        return f"A chart has {join([f'bar {b.name} at {b.value}' for b in scene.bars])}."
+    labelled = [s for s in scene.shapes if s.label is not None]
+    text = f"A box holds {inventory(scene)}."
+    if labelled:
+        numbers = join([str(s.label) for s in labelled])
+        text += f" The numbers written on the shapes are {numbers}." if len(labelled) > 1 else (
+            f" One shape has the number {numbers} written on it.")
+    return text
+
+
+# ------------------------------------------------------------------------------------------------- builder
+@dataclass
+class WorldConfig:
+    """How the world draws scenes and items."""
+
+    image_size: int = 112
+    """Rendered image side in pixels."""
+    chart_share: float = 0.2
+    """Share of scenes that are bar charts rather than shapes."""
+    recheck_prob: float = 0.3
+    """Share of reference traces that re-check their last step (so trace length can change in training)."""
+    difficulty: Difficulty = field(default_factory=Difficulty)
+    """Objects, clutter, labels and reasoning steps."""
+
+
+def make_item(family: str, rng: random.Random, cfg: WorldConfig, item_id: str) -> Item:
+    """Draw one item of `family`, retrying scenes that cannot carry the drawn question kind."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown task family {family!r}; expected one of {', '.join(FAMILIES)}")
+    diff = cfg.difficulty
+    for _ in range(200):
+        chart = rng.random() < cfg.chart_share
+        scene = random_chart_scene(rng, diff) if chart else random_shapes_scene(rng, diff)
+        try:
+            if family == "perception":
+                kinds = CHART_PERCEPTION_KINDS if chart else PERCEPTION_KINDS
+                kind = rng.choice(list(kinds))
+                return _perception_item(kinds[kind](rng, scene), kind, scene, rng, cfg, item_id)
+            kinds = CHART_REASONING_KINDS if chart else REASONING_KINDS
+            kind = rng.choice(list(kinds))
+            return _reasoning_item(family, kinds[kind](rng, scene, diff), kind, scene, rng, cfg, item_id)
+        except Skip:
+            continue
+    raise RuntimeError(f"could not draw a {family} item in 200 tries; the difficulty settings are too tight")
+
+
+def _perception_item(spec, kind, scene, rng, cfg, item_id) -> Item:
+    question, options, letter, observation = spec
+    seen = summary(scene)
+    steps = [seen, observation]
+    if rng.random() < cfg.recheck_prob:
+        steps.append(f"Check: {observation[0].lower()}{observation[1:]}")
+    steps.append(f"So the answer is {letter}.")
+    text = question + "\n" + "\n".join(f"{k}. {v}" for k, v in options.items())
+    return Item(item_id, "perception", kind, text, letter, "choice", _trace(steps, letter), scene,
+                dense_caption(scene), len(scene.shapes) or len(scene.bars), options)
+
+
+def _reasoning_item(family, spec, kind, scene, rng, cfg, item_id) -> Item:
+    question, facts, steps, answer = spec
+    lines = ([summary(scene)] if family == "visual" else []) + facts + steps
+    if rng.random() < cfg.recheck_prob and steps:
+        lines.append(f"Check: {steps[-1]}")
+    text = question if family == "visual" else f"{_statement(scene)} {question}"
+    return Item(item_id, family, kind, text, str(answer), "number", _trace(lines, str(answer)), scene,
+                dense_caption(scene), len(steps))
+
+
+def _trace(lines: list[str], answer: str) -> str:
+    return "<think>" + " ".join(lines) + "</think> \\boxed{" + answer + "}"
+
+
+def generate(family: str, n: int, seed: int, cfg: WorldConfig | None = None, prefix: str = "") -> list[Item]:
+    """`n` items of one family, deterministic in (family, n, seed, cfg)."""
+    cfg = cfg or WorldConfig()
+    rng = random.Random(f"{family}-{seed}")
+    return [make_item(family, rng, cfg, f"{prefix}{family}-{seed}-{i:06d}") for i in range(n)]
+
+
+__all__ = ["FAMILIES", "Item", "WorldConfig", "generate", "make_item", "plural"]
