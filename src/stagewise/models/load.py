@@ -12,17 +12,22 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 log = logging.getLogger(__name__)
 
 
+def _saved_processor_class(path: Path) -> str | None:
+    cfg = path / "processor_config.json"
+    return json.loads(cfg.read_text()).get("processor_class") if cfg.exists() else None
+
+
 def load_processor(name_or_path: str | Path):
     path = Path(name_or_path)
-    marker = path / "stagewise_model.json"
-    if marker.exists() and json.loads(marker.read_text()).get("processor") == "TinyQwen2VLProcessor":
+    if _saved_processor_class(path) == "TinyQwen2VLProcessor":
         from stagewise.models.tiny import TinyQwen2VLProcessor
 
-        # AutoProcessor would silently return only the tokenizer for this folder.
+        # AutoProcessor would silently return only the tokenizer for this folder (and drop the images).
         return TinyQwen2VLProcessor.from_pretrained(str(path))
     processor = AutoProcessor.from_pretrained(str(name_or_path))
-    if processor.__class__.__name__.endswith("TokenizerFast"):
-        raise ValueError(f"{name_or_path}: AutoProcessor returned only a tokenizer; this is not a VLM folder")
+    if not hasattr(processor, "image_processor"):
+        raise ValueError(f"{name_or_path}: AutoProcessor returned {type(processor).__name__}, which has no image "
+                         "processor; images would be silently dropped")
     return processor
 
 

@@ -83,7 +83,7 @@ def p_count(rng, scene):
     else:
         n, what = scene.count(colour=s.colour, kind=s.kind), f"{s.colour} {s.kind}s"
     options, letter = _mcq(rng, str(n), [str(i) for i in range(0, 7)])
-    return f"How many {what} are there?", options, letter, f"There {'is' if n == 1 else 'are'} {n} {what}."
+    return f"How many {what} are there?", options, letter, f"I see {n} {what if n != 1 else what.removesuffix('s')}."
 
 
 def p_colour(rng, scene):
@@ -92,7 +92,7 @@ def p_colour(rng, scene):
         raise Skip
     s = rng.choice(cands)
     options, letter = _mcq(rng, s.colour, list(COLOURS))
-    return f"What colour is the {s.kind}?", options, letter, f"The {s.kind} is {s.colour}."
+    return f"What colour is the {s.kind}?", options, letter, f"I see a {s.colour} {s.kind}."
 
 
 def _quadrant(s: Shape) -> str:
@@ -106,7 +106,7 @@ def p_position(rng, scene):
     s = rng.choice(cands)
     quads = ["top left", "top right", "bottom left", "bottom right"]
     options, letter = _mcq(rng, _quadrant(s), quads)
-    return f"In which part of the picture is the {s.name}?", options, letter, f"The {s.name} is at the {_quadrant(s)}."
+    return f"In which part of the picture is the {s.name}?", options, letter, f"I see the {s.name} at the {_quadrant(s)}."
 
 
 DIRECTIONS = {
@@ -130,7 +130,7 @@ def p_relation(rng, scene):
     options, letter = _mcq(rng, s.name, pool[: max(3, len(others))] + pool)
     phrase = {"left": "furthest to the left", "right": "furthest to the right", "top": "highest up",
               "bottom": "lowest down"}[direction]
-    return f"Which shape is {phrase}?", options, letter, f"The {s.name} is {phrase}."
+    return f"Which shape is {phrase}?", options, letter, f"I see the {s.name} {phrase}."
 
 
 def p_size(rng, scene):
@@ -143,7 +143,7 @@ def p_size(rng, scene):
     absent = [n for n in _all_names() if n not in scene_names]
     rng.shuffle(absent)
     options, letter = _mcq(rng, s.name, small + absent)
-    return "Which of these shapes is large?", options, letter, f"The {s.name} is large."
+    return "Which of these shapes is large?", options, letter, f"I see a large {s.name}."
 
 
 def p_label(rng, scene):
@@ -152,13 +152,13 @@ def p_label(rng, scene):
         raise Skip
     s = rng.choice(cands)
     options, letter = _mcq(rng, str(s.label), [str(i) for i in range(1, 10)])
-    return f"What number is written on the {s.name}?", options, letter, f"The {s.name} shows {s.label}."
+    return f"What number is written on the {s.name}?", options, letter, f"I see {s.label} on the {s.name}."
 
 
 def p_bar_value(rng, scene):
     b = rng.choice(scene.bars)
     options, letter = _mcq(rng, str(b.value), [str(i) for i in range(1, 10)])
-    return f"What is the value of bar {b.name}?", options, letter, f"Bar {b.name} is at {b.value}."
+    return f"What is the value of bar {b.name}?", options, letter, f"I see bar {b.name} at {b.value}."
 
 
 def p_bar_max(rng, scene):
@@ -167,7 +167,7 @@ def p_bar_max(rng, scene):
     if len(tallest) != 1 or len(scene.bars) < 4:
         raise Skip
     options, letter = _mcq(rng, f"bar {tallest[0].name}", [f"bar {b.name}" for b in scene.bars])
-    return "Which bar is the tallest?", options, letter, f"The tallest is bar {tallest[0].name}."
+    return "Which bar is the tallest?", options, letter, f"I see bar {tallest[0].name} tallest."
 
 
 PERCEPTION_KINDS: dict[str, Callable] = {
@@ -182,15 +182,16 @@ CHART_PERCEPTION_KINDS: dict[str, Callable] = {"bar_value": p_bar_value, "bar_ma
 
 
 # ----------------------------------------------------------------------------------------------- reasoning
-# A problem is (question, facts, steps, answer): `facts` are the quantities read off the scene (the trace
-# states them), `steps` the arithmetic. Visual items read the facts off the image; textual items are told.
+# A problem is (question, facts, steps, answer): `facts` are noun phrases for the quantities the question needs
+# ("3 circles"), `steps` the arithmetic. A visual trace opens with "I see <facts>."; a textual one with
+# "We have <facts>." because it was told them.
 def r_more(rng, scene, diff):
     pairs = [(a, b) for a in KINDS for b in KINDS if a != b and scene.count(kind=a) > scene.count(kind=b)]
     if not pairs:
         raise Skip
     a, b = rng.choice(pairs)
     na, nb = scene.count(kind=a), scene.count(kind=b)
-    return (f"How many more {a}s than {b}s are there?", [f"{a.capitalize()}s: {na}.", f"{b.capitalize()}s: {nb}."],
+    return (f"How many more {a}s than {b}s are there?", [plural(na, a), plural(nb, b)],
             [f"{na} - {nb} = {na - nb}."], na - nb)
 
 
@@ -199,7 +200,7 @@ def r_either(rng, scene, diff):
     if c1 == c2:
         raise Skip
     n1, n2 = scene.count(colour=c1), scene.count(colour=c2)
-    return (f"How many shapes are {c1} or {c2}?", [f"{c1.capitalize()}: {n1}.", f"{c2.capitalize()}: {n2}."],
+    return (f"How many shapes are {c1} or {c2}?", [plural(n1, f"{c1} shape"), plural(n2, f"{c2} shape")],
             [f"{n1} + {n2} = {n1 + n2}."], n1 + n2)
 
 
@@ -210,7 +211,7 @@ def r_points(rng, scene, diff):
     facts, steps, subtotals = [], [], []
     for k in k_used:
         n = scene.count(kind=k)
-        facts.append(f"{k.capitalize()}s: {n}.")
+        facts.append(plural(n, k))
         steps.append(f"{n} * {worth[k]} = {n * worth[k]}.")
         subtotals.append(n * worth[k])
     if len(subtotals) == 2:
@@ -229,7 +230,7 @@ def r_labels(rng, scene, diff):
         steps.append(f"{total} + {x} = {total + x}.")
         total += x
     return ("What is the sum of the numbers written on the shapes?",
-            [f"The numbers are {join([str(x) for x in labels])}."], steps, total)
+            [f"the numbers {join([str(x) for x in labels])}"], steps, total)
 
 
 def r_bar_sum(rng, scene, diff):
@@ -240,7 +241,7 @@ def r_bar_sum(rng, scene, diff):
         steps.append(f"{total} + {b.value} = {total + b.value}.")
         total += b.value
     return (f"What is the total of bars {join([b.name for b in bars])}?",
-            [f"Bar {b.name}: {b.value}." for b in bars], steps, total)
+            [f"bar {b.name} at {b.value}" for b in bars], steps, total)
 
 
 def r_bar_diff(rng, scene, diff):
@@ -248,8 +249,8 @@ def r_bar_diff(rng, scene, diff):
     if not pairs:
         raise Skip
     a, b = rng.choice(pairs)
-    return (f"How much higher is bar {a.name} than bar {b.name}?", [f"Bar {a.name}: {a.value}.",
-            f"Bar {b.name}: {b.value}."], [f"{a.value} - {b.value} = {a.value - b.value}."], a.value - b.value)
+    return (f"How much higher is bar {a.name} than bar {b.name}?", [f"bar {a.name} at {a.value}",
+            f"bar {b.name} at {b.value}"], [f"{a.value} - {b.value} = {a.value - b.value}."], a.value - b.value)
 
 
 REASONING_KINDS: dict[str, Callable] = {
@@ -285,6 +286,9 @@ class WorldConfig:
     """Share of scenes that are bar charts rather than shapes."""
     recheck_prob: float = 0.3
     """Share of reference traces that re-check their last step (so trace length can change in training)."""
+    inventory_in_trace: bool = False
+    """Open visual traces with the whole scene inventory ("I see 2 red circles and ...") before the question's
+    own observation: longer traces that describe everything (harder for tiny models)."""
     difficulty: Difficulty = field(default_factory=Difficulty)
     """Objects, clutter, labels and reasoning steps."""
 
@@ -312,8 +316,7 @@ def make_item(family: str, rng: random.Random, cfg: WorldConfig, item_id: str) -
 
 def _perception_item(spec, kind, scene, rng, cfg, item_id) -> Item:
     question, options, letter, observation = spec
-    seen = summary(scene)
-    steps = [seen, observation]
+    steps = ([summary(scene)] if cfg.inventory_in_trace else []) + [observation]
     if rng.random() < cfg.recheck_prob:
         steps.append(f"Check: {observation[0].lower()}{observation[1:]}")
     steps.append(f"So the answer is {letter}.")
@@ -324,7 +327,11 @@ def _perception_item(spec, kind, scene, rng, cfg, item_id) -> Item:
 
 def _reasoning_item(family, spec, kind, scene, rng, cfg, item_id) -> Item:
     question, facts, steps, answer = spec
-    lines = ([summary(scene)] if family == "visual" else []) + facts + steps
+    if family == "visual":
+        lines = ([summary(scene)] if cfg.inventory_in_trace else []) + [f"I see {join(facts)}."]
+    else:
+        lines = [f"We have {join(facts)}."]
+    lines += steps
     if rng.random() < cfg.recheck_prob and steps:
         lines.append(f"Check: {steps[-1]}")
     text = question if family == "visual" else f"{_statement(scene)} {question}"

@@ -1,0 +1,85 @@
+from pathlib import Path
+
+import pytest
+
+from stagewise.config import Recipe, RecipeError, load_recipe
+
+RECIPES = sorted(Path(__file__).resolve().parents[2].joinpath("recipes").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(p.parents[1])))
+def test_every_recipe_loads(path):
+    recipe = load_recipe(path)
+    assert isinstance(recipe, Recipe) and recipe.stages
+
+
+def test_recipes_exist():
+    assert any(p.name == "staged.yaml" for p in RECIPES)
+
+
+def test_staged_demo_is_the_papers_order():
+    recipe = load_recipe(Path(__file__).resolve().parents[2] / "recipes/tiny/staged.yaml")
+    assert [s.capability for s in recipe.stages] == ["perception", "textual_reasoning", "visual_reasoning"]
+    assert [s.freeze_vision for s in recipe.stages] == [False, True, False]
+    assert all(s.method == "grpo" for s in recipe.stages)
+
+
+def write(tmp_path, text):
+    p = tmp_path / "r.yaml"
+    p.write_text(text)
+    return p
+
+
+BASE = """
+name: t
+stages:
+  - name: perception
+    capability: perception
+    data: {families: [perception], size: 10}
+    trainer: {steps: 3, learning_rate: 1e-4}
+"""
+
+
+def test_scientific_notation_and_nesting(tmp_path):
+    recipe = load_recipe(write(tmp_path, BASE))
+    assert recipe.stages[0].trainer.learning_rate == pytest.approx(1e-4)
+    assert recipe.stages[0].trainer.group_size == 5  # the paper's default
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (BASE.replace("size: 10", "size: 10, sise: 3"), r"r.yaml: unknown key 'stages\[0\].data.sise'"),
+        (BASE.replace("trainer:", "trainr:"), r"unknown key 'stages\[0\].trainr'"),
+        (BASE + "modle: {}\n", "unknown key 'modle'"),
+        (BASE.replace("[perception]", "[percepton]"), "unknown task family 'percepton'"),
+        (BASE.replace("steps: 3", "steps: three"), r"stages\[0\].trainer.steps must be int"),
+        (BASE.replace("data: {families: [perception], size: 10}", "data: {paths: [nowhere.jsonl]}"),
+         "file not found: nowhere.jsonl"),
+        (BASE.replace("method", "x") + "    method: ppo\n", "method must be grpo or sft"),
+        ("stages: [{name: a, data: {families: [visual]}}, {name: a, data: {families: [visual]}}]", "used twice"),
+    ],
+)
+def test_bad_recipes_name_file_and_key(tmp_path, text, message):
+    with pytest.raises(RecipeError, match=message) as info:
+        load_recipe(write(tmp_path, text))
+    assert "r.yaml" in str(info.value)
+
+
+def test_missing_recipe_file(tmp_path):
+    with pytest.raises(RecipeError, match="recipe not found"):
+        load_recipe(tmp_path / "nope.yaml")
+
+
+def test_dotted_overrides_by_index_and_stage_name(tmp_path):
+    p = write(tmp_path, BASE)
+    r = load_recipe(p, ["stages.perception.trainer.steps=7", "stages.0.freeze_vision=true", "seed=3",
+                        "world.difficulty.clutter=2"])
+    assert r.stages[0].trainer.steps == 7 and r.stages[0].freeze_vision is True
+    assert r.seed == 3 and r.world.difficulty.clutter == 2
+    with pytest.raises(RecipeError, match="no list item 'textual'"):
+        load_recipe(p, ["stages.textual.trainer.steps=1"])
+    with pytest.raises(RecipeError, match="unknown key 'stages\\[0\\].trainer.stepz'"):
+        load_recipe(p, ["stages.perception.trainer.stepz=1"])
+    with pytest.raises(RecipeError, match="must look like"):
+        load_recipe(p, ["seed"])

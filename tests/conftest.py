@@ -1,0 +1,27 @@
+"""Shared fixtures: a tiny world and a tiny randomly initialised Qwen2-VL model, built once per session."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never download anything
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def world_dir(tmp_path_factory):
+    from stagewise.world.build import build_world
+
+    return build_world(tmp_path_factory.mktemp("world"), ["perception", "visual", "textual"],
+                       {"train": 40, "test": 12}, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    from stagewise.models.tiny import build_tiny_model, world_corpus
+
+    return build_tiny_model("tiny", world_corpus(200), tmp_path_factory.mktemp("tiny"), seed=0)

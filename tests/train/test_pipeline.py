@@ -1,0 +1,66 @@
+"""The whole recipe path on a micro budget: world -> tiny base -> 3 GRPO stages -> eval, then a rerun that
+redoes nothing."""
+
+import json
+import logging
+
+import pytest
+
+from stagewise.cli import main
+
+MICRO = """
+name: micro
+output_dir: {out}
+world: {{train_size: 16, test_size: 6}}
+model:
+  source: tiny
+  corpus_size: 100
+  warmstart: {{steps: 2, batch_size: 4, size: 8}}
+stages:
+  - name: perception
+    capability: perception
+    data: {{families: [perception], size: 8, instruction: null}}
+    trainer: &t {{steps: 1, prompts_per_step: 2, group_size: 2, max_completion_length: 8, learning_rate: 1.0e-3}}
+  - name: textual
+    capability: textual_reasoning
+    data: {{families: [textual], size: 8, instruction: null}}
+    trainer: *t
+    freeze_vision: true
+  - name: visual
+    capability: visual_reasoning
+    data: {{families: [visual], size: 8, instruction: null}}
+    trainer: *t
+eval: {{size: 3, batch_size: 4, max_new_tokens: 8}}
+"""
+
+
+@pytest.mark.slow
+def test_run_trains_each_stage_from_the_previous_and_resumes(tmp_path):
+    recipe = tmp_path / "micro.yaml"
+    recipe.write_text(MICRO.format(out=tmp_path / "runs"))
+    assert main(["run", str(recipe)]) == 0
+    run = tmp_path / "runs" / "micro"
+    chain = {s: json.loads((run / s / "manifest.json").read_text()) for s in ("perception", "textual", "visual")}
+    assert chain["perception"]["started_from"] == str(run / "base")
+    assert chain["textual"]["started_from"] == str(run / "perception")
+    assert chain["visual"]["started_from"] == str(run / "textual")
+    assert chain["textual"]["stage"]["freeze_vision"] is True
+    assert chain["visual"]["compute"]["completions_generated"] == 4
+    assert {"torch", "transformers", "trl"} <= set(chain["visual"]["versions"])
+    for label in ("base", "perception", "textual", "visual"):
+        summary = json.loads((run / "eval" / label / "summary.json").read_text())
+        assert set(summary["families"]) == {"perception", "textual", "visual"}
+    table = (run / "results.md").read_text()
+    assert all(name in table for name in ("base", "perception", "textual", "visual"))
+
+    stamps = {p: p.stat().st_mtime_ns for p in run.rglob("manifest.json")}
+    assert main(["run", str(recipe)]) == 0
+    assert stamps == {p: p.stat().st_mtime_ns for p in run.rglob("manifest.json")}
+
+
+def test_bad_recipe_is_one_clear_error(tmp_path, caplog):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text("name: x\nstages: [{name: a, data: {families: [vision]}}]\n")
+    with caplog.at_level(logging.ERROR):
+        assert main(["run", str(recipe)]) == 2
+    assert "bad.yaml: stages[0].data.families: unknown task family 'vision'" in caplog.text
