@@ -57,6 +57,9 @@ class WarmstartConfig:
     """World families whose reference traces are trained on."""
     size: int = 2000
     """Items taken per family."""
+    describe: bool = False
+    """Also train "Describe what you see." -> the scene inventory on every image of the warm-start data, a dense
+    image-grounded target like the captioning that real VLMs are pretrained on."""
 
 
 @dataclass

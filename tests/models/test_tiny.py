@@ -52,3 +52,12 @@ def test_unknown_preset(tiny_model_dir):
     with pytest.raises(ValueError, match="unknown model preset 'huge'"):
         model_config("huge", tok)
     assert set(PRESETS) >= {"tiny", "small"}
+
+
+def test_saved_tokenizer_pads_left(tiny_model_dir):
+    # TRL's GRPO tokenizes prompts once more with the tokenizer's default side to get mm_token_type_ids; right
+    # padding there misaligns M-RoPE positions with the left-padded prompts and crashes the log-prob pass.
+    import json
+
+    assert json.loads((tiny_model_dir / "tokenizer_config.json").read_text())["padding_side"] == "left"
+    assert load_processor(tiny_model_dir).tokenizer.padding_side == "left"

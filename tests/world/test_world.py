@@ -41,6 +41,16 @@ def test_perception_items_are_four_option_mcqs_with_the_right_letter():
         assert f"{item.answer}. {item.options[item.answer]}" in item.question
 
 
+def test_perception_traces_scan_options_up_to_the_answer():
+    for item in generate("perception", 100, seed=6):
+        letters = "ABCD"[: "ABCD".index(item.answer) + 1]
+        for key in letters:
+            verdict = "yes" if key == item.answer else "no"
+            assert f"{key} is {item.options[key]}, {verdict}." in item.trace
+    plain = generate("perception", 20, seed=6, cfg=WorldConfig(scan_options=False))
+    assert not any(", yes." in i.trace for i in plain)
+
+
 def test_count_questions_match_the_scene_graph():
     checked = 0
     for item in generate("perception", 300, seed=3):

@@ -23,7 +23,11 @@ def load_processor(name_or_path: str | Path):
         from stagewise.models.tiny import TinyQwen2VLProcessor
 
         # AutoProcessor would silently return only the tokenizer for this folder (and drop the images).
-        return TinyQwen2VLProcessor.from_pretrained(str(path))
+        processor = TinyQwen2VLProcessor.from_pretrained(str(path))
+        # Folders saved before padding_side was stored default to right padding, which misaligns TRL's
+        # mm_token_type_ids with its left-padded prompts in GRPO.
+        processor.tokenizer.padding_side = "left"
+        return processor
     processor = AutoProcessor.from_pretrained(str(name_or_path))
     if not hasattr(processor, "image_processor"):
         raise ValueError(f"{name_or_path}: AutoProcessor returned {type(processor).__name__}, which has no image "

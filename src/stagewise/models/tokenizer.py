@@ -53,7 +53,7 @@ def train_tokenizer(corpus: list[str], vocab_size: int = 1024) -> PreTrainedToke
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         additional_special_tokens=SPECIAL_TOKENS[1:],
+        padding_side="left",  # saved with the tokenizer: TRL's GRPO pads prompts with the tokenizer's default side
     )
     fast.chat_template = CHAT_TEMPLATE
-    fast.padding_side = "left"  # generation pads on the left
     return fast

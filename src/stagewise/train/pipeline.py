@@ -94,8 +94,10 @@ def build_base(recipe: Recipe, data_dir: Path) -> Path:
     log.info("base: SFT warm start of %s for %d steps", source, ws.steps)
     rows = []
     for fam in ws.families:
-        rows += to_trl_rows(load_rows(data_dir / fam / "train", limit=ws.size), with_completion=True,
-                            instruction=_instruction(recipe), source=fam)
+        raw = load_rows(data_dir / fam / "train", limit=ws.size)
+        rows += to_trl_rows(raw, with_completion=True, instruction=_instruction(recipe), source=fam)
+        if ws.describe:
+            rows += describe_rows(raw)
     random.Random(recipe.seed).shuffle(rows)
     seed_everything(recipe.seed)
     model, processor = load_model_and_processor(source, dtype=torch.float32)
@@ -106,6 +108,22 @@ def build_base(recipe: Recipe, data_dir: Path) -> Path:
     write_manifest(base, recipe, step="warmstart", started_from=str(source), config=asdict(ws),
                    train_items=len(rows), wall_s=time.time() - t0)
     return base
+
+
+def describe_rows(raw: list[dict]) -> list[dict]:
+    """SFT rows asking for the scene inventory of every world image (rows without a scene or image are skipped)."""
+    from stagewise.data.prompts import assistant_message
+    from stagewise.world.caption import summary
+    from stagewise.world.scene import Scene
+
+    out = []
+    for r in raw:
+        if r.get("images") and r.get("scene"):
+            out.append({"prompt": [{"role": "user", "content": "Describe what you see."}], "images": r["images"],
+                        "answer": "", "answer_kind": "", "id": f"describe-{r['id']}", "family": "describe",
+                        "kind": "describe",
+                        "completion": assistant_message(summary(Scene.from_dict(json.loads(r["scene"]))))})
+    return out
 
 
 def _instruction(recipe: Recipe) -> str | None:

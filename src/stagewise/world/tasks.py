@@ -286,6 +286,9 @@ class WorldConfig:
     """Share of scenes that are bar charts rather than shapes."""
     recheck_prob: float = 0.3
     """Share of reference traces that re-check their last step (so trace length can change in training)."""
+    scan_options: bool = True
+    """Perception traces check the options in order until the one that matches ("A is 3, no. B is 2, yes."),
+    so the letter follows from what was seen by copying, not by a lookup tiny models cannot learn in minutes."""
     inventory_in_trace: bool = False
     """Open visual traces with the whole scene inventory ("I see 2 red circles and ...") before the question's
     own observation: longer traces that describe everything (harder for tiny models)."""
@@ -319,6 +322,11 @@ def _perception_item(spec, kind, scene, rng, cfg, item_id) -> Item:
     steps = ([summary(scene)] if cfg.inventory_in_trace else []) + [observation]
     if rng.random() < cfg.recheck_prob:
         steps.append(f"Check: {observation[0].lower()}{observation[1:]}")
+    if cfg.scan_options:
+        for key, value in options.items():
+            steps.append(f"{key} is {value}, {'yes' if key == letter else 'no'}.")
+            if key == letter:
+                break
     steps.append(f"So the answer is {letter}.")
     text = question + "\n" + "\n".join(f"{k}. {v}" for k, v in options.items())
     return Item(item_id, "perception", kind, text, letter, "choice", _trace(steps, letter), scene,
