@@ -39,7 +39,7 @@ def show_table(title: str, header: list[str], rows: list[list[str]]) -> None:
         table.add_column(h, justify="left" if h == "model" else "right")
     for r in rows:
         table.add_row(*r)
-    Console().print(table)
+    Console(width=max(Console().width, 110)).print(table)
 
 
 # ------------------------------------------------------------------------------------------- commands
