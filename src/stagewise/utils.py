@@ -26,6 +26,10 @@ def atomic_write_json(path: str | Path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
+def atomic_write_jsonl(path: str | Path, rows: list[dict]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+
+
 def append_jsonl(path: str | Path, rows: list[dict]) -> None:
     """Append whole lines and flush, so an interrupted job keeps every finished row."""
     with open(path, "a") as f:

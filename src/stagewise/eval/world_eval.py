@@ -16,7 +16,7 @@ from rich.progress import Progress
 
 from stagewise.eval.generate import generate
 from stagewise.rewards import extract_answer, format_ok, grade
-from stagewise.utils import append_jsonl, atomic_write_json
+from stagewise.utils import append_jsonl, atomic_write_json, atomic_write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def evaluate(model, processor, test_sets: dict[str, list[dict]], out_dir: str | 
                 continue
             done[row["id"]] = row
         # Rewrite without any torn line, so appends start on a clean line.
-        atomic_write_json_lines(items_path, list(done.values()))
+        atomic_write_jsonl(items_path, list(done.values()))
     tokenizer = getattr(processor, "tokenizer", processor)
     todo = [r for rows in test_sets.values() for r in rows if r["id"] not in done]
     model.eval()
@@ -108,9 +108,3 @@ def evaluate(model, processor, test_sets: dict[str, list[dict]], out_dir: str | 
     summary = summarize([done[i] for i in wanted])
     atomic_write_json(out / "summary.json", summary)
     return summary
-
-
-def atomic_write_json_lines(path: Path, rows: list[dict]) -> None:
-    from stagewise.utils import atomic_write_text
-
-    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))

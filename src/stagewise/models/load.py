@@ -41,7 +41,7 @@ def load_model(name_or_path: str | Path, dtype: torch.dtype | str = "auto", **kw
 
 def load_model_and_processor(name_or_path: str | Path, dtype: torch.dtype | str = "auto", **kwargs):
     """A hub id or a local path; local paths must exist (no silent hub lookup for a typo)."""
-    if (str(name_or_path).startswith((".", "/")) or Path(name_or_path).exists()) and not Path(name_or_path).exists():
+    if str(name_or_path).startswith((".", "/")) and not Path(name_or_path).exists():
         raise FileNotFoundError(f"model folder not found: {name_or_path}")
     return load_model(name_or_path, dtype=dtype, **kwargs), load_processor(name_or_path)
 

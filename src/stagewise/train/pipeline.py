@@ -26,7 +26,7 @@ import yaml
 
 from stagewise.config import Recipe, StageConfig, to_dict
 from stagewise.data.sources import load_rows, to_dataset, to_trl_rows
-from stagewise.utils import atomic_write_json, atomic_write_text
+from stagewise.utils import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from stagewise.world.tasks import FAMILIES, WorldConfig
 
 log = logging.getLogger(__name__)
@@ -195,8 +195,7 @@ def _tokens_generated(trainer) -> int | None:
 
 
 def _write_log(folder: Path, trainer) -> None:
-    atomic_write_text(folder / "trainer_log.jsonl",
-                      "".join(json.dumps(h) + "\n" for h in trainer.state.log_history))
+    atomic_write_jsonl(folder / "trainer_log.jsonl", trainer.state.log_history)
 
 
 def evaluate_models(recipe: Recipe, models: list[tuple[str, Path | str]], data_dir: Path) -> dict[str, dict]:
