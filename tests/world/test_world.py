@@ -41,14 +41,21 @@ def test_perception_items_are_four_option_mcqs_with_the_right_letter():
         assert f"{item.answer}. {item.options[item.answer]}" in item.question
 
 
-def test_perception_traces_scan_options_up_to_the_answer():
+def test_perception_traces_look_the_seen_value_up_in_the_options():
     for item in generate("perception", 100, seed=6):
-        letters = "ABCD"[: "ABCD".index(item.answer) + 1]
-        for key in letters:
+        listing = ", ".join(f"{v} is {k}" for k, v in item.options.items())
+        assert f"Options: {listing}. {item.options[item.answer]} is {item.answer}." in item.trace
+
+
+def test_scan_option_trace_checks_options_up_to_the_answer():
+    for item in generate("perception", 100, seed=6, cfg=WorldConfig(option_trace="scan")):
+        for key in "ABCD"[: "ABCD".index(item.answer) + 1]:
             verdict = "yes" if key == item.answer else "no"
             assert f"{key} is {item.options[key]}, {verdict}." in item.trace
-    plain = generate("perception", 20, seed=6, cfg=WorldConfig(scan_options=False))
-    assert not any(", yes." in i.trace for i in plain)
+    plain = generate("perception", 20, seed=6, cfg=WorldConfig(option_trace="none"))
+    assert not any("Options:" in i.trace or ", yes." in i.trace for i in plain)
+    with pytest.raises(ValueError, match="option_trace must be"):
+        generate("perception", 1, seed=6, cfg=WorldConfig(option_trace="guess"))
 
 
 def test_count_questions_match_the_scene_graph():

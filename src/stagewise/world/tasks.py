@@ -286,9 +286,10 @@ class WorldConfig:
     """Share of scenes that are bar charts rather than shapes."""
     recheck_prob: float = 0.3
     """Share of reference traces that re-check their last step (so trace length can change in training)."""
-    scan_options: bool = True
-    """Perception traces check the options in order until the one that matches ("A is 3, no. B is 2, yes."),
-    so the letter follows from what was seen by copying, not by a lookup tiny models cannot learn in minutes."""
+    option_trace: str = "lookup"
+    """How perception traces get from what was seen to the letter. `lookup`: list the options value-first, then
+    look the seen value up ("Options: 3 is A, 2 is B, ... 2 is B."), which a small model does by plain copying;
+    `scan`: check options in order until one matches ("A is 3, no. B is 2, yes."); `none`: name the letter."""
     inventory_in_trace: bool = False
     """Open visual traces with the whole scene inventory ("I see 2 red circles and ...") before the question's
     own observation: longer traces that describe everything (harder for tiny models)."""
@@ -322,11 +323,16 @@ def _perception_item(spec, kind, scene, rng, cfg, item_id) -> Item:
     steps = ([summary(scene)] if cfg.inventory_in_trace else []) + [observation]
     if rng.random() < cfg.recheck_prob:
         steps.append(f"Check: {observation[0].lower()}{observation[1:]}")
-    if cfg.scan_options:
+    if cfg.option_trace == "scan":
         for key, value in options.items():
             steps.append(f"{key} is {value}, {'yes' if key == letter else 'no'}.")
             if key == letter:
                 break
+    elif cfg.option_trace == "lookup":
+        listing = ", ".join(f"{value} is {key}" for key, value in options.items())
+        steps.append(f"Options: {listing}. {options[letter]} is {letter}.")
+    elif cfg.option_trace != "none":
+        raise ValueError(f"option_trace must be scan, lookup or none, got {cfg.option_trace!r}")
     steps.append(f"So the answer is {letter}.")
     text = question + "\n" + "\n".join(f"{k}. {v}" for k, v in options.items())
     return Item(item_id, "perception", kind, text, letter, "choice", _trace(steps, letter), scene,
