@@ -64,3 +64,25 @@ def test_bad_recipe_is_one_clear_error(tmp_path, caplog):
     with caplog.at_level(logging.ERROR):
         assert main(["run", str(recipe)]) == 2
     assert "bad.yaml: stages[0].data.families: unknown task family 'vision'" in caplog.text
+
+
+def test_a_local_model_folder_is_a_source_like_any_other(tmp_path, tiny_model_dir):
+    recipe = tmp_path / "local.yaml"
+    recipe.write_text(f"""
+name: local
+output_dir: {tmp_path / "runs"}
+world: {{train_size: 8, test_size: 2}}
+model: {{source: {tiny_model_dir}}}
+stages:
+  - name: visual
+    capability: visual_reasoning
+    data: {{families: [visual], size: 4, instruction: null}}
+    trainer: {{steps: 1, prompts_per_step: 2, group_size: 2, max_completion_length: 6}}
+eval: {{families: [visual], size: 2, batch_size: 2, max_new_tokens: 6}}
+""")
+    assert main(["run", str(recipe)]) == 0
+    run = tmp_path / "runs" / "local"
+    manifest = json.loads((run / "visual" / "manifest.json").read_text())
+    assert manifest["started_from"] == str(tiny_model_dir)
+    assert not (run / "init").exists() and not (run / "base").exists()
+    assert json.loads((run / "eval" / "base" / "summary.json").read_text())["overall"]["n"] == 2
