@@ -103,7 +103,7 @@ def build_base(recipe: Recipe, data_dir: Path) -> Path:
     model, processor = load_model_and_processor(source, dtype=torch.float32)
     t0 = time.time()
     trainer = run_sft(model, processor, to_dataset(rows), base, steps=ws.steps, batch_size=ws.batch_size,
-                      learning_rate=ws.learning_rate, seed=recipe.seed)
+                      learning_rate=ws.learning_rate, seed=recipe.seed, logging_steps=100)
     _write_log(base, trainer)
     write_manifest(base, recipe, step="warmstart", started_from=str(source), config=asdict(ws),
                    train_items=len(rows), wall_s=time.time() - t0)
