@@ -15,8 +15,9 @@ log = logging.getLogger(__name__)
 
 def run_sft(model, processor, train: datasets.Dataset, out_dir: str | Path, *, steps: int, batch_size: int,
             learning_rate: float, seed: int = 0, warmup_ratio: float = 0.05, logging_steps: int = 20,
-            save_steps: int = 0, max_length: int = 512, extra: dict | None = None) -> SFTTrainer:
-    """Train on prompt/completion rows (loss on the completion only) and save to `out_dir`."""
+            save_steps: int = 0, max_length: int = 512, completion_only_loss: bool = True,
+            extra: dict | None = None) -> SFTTrainer:
+    """Train on prompt/completion rows and save to `out_dir` (loss on the completion only unless told)."""
     out = Path(out_dir)
     args = SFTConfig(
         output_dir=str(out / "checkpoints"),
@@ -31,7 +32,7 @@ def run_sft(model, processor, train: datasets.Dataset, out_dir: str | Path, *, s
         save_steps=save_steps or 500,
         seed=seed,
         max_length=max_length,
-        completion_only_loss=True,
+        completion_only_loss=completion_only_loss,
         remove_unused_columns=False,
         **device_defaults(),
         **(extra or {}),
