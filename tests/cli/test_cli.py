@@ -1,0 +1,27 @@
+import json
+
+from stagewise.cli import main
+
+
+def test_world_then_eval_from_the_command_line(tmp_path, tiny_model_dir):
+    world = tmp_path / "world"
+    assert main(["world", "--out", str(world), "--train-size", "3", "--test-size", "2", "--families",
+                 "perception", "textual"]) == 0
+    assert (world / "perception" / "test.jsonl").exists() and not (world / "visual").exists()
+    out = tmp_path / "eval"
+    assert main(["eval", str(tiny_model_dir), "--world", str(world), "--out", str(out), "--families",
+                 "perception", "textual", "--max-new-tokens", "4", "--instruction", ""]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["overall"]["n"] == 4 and set(summary["families"]) == {"perception", "textual"}
+
+
+def test_check_prints_the_resolved_recipe(capsys):
+    assert main(["check", "recipes/tiny/staged.yaml", "stages.visual.trainer.steps=7"]) == 0
+    text = capsys.readouterr().out
+    assert "steps: 7" in text and "name: tiny-staged" in text
+
+
+def test_missing_model_folder_is_a_clear_error(tmp_path, world_dir, caplog):
+    assert main(["eval", str(tmp_path / "nope"), "--world", str(world_dir), "--out", str(tmp_path / "o"),
+                 "--families", "textual"]) == 2
+    assert "model folder not found" in caplog.text
