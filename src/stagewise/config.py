@@ -35,6 +35,10 @@ class WorldSection:
     """Share of scenes that are bar charts."""
     recheck_prob: float = 0.3
     """Share of reference traces with a re-check step."""
+    option_trace: str = "lookup"
+    """How perception traces reach the letter: lookup, scan or none (see stagewise.world.tasks.WorldConfig)."""
+    inventory_in_trace: bool = False
+    """Open visual traces with the whole scene inventory."""
     train_size: int = 2000
     """Training items generated per family (stages take the first `data.size` of them)."""
     test_size: int = 200
@@ -283,6 +287,8 @@ def validate(recipe: Recipe, src: str) -> None:
         if st.data.size > recipe.world.train_size and st.data.families:
             raise RecipeError(f"{src}: {where}.data.size {st.data.size} exceeds world.train_size "
                               f"{recipe.world.train_size}")
+    if recipe.world.option_trace not in ("lookup", "scan", "none"):
+        raise RecipeError(f"{src}: world.option_trace must be lookup, scan or none, got {recipe.world.option_trace!r}")
     for fam in recipe.eval.families:
         if fam not in FAMILIES:
             raise RecipeError(f"{src}: eval.families: unknown task family {fam!r} (known: {', '.join(FAMILIES)})")

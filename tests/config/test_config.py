@@ -58,6 +58,7 @@ def test_scientific_notation_and_nesting(tmp_path):
          "file not found: nowhere.jsonl"),
         (BASE.replace("method", "x") + "    method: ppo\n", "method must be grpo or sft"),
         ("stages: [{name: a, data: {families: [visual]}}, {name: a, data: {families: [visual]}}]", "used twice"),
+        (BASE + "world: {option_trace: guess}\n", "world.option_trace must be lookup, scan or none"),
     ],
 )
 def test_bad_recipes_name_file_and_key(tmp_path, text, message):

@@ -85,4 +85,5 @@ eval: {{families: [visual], size: 2, batch_size: 2, max_new_tokens: 6}}
     manifest = json.loads((run / "visual" / "manifest.json").read_text())
     assert manifest["started_from"] == str(tiny_model_dir)
     assert not (run / "init").exists() and not (run / "base").exists()
+    assert json.loads((run / "data" / "world.json").read_text())["config"]["option_trace"] == "lookup"
     assert json.loads((run / "eval" / "base" / "summary.json").read_text())["overall"]["n"] == 2

@@ -64,6 +64,7 @@ def build_data(recipe: Recipe) -> Path:
 
     w = recipe.world
     cfg = WorldConfig(image_size=w.image_size, chart_share=w.chart_share, recheck_prob=w.recheck_prob,
+                      option_trace=w.option_trace, inventory_in_trace=w.inventory_in_trace,
                       difficulty=w.difficulty)
     return build_world(recipe.run_dir / "data", list(FAMILIES), {"train": w.train_size, "test": w.test_size},
                        seed=w.seed, cfg=cfg)
