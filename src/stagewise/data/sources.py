@@ -17,22 +17,13 @@ import datasets
 from PIL import Image
 
 from stagewise.data.prompts import assistant_message, load_prompt
+from stagewise.rewards import infer_kind
 
 log = logging.getLogger(__name__)
 
 
 class DataError(ValueError):
     """Bad input data; the message names the file, the row and the field."""
-
-
-def _infer_kind(answer: str) -> str:
-    if len(answer) == 1 and answer.upper() in "ABCDEFGH":
-        return "choice"
-    try:
-        float(answer.replace(",", ""))
-        return "number"
-    except ValueError:
-        return "expression"
 
 
 def _prompt(problem: str, instruction: str | None) -> list[dict]:
@@ -111,7 +102,7 @@ def to_trl_rows(rows: list[dict], instruction: str | None = "think_boxed", with_
             "prompt": _prompt(r["problem"], instruction),
             "images": list(r.get("images") or []),
             "answer": answer,
-            "answer_kind": r.get("answer_kind") or _infer_kind(answer),
+            "answer_kind": r.get("answer_kind") or infer_kind(answer),
             "id": str(r.get("id", "")),
             "family": r.get("family") or r.get("source") or source,
             "kind": r.get("kind", ""),

@@ -31,7 +31,7 @@ LETTERS = "ABCD"
 
 @dataclass
 class Item:
-    """One problem of the world. `scene` is None for nothing; textual items keep theirs (they describe it)."""
+    """One problem of the world. Textual items keep their scene too: their question states it in words."""
 
     id: str
     family: str
@@ -127,7 +127,7 @@ def p_relation(rng, scene):
     s = extreme[0]
     others = [o.name for o in scene.shapes if o.name != s.name]
     pool = others + [n for n in _all_names() if n not in others and n != s.name]
-    options, letter = _mcq(rng, s.name, pool[: max(3, len(others))] + pool)
+    options, letter = _mcq(rng, s.name, pool)
     phrase = {"left": "furthest to the left", "right": "furthest to the right", "top": "highest up",
               "bottom": "lowest down"}[direction]
     return f"Which shape is {phrase}?", options, letter, f"I see the {s.name} {phrase}."
@@ -364,4 +364,4 @@ def generate(family: str, n: int, seed: int, cfg: WorldConfig | None = None, pre
     return [make_item(family, rng, cfg, f"{prefix}{family}-{seed}-{i:06d}") for i in range(n)]
 
 
-__all__ = ["FAMILIES", "Item", "WorldConfig", "generate", "make_item", "plural"]
+__all__ = ["FAMILIES", "Item", "WorldConfig", "generate", "make_item"]
