@@ -483,16 +483,43 @@ def parse_overrides(items: list[str]) -> list[tuple[str, Any]]:
     return out
 
 
-def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
-    path = Path(path)
+def _deep_merge(base: dict, top: dict) -> dict:
+    """`top` over `base`: mappings merge key by key, anything else (lists included) is replaced."""
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
+    """A recipe file; `extends: other.yaml` (relative to this file) reads that one first and merges this over it."""
     if not path.exists():
-        raise RecipeError(f"{path}: recipe not found")
+        raise RecipeError(f"{path}: recipe not found" + (f" (extended by {chain[-1]})" if chain else ""))
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise RecipeError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe must be a mapping")
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    parent_path = (path.parent / parent).resolve()
+    if parent_path in chain or parent_path == path.resolve():
+        raise RecipeError(f"{path}: extends {parent!r} makes a cycle")
+    return _deep_merge(_read_yaml(parent_path, (*chain, path.resolve())), data)
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    path = Path(path)
+    data = _read_yaml(path)
     src = str(path)
-    for key, value in parse_overrides(overrides or []):
+    # A file's own `overrides:` (dotted keys, e.g. into the extended recipe's stage list) go first, then the
+    # command line's.
+    in_file = data.pop("overrides", None) or {}
+    if not isinstance(in_file, dict):
+        raise RecipeError(f"{src}: overrides must be a mapping of dotted keys to values")
+    for key, value in [*in_file.items(), *parse_overrides(overrides or [])]:
         _apply_override(data, key, value, src)
     recipe = _build(Recipe, data, "", src)
     validate(recipe, src)
