@@ -1,0 +1,1 @@
+"""Error diagnosis (perception vs reasoning) and trace-length analysis of evaluation outputs."""

@@ -1,0 +1,88 @@
+"""Trace-length analysis: tokens in the think block and after it, broken down by any item field (stage, variant,
+capability, task, correctness, difficulty), length against accuracy across checkpoints, truncation rate.
+
+Input rows are per-item eval rows as `stagewise.analysis.runs.load_items` returns them (any eval JSONL with
+`response_tokens`, `think_tokens`, `correct` works once labelled).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+
+# The breakdowns the report shows, name -> the item fields grouped by.
+BREAKDOWNS: dict[str, tuple[str, ...]] = {
+    "model": ("variant", "position", "stage"),
+    "capability": ("variant", "capability"),
+    "task": ("variant", "family", "kind"),
+    "correctness": ("variant", "correct"),
+    "difficulty": ("variant", "family", "difficulty"),
+}
+
+
+def length_stats(rows: list[dict]) -> dict:
+    """Means over items (tokens), accuracy and truncation rate (fractions)."""
+    n = len(rows)
+    if not n:
+        return {"n": 0}
+    return {
+        "n": n,
+        "accuracy": sum(bool(r["correct"]) for r in rows) / n,
+        "response_tokens": statistics.fmean(r["response_tokens"] for r in rows),
+        "think_tokens": statistics.fmean(r["think_tokens"] for r in rows),
+        "after_think_tokens": statistics.fmean(r["after_think_tokens"] for r in rows),
+        "truncation_rate": sum(bool(r["truncated"]) for r in rows) / n,
+    }
+
+
+def breakdown(rows: list[dict], by: tuple[str, ...] | list[str]) -> list[dict]:
+    """One row per distinct value tuple of the `by` fields (in first-seen order), with `length_stats`."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[tuple(r.get(k) for k in by)].append(r)
+    return [{**dict(zip(by, key, strict=True)), **length_stats(group)} for key, group in groups.items()]
+
+
+def final_rows(rows: list[dict]) -> list[dict]:
+    """Each (variant, seed)'s last evaluated checkpoint, plus the base: what a variant ends up as."""
+    last: dict[tuple, int] = {}
+    for r in rows:
+        key = (r["variant"], r["seed"])
+        last[key] = max(last.get(key, -1), r["position"])
+    return [r for r in rows if r["position"] == last[(r["variant"], r["seed"])]]
+
+
+def length_vs_accuracy(rows: list[dict]) -> list[dict]:
+    """Per checkpoint (model, in chain order): accuracy and mean lengths, for the length-accuracy plot."""
+    out = breakdown(sorted(rows, key=lambda r: (r["variant"] != "base", r["variant"], r["seed"] or 0,
+                                                r["position"])), ("model", "variant", "seed", "position", "stage"))
+    return out
+
+
+def relative_change(a: float | None, b: float | None) -> float | None:
+    """100 x (a / b - 1): `a` relative to the reference `b` (the paper's -20.8% is staged vs merged)."""
+    if a is None or not b:
+        return None
+    return 100 * (a / b - 1)
+
+
+def staged_vs_merged(rows: list[dict]) -> dict | None:
+    """Final-model trace length of `staged` against `merged` (items pooled over seeds); None without both."""
+    finals = final_rows(rows)
+    stats = {v: length_stats([r for r in finals if r["variant"] == v]) for v in ("staged", "merged")}
+    if not stats["staged"]["n"] or not stats["merged"]["n"]:
+        return None
+    return {**stats, "response_tokens_pct": relative_change(stats["staged"]["response_tokens"],
+                                                             stats["merged"]["response_tokens"]),
+            "think_tokens_pct": relative_change(stats["staged"]["think_tokens"], stats["merged"]["think_tokens"])}
+
+
+def analyse(rows: list[dict]) -> dict:
+    """Every breakdown of the final models, plus length vs accuracy over all checkpoints."""
+    finals = final_rows(rows)
+    return {
+        "breakdowns": {name: breakdown(finals, by) for name, by in BREAKDOWNS.items() if name != "model"}
+        | {"model": breakdown(rows, BREAKDOWNS["model"])},
+        "checkpoints": length_vs_accuracy(rows),
+        "staged_vs_merged": staged_vs_merged(rows),
+    }

@@ -1,0 +1,99 @@
+"""The report's figures as PNG bytes (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+
+# Trainer-log curves, panel title -> (log keys tried in order, y-axis label).
+CURVES: dict[str, tuple[tuple[str, ...], str]] = {
+    "reward": (("reward",), "mean reward (0.9 acc + 0.1 format)"),
+    "accuracy reward": (("rewards/accuracy_reward/mean",), "accuracy reward (fraction correct)"),
+    "response length": (("completions/mean_length",), "mean completion length (tokens)"),
+    "KL to start of stage": (("kl",), "KL (nats per token)"),
+}
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _value(row: dict, keys: tuple[str, ...]) -> float | None:
+    return next((row[k] for k in keys if isinstance(row.get(k), (int, float))), None)
+
+
+def training_curves(title: str, stages: list[tuple[str, list[dict]]]) -> bytes | None:
+    """One run's stages laid end to end on one step axis (a dotted line where a stage starts), four panels.
+    `stages` = [(stage name, trainer_log rows)]; None when no stage logged any of the curves."""
+    if not any(_value(r, keys) is not None for _, log in stages for r in log for keys, _ in CURVES.values()):
+        return None
+    fig, axes = plt.subplots(1, len(CURVES), figsize=(4.2 * len(CURVES), 3.2))
+    offset = 0
+    for i, (stage, log) in enumerate(stages):
+        steps = [r["step"] for r in log if "step" in r]
+        for ax, (keys, _) in zip(axes, CURVES.values(), strict=True):
+            pts = [(offset + r["step"], _value(r, keys)) for r in log if "step" in r and _value(r, keys) is not None]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), marker="o", ms=3, color=PALETTE[i % len(PALETTE)], label=stage)
+            if offset:
+                ax.axvline(offset, color="grey", ls=":", lw=1)
+        offset += max(steps, default=0)
+    for ax, (name, (_, ylabel)) in zip(axes, CURVES.items(), strict=True):
+        ax.set_title(name)
+        ax.set_xlabel("optimizer step (stages in order)")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    axes[0].legend(title="stage", fontsize=8)
+    fig.suptitle(title)
+    return _png(fig)
+
+
+def grouped_bars(title: str, groups: list[str], series: dict[str, list[float | None]], ylabel: str,
+                 xlabel: str) -> bytes:
+    """Bars per group (x) for each series (colour); missing values are left out."""
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(groups) * max(1, len(series)) ** 0.5 + 2), 3.6))
+    width = 0.8 / max(1, len(series))
+    for j, (name, values) in enumerate(series.items()):
+        xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(groups))]
+        pts = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None]
+        if pts:
+            bars = ax.bar([p[0] for p in pts], [p[1] for p in pts], width=width, label=name,
+                          color=PALETTE[j % len(PALETTE)])
+            ax.bar_label(bars, fmt="%.1f", fontsize=7)
+    ax.set_xticks(range(len(groups)), groups, rotation=20 if len(groups) > 4 else 0, ha="right"
+                  if len(groups) > 4 else "center")
+    ax.set_ylabel(ylabel)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def length_vs_accuracy(points: list[dict]) -> bytes:
+    """Mean response length against accuracy per checkpoint, one line per variant/seed in stage order."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    lines: dict[str, list[dict]] = {}
+    for p in points:
+        lines.setdefault(p["variant"] if p["variant"] == "base" else f"{p['variant']}/seed{p['seed']}", []).append(p)
+    for j, (name, pts) in enumerate(lines.items()):
+        pts = sorted(pts, key=lambda p: p["position"])
+        ax.plot([p["response_tokens"] for p in pts], [100 * p["accuracy"] for p in pts], marker="o",
+                color=PALETTE[j % len(PALETTE)], label=name)
+        for p in pts:
+            ax.annotate(p["stage"], (p["response_tokens"], 100 * p["accuracy"]), fontsize=7,
+                        textcoords="offset points", xytext=(4, 3))
+    ax.set_xlabel("mean response length (tokens)")
+    ax.set_ylabel("accuracy, all test items (%)")
+    ax.set_title("Trace length vs accuracy across checkpoints")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)
