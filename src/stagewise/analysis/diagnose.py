@@ -175,6 +175,7 @@ def diagnose(items_path: str | Path, data: dict[str, dict], out_dir: str | Path,
     probe (when `model` is given) and the judge (when `judge` is given); writes and returns the summary.
     `captioner` = (model, processor) writes captions for items whose data has none."""
     items_path, out = Path(items_path), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     if caption not in CAPTIONS:
         raise ValueError(f"caption source must be one of {', '.join(CAPTIONS)}, got {caption!r}")
     items = read_jsonl(items_path)

@@ -52,7 +52,7 @@ def training_curves(title: str, stages: list[tuple[str, list[dict]]]) -> bytes |
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
     axes[0].legend(title="stage", fontsize=8)
-    fig.suptitle(title)
+    fig.suptitle(title, y=1.04)
     return _png(fig)
 
 
@@ -68,8 +68,8 @@ def grouped_bars(title: str, groups: list[str], series: dict[str, list[float | N
             bars = ax.bar([p[0] for p in pts], [p[1] for p in pts], width=width, label=name,
                           color=PALETTE[j % len(PALETTE)])
             ax.bar_label(bars, fmt="%.1f", fontsize=7)
-    ax.set_xticks(range(len(groups)), groups, rotation=20 if len(groups) > 4 else 0, ha="right"
-                  if len(groups) > 4 else "center")
+    tilt = len(groups) > 4 or max((len(g) for g in groups), default=0) > 14  # long labels would overlap
+    ax.set_xticks(range(len(groups)), groups, rotation=20 if tilt else 0, ha="right" if tilt else "center")
     ax.set_ylabel(ylabel)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
