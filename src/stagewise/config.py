@@ -134,6 +134,10 @@ class TrainerConfig:
     """Sequences per step for method `sft`."""
     logging_steps: int = 5
     """Log every N steps."""
+    report_to: str = "tensorboard"
+    """Where training metrics (reward parts, lengths, KL) go besides `trainer_log.jsonl`: `tensorboard` (into
+    `<stage>/logs/`), `wandb`, `trackio`, several comma-separated, or `none`. A tracker whose package is not
+    installed is skipped with a warning, so training never fails for want of a logger."""
     save_steps: int = 0
     """Save a TRL checkpoint every N steps (0: only the final model). A killed run resumes from the last one."""
     shuffle: bool = True
@@ -176,6 +180,7 @@ class EvalConfig:
     """Evaluate the base and every stage (else only the final model)."""
 
 
+TRACKERS = ("tensorboard", "wandb", "trackio", "none")
 VARIANT_KINDS = ("staged", "merged", "caption_sft", "difficulty", "capability_difficulty")
 
 
@@ -359,6 +364,10 @@ def validate(recipe: Recipe, src: str) -> None:
                                   f"(known: {', '.join(FAMILIES)})")
         if not st.data.families and not st.data.paths:
             raise RecipeError(f"{src}: {where}.data needs families or paths")
+        for tracker in st.trainer.report_to.split(","):
+            if tracker.strip() not in TRACKERS:
+                raise RecipeError(f"{src}: {where}.trainer.report_to: unknown tracker {tracker.strip()!r} "
+                                  f"(known: {', '.join(TRACKERS)})")
         for p in st.data.paths:
             if not Path(p).exists():
                 raise RecipeError(f"{src}: {where}.data.paths: file not found: {p}")

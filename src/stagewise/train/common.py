@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from pathlib import Path
 
@@ -23,6 +24,30 @@ def device_defaults() -> dict:
         "dataloader_num_workers": 0,
         "disable_tqdm": False,
     }
+
+
+def report_targets(choice: str) -> list[str] | str:
+    """A recipe's `report_to` ("tensorboard", "wandb,trackio", "none") as TRL's `report_to`; trackers whose
+    package is not installed are dropped with a warning."""
+    out = []
+    for name in (t.strip() for t in choice.split(",")):
+        if not name or name == "none":
+            continue
+        if importlib.util.find_spec(name) is None:
+            log.warning("report_to %s: the %s package is not installed; not logging there", name, name)
+            continue
+        out.append(name)
+    return out or "none"
+
+
+def log_into_stage_folder(trainer, out_dir: Path) -> None:
+    """TensorBoard writes into `<stage>/logs/` (transformers would pick `checkpoints/runs/<date>`, and the
+    checkpoints folder is deleted once the stage is saved)."""
+    from transformers.integrations import TensorBoardCallback
+
+    for cb in trainer.callback_handler.callbacks:
+        if isinstance(cb, TensorBoardCallback):
+            cb.logging_dir = str(Path(out_dir) / "logs")
 
 
 def freeze_vision(model) -> int:

@@ -10,7 +10,13 @@ from trl import GRPOConfig, GRPOTrainer
 
 from stagewise.config import TrainerConfig
 from stagewise.rewards import paper_reward_funcs
-from stagewise.train.common import device_defaults, freeze_vision, save_model
+from stagewise.train.common import (
+    device_defaults,
+    freeze_vision,
+    log_into_stage_folder,
+    report_targets,
+    save_model,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,8 @@ def grpo_config(cfg: TrainerConfig, out_dir: Path, seed: int) -> GRPOConfig:
         log_completions=False,
     )
     kwargs.update(device_defaults())
+    kwargs["report_to"] = report_targets(cfg.report_to)
+    kwargs["run_name"] = "/".join(Path(out_dir).parts[-3:])  # <variant>/seed<k>/<stage> in W&B/trackio
     kwargs.update(cfg.extra)
     return GRPOConfig(**kwargs)
 
@@ -64,6 +72,7 @@ def run_grpo(model, processor, train: datasets.Dataset, out_dir: str | Path, cfg
         train_dataset=train,
         processing_class=processor,
     )
+    log_into_stage_folder(trainer, out)
     trainer.train(resume_from_checkpoint=resume or None)
     save_model(trainer, processor, out)
     return trainer
