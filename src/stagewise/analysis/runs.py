@@ -91,13 +91,20 @@ def stage_chain(seed_dir: Path) -> tuple[list[Path], list[Path]]:
             unfinished.append(d)
             continue
         done[d] = m
-    by_parent = {str(Path(m.get("started_from", ""))): d for d, m in done.items()}
-    roots = [d for d, m in done.items() if Path(m.get("started_from", "")) not in done]
+    # Match by folder name, not full path: the run may have been written under another (relative) path.
+    names = {d.name: d for d in done}
+
+    def parent(m: dict) -> Path | None:
+        src = Path(m.get("started_from") or "")
+        return names.get(src.name) if src.parent.name == seed_dir.name else None
+
+    children = {parent(m): d for d, m in done.items() if parent(m) is not None}
+    roots = [d for d, m in done.items() if parent(m) is None]
     chain: list[Path] = []
     node = roots[0] if len(roots) == 1 else None
     while node is not None and node not in chain:
         chain.append(node)
-        node = by_parent.get(str(node))
+        node = children.get(node)
     if len(chain) != len(done):  # not one chain (copied folders, odd paths): fall back to manifest mtimes
         chain = sorted(done, key=lambda d: (d / "manifest.json").stat().st_mtime)
     return chain, unfinished
