@@ -249,6 +249,14 @@ def _image_b64(index: dict, item_id: str) -> str | None:
     return base64.b64encode(Path(paths[0]).read_bytes()).decode()
 
 
+def _pick(picks: list[dict], candidates: list[dict]) -> None:
+    """Add the first candidate from a benchmark not shown yet (else the first candidate)."""
+    used = {p["benchmark"] for p in picks}
+    fresh = [r for r in candidates if r["benchmark"] not in used] or candidates
+    if fresh:
+        picks.append(fresh[0])
+
+
 def examples_section(finals: list[dict], index: dict, diag: dict[str, dict], per_variant: int = 3) -> list:
     blocks: list = [("h2", "Example traces")]
     for v in variant_order(r["variant"] for r in finals):
@@ -257,13 +265,12 @@ def examples_section(finals: list[dict], index: dict, diag: dict[str, dict], per
         rows = [r for r in rows if r["model"] == label]
         verdicts = {d["id"]: d for d in (diag.get(label) or {}).get("rows", [])}
         wrong_img = [r for r in rows if not r["correct"] and r["id"] in verdicts]
-        picks, seen_labels = [], set()
-        for r in wrong_img:  # one of each attributed kind first
-            lab = (verdicts[r["id"]].get("oracle") or {}).get("label")
-            if lab not in seen_labels:
-                seen_labels.add(lab)
-                picks.append(r)
-        picks += [r for r in rows if r["correct"] and index.get(r["id"], {}).get("images")][:1]
+        right_img = [r for r in rows if r["correct"] and index.get(r["id"], {}).get("images")]
+        picks: list[dict] = []
+        # One wrong answer of each attributed kind, then a right one, from different benchmarks where possible.
+        for lab in ("perception", "reasoning"):
+            _pick(picks, [r for r in wrong_img if (verdicts[r["id"]].get("oracle") or {}).get("label") == lab])
+        _pick(picks, right_img)
         picks += [r for r in rows if r not in picks]
         examples = []
         for r in picks[:per_variant]:
