@@ -119,6 +119,8 @@ def run_probe(model, processor, rows: list[dict], cache_path: Path, batch_size: 
                     pred = extract_answer(g["response"])
                     right = bool(grade(pred, r["answer"], r["answer_kind"]))
                     scored.append({"id": r["id"], "label": "perception" if right else "reasoning",
+                                   "evidence": f"given the caption it answered {pred!r}, "
+                                               f"{'right' if right else 'still wrong'} (gold {r['answer']!r})",
                                    "response": g["response"], "extracted": pred, "correct": right,
                                    "prompt": r["prompt"][0]["content"]})
             append_jsonl(cache_path, scored)

@@ -53,6 +53,7 @@ def training_curves(title: str, stages: list[tuple[str, list[dict]]]) -> bytes |
         ax.grid(alpha=0.3)
     axes[0].legend(title="stage", fontsize=8)
     fig.suptitle(title, y=1.04)
+    fig.subplots_adjust(wspace=0.4)  # room for each panel's y label
     return _png(fig)
 
 
@@ -81,14 +82,20 @@ def grouped_bars(title: str, groups: list[str], series: dict[str, list[float | N
 def length_vs_accuracy(points: list[dict]) -> bytes:
     """Mean response length against accuracy per checkpoint, one line per variant/seed in stage order."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    base = [p for p in points if p["variant"] == "base"]
     lines: dict[str, list[dict]] = {}
     for p in points:
-        lines.setdefault(p["variant"] if p["variant"] == "base" else f"{p['variant']}/seed{p['seed']}", []).append(p)
+        if p["variant"] != "base":
+            lines.setdefault(f"{p['variant']}/seed{p['seed']}", []).append(p)
+    for p in base:
+        ax.plot(p["response_tokens"], 100 * p["accuracy"], marker="s", ms=8, color="black", ls="", label="base")
+        ax.annotate("base", (p["response_tokens"], 100 * p["accuracy"]), fontsize=7, textcoords="offset points",
+                    xytext=(4, 3))
     for j, (name, pts) in enumerate(lines.items()):
-        pts = sorted(pts, key=lambda p: p["position"])
+        pts = base + sorted(pts, key=lambda p: p["position"])  # every variant starts from the base
         ax.plot([p["response_tokens"] for p in pts], [100 * p["accuracy"] for p in pts], marker="o",
                 color=PALETTE[j % len(PALETTE)], label=name)
-        for p in pts:
+        for p in pts[len(base):]:
             ax.annotate(p["stage"], (p["response_tokens"], 100 * p["accuracy"]), fontsize=7,
                         textcoords="offset points", xytext=(4, 3))
     ax.set_xlabel("mean response length (tokens)")
