@@ -249,6 +249,11 @@ def _image_b64(index: dict, item_id: str) -> str | None:
     return base64.b64encode(Path(paths[0]).read_bytes()).decode()
 
 
+def _evidence(v: dict) -> str:
+    """A verdict's evidence; a probe row without one says what the model answered with the caption."""
+    return v.get("evidence") or (f"given the caption it answered {v['extracted']!r}" if "extracted" in v else "")
+
+
 def _pick(picks: list[dict], candidates: list[dict]) -> None:
     """Add the first candidate from a benchmark not shown yet (else the first candidate)."""
     used = {p["benchmark"] for p in picks}
@@ -277,8 +282,7 @@ def examples_section(finals: list[dict], index: dict, diag: dict[str, dict], per
             d = index.get(r["id"], {})
             verdict = verdicts.get(r["id"], {})
             text = "right" if r["correct"] else "wrong"
-            parts = [f"{m}: {verdict[m]['label']} ({verdict[m].get('evidence', '')})" for m in ("oracle", "probe",
-                                                                                                 "judge")
+            parts = [f"{m}: {verdict[m]['label']} ({_evidence(verdict[m])})" for m in ("oracle", "probe", "judge")
                      if verdict.get(m)]
             examples.append({"model": label, "id": r["id"], "task": f"{r['benchmark']}/{r['kind']}",
                              "question": str(d.get("problem", "")).replace("<image>", "").strip(),
