@@ -70,12 +70,18 @@ def test_partial_run_still_gets_a_report_that_says_what_is_missing(world_dir, tm
     shutil.rmtree(run / "staged" / "seed0" / "eval" / "visual")
     shutil.rmtree(run / "eval" / "base")
     (run / "staged" / "seed0" / "textual" / "trainer_log.jsonl").unlink()
+    log = run / "staged" / "seed0" / "perception" / "trainer_log.jsonl"
+    log.write_text("{not json\n" + log.read_text())
+    items = run / "staged" / "seed0" / "eval" / "perception" / "items.jsonl"
+    items.write_text(items.read_text().replace('"response_tokens"', '"tokens"', 1))
     page = write_report(run).read_text()
     missing = re.search(r"<div class='missing' id='missing'>(.*?)</div>", page).group(1)
     assert "staged/seed0/visual: stage not finished" in missing
     assert "staged/seed0/eval/visual: not evaluated" in missing
     assert "eval/base: the base model was not evaluated" in missing
-    assert "no trainer log for textual" in page
+    assert "staged/seed0/perception: unreadable eval output: " in missing and "missing field" in missing
+    assert "no trainer log for perception, textual" in page
+    assert re.search(r"Unreadable trainer log: .*perception/trainer_log.jsonl:1: not valid JSON", page)
     assert "id='paper-table'" in page and "staged/seed0/textual" in page  # the last evaluated stage is final
 
     empty = tmp_path / "empty"

@@ -98,9 +98,14 @@ def paper_table(finals: list[dict]) -> tuple[list[str], list[list[str]]]:
 
 
 # ------------------------------------------------------------------------------------------- sections
-def _trainer_log(stage_dir: Path) -> list[dict]:
+def _trainer_log(stage_dir: Path, problems: list[str]) -> list[dict]:
+    """The stage's log rows; an unreadable log is reported on the page rather than failing the report."""
     path = stage_dir / "trainer_log.jsonl"
-    return read_jsonl(path) if path.exists() else []
+    try:
+        return read_jsonl(path) if path.exists() else []
+    except ValueError as e:
+        problems.append(str(e))
+        return []
 
 
 def curves_section(layout) -> list:
@@ -111,7 +116,8 @@ def curves_section(layout) -> list:
         if variant in shown or not chain:  # one seed per variant keeps the page short
             continue
         shown.add(variant)
-        stages = [(d.name, _trainer_log(d)) for d in chain]
+        problems: list[str] = []
+        stages = [(d.name, _trainer_log(d, problems)) for d in chain]
         missing = [name for name, log in stages if not log]
         png = figures.training_curves(f"{key}: GRPO training curves", stages)
         if png:
@@ -120,6 +126,7 @@ def curves_section(layout) -> list:
                            "stages run left to right, a dotted line where the next one starts."))
         if missing:
             blocks.append(("p", f"{key}: no trainer log for {', '.join(missing)}."))
+        blocks += [("p", f"Unreadable trainer log: {p}") for p in problems]
     if len(blocks) == 1:
         blocks.append(("p", "No finished stage with a trainer log."))
     return blocks
@@ -373,7 +380,13 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     out = Path(out_dir) if out_dir else run_dir / "report"
     layout = scan_run(run_dir)
     index = data_index(run_dir)
-    rows = [r for ref in layout.evals for r in load_items(ref, index)]
+    rows = []
+    for ref in list(layout.evals):
+        try:
+            rows += load_items(ref, index)
+        except ValueError as e:  # one bad eval file costs that model, not the report
+            layout.missing.append(f"{ref.label}: unreadable eval output: {e}")
+            layout.evals.remove(ref)
     finals = final_rows(rows)
     blocks: list = []
     if layout.missing:
