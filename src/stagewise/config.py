@@ -491,12 +491,22 @@ def _deep_merge(base: dict, top: dict) -> dict:
     return out
 
 
+def _unalias(node: Any) -> Any:
+    """A copy in which YAML anchors/aliases (`trainer: *grpo`) are separate objects, so that a dotted override
+    of one stage's trainer does not change every stage that shares the anchor."""
+    if isinstance(node, dict):
+        return {k: _unalias(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_unalias(v) for v in node]
+    return node
+
+
 def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
     """A recipe file; `extends: other.yaml` (relative to this file) reads that one first and merges this over it."""
     if not path.exists():
         raise RecipeError(f"{path}: recipe not found" + (f" (extended by {chain[-1]})" if chain else ""))
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = _unalias(yaml.safe_load(path.read_text()) or {})
     except yaml.YAMLError as e:
         raise RecipeError(f"{path}: not valid YAML: {e}") from e
     if not isinstance(data, dict):

@@ -114,3 +114,14 @@ overrides: {stages.perception.trainer.steps: 40}
     (tmp_path / "orphan.yaml").write_text("extends: nowhere.yaml\n")
     with pytest.raises(RecipeError, match="nowhere.yaml: recipe not found"):
         load_recipe(tmp_path / "orphan.yaml")
+
+
+def test_an_override_of_one_stage_leaves_stages_sharing_a_yaml_anchor_alone(tmp_path):
+    (tmp_path / "r.yaml").write_text("""
+name: r
+stages:
+  - {name: a, data: {families: [visual]}, trainer: &t {steps: 10}}
+  - {name: b, data: {families: [visual]}, trainer: *t}
+""")
+    r = load_recipe(tmp_path / "r.yaml", ["stages.a.trainer.steps=3"])
+    assert [s.trainer.steps for s in r.stages] == [3, 10]
