@@ -1,0 +1,59 @@
+"""MMStar: options are in the question; the official rule reads the first character of the answer.
+
+Modes: `official` (first character of the (pre-extracted) answer, upper-cased, must be the gold letter);
+`vlmevalkit` (an option letter found anywhere in the answer, by the shared verifier's choice reader).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stagewise.eval.benchmarks.common import base_dir, breakdown, image_ref, need, overall, read_records
+from stagewise.rewards.verify import extract_choice
+
+HUB_ID, SPLIT = "Lin-Chen/MMStar", "val"
+MODES = ("official", "vlmevalkit")
+
+
+def load(
+    source: str | Path = HUB_ID, limit: int | None = None, images: str | Path | None = None
+) -> list[dict]:
+    recs = read_records(source, split=SPLIT)
+    base = base_dir(source, images)
+    rows = []
+    for i, r in enumerate(recs[:limit] if limit else recs):
+        where = f"{source}: row {i}"
+        rows.append(
+            {
+                "id": str(r.get("index", i)),
+                "question": need(r, "question", where),
+                "answer": need(r, "answer", where).strip(),
+                "category": r.get("category"),
+                "l2_category": r.get("l2_category"),
+                "images": [x for x in [image_ref(r.get("image"), base)] if x is not None],
+            }
+        )
+    return rows
+
+
+def prompt(row: dict) -> str:
+    return row["question"]
+
+
+def extract(text: str, row: dict, mode: str = "official") -> str | None:
+    if mode == "vlmevalkit":
+        return extract_choice(text, 6)
+    text = text.strip()
+    return text[0].upper() if text else None
+
+
+def score(extracted, row: dict, mode: str = "official") -> dict:
+    return {"correct": extracted == row["answer"]}
+
+
+def metrics(rows: list[dict], results: list[dict], mode: str = "official") -> dict:
+    return {
+        "overall": overall(results),
+        "categories": breakdown(rows, results, lambda r: r["category"]),
+        "l2_categories": breakdown(rows, results, lambda r: r["l2_category"]),
+    }
