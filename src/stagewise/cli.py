@@ -89,7 +89,7 @@ def _eval_settings(args):
     from stagewise.eval.harness import EvalSettings
 
     instruction = args.instruction
-    if instruction is None:  # the world's traces follow the paper's instruction; benchmarks use their own prompt
+    if instruction is None:  # world traces follow the paper's instruction; benchmarks use their own prompt
         instruction = "think_boxed" if args.bench == "world" else ""
     return EvalSettings(mode=args.mode, extract=args.extract, instruction=instruction or None,
                         system_prompt=args.system_prompt or None, max_new_tokens=args.max_new_tokens,
@@ -103,7 +103,8 @@ def _judge(args):
 
     if not args.judge_model:
         raise ValueError("--judge-url needs --judge-model")
-    return Judge(args.judge_url, args.judge_model, api_key=os.environ.get(args.judge_api_key_env or "") or None)
+    key = os.environ.get(args.judge_api_key_env or "") or None
+    return Judge(args.judge_url, args.judge_model, api_key=key)
 
 
 def _show_metrics(name: str, metrics: dict, label: str) -> None:
@@ -151,7 +152,8 @@ def cmd_eval_run(args) -> int:
                            api_key=os.environ.get(args.api_key_env or "") or None, tokenizer=args.tokenizer)
     metrics = harness.run(args.bench, rows, backend, args.out, settings, judge=_judge(args))
     _show_metrics(args.bench, metrics, Path(args.model).name)
-    log.info("per-item results: %s; metrics: %s", Path(args.out) / "items.jsonl", Path(args.out) / "metrics.json")
+    log.info("per-item results: %s; metrics: %s", Path(args.out) / "items.jsonl",
+             Path(args.out) / "metrics.json")
     return 0
 
 
@@ -161,8 +163,8 @@ def cmd_eval_score(args) -> int:
     from stagewise.eval.benchmarks import load_benchmark
 
     rows = load_benchmark(args.bench, args.data, limit=args.limit, images=args.images, subset=args.subset)
-    metrics = harness.score(args.bench, rows, args.predictions, args.out, _eval_settings(args), field=args.field,
-                            id_field=args.id_field, judge=_judge(args))
+    metrics = harness.score(args.bench, rows, args.predictions, args.out, _eval_settings(args),
+                            field=args.field, id_field=args.id_field, judge=_judge(args))
     _show_metrics(args.bench, metrics, Path(args.predictions).name)
     log.info("metrics: %s", Path(args.out) / "metrics.json")
     return 0
@@ -239,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     er.add_argument("--tokenizer", default=None, help="tokenizer for think-token counts (backend openai)")
     er.add_argument("--threads", type=int, default=0)
     er.set_defaults(func=cmd_eval_run)
-    es = esub.add_parser("score", help="score a prediction file (JSONL, JSON list or dict by id) without a model")
+    es = esub.add_parser("score", help="score a prediction file (JSONL, JSON list, dict by id), no model")
     es.add_argument("predictions")
     _eval_common(es)
     es.add_argument("--field", default="response", help="field with the response (extracted here), or one "

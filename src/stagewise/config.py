@@ -154,7 +154,7 @@ class StageConfig:
 
 @dataclass
 class BenchmarkSpec:
-    """One benchmark scored after each stage, besides the world's test splits (see stagewise.eval.benchmarks)."""
+    """One benchmark scored after each stage besides the world's test splits (stagewise.eval.benchmarks)."""
 
     name: str = ""
     """Benchmark name: mathvista, mathvision, mathverse, wemath, logicvista, dynamath, hallusionbench, mmstar,

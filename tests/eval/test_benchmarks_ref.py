@@ -7,7 +7,14 @@ import pytest
 
 from stagewise.cli import main
 from stagewise.eval import harness
-from stagewise.eval.benchmarks import hallusionbench, load_benchmark, logicvista, mathverse, mathvision, mathvista
+from stagewise.eval.benchmarks import (
+    hallusionbench,
+    load_benchmark,
+    logicvista,
+    mathverse,
+    mathvision,
+    mathvista,
+)
 
 REF = Path(__file__).resolve().parents[2] / ".." / "shared" / "benchmarks-ref"
 
@@ -26,8 +33,24 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 def test_mathvista_bard_extractions_reproduce_the_official_scores(tmp_path):
     out = tmp_path / "mv"
-    assert main(["eval", "score", str(ref("mathvista", "output_bard.json")), "--bench", "mathvista", "--data",
-                 str(ref("mathvista", "testmini.json")), "--field", "extraction", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "score",
+                str(ref("mathvista", "output_bard.json")),
+                "--bench",
+                "mathvista",
+                "--data",
+                str(ref("mathvista", "testmini.json")),
+                "--field",
+                "extraction",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     ours = json.loads((out / "metrics.json").read_text())
     official = json.loads(ref("mathvista", "scores_bard.json").read_text())
     assert ours["average"]["correct"] == 348 and ours["average"]["total"] == 1000
@@ -51,7 +74,9 @@ def test_mathvista_normalization_and_the_vlmevalkit_mode():
     rows = {r["id"]: r for r in load_benchmark("mathvista", str(ref("mathvista", "testmini.json")))}
     mc = next(r for r in rows.values() if r["question_type"] == "multi_choice" and len(r["choices"]) >= 3)
     gold_letter = "ABCDEFGH"[mc["choices"].index(mc["answer"])]
-    assert mathvista.score(gold_letter, mc)["correct"] and mathvista.score(f"({gold_letter}) x", mc)["correct"]
+    assert (
+        mathvista.score(gold_letter, mc)["correct"] and mathvista.score(f"({gold_letter}) x", mc)["correct"]
+    )
     near = mc["answer"][:-1] if len(mc["answer"]) > 2 else mc["answer"] + "x"
     assert mathvista.score(near, mc)["correct"]  # nearest choice by edit distance
     assert not mathvista.score(near, mc, "vlmevalkit")["correct"]
@@ -75,20 +100,39 @@ def test_wemath_all_a_and_all_gold(tmp_path):
     assert len(rows) == 1740
     out = tmp_path / "a"
     preds = wemath_predictions(tmp_path, rows, lambda r: "<Answer>: A")
-    assert main(["eval", "score", str(preds), "--bench", "wemath", "--data", str(data), "--out", str(out)]) == 0
+    assert (
+        main(["eval", "score", str(preds), "--bench", "wemath", "--data", str(data), "--out", str(out)]) == 0
+    )
     m = json.loads((out / "metrics.json").read_text())
     assert f"{m['score_strict']:.2f}" == "11.14" and f"{m['score_loose']:.2f}" == "29.24"
     assert m["problems"] == 525
-    assert m["counts"] == {"IK": 365, "IG": 7, "CM_strict": 55, "CM_loose": 150, "RM_strict": 98, "RM_loose": 3}
+    assert m["counts"] == {
+        "IK": 365,
+        "IG": 7,
+        "CM_strict": 55,
+        "CM_loose": 150,
+        "RM_strict": 98,
+        "RM_loose": 3,
+    }
     # The counts partition the 525 problems: strict CM + RM + IK + IG.
     c = m["counts"]
     assert c["CM_strict"] + c["RM_strict"] + c["IK"] + c["IG"] == 525
     gold_a = sum(r["answer"] == "A" for r in rows)
     assert m["all_items"]["correct"] == gold_a and len(m["domains"]) == 12
-    gold = harness.score("wemath", rows, wemath_predictions(tmp_path, rows, lambda r: f"<Answer>: {r['answer']}."),
-                         tmp_path / "g", harness.EvalSettings())
+    gold = harness.score(
+        "wemath",
+        rows,
+        wemath_predictions(tmp_path, rows, lambda r: f"<Answer>: {r['answer']}."),
+        tmp_path / "g",
+        harness.EvalSettings(),
+    )
     assert gold["score_strict"] == gold["score_loose"] == 100.0
-    assert gold["one_step"]["accuracy"] == gold["two_step"]["accuracy"] == gold["three_step"]["accuracy"] == 100.0
+    assert (
+        gold["one_step"]["accuracy"]
+        == gold["two_step"]["accuracy"]
+        == gold["three_step"]["accuracy"]
+        == 100.0
+    )
     # The official rule: text after the last "Answer", first character among A-H only.
     from stagewise.eval.benchmarks.wemath import official_extract
 
@@ -100,12 +144,16 @@ def test_mathvision_official_rules_on_the_real_answers():
     rows = load_benchmark("mathvision", str(ref("mathvision", "testmini.jsonl")))
     assert len(rows) == 304
     for r in rows:  # every gold answer, boxed, is graded correct
-        assert harness.score_response(mathvision, r, f"So \\boxed{{{r['answer']}}}", harness.EvalSettings())["correct"]
+        assert harness.score_response(mathvision, r, f"So \\boxed{{{r['answer']}}}", harness.EvalSettings())[
+            "correct"
+        ]
     # The gold option's text counts too (when it survives the official normalisation, which drops blanks).
     mc = next(r for r in rows if r["options"] and r["options"][ord(r["answer"]) - 65].isalpha())
     text = mc["options"][ord(mc["answer"]) - 65]
     assert mathvision.score(mathvision.extract(f"\\boxed{{{text}}}", mc), mc)["correct"]
-    assert not mathvision.score(mathvision.extract("\\boxed{On D}", mc), {**mc, "options": ["On D"] * 5})["correct"]
+    assert not mathvision.score(mathvision.extract("\\boxed{On D}", mc), {**mc, "options": ["On D"] * 5})[
+        "correct"
+    ]
     num = next(r for r in rows if not r["options"] and r["answer"].isdigit())
     assert not mathvision.score(str(int(num["answer"]) + 1), num)["correct"]
     assert mathvision.official_answer("Thus the answer is 12.") == "12"
@@ -137,8 +185,11 @@ def test_hallusionbench_question_figure_and_pair_accuracy():
     gold = [hallusionbench.score(r["answer"], r) for r in rows]
     m = hallusionbench.metrics(rows, gold)
     assert m["aAcc"]["accuracy"] == m["fAcc"]["accuracy"] == m["qAcc"]["accuracy"] == 100.0
-    figures = {(r["category"], r["subcategory"], r["set_id"], r["figure_id"]) for r in rows
-               if not (r["category"] == "VS" and r["figure_id"] == "0")}
+    figures = {
+        (r["category"], r["subcategory"], r["set_id"], r["figure_id"])
+        for r in rows
+        if not (r["category"] == "VS" and r["figure_id"] == "0")
+    }
     questions = {(r["category"], r["subcategory"], r["set_id"], r["question_id"]) for r in rows}
     assert m["fAcc"]["total"] == len(figures) and m["qAcc"]["total"] == len(questions)
     yes = [hallusionbench.score(hallusionbench.extract("Yes, it is.", r), r) for r in rows]
@@ -147,14 +198,23 @@ def test_hallusionbench_question_figure_and_pair_accuracy():
     assert m["qAcc"]["correct"] < m["aAcc"]["correct"]
     # "I cannot tell" is unclear: correct only for visual-supplement questions without a figure.
     unclear = [hallusionbench.score(hallusionbench.extract("I cannot tell.", r), r) for r in rows]
-    assert sum(u["correct"] for u in unclear) == sum(r["category"] == "VS" and r["figure_id"] == "0" for r in rows)
+    assert sum(u["correct"] for u in unclear) == sum(
+        r["category"] == "VS" and r["figure_id"] == "0" for r in rows
+    )
 
 
 def test_mathverse_submission_template_scores_by_version(tmp_path):
     data = ref("mathverse", "output_testmini.json")
     rows = load_benchmark("mathverse", str(data))
-    m = harness.score("mathverse", rows, data, tmp_path / "o", harness.EvalSettings(), field="model_answer",
-                      id_field="sample_index")
+    m = harness.score(
+        "mathverse",
+        rows,
+        data,
+        tmp_path / "o",
+        harness.EvalSettings(),
+        field="model_answer",
+        id_field="sample_index",
+    )
     assert m["overall"]["total"] == len(rows) == 5
     assert sum(v["total"] for v in m["versions"].values()) == 5
     only = load_benchmark("mathverse", str(data), subset="Vision Intensive")

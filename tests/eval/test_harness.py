@@ -15,8 +15,17 @@ from stagewise.eval.judge import Judge
 
 
 def mmstar_rows(n: int = 4) -> list[dict]:
-    return [{"id": str(i), "question": f"Q{i}? Options: A: x, B: y", "answer": "AB"[i % 2], "category": "c",
-             "l2_category": f"l{i % 2}", "images": []} for i in range(n)]
+    return [
+        {
+            "id": str(i),
+            "question": f"Q{i}? Options: A: x, B: y",
+            "answer": "AB"[i % 2],
+            "category": "c",
+            "l2_category": f"l{i % 2}",
+            "images": [],
+        }
+        for i in range(n)
+    ]
 
 
 def write(path, rows):
@@ -27,28 +36,60 @@ def write(path, rows):
 def test_prediction_files_with_missing_extra_or_wrong_fields_are_clear_errors(tmp_path):
     rows = mmstar_rows(4)
     good = [{"id": r["id"], "response": r["answer"]} for r in rows]
-    m = harness.score("mmstar", rows, write(tmp_path / "ok.jsonl", good), tmp_path / "o", harness.EvalSettings())
+    m = harness.score(
+        "mmstar", rows, write(tmp_path / "ok.jsonl", good), tmp_path / "o", harness.EvalSettings()
+    )
     assert m["overall"]["accuracy"] == 100.0
     with pytest.raises(harness.PredictionError, match=r"1 missing ids: 3.*1 ids not in the benchmark: 9"):
-        harness.score("mmstar", rows, write(tmp_path / "p.jsonl", good[:3] + [{"id": "9", "response": "A"}]),
-                      tmp_path / "o", harness.EvalSettings())
+        harness.score(
+            "mmstar",
+            rows,
+            write(tmp_path / "p.jsonl", good[:3] + [{"id": "9", "response": "A"}]),
+            tmp_path / "o",
+            harness.EvalSettings(),
+        )
     bad = good[:2] + [{"id": "2", "answer": "A"}, {"id": "3", "response": ["A"]}]
     with pytest.raises(harness.PredictionError, match=r"field 'response'.*2 \(missing\), 3 \(list\)"):
-        harness.score("mmstar", rows, write(tmp_path / "q.jsonl", bad), tmp_path / "o", harness.EvalSettings())
+        harness.score(
+            "mmstar", rows, write(tmp_path / "q.jsonl", bad), tmp_path / "o", harness.EvalSettings()
+        )
     with pytest.raises(harness.PredictionError, match=r"r.jsonl: line 2: missing id field 'id'"):
-        harness.score("mmstar", rows, write(tmp_path / "r.jsonl", [good[0], {"response": "A"}]), tmp_path / "o",
-                      harness.EvalSettings())
+        harness.score(
+            "mmstar",
+            rows,
+            write(tmp_path / "r.jsonl", [good[0], {"response": "A"}]),
+            tmp_path / "o",
+            harness.EvalSettings(),
+        )
     with pytest.raises(ValueError, match="unknown mode 'nope'"):
-        harness.score("mmstar", rows, tmp_path / "ok.jsonl", tmp_path / "o", harness.EvalSettings(mode="nope"))
+        harness.score(
+            "mmstar", rows, tmp_path / "ok.jsonl", tmp_path / "o", harness.EvalSettings(mode="nope")
+        )
 
 
 def test_the_cli_reports_a_bad_prediction_file(tmp_path, caplog):
     from stagewise.cli import main
 
-    data = write(tmp_path / "mmstar.jsonl", [{k: v for k, v in r.items() if k != "images"} for r in mmstar_rows()])
+    data = write(
+        tmp_path / "mmstar.jsonl", [{k: v for k, v in r.items() if k != "images"} for r in mmstar_rows()]
+    )
     preds = write(tmp_path / "preds.jsonl", [{"id": "0", "response": "A"}])
-    assert main(["eval", "score", str(preds), "--bench", "mmstar", "--data", str(data), "--out",
-                 str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "score",
+                str(preds),
+                "--bench",
+                "mmstar",
+                "--data",
+                str(data),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "3 missing ids: 1, 2, 3" in caplog.text
 
 
@@ -65,8 +106,12 @@ class Scripted(BaseHTTPRequestHandler):
         content = body["messages"][-1]["content"]
         text = content if isinstance(content, str) else " ".join(c.get("text", "") for c in content)
         reply = next((v for k, v in Scripted.replies.items() if k in text), "no idea")
-        out = json.dumps({"choices": [{"message": {"content": reply}, "finish_reason": "stop"}],
-                          "usage": {"completion_tokens": len(reply.split())}}).encode()
+        out = json.dumps(
+            {
+                "choices": [{"message": {"content": reply}, "finish_reason": "stop"}],
+                "usage": {"completion_tokens": len(reply.split())},
+            }
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out)))
@@ -109,14 +154,38 @@ def test_served_model_over_an_openai_compatible_endpoint(endpoint, tmp_path):
 
 
 def test_llm_judge_is_used_and_recorded(endpoint, tmp_path):
-    Scripted.replies = {"Reference answer: The circle is larger": "incorrect",
-                        "Reference answer: yes": "Correct."}
-    rows = [{"id": "a", "category": "VD", "subcategory": "illusion", "set_id": "0", "figure_id": "1",
-             "question_id": "0", "question": "Same size?", "answer": "0", "details": "The circle is larger",
-             "visual_input": "1", "images": []},
-            {"id": "b", "category": "VS", "subcategory": "chart", "set_id": "0", "figure_id": "0",
-             "question_id": "0", "question": "Is it?", "answer": "1", "details": "yes", "visual_input": "0",
-             "images": []}]
+    Scripted.replies = {
+        "Reference answer: The circle is larger": "incorrect",
+        "Reference answer: yes": "Correct.",
+    }
+    rows = [
+        {
+            "id": "a",
+            "category": "VD",
+            "subcategory": "illusion",
+            "set_id": "0",
+            "figure_id": "1",
+            "question_id": "0",
+            "question": "Same size?",
+            "answer": "0",
+            "details": "The circle is larger",
+            "visual_input": "1",
+            "images": [],
+        },
+        {
+            "id": "b",
+            "category": "VS",
+            "subcategory": "chart",
+            "set_id": "0",
+            "figure_id": "0",
+            "question_id": "0",
+            "question": "Is it?",
+            "answer": "1",
+            "details": "yes",
+            "visual_input": "0",
+            "images": [],
+        },
+    ]
     preds = write(tmp_path / "p.jsonl", [{"id": "a", "response": "No."}, {"id": "b", "response": "Hmm"}])
     judge = Judge(endpoint, "judge-model")
     m = harness.score("hallusionbench", rows, preds, tmp_path / "o", harness.EvalSettings(), judge=judge)
@@ -143,42 +212,78 @@ def scored(bench, rows, responses, mode="official", extract=None):
 
 def test_mmstar_first_character_rule_and_vlmevalkit_mode():
     rows = mmstar_rows(2)
-    # On the raw response the official rule reads "T" from "The answer is B"; the default chain takes "B" first.
-    assert [r["correct"] for r in scored(mmstar, rows, ["A. x", "The answer is B"], extract="raw")] == [True, False]
+    # On the raw response the official rule reads "T" from "The answer is B"; the default chain takes "B".
+    assert [r["correct"] for r in scored(mmstar, rows, ["A. x", "The answer is B"], extract="raw")] == [
+        True,
+        False,
+    ]
     assert [r["correct"] for r in scored(mmstar, rows, ["A. x", "The answer is B"])] == [True, True]
-    assert [r["correct"] for r in scored(mmstar, rows, ["A", "Option B"], "vlmevalkit", "raw")] == [True, True]
+    assert [r["correct"] for r in scored(mmstar, rows, ["A", "Option B"], "vlmevalkit", "raw")] == [
+        True,
+        True,
+    ]
 
 
 def test_pope_rule_and_f1():
-    rows = [{"id": str(i), "question": "Is there a dog?", "answer": a, "category": c, "images": []}
-            for i, (a, c) in enumerate([("yes", "random"), ("yes", "random"), ("no", "random"), ("no", "popular")])]
+    rows = [
+        {"id": str(i), "question": "Is there a dog?", "answer": a, "category": c, "images": []}
+        for i, (a, c) in enumerate(
+            [("yes", "random"), ("yes", "random"), ("no", "random"), ("no", "popular")]
+        )
+    ]
     res = scored(pope, rows, ["Yes, there is.", "There is not a dog.", "No", "Yes. No doubt."])
     m = pope.metrics(rows, res)
     # tp=1 fn=1 tn=1 fp=1 -> precision 50, recall 50, F1 50, accuracy 50, yes-ratio 50
     assert m["overall"]["accuracy"] == m["overall"]["f1"] == m["overall"]["yes_ratio"] == 50.0
-    assert m["categories"]["popular"]["fp"] == 1 and m["categories"]["random"]["accuracy"] == pytest.approx(200 / 3)
+    assert m["categories"]["popular"]["fp"] == 1 and m["categories"]["random"]["accuracy"] == pytest.approx(
+        200 / 3
+    )
 
 
 def test_aokvqa_letter_or_choice_text():
-    rows = [{"id": "q", "question": "What?", "choices": ["cat", "dog", "bird", "fish"], "answer": "B", "images": []}]
+    rows = [
+        {
+            "id": "q",
+            "question": "What?",
+            "choices": ["cat", "dog", "bird", "fish"],
+            "answer": "B",
+            "images": [],
+        }
+    ]
     assert "B. dog" in aokvqa.prompt(rows[0])
     assert [r["correct"] for r in scored(aokvqa, rows * 3, ["B", "dog", "\\boxed{C}"])] == [True, True, False]
 
 
 def test_dynamath_average_and_worst_case():
-    rows = [{"id": f"{q}-{v}", "qid": q, "question": "?", "answer": a, "answer_type": t, "subject": "s",
-             "level": "l", "images": []}
-            for q, v, a, t in [("1", "1", "2.5", "float"), ("1", "2", "3.5", "float"), ("2", "1", "B", "multiple choice"),
-                               ("2", "2", "C", "multiple choice")]]
+    rows = [
+        {
+            "id": f"{q}-{v}",
+            "qid": q,
+            "question": "?",
+            "answer": a,
+            "answer_type": t,
+            "subject": "s",
+            "level": "l",
+            "images": [],
+        }
+        for q, v, a, t in [
+            ("1", "1", "2.5", "float"),
+            ("1", "2", "3.5", "float"),
+            ("2", "1", "B", "multiple choice"),
+            ("2", "2", "C", "multiple choice"),
+        ]
+    ]
     res = scored(dynamath, rows, ["\\boxed{2.5004}", "\\boxed{3.6}", "\\boxed{B}", "\\boxed{C}"])
     m = dynamath.metrics(rows, res)
     assert m["average"]["correct"] == 3 and m["worst_case"] == {"accuracy": 50.0, "correct": 1, "total": 2}
 
 
 def test_realworldqa_letters_and_short_answers():
-    rows = [{"id": "1", "question": "?", "answer": "B", "images": []},
-            {"id": "2", "question": "?", "answer": "3", "images": []},
-            {"id": "3", "question": "?", "answer": "Left", "images": []}]
+    rows = [
+        {"id": "1", "question": "?", "answer": "B", "images": []},
+        {"id": "2", "question": "?", "answer": "3", "images": []},
+        {"id": "3", "question": "?", "answer": "Left", "images": []},
+    ]
     assert [r["correct"] for r in scored(realworldqa, rows, ["B.", "3.0", "left."])] == [True, True, True]
     assert not any(r["correct"] for r in scored(realworldqa, rows, ["C", "4", "right"]))
 

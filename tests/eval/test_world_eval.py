@@ -31,12 +31,33 @@ def test_world_scoring_uses_the_shared_verifier(tiny_model_dir):
 
 def test_summarize_breaks_down_by_family_and_kind():
     items = [
-        {"family": "a", "kind": "k1", "correct": True, "format_ok": True, "response_tokens": 10, "think_tokens": 6,
-         "truncated": False},
-        {"family": "a", "kind": "k2", "correct": False, "format_ok": True, "response_tokens": 20,
-         "think_tokens": 8, "truncated": True},
-        {"family": "b", "kind": "k1", "correct": True, "format_ok": False, "response_tokens": 30,
-         "think_tokens": 0, "truncated": False},
+        {
+            "family": "a",
+            "kind": "k1",
+            "correct": True,
+            "format_ok": True,
+            "response_tokens": 10,
+            "think_tokens": 6,
+            "truncated": False,
+        },
+        {
+            "family": "a",
+            "kind": "k2",
+            "correct": False,
+            "format_ok": True,
+            "response_tokens": 20,
+            "think_tokens": 8,
+            "truncated": True,
+        },
+        {
+            "family": "b",
+            "kind": "k1",
+            "correct": True,
+            "format_ok": False,
+            "response_tokens": 30,
+            "think_tokens": 0,
+            "truncated": False,
+        },
     ]
     s = summarize(items)
     assert s["families"]["a"]["accuracy"] == 0.5 and s["families"]["b"]["accuracy"] == 1.0
@@ -46,8 +67,10 @@ def test_summarize_breaks_down_by_family_and_kind():
 
 def test_evaluate_writes_items_and_resumes_after_a_torn_line(tiny_model_dir, world_dir, tmp_path):
     model, processor = load_model_and_processor(tiny_model_dir, dtype=torch.float32)
-    tests = {f: to_trl_rows(load_rows(world_dir / f / "test", limit=4), instruction=None, source=f)
-             for f in ("perception", "textual")}
+    tests = {
+        f: to_trl_rows(load_rows(world_dir / f / "test", limit=4), instruction=None, source=f)
+        for f in ("perception", "textual")
+    }
     out = tmp_path / "ev"
     first = evaluate(model, processor, tests, out, batch_size=3, max_new_tokens=6)
     lines = (out / "items.jsonl").read_text().splitlines()

@@ -1,4 +1,4 @@
-"""Generation backends: transformers (batched, default), vLLM (optional extra) and OpenAI-compatible endpoints.
+"""Generation backends: transformers (batched, default), vLLM (optional extra), OpenAI-compatible endpoints.
 
 Every backend takes requests `{"id", "text", "images": [PIL], "system": str | None}` and returns, in order,
 `{"response", "response_tokens", "truncated"}`. Decoding is greedy unless a temperature is given.
@@ -126,7 +126,7 @@ def make_backend(
     api_key: str | None = None,
     tokenizer: str | None = None,
 ):
-    """A backend by name; `model` is a folder or hub id (transformers, vllm) or a served model name (openai)."""
+    """A backend by name; `model` is a folder or hub id (transformers, vllm) or a served model (openai)."""
     if kind == "transformers":
         import torch
 

@@ -1,4 +1,4 @@
-"""An optional LLM judge behind an OpenAI-compatible endpoint; its model and prompts are recorded in the metrics."""
+"""An optional LLM judge behind an OpenAI-compatible endpoint; its model and prompts go into the metrics."""
 
 from __future__ import annotations
 

@@ -45,7 +45,7 @@ def chat(
     timeout: float = 120.0,
     retries: int = 3,
 ) -> dict:
-    """One chat completion: returns `{"text", "completion_tokens", "finish_reason"}`; retries transient errors."""
+    """One chat completion -> `{"text", "completion_tokens", "finish_reason"}`; retries transient errors."""
     body = json.dumps(
         {"model": model, "messages": msgs, "max_tokens": max_tokens, "temperature": temperature}
     ).encode()

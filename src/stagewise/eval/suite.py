@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 
 def run_benchmarks(ev: EvalConfig, model_path: str | Path, out_root: str | Path) -> dict[str, dict]:
-    """name -> metrics for each benchmark of `ev`; the model is loaded only if some benchmark is unfinished."""
+    """name -> metrics for each benchmark of `ev`; the model is loaded only if a benchmark is unfinished."""
     backend = None
     results = {}
     for spec in ev.benchmarks:
@@ -31,9 +31,12 @@ def run_benchmarks(ev: EvalConfig, model_path: str | Path, out_root: str | Path)
             model, processor = load_model_and_processor(model_path, dtype=torch.float32)
             backend = TransformersBackend(model, processor, batch_size=ev.batch_size)
         rows = load_benchmark(spec.name, spec.data, limit=spec.limit, images=spec.images, subset=spec.subset)
-        settings = harness.EvalSettings(mode=spec.mode, instruction=spec.instruction,
-                                        max_new_tokens=spec.max_new_tokens or ev.max_new_tokens,
-                                        batch_size=ev.batch_size)
+        settings = harness.EvalSettings(
+            mode=spec.mode,
+            instruction=spec.instruction,
+            max_new_tokens=spec.max_new_tokens or ev.max_new_tokens,
+            batch_size=ev.batch_size,
+        )
         log.info("eval %s on %s (%d items)", model_path, spec.name, len(rows))
         results[spec.name] = harness.run(spec.name, rows, backend, out, settings)
     return results

@@ -1,7 +1,7 @@
 """Score a model on the world's held-out test splits: accuracy, format rate, trace length.
 
-A thin wrapper over the benchmark harness (benchmark `world`): per-item results are appended to `items.jsonl` as
-each batch finishes, so a killed evaluation resumes where it stopped; `summary.json` is written at the end.
+A thin wrapper over the benchmark harness (benchmark `world`): per-item results are appended to `items.jsonl`
+as each batch finishes, so a killed evaluation resumes where it stopped; `summary.json` is written at the end.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def evaluate(
     batch_size: int = 64,
     max_new_tokens: int = 128,
 ) -> dict:
-    """Greedy answers for every row of every test set (TRL rows, instruction already in the prompt); resumable."""
+    """Greedy answers for every row of every test set (TRL rows, instruction in the prompt); resumable."""
     from stagewise.eval import harness
     from stagewise.eval.backends import TransformersBackend
     from stagewise.eval.benchmarks.world import from_trl_rows

@@ -1,4 +1,4 @@
-"""Helpers every benchmark module shares: reading annotation files, images, pre-extraction, accuracy tables."""
+"""Helpers the benchmark modules share: reading annotations and images, pre-extraction, accuracy tables."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """HallusionBench: yes/no questions on original and edited figures; aAcc, fAcc, qAcc (official grouping).
 
-Official scorer (tianyi-lab/HallusionBench, utils.py): each answer is judged correct (1), incorrect (0) or unclear
-(2) by GPT-4 against the reference; "unclear" counts as correct for visual-supplement questions without a figure.
-aAcc: all questions. fAcc: a figure counts if every question on it is correct. qAcc: a question counts if it is
-answered correctly on every figure variant (plus its easy/hard split). Without a judge the answer's yes/no is
-read by rule (first "yes"/"no" word; neither is unclear) and compared with the gold answer.
+Official scorer (tianyi-lab/HallusionBench, utils.py): GPT-4 judges each answer correct (1), incorrect (0) or
+unclear (2) against the reference; "unclear" counts as correct for visual-supplement questions without a
+figure. aAcc: all questions. fAcc: a figure counts if every question on it is correct. qAcc: a question
+counts if it is answered correctly on every figure variant (plus its easy/hard split). Without a judge the
+answer's yes/no is read by rule (first "yes"/"no" word; neither is unclear) and compared with the gold answer.
 """
 
 from __future__ import annotations

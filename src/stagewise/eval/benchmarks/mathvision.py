@@ -1,7 +1,8 @@
 """MATH-Vision (MATH-V): the official rule-based scorer (mathllm/MATH-V, evaluation/evaluate.py and utils.py).
 
-The response is cut to its final answer (a trailing option letter, "the answer is ...", the last \\boxed{}), LaTeX
-is normalised, and it is correct if it equals the gold answer or the gold option's text, exactly, as a tuple, or
+The response is cut to its final answer (a trailing option letter, "the answer is ...", the last \\boxed{}),
+LaTeX is normalised, and it is correct if it equals the gold answer or the gold option's text, exactly, as a
+tuple, or
 numerically to two decimals. Breakdowns by level and subject.
 """
 

@@ -2,8 +2,8 @@
 
 Official pipeline (lupantech/MathVista, evaluation/): an extraction step (a few rules, then GPT-4 reads the
 response) and a scoring step that normalizes the extraction (a choice letter or the nearest choice by edit
-distance; integers as int; floats rounded to the problem's precision; lists as strings) and compares it with the
-answer string. Without a judge the extraction is the rules applied to the pre-extracted answer.
+distance; integers as int; floats rounded to the problem's precision; lists as strings) and compares it with
+the answer string. Without a judge the extraction is the rules applied to the pre-extracted answer.
 Modes: `official`; `vlmevalkit` (no nearest-choice and no rounding: a letter or the exact choice text, numbers
 compared as parsed).
 """
@@ -34,8 +34,8 @@ BREAKDOWNS = (
     "skills",
 )
 JUDGE_PROMPT = "judge_mathvista_extract"
-# The official scorer reads these problem fields from the output file itself (its metadata can be newer or older
-# than the dataset's), so `stagewise eval score` takes them from the prediction file when it carries them.
+# The official scorer reads these problem fields from the output file itself (its metadata can be newer or
+# older than the dataset's), so `stagewise eval score` takes them from a prediction file that has them.
 PREDICTION_FIELDS = ("choices", "question_type", "answer_type", "precision", "metadata")
 
 

@@ -1,7 +1,7 @@
 """POPE: yes/no object-hallucination probes; accuracy, precision, recall, F1 and yes-ratio per category.
 
-Official rule (POPE's evaluate script): keep the text before the first period, drop commas, and read "no" if the
-words contain "No", "no" or "not", else "yes".
+Official rule (POPE's evaluate script): keep the text before the first period, drop commas, and read "no" if
+the words contain "No", "no" or "not", else "yes".
 """
 
 from __future__ import annotations
