@@ -255,27 +255,18 @@ def test_aokvqa_letter_or_choice_text():
 
 
 def test_dynamath_average_and_worst_case():
-    rows = [
-        {
-            "id": f"{q}-{v}",
-            "qid": q,
-            "question": "?",
-            "answer": a,
-            "answer_type": t,
-            "subject": "s",
-            "level": "l",
-            "images": [],
-        }
-        for q, v, a, t in [
-            ("1", "1", "2.5", "float"),
-            ("1", "2", "3.5", "float"),
-            ("2", "1", "B", "multiple choice"),
-            ("2", "2", "C", "multiple choice"),
-        ]
-    ]
-    res = scored(dynamath, rows, ["\\boxed{2.5004}", "\\boxed{3.6}", "\\boxed{B}", "\\boxed{C}"])
+    cases = [("1", "1", "2.5", "float"), ("1", "2", "3.5", "float"), ("2", "1", "B", "multiple choice"),
+             ("2", "2", "C", "multiple choice")]
+    rows = [{"id": f"{q}@{v}", "qid": q, "question": "?", "answer": a, "answer_type": t, "subject": "s",
+             "level": "l", "images": []} for q, v, a, t in cases]
+    responses = ['{"solution": "...", "short answer": "2.5004"}', '{"solution": "x", "short answer": "3.6"}',
+                 '{"solution": "x", "short answer": "B"}', "\\boxed{C}"]
+    res = scored(dynamath, rows, responses)
     m = dynamath.metrics(rows, res)
+    assert [r["correct"] for r in res] == [True, False, True, True]
     assert m["average"]["correct"] == 3 and m["worst_case"] == {"accuracy": 50.0, "correct": 1, "total": 2}
+    assert "short answer" in dynamath.prompt(rows[0]) and "floating-point" in dynamath.prompt(rows[0])
+    assert dynamath.score("2π", {**rows[0], "answer": "6.283"})["correct"]
 
 
 def test_realworldqa_letters_and_short_answers():

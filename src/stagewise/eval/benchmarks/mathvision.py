@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from stagewise.data.prompts import load_prompt
 from stagewise.eval.benchmarks.common import (
     base_dir,
     breakdown,
@@ -52,12 +53,12 @@ def load(
 
 
 def prompt(row: dict) -> str:
-    text = re.sub(r"<image\d*>", "", row["question"]).strip()
-    if row["options"]:
-        text += "\n\nChoices: " + " ".join(
-            f"({a}) {o}" for a, o in zip(letters(len(row["options"])), row["options"], strict=True)
-        )
-    return text
+    """The official input (models/GPT4V.py): the boxed instruction, the question, then options unless they are
+    just the letters A-E (the choices are in the image)."""
+    options = ""
+    if row["options"] and "".join(row["options"]) != "ABCDE":
+        options = "".join(f"({a}) {o}\n" for a, o in zip(letters(len(row["options"])), row["options"], strict=True))
+    return f"{load_prompt('mathvision')}\n{row['question']}\n{options}"
 
 
 def _is_number(s: str) -> bool:
