@@ -212,16 +212,12 @@ def scored(bench, rows, responses, mode="official", extract=None):
 
 def test_mmstar_first_character_rule_and_vlmevalkit_mode():
     rows = mmstar_rows(2)
-    # On the raw response the official rule reads "T" from "The answer is B"; the default chain takes "B".
-    assert [r["correct"] for r in scored(mmstar, rows, ["A. x", "The answer is B"], extract="raw")] == [
-        True,
-        False,
-    ]
-    assert [r["correct"] for r in scored(mmstar, rows, ["A. x", "The answer is B"])] == [True, True]
-    assert [r["correct"] for r in scored(mmstar, rows, ["A", "Option B"], "vlmevalkit", "raw")] == [
-        True,
-        True,
-    ]
+    raw = ["a. x", "The answer is B", "(B)", "Option B", "I think B"]
+    official = [r["correct"] for r in scored(mmstar, [rows[0]] + [rows[1]] * 4, raw, extract="raw")]
+    assert official == [True, True, True, True, False]  # the official rule reads "I" from "I think B"
+    assert [r["correct"] for r in scored(mmstar, rows, ["A. x", "I think \\boxed{B}"])] == [True, True]
+    vlmevalkit = scored(mmstar, rows, ["A", "I think B"], "vlmevalkit", "raw")
+    assert [r["correct"] for r in vlmevalkit] == [True, True]
 
 
 def test_pope_rule_and_f1():

@@ -1,7 +1,8 @@
 """MMStar: options are in the question; the official rule reads the first character of the answer.
 
-Modes: `official` (first character of the (pre-extracted) answer, upper-cased, must be the gold letter);
-`vlmevalkit` (an option letter found anywhere in the answer, by the shared verifier's choice reader).
+Official rule (MMStar-Benchmark/MMStar, eval/vlmeval/evaluate/mmstar.py), lower-cased: the first character, or the
+one after a leading "(", "option " or "the answer is ". Modes: `official`; `vlmevalkit` (an option letter found
+anywhere, by the shared verifier's choice reader).
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ def prompt(row: dict) -> str:
 def extract(text: str, row: dict, mode: str = "official") -> str | None:
     if mode == "vlmevalkit":
         return extract_choice(text, 6)
-    text = text.strip()
+    text = text.lower().strip().replace("\n", " ")
+    for prefix in ("(", "option ", "the answer is "):
+        if text.startswith(prefix) and len(text) > len(prefix):
+            return text[len(prefix)].upper()
     return text[0].upper() if text else None
 
 
