@@ -278,3 +278,20 @@ def test_realworldqa_letters_and_short_answers():
 def test_unknown_benchmark_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown benchmark 'nope'.*mathvista"):
         get_benchmark("nope")
+
+
+def test_bad_annotations_name_the_file_row_and_field(tmp_path):
+    from stagewise.data.sources import DataError
+    from stagewise.eval.benchmarks import load_benchmark
+
+    rows = [{k: v for k, v in r.items() if k != "images"} for r in mmstar_rows(3)]
+    del rows[2]["answer"]
+    with pytest.raises(DataError, match=r"bad.jsonl: row 2: missing field 'answer'"):
+        load_benchmark("mmstar", str(write(tmp_path / "bad.jsonl", rows)))
+    rows = [{"ID": "2steps_1", "key": "2steps_x", "question": "q", "option": "A. 1", "answer": "A",
+             "knowledge concept": "c"}]
+    (tmp_path / "wm.json").write_text(json.dumps(rows))
+    with pytest.raises(DataError, match=r"wm.json: row 0: field 'key' is '2steps_x'"):
+        load_benchmark("wemath", str(tmp_path / "wm.json"))
+    with pytest.raises(DataError, match="file not found"):
+        load_benchmark("mmstar", str(tmp_path / "nope.jsonl"))

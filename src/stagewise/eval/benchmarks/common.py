@@ -39,6 +39,8 @@ def read_records(source: str | Path, split: str | None = None) -> list[dict]:
     A JSON dict keyed by id (MathVista, LogicVista) becomes a list with the key under `_key`.
     """
     path = Path(source)
+    if not path.exists() and (str(source).startswith((".", "/")) or path.suffix):
+        raise DataError(f"{path}: file not found")
     if path.is_dir():
         import datasets
 
@@ -81,8 +83,6 @@ def read_records(source: str | Path, split: str | None = None) -> list[dict]:
             return list(csv.DictReader(f, delimiter="\t" if path.suffix == ".tsv" else ","))
     if path.exists():
         raise DataError(f"{path}: unsupported file type (JSON, JSONL, parquet, TSV or a dataset folder)")
-    if str(source).startswith((".", "/")) or path.suffix:
-        raise DataError(f"{path}: file not found")
     import datasets  # a hub id: downloads unless HF_HUB_OFFLINE is set
 
     return [dict(r) for r in datasets.load_dataset(str(source), split=split or "test")]

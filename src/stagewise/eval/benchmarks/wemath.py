@@ -3,7 +3,8 @@
 Official rule (We-Math/We-Math, evaluation/): the answer is the text after the last "Answer", with `<>:.` and
 blanks removed, and only its first character, if it is one of A-H. Each problem has one-step sub-questions
 (`2steps_1`, `2steps_2`, ...) and the composite question (`2steps_multi`), joined by `ID`.
-Modes: `official`; `boxed` (the shared verifier's choice letter, for think/boxed models).
+Modes: `official`; `boxed` (the shared verifier's choice letter, for think/boxed models). The per-domain scores
+need `knowledge_structure_nodes.json` beside the annotation file (as in the We-Math repository).
 """
 
 from __future__ import annotations
