@@ -164,7 +164,8 @@ def cmd_eval_score(args) -> int:
 
     rows = load_benchmark(args.bench, args.data, limit=args.limit, images=args.images, subset=args.subset)
     metrics = harness.score(args.bench, rows, args.predictions, args.out, _eval_settings(args),
-                            field=args.field, id_field=args.id_field, judge=_judge(args))
+                            field=args.field, id_field=args.id_field, judge=_judge(args),
+                            allow_extra=args.limit is not None)
     _show_metrics(args.bench, metrics, Path(args.predictions).name)
     log.info("metrics: %s", Path(args.out) / "metrics.json")
     return 0

@@ -67,6 +67,16 @@ def test_prediction_files_with_missing_extra_or_wrong_fields_are_clear_errors(tm
         )
 
 
+def test_limit_ignores_predictions_beyond_it(tmp_path):
+    from stagewise.cli import main
+
+    data = write(tmp_path / "mmstar.jsonl", [{k: v for k, v in r.items() if k != "images"} for r in mmstar_rows()])
+    preds = write(tmp_path / "preds.jsonl", [{"id": str(i), "response": "A"} for i in range(4)])
+    assert main(["eval", "score", str(preds), "--bench", "mmstar", "--data", str(data), "--limit", "2",
+                 "--out", str(tmp_path / "o")]) == 0
+    assert json.loads((tmp_path / "o" / "metrics.json").read_text())["overall"]["total"] == 2
+
+
 def test_the_cli_reports_a_bad_prediction_file(tmp_path, caplog):
     from stagewise.cli import main
 

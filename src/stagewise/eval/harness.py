@@ -240,15 +240,17 @@ def score(
     field: str = "response",
     id_field: str = "id",
     judge=None,
+    allow_extra: bool = False,
 ) -> dict:
     """Score a prediction file without any model. `field` is `response` (extracted here) or a field that
-    already holds the extracted answer (e.g. MathVista's `extraction`), which skips extraction."""
+    already holds the extracted answer (e.g. MathVista's `extraction`), which skips extraction. `allow_extra`
+    ignores predictions for items outside `rows` (a `--limit` run); missing ones are always an error."""
     bench = get_benchmark(name)
     _check_mode(bench, name, settings.mode)
     preds = read_predictions(predictions, field, id_field)
     wanted = {r["id"] for r in rows}
     missing = [r["id"] for r in rows if r["id"] not in preds]
-    extra = [p for p in preds if p not in wanted]
+    extra = [] if allow_extra else [p for p in preds if p not in wanted]
     if missing or extra:
         parts = [f"{len(missing)} missing ids: {_listing(missing)}"] if missing else []
         parts += [f"{len(extra)} ids not in the benchmark: {_listing(extra)}"] if extra else []
