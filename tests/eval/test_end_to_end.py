@@ -45,6 +45,8 @@ def test_tiny_model_on_a_benchmark_shaped_dataset_resumes(tiny_model_dir, mathvi
     assert len(again) == 4 and {i["id"]: i["response"] for i in again} == {
         i["id"]: i["response"] for i in items
     }
+    # Resuming with other settings would mix two setups in one items.jsonl.
+    assert main(args[:-1] + [""]) == 2
     # Scoring the run's own items without the model gives the same metrics.
     assert (
         main(

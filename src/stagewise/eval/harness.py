@@ -128,6 +128,21 @@ def finish(
     return metrics
 
 
+def _same_settings(path: Path, settings: dict) -> None:
+    """A resumed run must continue with the settings it started with, or its items would mix two setups."""
+    if path.exists():
+        before = json.loads(path.read_text())
+        changed = {
+            k: (before.get(k), v) for k, v in settings.items() if before.get(k) != v and k != "batch_size"
+        }
+        if changed:
+            diff = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
+            raise ValueError(f"{path.parent}: started with other settings ({diff}); use a new --out, or "
+                             "`stagewise eval score` to rescore its items.jsonl")
+    else:
+        atomic_write_json(path, settings)
+
+
 def run(
     name: str,
     rows: list[dict],
@@ -143,6 +158,7 @@ def run(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     items_path = out / "items.jsonl"
+    _same_settings(out / "settings.json", {"benchmark": name, **asdict(settings)})
     done = read_done(items_path)
     todo = [r for r in rows if r["id"] not in done]
     # Image and text-only requests are generated in separate batches.
