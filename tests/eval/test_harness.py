@@ -70,10 +70,28 @@ def test_prediction_files_with_missing_extra_or_wrong_fields_are_clear_errors(tm
 def test_limit_ignores_predictions_beyond_it(tmp_path):
     from stagewise.cli import main
 
-    data = write(tmp_path / "mmstar.jsonl", [{k: v for k, v in r.items() if k != "images"} for r in mmstar_rows()])
+    data = write(
+        tmp_path / "mmstar.jsonl", [{k: v for k, v in r.items() if k != "images"} for r in mmstar_rows()]
+    )
     preds = write(tmp_path / "preds.jsonl", [{"id": str(i), "response": "A"} for i in range(4)])
-    assert main(["eval", "score", str(preds), "--bench", "mmstar", "--data", str(data), "--limit", "2",
-                 "--out", str(tmp_path / "o")]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "score",
+                str(preds),
+                "--bench",
+                "mmstar",
+                "--data",
+                str(data),
+                "--limit",
+                "2",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "o" / "metrics.json").read_text())["overall"]["total"] == 2
 
 
@@ -261,12 +279,31 @@ def test_aokvqa_letter_or_choice_text():
 
 
 def test_dynamath_average_and_worst_case():
-    cases = [("1", "1", "2.5", "float"), ("1", "2", "3.5", "float"), ("2", "1", "B", "multiple choice"),
-             ("2", "2", "C", "multiple choice")]
-    rows = [{"id": f"{q}@{v}", "qid": q, "question": "?", "answer": a, "answer_type": t, "subject": "s",
-             "level": "l", "images": []} for q, v, a, t in cases]
-    responses = ['{"solution": "...", "short answer": "2.5004"}', '{"solution": "x", "short answer": "3.6"}',
-                 '{"solution": "x", "short answer": "B"}', "\\boxed{C}"]
+    cases = [
+        ("1", "1", "2.5", "float"),
+        ("1", "2", "3.5", "float"),
+        ("2", "1", "B", "multiple choice"),
+        ("2", "2", "C", "multiple choice"),
+    ]
+    rows = [
+        {
+            "id": f"{q}@{v}",
+            "qid": q,
+            "question": "?",
+            "answer": a,
+            "answer_type": t,
+            "subject": "s",
+            "level": "l",
+            "images": [],
+        }
+        for q, v, a, t in cases
+    ]
+    responses = [
+        '{"solution": "...", "short answer": "2.5004"}',
+        '{"solution": "x", "short answer": "3.6"}',
+        '{"solution": "x", "short answer": "B"}',
+        "\\boxed{C}",
+    ]
     res = scored(dynamath, rows, responses)
     m = dynamath.metrics(rows, res)
     assert [r["correct"] for r in res] == [True, False, True, True]
@@ -298,10 +335,77 @@ def test_bad_annotations_name_the_file_row_and_field(tmp_path):
     del rows[2]["answer"]
     with pytest.raises(DataError, match=r"bad.jsonl: row 2: missing field 'answer'"):
         load_benchmark("mmstar", str(write(tmp_path / "bad.jsonl", rows)))
-    rows = [{"ID": "2steps_1", "key": "2steps_x", "question": "q", "option": "A. 1", "answer": "A",
-             "knowledge concept": "c"}]
+    rows = [
+        {
+            "ID": "2steps_1",
+            "key": "2steps_x",
+            "question": "q",
+            "option": "A. 1",
+            "answer": "A",
+            "knowledge concept": "c",
+        }
+    ]
     (tmp_path / "wm.json").write_text(json.dumps(rows))
     with pytest.raises(DataError, match=r"wm.json: row 0: field 'key' is '2steps_x'"):
         load_benchmark("wemath", str(tmp_path / "wm.json"))
     with pytest.raises(DataError, match="file not found"):
         load_benchmark("mmstar", str(tmp_path / "nope.jsonl"))
+
+
+def test_wemath_vlmevalkit_mode_matches_option_text_then_asks_the_judge(endpoint, tmp_path):
+    from stagewise.eval.benchmarks import wemath
+
+    row = {
+        "id": "2steps_1:2steps_1",
+        "problem": "2steps_1",
+        "key": "2steps_1",
+        "steps": 2,
+        "part": "1",
+        "question": "OA = ( ) m",
+        "option": "A. 300, 400;B. 3000, 4000; C. No correct answer",
+        "answer": "B",
+        "concept": "c",
+        "domain": None,
+        "images": [],
+    }
+    vlm = harness.EvalSettings(mode="vlmevalkit")
+    assert harness.score_response(wemath, row, "It is 3000, 4000 m.", vlm)["correct"]
+    assert not harness.score_response(wemath, row, "It is 3000, 4000 m.", harness.EvalSettings())["correct"]
+    Scripted.replies = {"the second one": "B"}
+    judge = Judge(endpoint, "judge-model")
+    out = harness.score_response(wemath, row, "the second one", vlm, judge)
+    assert out["correct"] and out["judge_reply"] == "B" and len(Scripted.seen) == 1
+    # The official mode never asks the judge: WeMath's own scorer is a rule.
+    assert not harness.score_response(wemath, row, "the second one", harness.EvalSettings(), judge)["correct"]
+    assert len(Scripted.seen) == 1
+
+
+def test_cli_runs_a_served_model(endpoint, tmp_path):
+    from stagewise.cli import main
+
+    Scripted.replies = {"Q0": "A", "Q1": "A"}
+    data = write(
+        tmp_path / "mmstar.jsonl", [{k: v for k, v in r.items() if k != "images"} for r in mmstar_rows(2)]
+    )
+    assert (
+        main(
+            [
+                "eval",
+                "run",
+                "served",
+                "--backend",
+                "openai",
+                "--base-url",
+                endpoint,
+                "--bench",
+                "mmstar",
+                "--data",
+                str(data),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 0
+    )
+    m = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert m["overall"]["correct"] == 1 and m["run"]["backend"] == "openai"

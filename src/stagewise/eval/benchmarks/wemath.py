@@ -3,7 +3,9 @@
 Official rule (We-Math/We-Math, evaluation/): the answer is the text after the last "Answer", with `<>:.` and
 blanks removed, and only its first character, if it is one of A-H. Each problem has one-step sub-questions
 (`2steps_1`, `2steps_2`, ...) and the composite question (`2steps_multi`), joined by `ID`.
-Modes: `official`; `boxed` (the shared verifier's choice letter, for think/boxed models). The per-domain scores
+Modes: `official`; `boxed` (the shared verifier's choice letter, for think/boxed models); `vlmevalkit` (as
+VLMEvalKit replaces the rule: an option letter, else the one option whose text the answer contains, else an LLM
+option matcher when a judge is configured). The per-domain scores
 need `knowledge_structure_nodes.json` beside the annotation file (as in the We-Math repository).
 """
 
@@ -20,7 +22,9 @@ from stagewise.eval.benchmarks.common import acc, base_dir, image_ref, need, rea
 from stagewise.rewards.verify import extract_choice
 
 HUB_ID, SPLIT = "We-Math/We-Math", "testmini"
-MODES = ("official", "boxed")
+MODES = ("official", "boxed", "vlmevalkit")
+JUDGE_PROMPT = "judge_option_match"
+_OPTION = re.compile(r"(?:^|;)\s*([A-H])\.\s*")
 _STRIP = re.compile(r"[><:.]")
 
 
@@ -75,8 +79,34 @@ def official_extract(response: str) -> str | None:
     return text[0] if text and text[0] in "ABCDEFGH" else None
 
 
+def options(row: dict) -> dict[str, str]:
+    """ "A. 300;B. 400; E. No correct answer" -> {"A": "300", ...}."""
+    parts = _OPTION.split(row["option"])
+    return {parts[i]: parts[i + 1].strip() for i in range(1, len(parts) - 1, 2)}
+
+
+def option_by_text(text: str, row: dict) -> str | None:
+    """The only option whose text appears in the answer (VLMEvalKit's can_infer_text), else None."""
+    lowered = text.lower()
+    hits = [k for k, v in options(row).items() if v and v.lower() in lowered]
+    return hits[0] if len(hits) == 1 else None
+
+
 def extract(text: str, row: dict, mode: str = "official") -> str | None:
-    return extract_choice(text, 8) if mode == "boxed" else official_extract(text)
+    if mode == "official":
+        return official_extract(text)
+    letter = extract_choice(text, 8)
+    return letter if letter or mode == "boxed" else option_by_text(text, row)
+
+
+def judge(text: str, row: dict, ask, mode: str = "official") -> dict:
+    """Only the `vlmevalkit` mode asks the judge, and only when the rules find no option."""
+    found = extract(text, row, mode)
+    if found is not None or mode != "vlmevalkit":
+        return {"extracted": found}
+    reply = ask(JUDGE_PROMPT, question=row["question"], options=row["option"], answer=text).strip()
+    letter = reply[:1].upper() if reply else ""
+    return {"extracted": letter if letter in options(row) else None, "judge_reply": reply}
 
 
 def score(extracted, row: dict, mode: str = "official") -> dict:
