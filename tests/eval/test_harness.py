@@ -221,6 +221,9 @@ def test_llm_judge_is_used_and_recorded(endpoint, tmp_path):
     assert m["aAcc"]["correct"] == 1 and m["run"]["judge"]["model"] == "judge-model"
     assert "judge_hallusionbench" in m["run"]["judge"]["prompts"] and len(Scripted.seen) == 2
     assert Scripted.seen[0]["model"] == "judge-model"
+    # A judged scoring run resumes: rerun, nothing is asked again.
+    again = harness.score("hallusionbench", rows, preds, tmp_path / "o", harness.EvalSettings(), judge=judge)
+    assert again["aAcc"] == m["aAcc"] and len(Scripted.seen) == 2
     rule = harness.score("hallusionbench", rows, preds, tmp_path / "r", harness.EvalSettings())
     assert rule["aAcc"]["correct"] == 2 and rule["run"]["judge"] is None
 

@@ -137,8 +137,10 @@ def _same_settings(path: Path, settings: dict) -> None:
         }
         if changed:
             diff = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
-            raise ValueError(f"{path.parent}: started with other settings ({diff}); use a new --out, or "
-                             "`stagewise eval score` to rescore its items.jsonl")
+            raise ValueError(
+                f"{path.parent}: started with other settings ({diff}); use a new --out, or "
+                "`stagewise eval score` to rescore its items.jsonl"
+            )
     else:
         atomic_write_json(path, settings)
 
@@ -247,6 +249,29 @@ def read_predictions(path: str | Path, field: str = "response", id_field: str = 
     return preds
 
 
+def _score_prediction(bench, row: dict, rec: dict, field: str, settings: EvalSettings, judge) -> dict:
+    value = rec[field]
+    if field == "response":
+        response = "" if value is None else str(value)
+        item = {
+            "id": row["id"],
+            "response": response,
+            **score_response(bench, row, response, settings, judge),
+            "format_ok": format_ok(response),
+        }
+    else:  # an already extracted answer
+        item = {
+            "id": row["id"],
+            "response": rec.get("response"),
+            "extracted": value,
+            **bench.score(value, row, settings.mode),
+        }
+        item["correct"] = bool(item["correct"])
+    item.setdefault("response_tokens", rec.get("response_tokens"))
+    item.setdefault("think_tokens", rec.get("think_tokens"))
+    return item
+
+
 def score(
     name: str,
     rows: list[dict],
@@ -275,38 +300,42 @@ def score(
         )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    items, scored_rows = [], []
+    items_path = out / "items.jsonl"
+    # Rules rescore in a moment, so they always start afresh; judge calls are slow and paid, so a judged run
+    # appends as it goes and a rerun with the same settings continues where it stopped.
+    done: dict[str, dict] = {}
+    if judge is not None:
+        run_id = {
+            "benchmark": name,
+            **asdict(settings),
+            "predictions": str(predictions),
+            "field": field,
+            "judge": judge.model,
+        }
+        _same_settings(out / "settings.json", run_id)
+        done = read_done(items_path)
+    else:
+        items_path.unlink(missing_ok=True)
+    scored_rows, pending = [], []
     for row in rows:
         rec = preds[row["id"]]
         # Official scorers that read problem fields from the output file (MathVista) get them from there too.
         row = {**row, **{f: rec[f] for f in getattr(bench, "PREDICTION_FIELDS", ()) if f in rec}}
-        value = rec[field]
-        if field == "response":
-            response = "" if value is None else str(value)
-            item = {
-                "id": row["id"],
-                "response": response,
-                **score_response(bench, row, response, settings, judge),
-                "format_ok": format_ok(response),
-            }
-        else:
-            item = {
-                "id": row["id"],
-                "response": rec.get("response"),
-                "extracted": value,
-                **bench.score(value, row, settings.mode),
-            }
-            item["correct"] = bool(item["correct"])
-        item.setdefault("response_tokens", rec.get("response_tokens"))
-        item.setdefault("think_tokens", rec.get("think_tokens"))
-        items.append(item)
         scored_rows.append(row)
-    atomic_write_jsonl(out / "items.jsonl", items)
+        if row["id"] in done:
+            continue
+        pending.append(_score_prediction(bench, row, rec, field, settings, judge))
+        if len(pending) >= 50:
+            append_jsonl(items_path, pending)
+            done.update((i["id"], i) for i in pending)
+            pending = []
+    append_jsonl(items_path, pending)
+    done.update((i["id"], i) for i in pending)
     return finish(
         name,
         bench,
         scored_rows,
-        {i["id"]: i for i in items},
+        done,
         out,
         settings,
         judge,
