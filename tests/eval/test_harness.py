@@ -412,3 +412,38 @@ def test_cli_runs_a_served_model(endpoint, tmp_path):
     )
     m = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert m["overall"]["correct"] == 1 and m["run"]["backend"] == "openai"
+
+
+def test_mmstar_tsv_with_option_columns_and_base64_images(tmp_path):
+    import base64
+    import csv
+    import io
+
+    from stagewise.eval.benchmarks import load_benchmark
+
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 40), "blue").save(buf, format="JPEG")
+    with open(tmp_path / "MMStar.tsv", "w", newline="") as f:
+        w = csv.writer(f, delimiter="\t")
+        w.writerow(["index", "question", "A", "B", "answer", "category", "l2_category", "image"])
+        w.writerow(
+            [7, "What color?", "red", "blue", "B", "c", "l", base64.b64encode(buf.getvalue()).decode()]
+        )
+    (row,) = load_benchmark("mmstar", str(tmp_path / "MMStar.tsv"))
+    assert row["id"] == "7" and row["question"].endswith("Options: A: red, B: blue")
+    assert row["images"][0].size == (40, 40)
+
+
+def test_repeated_item_ids_are_an_error(tmp_path):
+    from stagewise.data.sources import DataError
+
+    rows = mmstar_rows(2)
+    rows[1]["id"] = "0"
+    with pytest.raises(DataError, match="repeated: 0"):
+        harness.score(
+            "mmstar",
+            rows,
+            write(tmp_path / "p.jsonl", [{"id": "0", "response": "A"}]),
+            tmp_path / "o",
+            harness.EvalSettings(),
+        )

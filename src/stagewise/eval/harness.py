@@ -94,9 +94,13 @@ def read_done(items_path: Path) -> dict[str, dict]:
     return done
 
 
-def _check_mode(bench, name: str, mode: str) -> None:
+def _check(bench, name: str, mode: str, rows: list[dict]) -> None:
     if mode not in bench.MODES:
         raise ValueError(f"{name}: unknown mode {mode!r} (modes: {', '.join(bench.MODES)})")
+    seen: set[str] = set()
+    twice = [r["id"] for r in rows if r["id"] in seen or seen.add(r["id"])]
+    if twice:
+        raise DataError(f"{name}: item ids must be unique; repeated: {_listing(twice)}")
 
 
 def finish(
@@ -156,7 +160,7 @@ def run(
 ) -> dict:
     """Generate for every row not yet in items.jsonl, score, append; then write the metrics."""
     bench = get_benchmark(name)
-    _check_mode(bench, name, settings.mode)
+    _check(bench, name, settings.mode, rows)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     items_path = out / "items.jsonl"
@@ -287,7 +291,7 @@ def score(
     already holds the extracted answer (e.g. MathVista's `extraction`), which skips extraction. `allow_extra`
     ignores predictions for items outside `rows` (a `--limit` run); missing ones are always an error."""
     bench = get_benchmark(name)
-    _check_mode(bench, name, settings.mode)
+    _check(bench, name, settings.mode, rows)
     preds = read_predictions(predictions, field, id_field)
     wanted = {r["id"] for r in rows}
     missing = [r["id"] for r in rows if r["id"] not in preds]

@@ -119,7 +119,7 @@ def image_ref(value, base: Path | None) -> Image.Image | Path | None:
     if isinstance(value, bytes):
         return Image.open(io.BytesIO(value))
     text = str(value)
-    if len(text) > 512 and "/" not in text[:64]:  # VLMEvalKit TSVs inline images as base64
+    if len(text) > 512:  # no path is this long: VLMEvalKit TSVs inline images as base64 (JPEG's starts with "/")
         return Image.open(io.BytesIO(base64.b64decode(text)))
     path = Path(text)
     return path if path.is_absolute() or base is None else base / path

@@ -27,7 +27,7 @@ def load(
         rows.append(
             {
                 "id": str(r.get("index", i)),
-                "question": need(r, "question", where),
+                "question": _with_options(need(r, "question", where), r),
                 "answer": need(r, "answer", where).strip(),
                 "category": r.get("category"),
                 "l2_category": r.get("l2_category"),
@@ -35,6 +35,14 @@ def load(
             }
         )
     return rows
+
+
+def _with_options(question: str, record: dict) -> str:
+    """The HF release has the options in the question; VLMEvalKit's TSV has them in columns A-D."""
+    opts = [(k, record[k]) for k in "ABCDEF" if record.get(k) not in (None, "")]
+    if not opts or "Options:" in question:
+        return question
+    return question + "\nOptions: " + ", ".join(f"{k}: {v}" for k, v in opts)
 
 
 def prompt(row: dict) -> str:
