@@ -15,7 +15,7 @@ from pathlib import Path
 
 from stagewise.eval.benchmarks.common import acc, base_dir, image_ref, need, read_records
 
-HUB_ID, SPLIT = "lmms-lab/HallusionBench", "image"
+HUB_ID, SPLIT = "lmms-lab/HallusionBench", ("image", "non_image")
 MODES = ("official",)
 JUDGE_PROMPT = "judge_hallusionbench"
 _YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
@@ -24,7 +24,10 @@ _YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
 def load(
     source: str | Path = HUB_ID, limit: int | None = None, images: str | Path | None = None
 ) -> list[dict]:
-    recs = read_records(source, split=SPLIT)
+    if Path(source).exists():
+        recs = read_records(source)
+    else:  # the Hub release splits the 951 questions with a figure from the 178 without
+        recs = read_records(source, split="image") + read_records(source, split="non_image")
     base = base_dir(source, images)
     rows = []
     for i, r in enumerate(recs[:limit] if limit else recs):
