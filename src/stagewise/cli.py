@@ -91,9 +91,11 @@ def _eval_settings(args):
     instruction = args.instruction
     if instruction is None:  # world traces follow the paper's instruction; benchmarks use their own prompt
         instruction = "think_boxed" if args.bench == "world" else ""
+    world = args.bench == "world"  # the tiny model's short traces; real benchmarks need long ones
     return EvalSettings(mode=args.mode, extract=args.extract, instruction=instruction or None,
-                        system_prompt=args.system_prompt or None, max_new_tokens=args.max_new_tokens,
-                        batch_size=args.batch_size)
+                        system_prompt=args.system_prompt or None,
+                        max_new_tokens=args.max_new_tokens or (128 if world else 1024),
+                        batch_size=args.batch_size or (64 if world else 16))
 
 
 def _judge(args):
@@ -120,7 +122,7 @@ def _show_metrics(name: str, metrics: dict, label: str) -> None:
             rows.append([key, f"{value['accuracy']:.2f}", str(value["total"])])
         elif isinstance(value, float):
             rows.append([key, f"{value:.2f}", ""])
-    show_table(f"{name}: {label}", ["model", "score (%)", "n"], rows)
+    show_table(f"{name}: {label}", ["metric", "score (%)", "n"], rows)
 
 
 def _user_errors(fn):
@@ -148,7 +150,7 @@ def cmd_eval_run(args) -> int:
         torch.set_num_threads(args.threads)
     settings = _eval_settings(args)
     rows = load_benchmark(args.bench, args.data, limit=args.limit, images=args.images, subset=args.subset)
-    backend = make_backend(args.backend, args.model, batch_size=args.batch_size, base_url=args.base_url,
+    backend = make_backend(args.backend, args.model, batch_size=settings.batch_size, base_url=args.base_url,
                            api_key=os.environ.get(args.api_key_env or "") or None, tokenizer=args.tokenizer)
     metrics = harness.run(args.bench, rows, backend, args.out, settings, judge=_judge(args))
     _show_metrics(args.bench, metrics, Path(args.model).name)
@@ -188,8 +190,8 @@ def _eval_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--instruction", default=None, help="prompt template appended to each question "
                    "(think_boxed for trained models; '' for none; default: think_boxed for world, else none)")
     p.add_argument("--system-prompt", default=None, help="system turn: template name or text (default none)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--max-new-tokens", type=int, default=1024)
+    p.add_argument("--batch-size", type=int, default=None, help="default: 64 for world, else 16")
+    p.add_argument("--max-new-tokens", type=int, default=None, help="default: 128 for world, else 1024")
     p.add_argument("--judge-url", default=None, help="OpenAI-compatible endpoint of an LLM judge")
     p.add_argument("--judge-model", default=None)
     p.add_argument("--judge-api-key-env", default=None, help="environment variable holding the judge's key")
