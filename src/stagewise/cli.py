@@ -129,27 +129,77 @@ def cmd_model(args) -> int:
     return 0
 
 
-def cmd_eval(args) -> int:
-    import torch
+def _eval_settings(args):
+    from stagewise.eval.harness import EvalSettings
 
-    from stagewise.data.sources import load_rows, to_trl_rows
-    from stagewise.eval.world_eval import evaluate
-    from stagewise.models.load import load_model_and_processor
-    from stagewise.train.pipeline import results_table
+    instruction = args.instruction
+    if instruction is None:  # world traces follow the paper's instruction; benchmarks use their own prompt
+        instruction = "think_boxed" if args.bench == "world" else ""
+    world = args.bench == "world"  # the tiny model's short traces; real benchmarks need long ones
+    return EvalSettings(mode=args.mode, extract=args.extract, instruction=instruction or None,
+                        system_prompt=args.system_prompt or None,
+                        max_new_tokens=args.max_new_tokens or (128 if world else 1024),
+                        batch_size=args.batch_size or (64 if world else 16))
+
+
+def _judge(args):
+    if not args.judge_url:
+        return None
+    from stagewise.eval.judge import Judge
+
+    if not args.judge_model:
+        raise ValueError("--judge-url needs --judge-model")
+    key = os.environ.get(args.judge_api_key_env or "") or None
+    return Judge(args.judge_url, args.judge_model, api_key=key)
+
+
+def _show_metrics(name: str, metrics: dict, label: str) -> None:
+    if name == "world":
+        from stagewise.train.pipeline import results_table
+
+        header, rows = results_table({label: metrics}, list(metrics["families"]))
+        show_table("held-out world test accuracy (%)", header, rows)
+        return
+    rows = []
+    for key, value in metrics.items():
+        if isinstance(value, dict) and "accuracy" in value and "total" in value:
+            rows.append([key, f"{value['accuracy']:.2f}", str(value["total"])])
+        elif isinstance(value, float):
+            rows.append([key, f"{value:.2f}", ""])
+    show_table(f"{name}: {label}", ["metric", "score (%)", "n"], rows)
+
+
+def _user_errors(fn):
+    """Bad names, modes and prediction files end with a one-line error (exit 2), not a traceback."""
+
+    def wrapped(args) -> int:
+        try:
+            return fn(args)
+        except (ValueError, ImportError) as e:
+            log.error("%s", e)
+            return 2
+
+    return wrapped
+
+
+@_user_errors
+def cmd_eval_run(args) -> int:
+    from stagewise.eval import harness
+    from stagewise.eval.backends import make_backend
+    from stagewise.eval.benchmarks import load_benchmark
 
     if args.threads:
+        import torch
+
         torch.set_num_threads(args.threads)
-    tests = {}
-    for fam in args.families:
-        split = Path(args.world) / fam / "test"
-        tests[fam] = to_trl_rows(load_rows(split, limit=args.limit), instruction=args.instruction or None,
-                                 source=fam)
-    model, processor = load_model_and_processor(args.model, dtype=torch.float32)
-    summary = evaluate(model, processor, tests, args.out, batch_size=args.batch_size,
-                       max_new_tokens=args.max_new_tokens)
-    header, rows = results_table({Path(args.model).name: summary}, args.families)
-    show_table("held-out world test accuracy (%)", header, rows)
-    log.info("per-item results: %s", Path(args.out) / "items.jsonl")
+    settings = _eval_settings(args)
+    rows = load_benchmark(args.bench, args.data, limit=args.limit, images=args.images, subset=args.subset)
+    backend = make_backend(args.backend, args.model, batch_size=settings.batch_size, base_url=args.base_url,
+                           api_key=os.environ.get(args.api_key_env or "") or None, tokenizer=args.tokenizer)
+    metrics = harness.run(args.bench, rows, backend, args.out, settings, judge=_judge(args))
+    _show_metrics(args.bench, metrics, Path(args.model).name)
+    log.info("per-item results: %s; metrics: %s", Path(args.out) / "items.jsonl",
+             Path(args.out) / "metrics.json")
     return 0
 
 
@@ -173,6 +223,44 @@ def _add_data_commands(sub) -> None:
     df.add_argument("--seed", type=int, default=0)
     df.add_argument("--threads", type=int, default=0)
     df.set_defaults(func=cmd_data_difficulty)
+
+
+@_user_errors
+def cmd_eval_score(args) -> int:
+    from stagewise.eval import harness
+    from stagewise.eval.benchmarks import load_benchmark
+
+    rows = load_benchmark(args.bench, args.data, limit=args.limit, images=args.images, subset=args.subset)
+    metrics = harness.score(args.bench, rows, args.predictions, args.out, _eval_settings(args),
+                            field=args.field, id_field=args.id_field, judge=_judge(args),
+                            allow_extra=args.limit is not None)
+    _show_metrics(args.bench, metrics, Path(args.predictions).name)
+    log.info("metrics: %s", Path(args.out) / "metrics.json")
+    return 0
+
+
+def _eval_common(p: argparse.ArgumentParser) -> None:
+    from stagewise.eval.benchmarks import BENCHMARKS
+
+    p.add_argument("--bench", required=True, choices=list(BENCHMARKS), help="benchmark name")
+    p.add_argument("--data", default=None, help="annotations: hub id, folder, JSON/JSONL/parquet/TSV file "
+                   "(default: the benchmark's hub id; for world: the world data folder)")
+    p.add_argument("--images", default=None, help="folder the annotation's image paths are relative to")
+    p.add_argument("--subset", default=None, help="benchmark subset (world families, MathVerse versions, "
+                   "POPE category), comma-separated")
+    p.add_argument("--out", required=True, help="output folder (items.jsonl, metrics.json)")
+    p.add_argument("--limit", type=int, default=None, help="first N items only (world: per family)")
+    p.add_argument("--mode", default="official", help="scoring mode (official, or a named harness mode)")
+    p.add_argument("--extract", default=None, choices=["chain", "raw"],
+                   help="pre-extraction before the benchmark's rule (default: the benchmark's)")
+    p.add_argument("--instruction", default=None, help="prompt template appended to each question "
+                   "(think_boxed for trained models; '' for none; default: think_boxed for world, else none)")
+    p.add_argument("--system-prompt", default=None, help="system turn: template name or text (default none)")
+    p.add_argument("--batch-size", type=int, default=None, help="default: 64 for world, else 16")
+    p.add_argument("--max-new-tokens", type=int, default=None, help="default: 128 for world, else 1024")
+    p.add_argument("--judge-url", default=None, help="OpenAI-compatible endpoint of an LLM judge")
+    p.add_argument("--judge-model", default=None)
+    p.add_argument("--judge-api-key-env", default=None, help="environment variable holding the judge's key")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -218,17 +306,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_data_commands(sub)
 
-    e = sub.add_parser("eval", help="score a model (hub id or folder) on world test splits")
-    e.add_argument("model")
-    e.add_argument("--world", required=True, help="world data folder (from `stagewise world`)")
-    e.add_argument("--out", required=True)
-    e.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
-    e.add_argument("--limit", type=int, default=None)
-    e.add_argument("--batch-size", type=int, default=64)
-    e.add_argument("--max-new-tokens", type=int, default=128)
-    e.add_argument("--instruction", default="think_boxed", help="prompt template; '' for none")
-    e.add_argument("--threads", type=int, default=0)
-    e.set_defaults(func=cmd_eval)
+    e = sub.add_parser("eval", help="evaluate a model on a benchmark, or score existing predictions")
+    esub = e.add_subparsers(dest="eval_command", required=True)
+    er = esub.add_parser("run", help="generate with a model (folder, hub id or served name) and score")
+    er.add_argument("model")
+    _eval_common(er)
+    er.add_argument("--backend", default="transformers", choices=["transformers", "vllm", "openai"])
+    er.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint (backend openai)")
+    er.add_argument("--api-key-env", default=None, help="environment variable holding the endpoint's key")
+    er.add_argument("--tokenizer", default=None, help="tokenizer for think-token counts (backend openai)")
+    er.add_argument("--threads", type=int, default=0)
+    er.set_defaults(func=cmd_eval_run)
+    es = esub.add_parser("score", help="score a prediction file (JSONL, JSON list, dict by id), no model")
+    es.add_argument("predictions")
+    _eval_common(es)
+    es.add_argument("--field", default="response", help="field with the response (extracted here), or one "
+                    "holding an already extracted answer (e.g. MathVista's `extraction`)")
+    es.add_argument("--id-field", default="id", help="id field of each prediction (dict keys count as ids)")
+    es.set_defaults(func=cmd_eval_score)
     return p
 
 

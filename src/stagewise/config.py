@@ -161,8 +161,31 @@ class StageConfig:
 
 
 @dataclass
+class BenchmarkSpec:
+    """One benchmark scored after each stage besides the world's test splits (stagewise.eval.benchmarks)."""
+
+    name: str = ""
+    """Benchmark name: mathvista, mathvision, mathverse, wemath, logicvista, dynamath, hallusionbench, mmstar,
+    pope, aokvqa, realworldqa."""
+    data: str | None = None
+    """Annotations: hub id, local folder, or JSON/JSONL/parquet/TSV file; null for the benchmark's hub id."""
+    images: str | None = None
+    """Folder the annotations' image paths are relative to (default: the annotation file's folder)."""
+    subset: str | None = None
+    """Benchmark subset where it has one (MathVerse versions, POPE category)."""
+    limit: int | None = None
+    """First N items only (quick runs)."""
+    mode: str = "official"
+    """Scoring mode: official, or a named harness mode of that benchmark."""
+    instruction: str | None = "think_boxed"
+    """Template appended to each question; trained models are prompted as in training, null for none."""
+    max_new_tokens: int | None = None
+    """Decoding budget; null: `eval.max_new_tokens`."""
+
+
+@dataclass
 class EvalConfig:
-    """Evaluation on the world's held-out test splits."""
+    """Evaluation on the world's held-out test splits, and optionally on benchmarks."""
 
     families: list[str] = field(default_factory=lambda: list(FAMILIES))
     """Test splits to score."""
@@ -174,6 +197,8 @@ class EvalConfig:
     """Greedy decoding budget per answer."""
     after_each_stage: bool = True
     """Evaluate the base and every stage (else only the final model)."""
+    benchmarks: list[BenchmarkSpec] = field(default_factory=list)
+    """Benchmarks also scored for each evaluated model, into `eval/<model>/<benchmark>/`."""
 
 
 VARIANT_KINDS = ("staged", "merged", "caption_sft", "difficulty", "capability_difficulty")
@@ -387,6 +412,16 @@ def validate(recipe: Recipe, src: str) -> None:
                 raise RecipeError(f"{src}: stages[{i}].data.mix.{key} must be >= 0, got {share}")
         if st.data.mix and sum(st.data.mix.values()) <= 0:
             raise RecipeError(f"{src}: stages[{i}].data.mix shares must sum to more than 0")
+    if recipe.eval.benchmarks:
+        from stagewise.eval.benchmarks import BENCHMARKS
+
+        for i, spec in enumerate(recipe.eval.benchmarks):
+            if spec.name not in BENCHMARKS:
+                raise RecipeError(f"{src}: eval.benchmarks[{i}].name: unknown benchmark {spec.name!r} "
+                                  f"(known: {', '.join(BENCHMARKS)})")
+            if spec.mode not in BENCHMARKS[spec.name].MODES:
+                raise RecipeError(f"{src}: eval.benchmarks[{i}].mode: {spec.name} has modes "
+                                  f"{', '.join(BENCHMARKS[spec.name].MODES)}, not {spec.mode!r}")
     if recipe.eval.size > recipe.world.test_size:
         raise RecipeError(f"{src}: eval.size {recipe.eval.size} exceeds world.test_size {recipe.world.test_size}")
 

@@ -225,6 +225,11 @@ def evaluate_models(recipe: Recipe, models: list[tuple[str, Path | str, Path]], 
         summaries[label] = evaluate(model, processor, tests, out, batch_size=ev.batch_size,
                                     max_new_tokens=ev.max_new_tokens)
         log.info("eval %s: %.0f s", label, time.time() - t0)
+    if ev.benchmarks:  # each benchmark is skipped once its metrics.json exists
+        from stagewise.eval.suite import run_benchmarks
+
+        for label, path, out in models:
+            summaries[label]["benchmarks"] = run_benchmarks(ev, path, out)
     return summaries
 
 
