@@ -109,6 +109,15 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _add_data_commands(sub) -> None:
+    """`stagewise data ...`: data engines (perception multiple choice: write-mcq, filter, export)."""
+    from stagewise.data.perception.commands import add_perception_commands
+
+    d = sub.add_parser("data", help="build training data: write-mcq, filter, export")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    add_perception_commands(dsub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from stagewise.world.tasks import FAMILIES
 
@@ -156,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--instruction", default="think_boxed", help="prompt template; '' for none")
     e.add_argument("--threads", type=int, default=0)
     e.set_defaults(func=cmd_eval)
+
+    _add_data_commands(sub)
     return p
 
 

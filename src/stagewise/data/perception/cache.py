@@ -1,0 +1,56 @@
+"""A per-item JSONL cache: one line appended (and fsynced) per finished item, so a killed run loses nothing.
+
+The last line for an id wins, so a rerun that retries a failed item simply appends its new result. A line torn
+by a kill mid-write is ignored (that item is redone). `spec.json` beside the cache records the settings the
+cache was made with; reusing a folder with other settings is refused rather than silently mixing results.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from stagewise.data.sources import DataError
+from stagewise.utils import append_jsonl, atomic_write_json
+
+log = logging.getLogger(__name__)
+
+
+class CacheMismatch(DataError):
+    """The output folder holds results made with other settings."""
+
+
+class ItemCache:
+    def __init__(self, path: str | Path, spec: dict, fresh: bool = False):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        spec_path = self.path.with_suffix(".spec.json")
+        spec = json.loads(json.dumps(spec, default=str))  # compare as it will read back
+        if fresh:
+            self.path.unlink(missing_ok=True)
+        if self.path.exists() and spec_path.exists() and json.loads(spec_path.read_text()) != spec:
+            raise CacheMismatch(f"{self.path}: cached results were made with other settings "
+                                f"(see {spec_path}); use another output folder or --fresh")
+        atomic_write_json(spec_path, spec)
+        self.records: dict[str, dict] = {}
+        torn = 0
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    rec = json.loads(line)
+                    self.records[rec["key"]] = rec
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    torn += 1
+        if torn:
+            log.warning("%s: %d torn line(s) ignored; those items are redone", self.path, torn)
+
+    def done(self, key: str) -> bool:
+        """True when `key` finished successfully (failed items are retried)."""
+        rec = self.records.get(key)
+        return bool(rec and rec.get("ok"))
+
+    def add(self, records: list[dict]) -> None:
+        append_jsonl(self.path, records)
+        for r in records:
+            self.records[r["key"]] = r
