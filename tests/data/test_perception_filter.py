@@ -9,6 +9,7 @@ from stagewise.data.perception.client import EndpointConfig
 from stagewise.data.perception.filter import (
     FilterConfig,
     FilterModel,
+    boxed_letter,
     filter_letter,
     model_from_spec,
     read_items,
@@ -22,6 +23,13 @@ from stagewise.data.perception.filter import (
 ])
 def test_filter_letter(text, letter):
     assert filter_letter(text) == letter
+
+
+def test_boxed_extraction_for_thinking_models():
+    trace = "<think>I see 3. Options: 3 is C, 2 is A. 3 is C.</think> \\boxed{C}"
+    assert boxed_letter(trace) == "C" and filter_letter(trace) == "C"
+    assert filter_letter("<think>Options: 2 is A, 3 is C</think> \\boxed{C}") == "A"  # the paper's rule reads A
+    assert boxed_letter("<think>I see 3 red") is None
 
 
 # item id -> {model: (image reply, caption reply)}; gold is A for every item.
@@ -120,13 +128,14 @@ def test_local_model_filter_and_cache(tmp_path, tiny_model_dir):
     rows = [json.loads(x) for x in (tmp_path / "f" / "filter_items.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == ["a", "b", "c"] and all(len(r["filter"]["tiny"]["image"]) == 1 for r in rows)
     assert run_filter(its, tmp_path / "f", cfg)["runs"] == []  # all cached: the model is not even loaded
-    # Thresholds of zero keep everything; a different rule is refused on the same cache.
+    # The rule is decided from cached replies: zero thresholds keep everything without asking the model again.
     everything = FilterConfig(models=cfg.models, min_image_wrong=0.0, min_caption_right=0.0)
-    assert run_filter(its, tmp_path / "g", everything)["kept"] == 3
+    report = run_filter(its, tmp_path / "f", everything)
+    assert report["kept"] == 3 and report["runs"] == []
     from stagewise.data.perception.cache import CacheMismatch
 
-    with pytest.raises(CacheMismatch, match="other settings"):
-        run_filter(its, tmp_path / "f", everything)
+    with pytest.raises(CacheMismatch, match="other settings"):  # other answers need asking again elsewhere
+        run_filter(its, tmp_path / "f", FilterConfig(models=cfg.models, max_new_tokens=16))
 
 
 def test_model_specs():

@@ -55,7 +55,7 @@ def cmd_filter(args) -> int:
     cfg = FilterConfig(models=[model_from_spec(m, **_endpoint_kw(args)) for m in args.model], samples=args.samples,
                        temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
                        min_image_wrong=args.min_image_wrong, min_caption_right=args.min_caption_right,
-                       batch_size=args.batch_size)
+                       batch_size=args.batch_size, extraction=args.extraction)
     report = run_filter(read_items(args.items), args.out, cfg, fresh=args.fresh)
     log.info("kept %d of %d items: %s/kept.jsonl, report %s/filter_report.md", report["kept"], report["items"],
              args.out, args.out)
@@ -112,6 +112,8 @@ def add_perception_commands(dsub) -> None:
     f.add_argument("--min-image-wrong", type=float, default=1.0)
     f.add_argument("--min-caption-right", type=float, default=1.0)
     f.add_argument("--max-new-tokens", type=int, default=8)
+    f.add_argument("--extraction", default="paper", choices=["paper", "boxed"],
+                   help="paper: 'answer: X' else first standalone A-D; boxed: the final answer (thinking models)")
     f.add_argument("--batch-size", type=int, default=16)
     f.add_argument("--threads", type=int, default=2)
     f.add_argument("--fresh", action="store_true")

@@ -44,6 +44,17 @@ def filter_letter(text: str | None) -> str | None:
     return m.group(1).upper() if m else None
 
 
+def boxed_letter(text: str | None) -> str | None:
+    """For models trained to think first (the demo's base): the letter in the final answer (`\\boxed{}`, an
+    answer tag or "the answer is"), as training grades it; None when there is no final answer."""
+    from stagewise.rewards import extract_answer, extract_choice
+
+    return extract_choice(extract_answer(text or ""))
+
+
+EXTRACTORS = {"paper": filter_letter, "boxed": boxed_letter}
+
+
 @dataclass
 class FilterModel:
     """One filter model: a transformers model (hub id or folder) or a model behind an endpoint."""
@@ -70,6 +81,9 @@ class FilterConfig:
     """Nucleus sampling when `samples > 1`."""
     max_new_tokens: int = 8
     """Most tokens per answer (the paper: 8)."""
+    extraction: str = "paper"
+    """`paper`: `answer: X`, else the first standalone A-D; `boxed`: the final answer's letter (for models that
+    think before answering; give them more than 8 new tokens)."""
     min_image_wrong: float = 1.0
     """Keep only if at least this share of image passes name a wrong letter (an empty answer is not wrong)."""
     min_caption_right: float = 1.0
@@ -156,9 +170,9 @@ def endpoint_runner(model: FilterModel, cfg: FilterConfig) -> Callable:
 
 
 def _decide(item: dict, rec: dict, cfg: FilterConfig) -> dict:
-    gold = item["answer"]
-    img = [filter_letter(t) for t in rec["image"]]
-    cap = [filter_letter(t) for t in rec["caption"]]
+    gold, extract = item["answer"], EXTRACTORS[cfg.extraction]
+    img = [extract(t) for t in rec["image"]]
+    cap = [extract(t) for t in rec["caption"]]
     image_wrong = sum(x is not None and x != gold for x in img) / len(img)
     caption_right = sum(x == gold for x in cap) / len(cap)
     return {"image": img, "caption": cap, "image_wrong": image_wrong, "caption_right": caption_right,
@@ -173,6 +187,9 @@ def _spec(cfg: FilterConfig) -> dict:
         if m["endpoint"]:
             m["endpoint"] = {k: m["endpoint"][k] for k in ("base_url", "model")}
     spec.pop("batch_size")
+    # Decided from the cached raw replies: a rerun may change these without asking any model again.
+    for k in ("extraction", "min_image_wrong", "min_caption_right"):
+        spec.pop(k)
     return spec
 
 
@@ -189,6 +206,8 @@ def run_filter(items: list[dict], out_dir: str | Path, cfg: FilterConfig, fresh:
     """Ask every filter model about every item (cached per model and item), decide, write kept items + report."""
     if not cfg.models:
         raise ValueError("the filter needs at least one filter model")
+    if cfg.extraction not in EXTRACTORS:
+        raise ValueError(f"extraction must be one of {', '.join(EXTRACTORS)}, got {cfg.extraction!r}")
     if len({m.name for m in cfg.models}) != len(cfg.models):
         raise ValueError("filter model names must be distinct")
     out = Path(out_dir)
@@ -252,7 +271,8 @@ def _finalise(out: Path, items: list[dict], cache: ItemCache, cfg: FilterConfig)
             kept.append(row)
     report = {
         "items": len(items), "kept": len(kept), "keep_rate": _rate(len(kept), len(items)), "failed": len(failed),
-        "rule": {k: getattr(cfg, k) for k in ("samples", "max_new_tokens", "min_image_wrong", "min_caption_right")},
+        "rule": {k: getattr(cfg, k) for k in ("samples", "max_new_tokens", "extraction", "min_image_wrong",
+                                               "min_caption_right")},
         "per_model": {n: {"n": int(s["n"]), "keep_rate": _rate(s["keep"], s["n"]),
                           "image_wrong_rate": _rate(s["image_wrong"], s["n"]),
                           "image_empty_rate": _rate(s["image_empty"], s["n"]),
