@@ -1,4 +1,8 @@
-"""A per-item JSONL cache: one line appended (and fsynced) per finished item, so a killed run loses nothing.
+"""A per-item JSONL cache: one line appended per finished item, so a killed run loses nothing.
+
+Each line is flushed to the OS at once (a killed process loses nothing); fsync runs at most once a second and at
+the end, because syncing every line would cost more than writing an offline item (a crash of the whole machine
+can lose the last second).
 
 The last line for an id wins, so a rerun that retries a failed item simply appends its new result. A line torn
 by a kill mid-write is ignored (that item is redone). `spec.json` beside the cache records the settings the
@@ -9,10 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import time
 from pathlib import Path
 
 from stagewise.data.sources import DataError
-from stagewise.utils import append_jsonl, atomic_write_json
+from stagewise.utils import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +50,8 @@ class ItemCache:
                     torn += 1
         if torn:
             log.warning("%s: %d torn line(s) ignored; those items are redone", self.path, torn)
+        self._file = None
+        self._synced = time.monotonic()
 
     def done(self, key: str) -> bool:
         """True when `key` finished successfully (failed items are retried)."""
@@ -51,6 +59,31 @@ class ItemCache:
         return bool(rec and rec.get("ok"))
 
     def add(self, records: list[dict]) -> None:
-        append_jsonl(self.path, records)
+        if self._file is None:
+            torn_tail = False
+            if self.path.exists() and self.path.stat().st_size:
+                with open(self.path, "rb") as f:
+                    f.seek(-1, os.SEEK_END)
+                    torn_tail = f.read(1) != b"\n"
+            self._file = open(self.path, "a")  # noqa: SIM115 (kept open across calls; closed by close())
+            if torn_tail:  # a kill mid-line: start on a fresh line so the next record stays whole
+                self._file.write("\n")
+        self._file.write("".join(json.dumps(r) + "\n" for r in records))
+        self._file.flush()
+        if time.monotonic() - self._synced > 1.0:
+            os.fsync(self._file.fileno())
+            self._synced = time.monotonic()
         for r in records:
             self.records[r["key"]] = r
+
+    def close(self) -> None:
+        if self._file is not None:
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> ItemCache:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

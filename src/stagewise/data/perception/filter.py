@@ -221,7 +221,7 @@ def run_filter(items: list[dict], out_dir: str | Path, cfg: FilterConfig, fresh:
             continue
         t0 = time.perf_counter()
         run = (endpoint_runner if model.endpoint else local_runner)(model, cfg)
-        with tqdm(total=len(todo), unit="item", desc=f"filter {model.name}", smoothing=0.1) as bar:
+        with cache, tqdm(total=len(todo), unit="item", desc=f"filter {model.name}", smoothing=0.1) as bar:
             def done(i: int, res: dict, name: str = model.name, todo: list[dict] = todo) -> None:
                 key = f"{name}\t{todo[i]['id']}"
                 cache.add([{"key": key, "ok": "error" not in res, **res}])

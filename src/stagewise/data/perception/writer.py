@@ -146,7 +146,7 @@ def write_mcq(records: list[dict], out_dir: str | Path, cfg: WriterConfig | None
     t0 = time.perf_counter()
     if todo:
         write, chunk = WRITERS[cfg.writer](cfg)
-        with tqdm(total=len(todo), unit="item", desc="write-mcq", smoothing=0.1) as bar:
+        with cache, tqdm(total=len(todo), unit="item", desc="write-mcq", smoothing=0.1) as bar:
             for start in range(0, len(todo), chunk):
                 part = todo[start:start + chunk]
 
