@@ -29,3 +29,16 @@ def test_other_settings_are_refused_unless_fresh(tmp_path):
     with pytest.raises(CacheMismatch, match="other settings"):
         ItemCache(path, {"v": 2})
     assert not ItemCache(path, {"v": 2}, fresh=True).done("a")
+
+
+def test_an_edited_caption_is_written_again(tmp_path, world_dir):
+    from stagewise.data.perception import sources
+    from stagewise.data.perception.writer import write_mcq
+
+    records = sources.world(world_dir, families=("perception",))[:5]
+    assert write_mcq(records, tmp_path / "o")["run"]["attempted"] == 5
+    records[2] = {**records[2], "caption": records[2]["caption"] + " Edited."}
+    report = write_mcq(records, tmp_path / "o")
+    assert report["run"]["attempted"] == 1 and report["written"] == 5
+    items = [json.loads(x) for x in (tmp_path / "o" / "mcq.jsonl").read_text().splitlines()]
+    assert items[2]["caption"].endswith("Edited.")

@@ -11,6 +11,7 @@ cache was made with; reusing a folder with other settings is refused rather than
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -21,6 +22,10 @@ from stagewise.data.sources import DataError
 from stagewise.utils import atomic_write_json
 
 log = logging.getLogger(__name__)
+
+
+def fingerprint(*parts) -> str:
+    return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class CacheMismatch(DataError):
@@ -53,10 +58,11 @@ class ItemCache:
         self._file = None
         self._synced = time.monotonic()
 
-    def done(self, key: str) -> bool:
-        """True when `key` finished successfully (failed items are retried)."""
+    def done(self, key: str, fp: str | None = None) -> bool:
+        """True when `key` finished successfully (failed items are retried) from the same input (`fp`, a
+        fingerprint of what was asked: an edited caption or question is asked again)."""
         rec = self.records.get(key)
-        return bool(rec and rec.get("ok"))
+        return bool(rec and rec.get("ok") and rec.get("fp") == fp)
 
     def add(self, records: list[dict]) -> None:
         if self._file is None:

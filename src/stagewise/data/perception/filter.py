@@ -24,7 +24,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from stagewise.data.perception.cache import ItemCache
+from stagewise.data.perception.cache import ItemCache, fingerprint
 from stagewise.data.perception.client import ChatClient, EndpointConfig, EndpointError, image_part
 from stagewise.data.perception.parse import mcq_text
 from stagewise.data.prompts import load_prompt
@@ -169,6 +169,10 @@ def endpoint_runner(model: FilterModel, cfg: FilterConfig) -> Callable:
     return run
 
 
+def _fp(item: dict) -> str:
+    return fingerprint(item["image"], item["caption"], item["question"], item["options"])
+
+
 def _decide(item: dict, rec: dict, cfg: FilterConfig) -> dict:
     gold, extract = item["answer"], EXTRACTORS[cfg.extraction]
     img = [extract(t) for t in rec["image"]]
@@ -214,7 +218,7 @@ def run_filter(items: list[dict], out_dir: str | Path, cfg: FilterConfig, fresh:
     cache = ItemCache(out / "filter.cache.jsonl", _spec(cfg), fresh=fresh)
     runs = []
     for model in cfg.models:
-        todo = [it for it in items if not cache.done(f"{model.name}\t{it['id']}")]
+        todo = [it for it in items if not cache.done(f"{model.name}\t{it['id']}", _fp(it))]
         log.info("filter %s: %d items, %d cached, %d to ask", model.name, len(items), len(items) - len(todo),
                  len(todo))
         if not todo:
@@ -224,7 +228,7 @@ def run_filter(items: list[dict], out_dir: str | Path, cfg: FilterConfig, fresh:
         with cache, tqdm(total=len(todo), unit="item", desc=f"filter {model.name}", smoothing=0.1) as bar:
             def done(i: int, res: dict, name: str = model.name, todo: list[dict] = todo) -> None:
                 key = f"{name}\t{todo[i]['id']}"
-                cache.add([{"key": key, "ok": "error" not in res, **res}])
+                cache.add([{"key": key, "fp": _fp(todo[i]), "ok": "error" not in res, **res}])
                 bar.update(1)
             run(todo, done)
         wall = time.perf_counter() - t0
@@ -249,8 +253,8 @@ def _finalise(out: Path, items: list[dict], cache: ItemCache, cfg: FilterConfig)
         per_model, reasons = {}, []
         for n in names:
             rec = cache.records.get(f"{n}\t{it['id']}")
-            if not rec or not rec.get("ok"):
-                reasons.append(f"{n}: {rec['error'] if rec else 'not_asked'}")
+            if not cache.done(f"{n}\t{it['id']}", _fp(it)):
+                reasons.append(f"{n}: {rec.get('error', 'stale') if rec else 'not_asked'}")
                 continue
             d = per_model[n] = _decide(it, rec, cfg)
             s = stats[n]

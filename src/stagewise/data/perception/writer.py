@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from stagewise.data.perception.cache import ItemCache
+from stagewise.data.perception.cache import ItemCache, fingerprint
 from stagewise.data.perception.client import ChatClient, EndpointConfig, EndpointError
 from stagewise.data.perception.offline import NoQuestion, write_from_scene
 from stagewise.data.perception.parse import ParseError, parse_mcq
@@ -140,7 +140,7 @@ def write_mcq(records: list[dict], out_dir: str | Path, cfg: WriterConfig | None
     out = Path(out_dir)
     good, bad = validate(records)
     cache = ItemCache(out / "mcq.cache.jsonl", _spec(cfg), fresh=fresh)
-    todo = [r for r in good if not cache.done(r["id"])]
+    todo = [r for r in good if not cache.done(r["id"], _fp(r))]
     log.info("write-mcq (%s): %d valid records, %d cached, %d to write, %d bad input", cfg.writer, len(good),
              len(good) - len(todo), len(todo), len(bad))
     t0 = time.perf_counter()
@@ -158,8 +158,12 @@ def write_mcq(records: list[dict], out_dir: str | Path, cfg: WriterConfig | None
     return _finalise(out, good, bad, cache, len(todo), wall)
 
 
+def _fp(record: dict) -> str:
+    return fingerprint(record["caption"], record.get("scene"))
+
+
 def _cache_row(record: dict, reply: str | None, reason: str | None) -> dict:
-    row = {"key": record["id"], "ok": False, "reason": reason, "reply": reply}
+    row = {"key": record["id"], "fp": _fp(record), "ok": False, "reason": reason, "reply": reply}
     if reason is None:
         try:
             row.update(ok=True, reason=None, mcq=parse_mcq(reply))
@@ -173,7 +177,7 @@ def _finalise(out: Path, good: list[dict], bad: list[dict], cache: ItemCache, at
     items, failed = [], []
     for r in good:
         rec = cache.records.get(r["id"])
-        if rec and rec.get("ok"):
+        if cache.done(r["id"], _fp(r)):
             items.append({"id": r["id"], "source": r.get("source", ""), "image": r["image"],
                           "caption": r["caption"], **rec["mcq"]})
         else:
