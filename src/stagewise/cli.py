@@ -233,8 +233,6 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--instruction", default="think_boxed", help="prompt template; '' for none")
     e.add_argument("--threads", type=int, default=0)
     e.set_defaults(func=cmd_eval)
-
-    _add_data_commands(sub)
     return p
 
 
