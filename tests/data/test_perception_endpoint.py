@@ -1,6 +1,8 @@
 """The endpoint writer against a real HTTP server on loopback, failures included; reruns retry only failures."""
 
 import json
+import threading
+import time
 
 from conftest import good_reply, write_docci
 
@@ -113,3 +115,21 @@ def test_bad_input_is_counted_by_id_and_never_crashes(tmp_path, chat_server):
     assert report["bad_input"] == 5 and report["written"] == 2 and report["input"] == 7
     assert len(server.requests) == 2  # bad records never reach the writer
     assert len((tmp_path / "out" / "bad_input.jsonl").read_text().splitlines()) == 5
+
+
+def test_concurrency_is_bounded(tmp_path, chat_server):
+    state = {"now": 0, "max": 0}
+    lock = threading.Lock()
+
+    def script(text, body):
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+        time.sleep(0.05)
+        with lock:
+            state["now"] -= 1
+        return (200, good_reply(text))
+    server = chat_server(script)
+    caps = {f"c{i}": f"A picture of thing{i}" for i in range(12)}
+    report = write_mcq(sources.docci(write_docci(tmp_path / "d", caps)), tmp_path / "o", cfg(server.url))
+    assert report["written"] == 12 and state["max"] == 4  # cfg's concurrency
