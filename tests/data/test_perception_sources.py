@@ -88,3 +88,14 @@ def test_cli_write_filter_export(tmp_path, world_dir, chat_server):
     assert json.loads((e / "splits.json").read_text())["fractions"] == {"train": 0.5, "val": 0.2, "test": 0.3}
     assert main(["data", "write-mcq", "--source", "world", "--input", str(tmp_path / "nowhere"), "--out",
                  str(w)]) == 2
+
+
+def test_docci_split_filter(tmp_path):
+    from conftest import write_docci
+
+    path = write_docci(tmp_path, {"a": "one", "b": "two"})
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    rows[1]["split"] = "test"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert [r["id"] for r in sources.docci(path, split="train")] == ["a"]
+    assert [r["id"] for r in sources.docci(path)] == ["a", "b"]

@@ -28,7 +28,9 @@ def cmd_write(args) -> int:
     from stagewise.data.perception.writer import WriterConfig, write_mcq
 
     kw = {"image_dir": args.image_dir}
-    if args.source == "hf":
+    if args.source == "docci":
+        kw.update(split=args.split)
+    elif args.source == "hf":
         kw.update(work_dir=args.out, image_column=args.image_column, caption_column=args.caption_column,
                   id_column=args.id_column, split=args.split)
     elif args.source == "world":
@@ -86,7 +88,7 @@ def add_perception_commands(dsub) -> None:
     w.add_argument("--image-column", default="image")
     w.add_argument("--caption-column", default="caption")
     w.add_argument("--id-column", default=None, help="default: the row number")
-    w.add_argument("--split", default="train")
+    w.add_argument("--split", default="train", help="DOCCI rows, HF dataset or world split to read")
     w.add_argument("--families", nargs="+", default=["perception", "visual"], help="world families to read")
     w.add_argument("--limit", type=int, default=None)
     w.add_argument("--writer", default="offline", choices=list(WRITERS))

@@ -41,15 +41,17 @@ def _jsonl(path: Path) -> list[tuple[int, dict | None, str]]:
     return out
 
 
-def docci(path: str | Path, image_dir: str | Path | None = None, **_) -> list[dict]:
-    """DOCCI's layout: a JSONL of `{example_id, description, image_file}` and a folder of images
-    (default: `images/` beside the JSONL)."""
+def docci(path: str | Path, image_dir: str | Path | None = None, split: str | None = None, **_) -> list[dict]:
+    """DOCCI's layout: a JSONL of `{example_id, description, image_file, split}` and a folder of images
+    (default: `images/` beside the JSONL). With `split`, rows of other splits are left out."""
     path = Path(path)
     image_dir = Path(image_dir) if image_dir else path.parent / "images"
     records = []
     for lineno, row, err in _jsonl(path):
         if row is None:
             records.append({"id": f"{path.name}:{lineno}", "error": err, "field": "line"})
+            continue
+        if split and row.get("split", split) != split:
             continue
         records.append({"id": str(row.get("example_id", "")) or f"{path.name}:{lineno}",
                         "caption": row.get("description"), "source": "docci",
