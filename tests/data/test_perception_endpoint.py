@@ -4,7 +4,7 @@ import json
 import threading
 import time
 
-from conftest import good_reply, write_docci
+from perception_helpers import good_reply, write_docci
 
 from stagewise.data.perception import sources
 from stagewise.data.perception.client import ChatClient, EndpointConfig, EndpointError

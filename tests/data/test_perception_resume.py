@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import good_reply, write_docci
+from perception_helpers import good_reply, write_docci
 
 ROOT = Path(__file__).resolve().parents[2]
 FINAL = ("mcq.jsonl", "write_report.json", "bad_input.jsonl")

@@ -91,7 +91,7 @@ def test_cli_write_filter_export(tmp_path, world_dir, chat_server):
 
 
 def test_docci_split_filter(tmp_path):
-    from conftest import write_docci
+    from perception_helpers import write_docci
 
     path = write_docci(tmp_path, {"a": "one", "b": "two"})
     rows = [json.loads(x) for x in path.read_text().splitlines()]
