@@ -144,3 +144,11 @@ def test_model_specs():
     m = model_from_spec("qwen-vl@http://127.0.0.1:8000/v1", concurrency=2)
     assert m.endpoint.model == "qwen-vl" and m.endpoint.base_url == "http://127.0.0.1:8000/v1"
     assert m.endpoint.concurrency == 2 and not m.path
+
+
+def test_local_model_k_samples(tmp_path, tiny_model_dir):
+    its = items(tmp_path, ["a", "b"])
+    cfg = FilterConfig(models=[FilterModel("tiny", path=str(tiny_model_dir))], samples=3, batch_size=2)
+    run_filter(its, tmp_path / "f", cfg)
+    rows = [json.loads(x) for x in (tmp_path / "f" / "filter_items.jsonl").read_text().splitlines()]
+    assert all(len(r["filter"]["tiny"]["image"]) == 3 and len(r["filter"]["tiny"]["caption"]) == 3 for r in rows)
