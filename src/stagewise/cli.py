@@ -204,8 +204,12 @@ def cmd_eval_run(args) -> int:
 
 
 def _add_data_commands(sub) -> None:
-    d = sub.add_parser("data", help="data steps: difficulty estimation")
+    """`stagewise data ...`: difficulty estimation; the perception data engine (write-mcq, filter, export)."""
+    from stagewise.data.perception.commands import add_perception_commands
+
+    d = sub.add_parser("data", help="data steps: difficulty estimation, perception write-mcq / filter / export")
     dsub = d.add_subparsers(dest="data_command", required=True)
+    add_perception_commands(dsub)
     df = dsub.add_parser("difficulty", help="pass rate over k samples of a model -> a pass_rate column (cached)")
     df.add_argument("data", help="an HF dataset folder or a JSONL file in the paper's schema")
     df.add_argument("--model", required=True, help="model folder or hub id")
