@@ -45,10 +45,15 @@ def show_table(title: str, header: list[str], rows: list[list[str]]) -> None:
 # ------------------------------------------------------------------------------------------- commands
 def cmd_run(args) -> int:
     from stagewise.config import load_recipe
+    from stagewise.train.launch import LaunchOptions
     from stagewise.train.pipeline import results_table, run
 
     recipe = load_recipe(args.recipe, args.overrides)
-    summaries = run(recipe)
+    launch = LaunchOptions(launcher=args.launcher, accelerate_config=args.accelerate_config,
+                           num_processes=args.num_processes, num_machines=args.num_machines,
+                           machine_rank=args.machine_rank, main_process_ip=args.main_process_ip,
+                           main_process_port=args.main_process_port, cpu=args.cpu)
+    summaries = run(recipe, launch=launch)
     header, rows = results_table(summaries, recipe.eval.families)
     show_table(f"{recipe.name}: held-out world test accuracy (%) and mean trace length (tokens)", header, rows)
     log.info("results: %s", recipe.run_dir / "results.md")
@@ -109,6 +114,24 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_plan(args) -> int:
+    from stagewise.config import load_recipe
+    from stagewise.plan import plan
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    result = plan(recipe, args.gpus, prompt_tokens=args.prompt_tokens, gpu_memory_gib=args.gpu_memory)
+    log.info("%s: %.3f B parameters (vision %.3f B)", result["model"], result["parameters"] / 1e9,
+             result["vision"] / 1e9)
+    parts = ["weights", "gradients", "optimizer", "reference", "activations", "vllm", "total"]
+    for name, rows in result["stages"].items():
+        r0 = rows[0]
+        title = (f"stage {name}: GiB per GPU on {r0['train_gpus']} training GPU(s), {r0['trainable'] / 1e9:.3f} B "
+                 f"trained, micro-batch {r0['micro_batch']} x {r0['seq_len']} tokens")
+        table = [[r["strategy"]] + [f"{r[k]:.2f}" for k in parts] + ["yes" if r["fits"] else "NO"] for r in rows]
+        show_table(title, ["strategy"] + parts + [f"fits {args.gpu_memory:g} GiB"], table)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from stagewise.world.tasks import FAMILIES
 
@@ -119,12 +142,29 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="train a recipe's stages in order and evaluate them")
     r.add_argument("recipe")
     r.add_argument("overrides", nargs="*", help="dotted overrides, e.g. stages.perception.trainer.steps=10")
+    r.add_argument("--launcher", choices=["local", "accelerate"], default="local",
+                   help="train each stage in this process (local) or through `accelerate launch`")
+    r.add_argument("--accelerate-config", help="accelerate config file, e.g. recipes/accelerate/zero3.yaml")
+    r.add_argument("--num-processes", type=int, help="training processes over all machines")
+    r.add_argument("--num-machines", type=int, default=1)
+    r.add_argument("--machine-rank", type=int, default=0)
+    r.add_argument("--main-process-ip", help="address of machine 0 (multi-node)")
+    r.add_argument("--main-process-port", type=int, help="rendezvous port on machine 0 (multi-node)")
+    r.add_argument("--cpu", action="store_true", help="launch CPU processes (gloo), e.g. to try DDP on a laptop")
     r.set_defaults(func=cmd_run)
 
     c = sub.add_parser("check", help="load a recipe (with overrides) and print it resolved")
     c.add_argument("recipe")
     c.add_argument("overrides", nargs="*")
     c.set_defaults(func=cmd_check)
+
+    pl = sub.add_parser("plan", help="per-GPU memory of each stage under DDP, ZeRO-1/2/3 and FSDP")
+    pl.add_argument("recipe")
+    pl.add_argument("overrides", nargs="*")
+    pl.add_argument("--gpus", type=int, required=True, help="GPUs over all machines")
+    pl.add_argument("--gpu-memory", type=float, default=80.0, help="GiB per GPU (H100: 80, H200: 141)")
+    pl.add_argument("--prompt-tokens", type=int, default=1024, help="prompt length (text + image tokens)")
+    pl.set_defaults(func=cmd_plan)
 
     w = sub.add_parser("world", help="generate procedural world data (HF datasets + JSONL + images)")
     w.add_argument("--out", required=True)

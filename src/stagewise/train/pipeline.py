@@ -144,12 +144,22 @@ def stage_rows(stage: StageConfig, data_dir: Path) -> list[dict]:
     return rows
 
 
-def train_stage(recipe: Recipe, stage: StageConfig, start_from: Path | str, data_dir: Path) -> Path:
+def train_stage(recipe: Recipe, stage: StageConfig, start_from: Path | str, data_dir: Path,
+                launch=None) -> Path:
+    """Train one stage into `runs/<name>/<stage>/`; `launch` (stagewise.train.launch.LaunchOptions) runs it in
+    `accelerate launch` child processes, which call back into this function."""
     from stagewise.models.load import load_model_and_processor
 
     out = recipe.run_dir / stage.name
     if is_done(out):
         log.info("stage %s: done already (%s)", stage.name, out)
+        return out
+    if launch is not None and launch.launcher != "local":
+        from stagewise.train.launch import launch_stage
+
+        launch_stage(recipe, stage, start_from, data_dir, launch)
+        if not is_done(out):
+            raise RuntimeError(f"stage {stage.name}: launched training ended without a finished {out}/manifest.json")
         return out
     rows = stage_rows(stage, data_dir)
     random.Random(recipe.seed).shuffle(rows)
@@ -177,6 +187,11 @@ def train_stage(recipe: Recipe, stage: StageConfig, start_from: Path | str, data
                           seed=recipe.seed)
         compute = {"sequences_seen": stage.trainer.steps * stage.trainer.batch_size}
     wall = time.time() - t0
+    from stagewise.train.launch import record_rank
+
+    record_rank(out, trainer)
+    if not trainer.accelerator.is_main_process:  # launched ranks > 0: rank 0 writes the stage's files
+        return out
     _write_log(out, trainer)
     compute["tokens_generated"] = _tokens_generated(trainer)
     write_manifest(out, recipe, step="stage", stage=asdict(stage), started_from=str(start_from),
@@ -239,8 +254,8 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ main
-def run(recipe: Recipe) -> dict[str, dict]:
-    """Everything a recipe asks for, in order; finished steps are skipped."""
+def run(recipe: Recipe, launch=None) -> dict[str, dict]:
+    """Everything a recipe asks for, in order; finished steps are skipped (`launch`: see `train_stage`)."""
     if recipe.threads:
         torch.set_num_threads(recipe.threads)
     run_dir = recipe.run_dir
@@ -253,7 +268,7 @@ def run(recipe: Recipe) -> dict[str, dict]:
     models: list[tuple[str, Path | str]] = [("base", base)]
     prev: Path | str = base
     for stage in recipe.stages:
-        prev = train_stage(recipe, stage, prev, data_dir)
+        prev = train_stage(recipe, stage, prev, data_dir, launch=launch)
         models.append((stage.name, prev))
 
     to_eval = models if recipe.eval.after_each_stage else [models[0], models[-1]]
