@@ -6,6 +6,8 @@ parameter, 16 in all. ZeRO-1 shards the 12, ZeRO-2 also the gradients, ZeRO-3 an
 weights. Frozen parameters (the vision tower in the textual stage, everything but the adapters under LoRA) only
 cost their weights. Activations are an order-of-magnitude estimate (Korthikanti et al., 2022, with flash
 attention: about 34 x sequence x hidden bytes per layer and sequence, or 2 x when checkpointed, plus fp32 logits).
+A colocated vLLM engine is counted at its full `gpu_memory_utilization` share: conservative, as sleep mode frees
+it during the updates.
 """
 
 from __future__ import annotations
