@@ -132,6 +132,16 @@ def cmd_plan(args) -> int:
     return 0
 
 
+def cmd_export_easyr1(args) -> int:
+    from stagewise.config import load_recipe
+    from stagewise.export.easyr1 import export_easyr1
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    out = export_easyr1(recipe, args.out, gpus_per_node=args.gpus_per_node, nnodes=args.nnodes)
+    log.info("EasyR1 project written to %s; run: EASYR1_DIR=/path/to/EasyR1 bash %s", out, Path(out) / "train.sh")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from stagewise.world.tasks import FAMILIES
 
@@ -165,6 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--gpu-memory", type=float, default=80.0, help="GiB per GPU (H100: 80, H200: 141)")
     pl.add_argument("--prompt-tokens", type=int, default=1024, help="prompt length (text + image tokens)")
     pl.set_defaults(func=cmd_plan)
+
+    ex = sub.add_parser("export", help="export a recipe for another training stack")
+    ex_sub = ex.add_subparsers(dest="target", required=True)
+    er = ex_sub.add_parser("easyr1", help="per-stage EasyR1 data, configs, reward function and launch script")
+    er.add_argument("recipe")
+    er.add_argument("overrides", nargs="*")
+    er.add_argument("--out", required=True)
+    er.add_argument("--gpus-per-node", type=int, default=8)
+    er.add_argument("--nnodes", type=int, default=1)
+    er.set_defaults(func=cmd_export_easyr1)
 
     w = sub.add_parser("world", help="generate procedural world data (HF datasets + JSONL + images)")
     w.add_argument("--out", required=True)
