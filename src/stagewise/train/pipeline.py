@@ -206,7 +206,7 @@ def _tokens_generated(trainer) -> int | None:
     if not lengths:
         return None
     args = trainer.args
-    per_step = args.per_device_train_batch_size * max(1, args.world_size)
+    per_step = args.per_device_train_batch_size * max(1, args.world_size) * args.gradient_accumulation_steps
     return int(sum(lengths) / len(lengths) * per_step * trainer.state.global_step)
 
 
