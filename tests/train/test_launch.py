@@ -178,3 +178,29 @@ def test_run_accepts_launcher_flags():
                                       "1", "--main-process-ip", "10.0.0.1", "--main-process-port", "29500"])
     assert (args.launcher, args.num_machines, args.machine_rank, args.main_process_ip) == (
         "accelerate", 2, 1, "10.0.0.1")
+
+
+def test_lora_is_refused_under_sharded_weights(monkeypatch, tmp_path):
+    from stagewise.train.grpo import run_grpo
+
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    with pytest.raises(ValueError, match="ZeRO-3 or FSDP"):
+        run_grpo(None, None, None, tmp_path, TrainerConfig(lora=LoRAConfig(r=4)))
+
+
+def test_lora_stage_saves_a_plain_merged_model(tiny_model_dir, world_dir, tmp_path):
+    import torch
+
+    from stagewise.data.sources import load_rows, to_dataset, to_trl_rows
+    from stagewise.models.load import load_model_and_processor
+    from stagewise.train.grpo import run_grpo
+
+    model, processor = load_model_and_processor(tiny_model_dir, dtype=torch.float32)
+    names = {n for n, _ in model.named_parameters()}
+    rows = to_trl_rows(load_rows(world_dir / "perception" / "train", limit=4), instruction=None)
+    cfg = TrainerConfig(steps=1, prompts_per_step=2, group_size=2, max_completion_length=8, logging_steps=1,
+                        lora=LoRAConfig(r=4))
+    run_grpo(model, processor, to_dataset(rows), tmp_path / "out", cfg)
+    assert not (tmp_path / "out" / "adapter_config.json").exists()
+    reloaded, _ = load_model_and_processor(tmp_path / "out", dtype=torch.float32)
+    assert {n for n, _ in reloaded.named_parameters()} == names  # no lora_A/lora_B left: merged

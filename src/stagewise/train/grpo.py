@@ -104,6 +104,11 @@ def run_grpo(model, processor, train: datasets.Dataset, out_dir: str | Path, cfg
              seed: int = 0, freeze_vision_tower: bool = False, resume: bool | str = False) -> GRPOTrainer:
     """Train one stage and save the model (with its processor) to `out_dir`."""
     out = Path(out_dir)
+    # `accelerate launch` sets these; the LoRA merge before saving needs the whole model on the main process.
+    sharded = os.environ.get("ACCELERATE_USE_FSDP") == "true" or os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3"
+    if cfg.lora is not None and sharded:
+        raise ValueError("LoRA stages are merged into a plain model on save, which needs unsharded weights: use DDP, "
+                         "ZeRO-1 or ZeRO-2 (recipes/accelerate/{ddp,zero2}.yaml) with LoRA, not ZeRO-3 or FSDP")
     if freeze_vision_tower:
         freeze_vision(model)
     reward_funcs, _ = paper_reward_funcs()

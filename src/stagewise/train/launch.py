@@ -105,12 +105,10 @@ def vllm_server_command(model: str | Path, trainer: TrainerConfig) -> list[str]:
 
 
 def visible_gpus(opts: LaunchOptions) -> list[str]:
-    env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if env:
-        return [g for g in env.split(",") if g.strip()]
-    if opts.gpus is not None:
-        return [str(i) for i in range(opts.gpus)]
-    return [str(i) for i in range(torch.cuda.device_count())]
+    """GPU ids on this machine: CUDA_VISIBLE_DEVICES if set, else 0..n-1 (n: --gpus, else what torch sees)."""
+    env = [g.strip() for g in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if g.strip()]
+    ids = env or [str(i) for i in range(opts.gpus if opts.gpus is not None else torch.cuda.device_count())]
+    return ids[:opts.gpus] if opts.gpus is not None else ids
 
 
 def plan_stage(recipe: Recipe, stage: StageConfig, start_from: str | Path, data_dir: Path, opts: LaunchOptions,
