@@ -49,11 +49,15 @@ def main() -> None:
     world = build_world(tmp / "world", ["perception"], {"train": 64, "test": 4}, seed=0)
     model = build_tiny_model("tiny", world_corpus(200), tmp / "tiny", seed=0)
     rows = []
-    for label, procs in (("1 process (2 threads)", 1), ("2 processes x 1 thread (DDP, gloo)", 2)):
-        path = tmp / f"r{procs}.yaml"
-        path.write_text(RECIPE.format(name=f"p{procs}", out=tmp / "runs", threads=2 // procs, steps=args.steps))
+    # 1 process x 2 threads is left out: on a loaded 2-core machine its OpenMP threads spin-wait and it ran
+    # 5-20x slower per step than either setup below (BENCHMARKS.md).
+    setups = (("1 process x 1 thread", 1, 1), ("2 processes x 1 thread (DDP, gloo)", 2, 1))
+    for label, procs, threads in setups:
+        path = tmp / f"r{procs}{threads}.yaml"
+        path.write_text(RECIPE.format(name=f"p{procs}t{threads}", out=tmp / "runs", threads=threads,
+                                      steps=args.steps))
         recipe = load_recipe(path)
-        torch.set_num_threads(2)
+        torch.set_num_threads(threads)  # in-process runs; launched ones apply recipe.threads themselves
         launch = LaunchOptions(launcher="accelerate", cpu=True, num_processes=2) if procs == 2 else None
         t0 = time.time()
         out = train_stage(recipe, recipe.stages[0], model, world, launch=launch)
@@ -61,6 +65,8 @@ def main() -> None:
         log = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
         steps = [h["step_time"] for h in log if "step_time" in h]
         rows.append(f"| {label} | {args.steps} | {wall:.1f} | {sum(steps) / len(steps):.2f} |")
+    load = os.getloadavg()[0]
+    print(f"load average at the end: {load:.1f}\n")
     print("| setup | steps | wall s (incl. start-up) | mean step s |\n|---|---|---|---|\n" + "\n".join(rows))
 
 

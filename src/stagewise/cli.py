@@ -116,7 +116,7 @@ def cmd_eval(args) -> int:
 
 def cmd_plan(args) -> int:
     from stagewise.config import load_recipe
-    from stagewise.plan import plan
+    from stagewise.memory import plan
 
     recipe = load_recipe(args.recipe, args.overrides)
     result = plan(recipe, args.gpus, prompt_tokens=args.prompt_tokens, gpu_memory_gib=args.gpu_memory)

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from stagewise.config import Recipe, load_recipe
-from stagewise.plan import model_shape, stage_plan
+from stagewise.memory import model_shape, stage_plan
 from stagewise.train.grpo import grpo_config
 
 ROOT = Path(__file__).resolve().parents[2]

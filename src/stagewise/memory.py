@@ -1,4 +1,4 @@
-"""`stagewise plan RECIPE --gpus N`: per-GPU memory of each stage under DDP, ZeRO-1/2/3 and FSDP.
+"""Memory per GPU (`stagewise plan RECIPE --gpus N`): each stage under DDP, ZeRO-1/2/3 and FSDP.
 
 Model states follow the ZeRO paper's accounting (Rajbhandari et al., 2020) for mixed-precision Adam: 2 bytes of
 bf16 weights + 2 of bf16 gradients + 12 of fp32 optimizer state (master weights, momentum, variance) per trained

@@ -5,8 +5,7 @@ import torch
 
 from stagewise.cli import main
 from stagewise.config import LoRAConfig, StageConfig, TrainerConfig, load_recipe
-from stagewise.models.load import load_model, vision_module
-from stagewise.plan import (
+from stagewise.memory import (
     KNOWN_MODELS,
     ModelShape,
     model_shape,
@@ -15,6 +14,7 @@ from stagewise.plan import (
     stage_plan,
     trainable_parameters,
 )
+from stagewise.models.load import load_model, vision_module
 
 GB = 1e9
 
