@@ -24,6 +24,7 @@ from stagewise.config import load_recipe
 from stagewise.models.tiny import build_tiny_model, world_corpus
 from stagewise.train.launch import LaunchOptions
 from stagewise.train.pipeline import train_stage
+from stagewise.train.plan import StagePlan, stage_rows
 from stagewise.world.build import build_world
 
 RECIPE = """
@@ -60,7 +61,9 @@ def main() -> None:
         torch.set_num_threads(threads)  # in-process runs; launched ones apply recipe.threads themselves
         launch = LaunchOptions(launcher="accelerate", cpu=True, num_processes=2) if procs == 2 else None
         t0 = time.time()
-        out = train_stage(recipe, recipe.stages[0], model, world, launch=launch)
+        st = recipe.stages[0]
+        plan = StagePlan(st.name, "perception", "grpo", stage_rows(st, world), st.trainer, False, [st.name])
+        out = train_stage(recipe, plan, model, recipe.run_dir / st.name, 0, launch=launch)
         wall = time.time() - t0
         log = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
         steps = [h["step_time"] for h in log if "step_time" in h]

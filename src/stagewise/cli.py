@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -44,19 +45,62 @@ def show_table(title: str, header: list[str], rows: list[list[str]]) -> None:
 
 # ------------------------------------------------------------------------------------------- commands
 def cmd_run(args) -> int:
+    """`run`: every variant of the recipe with its `seed`; `grid`: variants x `seeds`."""
     from stagewise.config import load_recipe
     from stagewise.train.launch import LaunchOptions
     from stagewise.train.pipeline import results_table, run
+    from stagewise.train.summary import grid_table
 
     recipe = load_recipe(args.recipe, args.overrides)
+    seeds = (recipe.seeds or [recipe.seed]) if args.command == "grid" else [recipe.seed]
     launch = LaunchOptions(launcher=args.launcher, accelerate_config=args.accelerate_config,
                            num_processes=args.num_processes, num_machines=args.num_machines,
                            machine_rank=args.machine_rank, main_process_ip=args.main_process_ip,
                            main_process_port=args.main_process_port, cpu=args.cpu)
-    summaries = run(recipe, launch=launch)
-    header, rows = results_table(summaries, recipe.eval.families)
-    show_table(f"{recipe.name}: held-out world test accuracy (%) and mean trace length (tokens)", header, rows)
-    log.info("results: %s", recipe.run_dir / "results.md")
+    out = run(recipe, seeds, launch=launch)
+    if args.command == "run":
+        header, rows = results_table(out["models"], recipe.eval.families)
+        show_table(f"{recipe.name}: held-out world test accuracy (%) and mean trace length (tokens)", header, rows)
+    header, rows = grid_table(out["grid"])
+    show_table(f"{recipe.name}: variants side by side (final models; accuracy %, trace tokens)", header, rows)
+    log.info("results: %s and %s", recipe.run_dir / "results.md", recipe.run_dir / "grid.md")
+    return 0
+
+
+def cmd_data_difficulty(args) -> int:
+    import datasets
+    import torch
+
+    from stagewise.data.difficulty import estimate_pass_rates
+    from stagewise.data.sources import load_rows, to_trl_rows
+    from stagewise.models.load import load_model_and_processor
+    from stagewise.utils import atomic_write_jsonl
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    src, out = Path(args.data), Path(args.out)
+    raw = load_rows(src, limit=args.limit)
+    rows = to_trl_rows(raw, instruction=args.instruction or None, source=src.name)
+    model, processor = load_model_and_processor(args.model, dtype=torch.float32)
+    rates = estimate_pass_rates(model, processor, rows, args.cache or f"{out}.cache.jsonl", model_name=args.model,
+                                k=args.k, temperature=args.temperature, top_p=args.top_p,
+                                max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed)
+    keep = [i for i, t in enumerate(rows) if not ((args.drop_solved and rates[t["id"]] >= 1)
+                                                  or (args.drop_unsolved and rates[t["id"]] <= 0))]
+    if src.suffix == ".jsonl":
+        # The input lines plus pass_rate; image paths made absolute when the output lives elsewhere.
+        lines = [json.loads(ln) for ln in src.read_text().splitlines() if ln.strip()][:len(raw)]
+        out_rows = [{**lines[i], "pass_rate": rates[rows[i]["id"]]} for i in keep]
+        if out.parent.resolve() != src.parent.resolve():
+            for line in out_rows:
+                line["images"] = [str((src.parent / p).resolve()) for p in line.get("images", [])]
+        atomic_write_jsonl(out, out_rows)
+    else:
+        ds = datasets.load_from_disk(str(src)).select(range(len(raw)))
+        ds = ds.add_column("pass_rate", [rates[t["id"]] for t in rows]).select(keep)
+        ds.save_to_disk(str(out))
+    mean = sum(rates.values()) / max(1, len(rates))
+    log.info("pass rates of %d items (mean %.3f), %d kept -> %s", len(rates), mean, len(keep), out)
     return 0
 
 
@@ -142,6 +186,40 @@ def cmd_export_easyr1(args) -> int:
     return 0
 
 
+def _add_data_commands(sub) -> None:
+    d = sub.add_parser("data", help="data steps: difficulty estimation")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    df = dsub.add_parser("difficulty", help="pass rate over k samples of a model -> a pass_rate column (cached)")
+    df.add_argument("data", help="an HF dataset folder or a JSONL file in the paper's schema")
+    df.add_argument("--model", required=True, help="model folder or hub id")
+    df.add_argument("--out", required=True, help="output: JSONL for JSONL input, else a dataset folder")
+    df.add_argument("--cache", default=None, help="per-item cache (default: OUT.cache.jsonl)")
+    df.add_argument("--k", type=int, default=16)
+    df.add_argument("--temperature", type=float, default=0.7)
+    df.add_argument("--top-p", type=float, default=0.9)
+    df.add_argument("--max-new-tokens", type=int, default=128)
+    df.add_argument("--batch-size", type=int, default=64)
+    df.add_argument("--limit", type=int, default=None)
+    df.add_argument("--instruction", default="think_boxed", help="prompt template; '' for none")
+    df.add_argument("--drop-solved", action="store_true", help="drop items with pass rate 1")
+    df.add_argument("--drop-unsolved", action="store_true", help="drop items with pass rate 0")
+    df.add_argument("--seed", type=int, default=0)
+    df.add_argument("--threads", type=int, default=0)
+    df.set_defaults(func=cmd_data_difficulty)
+
+
+def _add_launch_args(r) -> None:
+    r.add_argument("--launcher", choices=["local", "accelerate"], default="local",
+                   help="train each stage in this process (local) or through `accelerate launch`")
+    r.add_argument("--accelerate-config", help="accelerate config file, e.g. recipes/accelerate/zero3.yaml")
+    r.add_argument("--num-processes", type=int, help="training processes over all machines")
+    r.add_argument("--num-machines", type=int, default=1)
+    r.add_argument("--machine-rank", type=int, default=0)
+    r.add_argument("--main-process-ip", help="address of machine 0 (multi-node)")
+    r.add_argument("--main-process-port", type=int, help="rendezvous port on machine 0 (multi-node)")
+    r.add_argument("--cpu", action="store_true", help="launch CPU processes (gloo), e.g. to try DDP on a laptop")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from stagewise.world.tasks import FAMILIES
 
@@ -152,15 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="train a recipe's stages in order and evaluate them")
     r.add_argument("recipe")
     r.add_argument("overrides", nargs="*", help="dotted overrides, e.g. stages.perception.trainer.steps=10")
-    r.add_argument("--launcher", choices=["local", "accelerate"], default="local",
-                   help="train each stage in this process (local) or through `accelerate launch`")
-    r.add_argument("--accelerate-config", help="accelerate config file, e.g. recipes/accelerate/zero3.yaml")
-    r.add_argument("--num-processes", type=int, help="training processes over all machines")
-    r.add_argument("--num-machines", type=int, default=1)
-    r.add_argument("--machine-rank", type=int, default=0)
-    r.add_argument("--main-process-ip", help="address of machine 0 (multi-node)")
-    r.add_argument("--main-process-port", type=int, help="rendezvous port on machine 0 (multi-node)")
-    r.add_argument("--cpu", action="store_true", help="launch CPU processes (gloo), e.g. to try DDP on a laptop")
+    _add_launch_args(r)
     r.set_defaults(func=cmd_run)
 
     c = sub.add_parser("check", help="load a recipe (with overrides) and print it resolved")
@@ -205,6 +275,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--corpus-size", type=int, default=1500)
     m.set_defaults(func=cmd_model)
 
+    g = sub.add_parser("grid", help="run every variant x seed of a recipe and summarise (mean +- std, vs merged)")
+    g.add_argument("recipe")
+    g.add_argument("overrides", nargs="*")
+    _add_launch_args(g)
+    g.set_defaults(func=cmd_run)
+
+    _add_data_commands(sub)
+
     e = sub.add_parser("eval", help="score a model (hub id or folder) on world test splits")
     e.add_argument("model")
     e.add_argument("--world", required=True, help="world data folder (from `stagewise world`)")
@@ -228,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (RecipeError, DataError, FileNotFoundError) as e:
+    except (RecipeError, DataError, FileNotFoundError, ValueError) as e:
         log.error("%s", e)
         return 2
 

@@ -35,6 +35,9 @@ class WorldSection:
     """Share of scenes that are bar charts."""
     recheck_prob: float = 0.3
     """Share of reference traces with a re-check step."""
+    options: str = "sampled"
+    """Perception options: `sampled` distractors per item, or one `fixed` list per question kind (see
+    stagewise.world.tasks.WorldConfig)."""
     option_trace: str = "lookup"
     """How perception traces reach the letter: lookup, scan or none (see stagewise.world.tasks.WorldConfig)."""
     inventory_in_trace: bool = False
@@ -90,6 +93,9 @@ class DataConfig:
     """JSONL files in the paper's schema or HF dataset folders (saved with save_to_disk)."""
     instruction: str | None = "think_boxed"
     """Prompt template appended to every question (`prompts/<name>.txt`); null for none."""
+    mix: dict[str, float] = field(default_factory=dict)
+    """Mixing ratios within the stage, source (a family or a path) -> share, e.g. `{perception: 0.7, visual:
+    0.3}`: the stage then trains on `size` items drawn with these shares. Empty: every source's items, pooled."""
 
 
 @dataclass
@@ -169,7 +175,9 @@ class TrainerConfig:
     logging_steps: int = 5
     """Log every N steps."""
     save_steps: int = 0
-    """Save a TRL checkpoint every N steps (0: only the final model)."""
+    """Save a TRL checkpoint every N steps (0: only the final model). A killed run resumes from the last one."""
+    shuffle: bool = True
+    """Shuffle the stage's data (TRL `shuffle_dataset`); curricula turn it off to keep their order."""
     gradient_accumulation_steps: int = 1
     """Micro-batches per optimizer step on each process; the per-device batch is
     `prompts_per_step * group_size / (processes * gradient_accumulation_steps)`."""
@@ -225,6 +233,66 @@ class EvalConfig:
     """Evaluate the base and every stage (else only the final model)."""
 
 
+VARIANT_KINDS = ("staged", "merged", "caption_sft", "difficulty", "capability_difficulty")
+
+
+@dataclass
+class CaptionSFTConfig:
+    """The caption-SFT baseline's stage: SFT on (image, caption prompt) -> the image's dense caption."""
+
+    steps: int | None = None
+    """Optimizer steps; null: the replaced perception stage's steps."""
+    batch_size: int | None = None
+    """Sequences per step; null: the replaced stage's completions per step (prompts x group size), so both
+    see the same number of sequences."""
+    learning_rate: float | None = None
+    """Null: the replaced stage's learning rate."""
+    prompt: str = "caption"
+    """Prompt template (`prompts/caption.txt`: "Please generate a detailed caption ...")."""
+
+
+@dataclass
+class VariantConfig:
+    """One arm of the experiment grid: a small change to the recipe's stages, never a copy of them."""
+
+    kind: str = "staged"
+    """`staged` (stages in `order`, each from the previous), `merged` (the stages' data pooled and shuffled
+    into one GRPO run with the summed steps), `caption_sft` (caption SFT in place of the perception stage,
+    then the rest), `difficulty` (pooled data ordered easy to hard, no shuffling, one run) or
+    `capability_difficulty` (the stages in order, each one's data sorted easy to hard, no shuffling)."""
+    order: list[str] = field(default_factory=list)
+    """Stage names in training order (a subset is allowed); empty: the recipe's order."""
+    freeze_vision: bool | None = None
+    """Freeze the vision tower in the pooled run of `merged`/`difficulty` (the paper does); null: yes."""
+    caption_sft: CaptionSFTConfig = field(default_factory=CaptionSFTConfig)
+    """Settings of the caption-SFT stage (kind `caption_sft`)."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Dotted recipe overrides for this variant only, e.g. `{stages.visual.trainer.steps: 200}`."""
+
+
+@dataclass
+class DifficultyConfig:
+    """Difficulty as pass rate over k samples of a model (the paper: k=16, temperature 0.7, top_p 0.9)."""
+
+    k: int = 16
+    """Samples per item."""
+    temperature: float = 0.7
+    """Sampling temperature."""
+    top_p: float = 0.9
+    """Nucleus sampling."""
+    max_new_tokens: int = 128
+    """Tokens per sample."""
+    batch_size: int = 64
+    """Prompts per generation batch (each expanded to k samples)."""
+    model: str | None = "base"
+    """Whose pass rate: `base` (the run's base model), a model path / hub id, or null to use the data's own
+    `pass_rate` column (from `stagewise data difficulty`)."""
+    drop_solved: bool = False
+    """Drop items with pass rate 1 (nothing left to learn)."""
+    drop_unsolved: bool = False
+    """Drop items with pass rate 0 (no reward signal for GRPO)."""
+
+
 @dataclass
 class Recipe:
     """A staged post-training run."""
@@ -245,6 +313,12 @@ class Recipe:
     """Stages in training order."""
     eval: EvalConfig = field(default_factory=EvalConfig)
     """Evaluation after training."""
+    variants: dict[str, VariantConfig] = field(default_factory=dict)
+    """Experiment arms, name -> variant; empty: one `staged` variant with the stages in order."""
+    seeds: list[int] = field(default_factory=list)
+    """Training seeds for `stagewise grid` (variants x seeds); empty: just `seed`."""
+    difficulty: DifficultyConfig = field(default_factory=DifficultyConfig)
+    """How pass rates are estimated for the difficulty curricula."""
 
     @property
     def run_dir(self) -> Path:
@@ -280,9 +354,13 @@ def _coerce(tp, value, where: str, src: str):
         (item_tp,) = typing.get_args(tp)
         return [_coerce(item_tp, v, f"{where}[{i}]", src) for i, v in enumerate(value)]
     if origin is dict:
+        if value is None:
+            return {}
         if not isinstance(value, dict):
             raise RecipeError(f"{src}: {where} must be a mapping, got {type(value).__name__}")
-        return dict(value)
+        _, val_tp = typing.get_args(tp)
+        return {k: _coerce(val_tp, v if v is not None or not dataclasses.is_dataclass(val_tp) else {},
+                           f"{where}.{k}", src) for k, v in value.items()}
     if tp is Any:
         return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
@@ -350,6 +428,8 @@ def validate(recipe: Recipe, src: str) -> None:
         if st.data.size > recipe.world.train_size and st.data.families:
             raise RecipeError(f"{src}: {where}.data.size {st.data.size} exceeds world.train_size "
                               f"{recipe.world.train_size}")
+    if recipe.world.options not in ("sampled", "fixed"):
+        raise RecipeError(f"{src}: world.options must be sampled or fixed, got {recipe.world.options!r}")
     if recipe.world.option_trace not in ("lookup", "scan", "none"):
         raise RecipeError(f"{src}: world.option_trace must be lookup, scan or none, got {recipe.world.option_trace!r}")
     for fam in recipe.eval.families:
@@ -359,8 +439,101 @@ def validate(recipe: Recipe, src: str) -> None:
         for fam in recipe.model.warmstart.families:
             if fam not in FAMILIES:
                 raise RecipeError(f"{src}: model.warmstart.families: unknown task family {fam!r}")
+    _validate_variants(recipe, src)
+    for i, st in enumerate(recipe.stages):
+        sources = set(st.data.families) | set(st.data.paths)
+        for key, share in st.data.mix.items():
+            if key not in sources:
+                raise RecipeError(f"{src}: stages[{i}].data.mix names {key!r}, which is not one of the stage's "
+                                  f"families or paths ({', '.join(sorted(sources))})")
+            if share < 0:
+                raise RecipeError(f"{src}: stages[{i}].data.mix.{key} must be >= 0, got {share}")
+        if st.data.mix and sum(st.data.mix.values()) <= 0:
+            raise RecipeError(f"{src}: stages[{i}].data.mix shares must sum to more than 0")
     if recipe.eval.size > recipe.world.test_size:
         raise RecipeError(f"{src}: eval.size {recipe.eval.size} exceeds world.test_size {recipe.world.test_size}")
+
+
+def _validate_variants(recipe: Recipe, src: str) -> None:
+    names = [s.name for s in recipe.stages]
+    if len(set(recipe.seeds)) != len(recipe.seeds):
+        raise RecipeError(f"{src}: seeds has a repeated seed: {recipe.seeds}")
+    for vname, v in recipe.variants.items():
+        where = f"variants.{vname}"
+        if "/" in vname or not vname:
+            raise RecipeError(f"{src}: {where}: a variant name must be a non-empty folder name")
+        if v.kind not in VARIANT_KINDS:
+            raise RecipeError(f"{src}: {where}.kind must be one of {', '.join(VARIANT_KINDS)}, got {v.kind!r}")
+        for s in v.order:
+            if s not in names:
+                raise RecipeError(f"{src}: {where}.order names stage {s!r}, which the recipe does not have "
+                                  f"(stages: {', '.join(names)})")
+        repeated = sorted({s for s in v.order if v.order.count(s) > 1})
+        if repeated:
+            raise RecipeError(f"{src}: {where}.order repeats stage {', '.join(map(repr, repeated))}")
+        stages = [st for st in recipe.stages if not v.order or st.name in v.order]
+        if v.kind == "caption_sft" and not any(st.capability == "perception" for st in stages):
+            raise RecipeError(f"{src}: {where}: caption_sft replaces the perception stage, but no stage in its "
+                              "order has capability perception")
+        if v.kind in ("difficulty", "capability_difficulty") and recipe.difficulty.model is None:
+            for st in stages:
+                if st.data.families:
+                    raise RecipeError(
+                        f"{src}: {where}: the {v.kind} curriculum needs difficulty scores, but difficulty.model is "
+                        f"null and stage {st.name!r} trains on world families, which carry no pass_rate column "
+                        "(set difficulty.model, e.g. to `base`)")
+                for p in st.data.paths:
+                    if not _has_pass_rate(Path(p)):
+                        raise RecipeError(
+                            f"{src}: {where}: the {v.kind} curriculum needs difficulty scores, but {p} has no "
+                            "pass_rate column and difficulty.model is null (run `stagewise data difficulty`)")
+        for key in v.overrides:
+            if key.split(".")[0] in ("variants", "seeds"):
+                raise RecipeError(f"{src}: {where}.overrides: {key!r} cannot be overridden per variant")
+
+
+def _has_pass_rate(path: Path) -> bool:
+    if path.suffix == ".jsonl":
+        first = next((ln for ln in path.read_text().splitlines() if ln.strip()), "")
+        try:
+            return "pass_rate" in yaml.safe_load(first)
+        except (yaml.YAMLError, TypeError):
+            return False
+    info = path / "dataset_info.json"
+    return info.exists() and "pass_rate" in info.read_text()
+
+
+def variant_names(recipe: Recipe) -> list[str]:
+    """The recipe's arms in order; a recipe without `variants` has one, `staged`."""
+    return list(recipe.variants) or ["staged"]
+
+
+def get_variant(recipe: Recipe, name: str) -> VariantConfig:
+    if name in recipe.variants:
+        return recipe.variants[name]
+    if not recipe.variants and name == "staged":
+        return VariantConfig()
+    raise RecipeError(f"recipe {recipe.name}: no variant {name!r} (variants: {', '.join(variant_names(recipe))})")
+
+
+def variant_recipe(recipe: Recipe, name: str, src: str = "recipe") -> Recipe:
+    """The recipe as variant `name` trains it: its overrides applied (the variant table itself kept)."""
+    v = get_variant(recipe, name)
+    if not v.overrides:
+        return recipe
+    data = to_dict(recipe)
+    for key, value in v.overrides.items():
+        _apply_override(data, key, value, f"{src} (variants.{name}.overrides)")
+    out = _build(Recipe, data, "", f"{src} (variants.{name}.overrides)")
+    validate(out, f"{src} (variants.{name}.overrides)")
+    return out
+
+
+def variant_stages(recipe: Recipe, name: str) -> list[StageConfig]:
+    """The stages a variant trains, in its order."""
+    v = get_variant(recipe, name)
+    by_name = {s.name: s for s in recipe.stages}
+    return [by_name[s] for s in v.order] if v.order else list(recipe.stages)
 
 
 def parse_overrides(items: list[str]) -> list[tuple[str, Any]]:
@@ -373,19 +546,58 @@ def parse_overrides(items: list[str]) -> list[tuple[str, Any]]:
     return out
 
 
-def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
-    path = Path(path)
+def _deep_merge(base: dict, top: dict) -> dict:
+    """`top` over `base`: mappings merge key by key, anything else (lists included) is replaced."""
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _unalias(node: Any) -> Any:
+    """A copy in which YAML anchors/aliases (`trainer: *grpo`) are separate objects, so that a dotted override
+    of one stage's trainer does not change every stage that shares the anchor."""
+    if isinstance(node, dict):
+        return {k: _unalias(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_unalias(v) for v in node]
+    return node
+
+
+def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
+    """A recipe file; `extends: other.yaml` (relative to this file) reads that one first and merges this over it."""
     if not path.exists():
-        raise RecipeError(f"{path}: recipe not found")
+        raise RecipeError(f"{path}: recipe not found" + (f" (extended by {chain[-1]})" if chain else ""))
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = _unalias(yaml.safe_load(path.read_text()) or {})
     except yaml.YAMLError as e:
         raise RecipeError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe must be a mapping")
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    parent_path = (path.parent / parent).resolve()
+    if parent_path in chain or parent_path == path.resolve():
+        raise RecipeError(f"{path}: extends {parent!r} makes a cycle")
+    return _deep_merge(_read_yaml(parent_path, (*chain, path.resolve())), data)
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    path = Path(path)
+    data = _read_yaml(path)
     src = str(path)
-    for key, value in parse_overrides(overrides or []):
+    # A file's own `overrides:` (dotted keys, e.g. into the extended recipe's stage list) go first, then the
+    # command line's.
+    in_file = data.pop("overrides", None) or {}
+    if not isinstance(in_file, dict):
+        raise RecipeError(f"{src}: overrides must be a mapping of dotted keys to values")
+    for key, value in [*in_file.items(), *parse_overrides(overrides or [])]:
         _apply_override(data, key, value, src)
     recipe = _build(Recipe, data, "", src)
     validate(recipe, src)
+    for name in recipe.variants:  # a bad per-variant override fails now, not after hours of training
+        variant_recipe(recipe, name, src)
     return recipe
 
 

@@ -31,8 +31,17 @@ def atomic_write_jsonl(path: str | Path, rows: list[dict]) -> None:
 
 
 def append_jsonl(path: str | Path, rows: list[dict]) -> None:
-    """Append whole lines and flush, so an interrupted job keeps every finished row."""
+    """Append whole lines and flush, so an interrupted job keeps every finished row. A torn last line left by a
+    kill is closed first, so it spoils only itself (readers skip lines that do not parse)."""
+    path = Path(path)
+    torn = False
+    if path.exists() and path.stat().st_size:
+        with open(path, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            torn = f.read(1) != b"\n"
     with open(path, "a") as f:
+        if torn:
+            f.write("\n")
         for r in rows:
             f.write(json.dumps(r) + "\n")
         f.flush()

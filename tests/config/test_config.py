@@ -87,3 +87,44 @@ def test_dotted_overrides_by_index_and_stage_name(tmp_path):
         load_recipe(p, ["stages.perception.trainer.stepz=1"])
     with pytest.raises(RecipeError, match="must look like"):
         load_recipe(p, ["seed"])
+
+
+def test_a_recipe_extends_another_and_overrides_its_stages_by_dotted_keys(tmp_path):
+    (tmp_path / "base.yaml").write_text("""
+name: base
+seed: 3
+world: {train_size: 50, test_size: 20}
+eval: {size: 20}
+stages:
+  - {name: perception, data: {families: [perception], size: 10}, trainer: {steps: 100, learning_rate: 1.0e-4}}
+  - {name: visual, data: {families: [visual], size: 10}, trainer: {steps: 100}}
+""")
+    (tmp_path / "grid.yaml").write_text("""
+extends: base.yaml
+name: grid
+world: {test_size: 30}
+seeds: [0, 1]
+variants: {staged: {}, merged: {kind: merged}}
+overrides: {stages.perception.trainer.steps: 40}
+""")
+    r = load_recipe(tmp_path / "grid.yaml", ["stages.visual.trainer.steps=7"])
+    assert (r.name, r.seed, r.world.train_size, r.world.test_size) == ("grid", 3, 50, 30)
+    assert [s.trainer.steps for s in r.stages] == [40, 7]
+    assert r.stages[0].trainer.learning_rate == 1e-4 and list(r.variants) == ["staged", "merged"]
+    (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
+    with pytest.raises(RecipeError, match="loop.yaml: extends 'loop.yaml' makes a cycle"):
+        load_recipe(tmp_path / "loop.yaml")
+    (tmp_path / "orphan.yaml").write_text("extends: nowhere.yaml\n")
+    with pytest.raises(RecipeError, match="nowhere.yaml: recipe not found"):
+        load_recipe(tmp_path / "orphan.yaml")
+
+
+def test_an_override_of_one_stage_leaves_stages_sharing_a_yaml_anchor_alone(tmp_path):
+    (tmp_path / "r.yaml").write_text("""
+name: r
+stages:
+  - {name: a, data: {families: [visual]}, trainer: &t {steps: 10}}
+  - {name: b, data: {families: [visual]}, trainer: *t}
+""")
+    r = load_recipe(tmp_path / "r.yaml", ["stages.a.trainer.steps=3"])
+    assert [s.trainer.steps for s in r.stages] == [3, 10]

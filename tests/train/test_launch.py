@@ -12,19 +12,27 @@ from accelerate.commands.launch import _validate_launch_command, launch_command_
 from trl.scripts.vllm_serve import build_command, make_parser
 
 from stagewise.cli import build_parser
-from stagewise.config import LoRAConfig, Recipe, StageConfig, TrainerConfig, VLLMConfig
+from stagewise.config import LoRAConfig, TrainerConfig, VLLMConfig
 from stagewise.train.grpo import grpo_config, peft_config, per_device_batch
 from stagewise.train.launch import (
     LaunchOptions,
     _stop,
     accelerate_command,
-    launch_recipe,
+    launch_trainer,
     plan_stage,
+    read_plan,
     stage_main_args,
+    write_plan,
 )
+from stagewise.train.plan import StagePlan
 
 ACCEL = Path(__file__).resolve().parents[2] / "recipes" / "accelerate"
-SCRIPT = stage_main_args(Path("r.yaml"), "perception", "runs/x/base", Path("runs/x/data"))
+SCRIPT = stage_main_args(Path("runs/x/staged/seed0/perception/launch"), "runs/x/base",
+                         Path("runs/x/staged/seed0/perception"), 0)
+
+
+def plan_of(trainer: TrainerConfig, rows=None) -> StagePlan:
+    return StagePlan("perception", "perception", "grpo", rows or [], trainer, False, ["perception"])
 
 
 def parse_accelerate(cmd):
@@ -47,7 +55,9 @@ def test_accelerate_command_resolves_to_the_right_launcher(name, flag):
     opts = LaunchOptions(launcher="accelerate", accelerate_config=str(ACCEL / f"{name}.yaml"), num_processes=4)
     args = parse_accelerate(accelerate_command(opts, SCRIPT))
     assert args.module and args.training_script == "stagewise.train.stage_main"
-    assert args.training_script_args[args.training_script_args.index("--stage") + 1] == "perception"
+    script = args.training_script_args
+    assert script[script.index("--launch-dir") + 1] == "runs/x/staged/seed0/perception/launch"
+    assert script[script.index("--seed") + 1] == "0"
     args, _, _ = _validate_launch_command(args)  # merges the config file the way `accelerate launch` does
     assert getattr(args, flag)
     assert args.num_processes == 4  # the flag overrides the file's 8
@@ -66,10 +76,8 @@ def test_multi_node_flags():
 def test_cpu_launch_uses_torchrun_with_cpu_processes():
     args = parse_accelerate(accelerate_command(LaunchOptions(cpu=True, num_processes=2), SCRIPT))
     assert args.multi_gpu and not args.cpu and args.num_processes == 2
-    recipe = Recipe(stages=[StageConfig(name="perception")])
-    plan = plan_stage(recipe, recipe.stages[0], "base", Path("data"), LaunchOptions(cpu=True, num_processes=2),
-                      Path("r.yaml"))
-    assert plan["train_env"]["ACCELERATE_USE_CPU"] == "true"
+    cmds = plan_stage(plan_of(TrainerConfig()), SCRIPT, LaunchOptions(cpu=True, num_processes=2))
+    assert cmds["train_env"]["ACCELERATE_USE_CPU"] == "true"
 
 
 def test_missing_accelerate_config_is_named():
@@ -88,19 +96,16 @@ def test_colocate_mode_matches_trl(tmp_path):
     args = grpo_config(t, tmp_path, 0)
     assert (args.use_vllm, args.vllm_mode, args.vllm_gpu_memory_utilization, args.vllm_tensor_parallel_size,
             args.vllm_enable_sleep_mode, args.vllm_max_model_length) == (True, "colocate", 0.4, 2, True, 4096)
-    recipe = Recipe(stages=[StageConfig(name="p", trainer=t)])
-    plan = plan_stage(recipe, recipe.stages[0], "base", Path("data"), LaunchOptions(gpus=8), Path("r.yaml"))
-    assert plan["server"] is None  # vLLM lives inside the training processes
+    cmds = plan_stage(plan_of(t), SCRIPT, LaunchOptions(gpus=8))
+    assert cmds["server"] is None  # vLLM lives inside the training processes
 
 
 def test_server_mode_server_and_trainer_agree(tmp_path):
     v = VLLMConfig(mode="server", server_port=8123, server_gpus=2, gpu_memory_utilization=0.85,
                    tensor_parallel_size=2, max_model_length=6144)
     t = TrainerConfig(prompts_per_step=6, vllm=v)  # 30 completions over 6 training GPUs
-    recipe = Recipe(stages=[StageConfig(name="p", trainer=t)])
-    plan = plan_stage(recipe, recipe.stages[0], "runs/x/base", Path("data"),
-                      LaunchOptions(launcher="accelerate", accelerate_config=str(ACCEL / "zero3.yaml"), gpus=8),
-                      Path("r.yaml"))
+    plan = plan_stage(plan_of(t), SCRIPT,
+                      LaunchOptions(launcher="accelerate", accelerate_config=str(ACCEL / "zero3.yaml"), gpus=8))
     server = plan["server"]
     assert server[:4] == [sys.executable, "-m", "trl.cli.main", "vllm-serve"]
     (served,) = make_parser().parse_args_and_config(server[4:])  # TRL's own `trl vllm-serve` parser
@@ -118,17 +123,29 @@ def test_server_mode_server_and_trainer_agree(tmp_path):
 
 def test_server_mode_needs_a_gpu_left_for_training():
     t = TrainerConfig(vllm=VLLMConfig(mode="server", server_gpus=1))
-    recipe = Recipe(stages=[StageConfig(name="p", trainer=t)])
     with pytest.raises(ValueError, match="more than 1 GPU"):
-        plan_stage(recipe, recipe.stages[0], "b", Path("d"), LaunchOptions(gpus=1), Path("r.yaml"))
+        plan_stage(plan_of(t), SCRIPT, LaunchOptions(gpus=1))
 
 
 def test_multi_node_server_mode_points_trainers_at_machine_0():
     t = TrainerConfig(vllm=VLLMConfig(mode="server"))
-    recipe = Recipe(stages=[StageConfig(name="p", trainer=t)])
-    moved = launch_recipe(recipe, LaunchOptions(num_machines=2, main_process_ip="10.0.0.1"))
-    assert moved.stages[0].trainer.vllm.server_host == "10.0.0.1"
-    assert recipe.stages[0].trainer.vllm.server_host == "127.0.0.1"  # the caller's recipe is untouched
+    moved = launch_trainer(t, LaunchOptions(num_machines=2, main_process_ip="10.0.0.1"))
+    assert moved.vllm.server_host == "10.0.0.1"
+    assert t.vllm.server_host == "127.0.0.1"  # the caller's settings are untouched
+
+
+def test_plan_round_trips_through_the_launch_folder(world_dir, tmp_path):
+    from stagewise.data.sources import load_rows, to_trl_rows
+
+    rows = to_trl_rows(load_rows(world_dir / "perception" / "train", limit=3), source="perception")
+    t = TrainerConfig(steps=7, vllm=VLLMConfig(mode="colocate", max_model_length=512), lora=LoRAConfig(r=8),
+                      extra={"delta": 3.0})
+    write_plan(plan_of(t, rows), tmp_path)
+    back = read_plan(tmp_path)
+    assert back.trainer == t and (back.name, back.method, back.sources) == ("perception", "grpo", ["perception"])
+    assert [r["id"] for r in back.rows] == [r["id"] for r in rows]
+    assert back.rows[0]["prompt"] == rows[0]["prompt"] and back.rows[0]["answer"] == rows[0]["answer"]
+    assert back.rows[0]["images"][0].tobytes() == rows[0]["images"][0].tobytes()
 
 
 def test_paper_batch_geometry(tmp_path):

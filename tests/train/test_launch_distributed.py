@@ -11,6 +11,7 @@ from stagewise.config import load_recipe
 from stagewise.models.load import load_model
 from stagewise.train.launch import DIGEST_ENV, LaunchOptions, read_rank_records, weights_digest
 from stagewise.train.pipeline import is_done, train_stage
+from stagewise.train.plan import StagePlan, stage_rows
 
 SRC = str(Path(stagewise.__file__).resolve().parents[1])
 
@@ -36,7 +37,10 @@ def test_two_process_grpo_stage_saves_rank0_weights(tiny_model_dir, world_dir, t
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     opts = LaunchOptions(launcher="accelerate", cpu=True, num_processes=2)
 
-    out = train_stage(recipe, recipe.stages[0], tiny_model_dir, world_dir, launch=opts)
+    st = recipe.stages[0]
+    plan = StagePlan(st.name, "perception", "grpo", stage_rows(st, world_dir), st.trainer, False, [st.name])
+
+    out = train_stage(recipe, plan, tiny_model_dir, recipe.run_dir / "staged" / "seed0" / st.name, 0, launch=opts)
 
     assert is_done(out)
     ranks = read_rank_records(out)

@@ -40,18 +40,25 @@ def test_run_trains_each_stage_from_the_previous_and_resumes(tmp_path):
     recipe.write_text(MICRO.format(out=tmp_path / "runs"))
     assert main(["run", str(recipe)]) == 0
     run = tmp_path / "runs" / "micro"
-    chain = {s: json.loads((run / s / "manifest.json").read_text()) for s in ("perception", "textual", "visual")}
+    vdir = run / "staged" / "seed0"
+    chain = {s: json.loads((vdir / s / "manifest.json").read_text()) for s in ("perception", "textual", "visual")}
     assert chain["perception"]["started_from"] == str(run / "base")
-    assert chain["textual"]["started_from"] == str(run / "perception")
-    assert chain["visual"]["started_from"] == str(run / "textual")
-    assert chain["textual"]["stage"]["freeze_vision"] is True
+    assert chain["textual"]["started_from"] == str(vdir / "perception")
+    assert chain["visual"]["started_from"] == str(vdir / "textual")
+    assert chain["textual"]["plan"]["freeze_vision"] is True
     assert chain["visual"]["compute"]["completions_generated"] == 4
     assert {"torch", "transformers", "trl"} <= set(chain["visual"]["versions"])
-    for label in ("base", "perception", "textual", "visual"):
-        summary = json.loads((run / "eval" / label / "summary.json").read_text())
+    assert not (vdir / "visual" / "checkpoints").exists()
+    summary = json.loads((run / "eval" / "base" / "summary.json").read_text())
+    assert set(summary["families"]) == {"perception", "textual", "visual"}
+    for label in ("perception", "textual", "visual"):
+        summary = json.loads((vdir / "eval" / label / "summary.json").read_text())
         assert set(summary["families"]) == {"perception", "textual", "visual"}
     table = (run / "results.md").read_text()
-    assert all(name in table for name in ("base", "perception", "textual", "visual"))
+    assert all(f"staged/seed0/{name}" in table for name in ("perception", "textual", "visual"))
+    grid = json.loads((run / "grid.json").read_text())
+    assert list(grid["variants"]) == ["staged"] and grid["variants"]["staged"]["seeds"] == [0]
+    assert grid["variants"]["staged"]["compute"]["completions_generated"]["mean"] == 12
 
     stamps = {p: p.stat().st_mtime_ns for p in run.rglob("manifest.json")}
     assert main(["run", str(recipe)]) == 0
@@ -82,7 +89,7 @@ eval: {{families: [visual], size: 2, batch_size: 2, max_new_tokens: 6}}
 """)
     assert main(["run", str(recipe)]) == 0
     run = tmp_path / "runs" / "local"
-    manifest = json.loads((run / "visual" / "manifest.json").read_text())
+    manifest = json.loads((run / "staged" / "seed0" / "visual" / "manifest.json").read_text())
     assert manifest["started_from"] == str(tiny_model_dir)
     assert not (run / "init").exists() and not (run / "base").exists()
     assert json.loads((run / "data" / "world.json").read_text())["config"]["option_trace"] == "lookup"

@@ -10,6 +10,7 @@ a Hugging Face folder with EasyR1's `scripts/model_merger.py` and starts the nex
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 from pathlib import Path
@@ -54,13 +55,14 @@ def compute_score(reward_inputs: list[dict[str, Any]], format_weight: float = {f
 '''
 
 
-def easyr1_rows(raw: list[dict], image_dir: Path, prefix: str) -> list[dict]:
-    """EasyR1 rows; images are written as PNGs under `image_dir/images/` and referenced relative to it."""
-    rows = []
-    for i, r in enumerate(raw):
+def easyr1_rows(rows: list[dict], image_dir: Path, prefix: str) -> list[dict]:
+    """EasyR1 rows from TRL rows without instruction; images are written as PNGs under `image_dir/images/` and
+    referenced relative to it."""
+    out = []
+    for i, r in enumerate(rows):
         images = list(r.get("images") or [])
-        problem = str(r["problem"]).replace("<image>", "").strip()
-        row = {"problem": "<image>" * len(images) + problem, "answer": str(r["answer"])}
+        question = r["prompt"][0]["content"]
+        row = {"problem": "<image>" * len(images) + question, "answer": str(r["answer"])}
         paths = []
         for k, img in enumerate(images):
             rel = Path("images") / f"{prefix}-{i:06d}-{k}.png"
@@ -68,22 +70,20 @@ def easyr1_rows(raw: list[dict], image_dir: Path, prefix: str) -> list[dict]:
             img.save(image_dir / rel)
             paths.append(rel.as_posix())
         row["images"] = paths
-        rows.append(row)
-    if not any(r["images"] for r in rows):  # text-only data, like EasyR1's math12k: no image column at all
-        for r in rows:
+        out.append(row)
+    if not any(r["images"] for r in out):  # text-only data, like EasyR1's math12k: no image column at all
+        for r in out:
             del r["images"]
-    return rows
+    return out
 
 
-def stage_raw_rows(stage: StageConfig, data_dir: Path | None) -> list[dict]:
-    from stagewise.data.sources import load_rows
+def stage_question_rows(stage: StageConfig, data_dir: Path | None, seed: int) -> list[dict]:
+    """The rows the pipeline trains the stage on (same sources, size and mix), with the bare question as prompt:
+    EasyR1 appends the instruction itself (format_prompt.jinja)."""
+    from stagewise.train.plan import stage_rows
 
-    raw = []
-    for fam in stage.data.families:
-        raw += load_rows(data_dir / fam / "train", limit=stage.data.size)
-    for path in stage.data.paths:
-        raw += load_rows(path)
-    return raw
+    bare = dataclasses.replace(stage, method="grpo", data=dataclasses.replace(stage.data, instruction=None))
+    return stage_rows(bare, data_dir, seed)
 
 
 def rollout_steps(stage: StageConfig) -> int:
@@ -228,7 +228,7 @@ def export_easyr1(recipe: Recipe, out: str | Path, gpus_per_node: int = 8, nnode
     model_path = base_model_path(recipe)
     for st in recipe.stages:
         folder = out / st.name
-        rows = easyr1_rows(stage_raw_rows(st, data_dir), folder, st.name)
+        rows = easyr1_rows(stage_question_rows(st, data_dir, recipe.seed), folder, st.name)
         if not rows:
             raise ValueError(f"stage {st.name!r}: no data rows to export")
         atomic_write_jsonl(folder / "train.jsonl", rows)

@@ -88,6 +88,7 @@ def grpo_config(cfg: TrainerConfig, out_dir: Path, seed: int, world_size: int | 
         save_strategy="steps" if cfg.save_steps else "no",
         save_steps=cfg.save_steps or 500,
         seed=seed,
+        shuffle_dataset=cfg.shuffle,  # curricula keep their easy -> hard order
         remove_unused_columns=False,
         log_completions=False,
     )

@@ -1,15 +1,17 @@
 """Run one stage in `accelerate launch` child processes, with a `trl vllm-serve` server for vLLM server mode.
 
-The pipeline keeps its stage chaining: `train_stage` hands a stage to `launch_stage`, which writes the resolved
-recipe to `runs/<name>/<stage>/launch/`, builds the commands, starts the vLLM server when the stage asks for one,
-runs `accelerate launch -m stagewise.train.stage_main ...` and stops the server again. The child processes call
-back into `train_stage`, so a launched stage trains exactly like an in-process one; rank 0 writes the manifest.
-Everything distributed (DDP, DeepSpeed ZeRO, FSDP, multi-node rendezvous) is accelerate's and TRL's.
+The pipeline keeps its stage chaining: `train_stage` hands a planned stage to `launch_stage`, which writes the
+resolved recipe and the plan (settings + its exact rows) to `<stage folder>/launch/`, builds the commands, starts
+the vLLM server when the stage asks for one, runs `accelerate launch -m stagewise.train.stage_main ...` and stops
+the server again. The children load that plan and call back into `train_stage`, so a launched stage trains
+exactly like an in-process one; rank 0 writes the manifest. Everything distributed (DDP, DeepSpeed ZeRO, FSDP,
+multi-node rendezvous) is accelerate's and TRL's.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import logging
@@ -25,7 +27,8 @@ from pathlib import Path
 import torch
 import yaml
 
-from stagewise.config import Recipe, StageConfig, TrainerConfig, to_dict
+from stagewise.config import Recipe, TrainerConfig, to_dict
+from stagewise.train.plan import StagePlan
 from stagewise.utils import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -61,9 +64,9 @@ class LaunchOptions:
     """Machines other than 0: how long to wait for rank 0's manifest after training ends."""
 
 
-def stage_main_args(recipe_file: Path, stage: str, start_from: str | Path, data_dir: Path) -> list[str]:
-    return ["-m", "stagewise.train.stage_main", "--recipe", str(recipe_file), "--stage", stage,
-            "--start-from", str(start_from), "--data-dir", str(data_dir)]
+def stage_main_args(launch_dir: Path, start_from: str | Path, out: Path, seed: int) -> list[str]:
+    return ["-m", "stagewise.train.stage_main", "--launch-dir", str(launch_dir), "--start-from", str(start_from),
+            "--out", str(out), "--seed", str(seed)]
 
 
 def accelerate_command(opts: LaunchOptions, script_args: list[str], num_processes: int | None = None) -> list[str]:
@@ -111,37 +114,57 @@ def visible_gpus(opts: LaunchOptions) -> list[str]:
     return ids[:opts.gpus] if opts.gpus is not None else ids
 
 
-def plan_stage(recipe: Recipe, stage: StageConfig, start_from: str | Path, data_dir: Path, opts: LaunchOptions,
-               recipe_file: Path) -> dict:
+def plan_stage(plan: StagePlan, script: list[str], opts: LaunchOptions) -> dict:
     """The commands and environments for one launched stage (nothing is started here)."""
-    script = stage_main_args(recipe_file, stage.name, start_from, data_dir)
-    plan: dict = {"server": None, "server_env": {}, "train_env": {LAUNCHED_ENV: "1"}}
+    cmds: dict = {"server": None, "server_env": {}, "train_env": {LAUNCHED_ENV: "1"}}
     if opts.cpu:
-        plan["train_env"]["ACCELERATE_USE_CPU"] = "true"
-    v = stage.trainer.vllm
-    if stage.method == "grpo" and v.mode == "server" and opts.machine_rank == 0 and opts.num_machines == 1:
+        cmds["train_env"]["ACCELERATE_USE_CPU"] = "true"
+    v = plan.trainer.vllm
+    if plan.method == "grpo" and v.mode == "server" and opts.machine_rank == 0 and opts.num_machines == 1:
         gpus = visible_gpus(opts)
         if len(gpus) <= v.server_gpus:
-            raise ValueError(f"stage {stage.name}: vllm server mode needs more than {v.server_gpus} GPU(s) "
+            raise ValueError(f"stage {plan.name}: vllm server mode needs more than {v.server_gpus} GPU(s) "
                              f"(the server's), found {len(gpus)}")
         train_gpus, server_gpus = gpus[:-v.server_gpus], gpus[-v.server_gpus:]
-        plan["server"] = vllm_server_command(start_from, stage.trainer)
-        plan["server_env"] = {"CUDA_VISIBLE_DEVICES": ",".join(server_gpus)}
-        plan["train_env"]["CUDA_VISIBLE_DEVICES"] = ",".join(train_gpus)
-        plan["train"] = accelerate_command(opts, script, num_processes=len(train_gpus))
+        start_from = script[script.index("--start-from") + 1]
+        cmds["server"] = vllm_server_command(start_from, plan.trainer)
+        cmds["server_env"] = {"CUDA_VISIBLE_DEVICES": ",".join(server_gpus)}
+        cmds["train_env"]["CUDA_VISIBLE_DEVICES"] = ",".join(train_gpus)
+        cmds["train"] = accelerate_command(opts, script, num_processes=len(train_gpus))
     else:
-        plan["train"] = accelerate_command(opts, script)
-    return plan
+        cmds["train"] = accelerate_command(opts, script)
+    return cmds
 
 
-def launch_recipe(recipe: Recipe, opts: LaunchOptions) -> Recipe:
-    """The recipe the children load: server mode on several machines talks to machine 0."""
-    recipe = copy.deepcopy(recipe)
-    if opts.num_machines > 1 and opts.main_process_ip:
-        for st in recipe.stages:
-            if st.trainer.vllm.mode == "server" and st.trainer.vllm.server_host in ("127.0.0.1", "localhost"):
-                st.trainer.vllm.server_host = opts.main_process_ip
-    return recipe
+def launch_trainer(trainer: TrainerConfig, opts: LaunchOptions) -> TrainerConfig:
+    """The settings the children train with: server mode on several machines talks to machine 0."""
+    trainer = copy.deepcopy(trainer)
+    v = trainer.vllm
+    if opts.num_machines > 1 and opts.main_process_ip and v.mode == "server" and v.server_host in (
+            "127.0.0.1", "localhost"):
+        v.server_host = opts.main_process_ip
+    return trainer
+
+
+def write_plan(plan: StagePlan, folder: Path) -> None:
+    """The plan as the children read it: settings as JSON, rows (images included) as an HF dataset."""
+    from stagewise.data.sources import to_dataset
+
+    meta = {"name": plan.name, "capability": plan.capability, "method": plan.method,
+            "trainer": dataclasses.asdict(plan.trainer), "freeze_vision": plan.freeze_vision, "sources": plan.sources}
+    to_dataset(plan.rows).save_to_disk(str(folder / "rows"))
+    atomic_write_json(folder / "plan.json", meta)
+
+
+def read_plan(folder: Path) -> StagePlan:
+    import datasets
+
+    from stagewise.config import _build
+
+    meta = json.loads((folder / "plan.json").read_text())
+    rows = [dict(r) for r in datasets.load_from_disk(str(folder / "rows"))]
+    trainer = _build(TrainerConfig, meta.pop("trainer"), "trainer.", str(folder / "plan.json"))
+    return StagePlan(rows=rows, trainer=trainer, **meta)
 
 
 def _stop(proc: subprocess.Popen, grace_s: float = 30.0) -> None:
@@ -156,32 +179,33 @@ def _stop(proc: subprocess.Popen, grace_s: float = 30.0) -> None:
         proc.wait()
 
 
-def launch_stage(recipe: Recipe, stage: StageConfig, start_from: str | Path, data_dir: Path,
+def launch_stage(recipe: Recipe, plan: StagePlan, start_from: str | Path, out: Path, seed: int,
                  opts: LaunchOptions) -> None:
-    """Train one stage through `accelerate launch` (and a vLLM server in server mode); raise if it fails."""
-    folder = recipe.run_dir / stage.name / "launch"
+    """Train one planned stage through `accelerate launch` (and a vLLM server in server mode); raise if it fails."""
+    folder = Path(out) / "launch"
     folder.mkdir(parents=True, exist_ok=True)
-    recipe_file = folder / "recipe.yaml"
-    atomic_write_text(recipe_file, yaml.safe_dump(to_dict(launch_recipe(recipe, opts)), sort_keys=False))
-    plan = plan_stage(recipe, stage, start_from, data_dir, opts, recipe_file)
-    atomic_write_json(folder / f"commands.machine{opts.machine_rank}.json", plan)
+    if opts.machine_rank == 0 or not (folder / "plan.json").exists():  # one writer on a shared filesystem
+        atomic_write_text(folder / "recipe.yaml", yaml.safe_dump(to_dict(recipe), sort_keys=False))
+        write_plan(dataclasses.replace(plan, trainer=launch_trainer(plan.trainer, opts)), folder)
+    cmds = plan_stage(plan, stage_main_args(folder, start_from, Path(out), seed), opts)
+    atomic_write_json(folder / f"commands.machine{opts.machine_rank}.json", cmds)
     server = None
     try:
-        if plan["server"]:
-            log.info("stage %s: starting vLLM server: %s", stage.name, shlex.join(plan["server"]))
+        if cmds["server"]:
+            log.info("stage %s: starting vLLM server: %s", plan.name, shlex.join(cmds["server"]))
             with open(folder / "vllm_server.log", "ab") as server_log:
-                server = subprocess.Popen(plan["server"], env={**os.environ, **plan["server_env"]},
+                server = subprocess.Popen(cmds["server"], env={**os.environ, **cmds["server_env"]},
                                           stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True)
-        log.info("stage %s: %s", stage.name, shlex.join(plan["train"]))
-        rc = subprocess.run(plan["train"], env={**os.environ, **plan["train_env"]}).returncode
+        log.info("stage %s: %s", plan.name, shlex.join(cmds["train"]))
+        rc = subprocess.run(cmds["train"], env={**os.environ, **cmds["train_env"]}).returncode
         if rc != 0:
-            raise RuntimeError(f"stage {stage.name}: accelerate launch exited with {rc} (command in "
+            raise RuntimeError(f"stage {plan.name}: accelerate launch exited with {rc} (command in "
                                f"{folder}/commands.machine{opts.machine_rank}.json)")
     finally:
         if server is not None:
             _stop(server)
     if opts.machine_rank > 0:  # rank 0 lives on machine 0 and writes the manifest once it has saved
-        manifest = recipe.run_dir / stage.name / "manifest.json"
+        manifest = Path(out) / "manifest.json"
         deadline = time.time() + opts.manifest_timeout_s
         while not manifest.exists() and time.time() < deadline:
             time.sleep(5)

@@ -1,14 +1,19 @@
-"""`stagewise run RECIPE`: world data -> base model -> stages in order -> evaluation -> comparison table.
+"""`stagewise run|grid RECIPE`: world data -> base model -> each variant's stages -> evaluation -> tables.
 
 Directory convention (each step reads the previous step's folder; nothing else is handed over):
-    runs/<name>/recipe.yaml      the resolved recipe
-    runs/<name>/data/            world data (HF datasets + JSONL), see stagewise.world.build
-    runs/<name>/init/            the tiny model, randomly initialised (presets only)
-    runs/<name>/base/            the warm-started base (when the recipe has a warm start)
-    runs/<name>/<stage>/         each stage's trained HF model + manifest.json (+ trainer_log.jsonl)
-    runs/<name>/eval/<model>/    items.jsonl + summary.json per evaluated model
-    runs/<name>/results.md|json  the comparison table
-A folder whose manifest says `done` is never redone, so rerunning the same command continues a stopped run.
+    runs/<name>/recipe.yaml                    the resolved recipe
+    runs/<name>/data/                          world data (HF datasets + JSONL), see stagewise.world.build
+    runs/<name>/init/                          the tiny model, randomly initialised (presets only)
+    runs/<name>/base/                          the warm-started base (when the recipe has a warm start)
+    runs/<name>/difficulty/pass_rates.jsonl    per-item pass rates, when a curriculum needs them
+    runs/<name>/<variant>/seed<k>/<stage>/     each stage's HF model + manifest.json + trainer_log.jsonl
+                                               (+ checkpoints/ while it trains: a killed stage resumes there)
+    runs/<name>/eval/base/                     base evaluation: items.jsonl + summary.json
+    runs/<name>/<variant>/seed<k>/eval/<stage>/  evaluation of each trained model
+    runs/<name>/results.md|json                every evaluated model
+    runs/<name>/grid.md|json                   variants x seeds: mean +- std, difference to merged, compute
+Data, init and base are shared by every variant and seed (the base is warm-started with `seed`); seeds vary
+the RL stages. A folder whose manifest says `done` is never redone, so rerunning a command continues it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import json
 import logging
 import platform
 import random
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -24,8 +30,9 @@ from pathlib import Path
 import torch
 import yaml
 
-from stagewise.config import Recipe, StageConfig, to_dict
+from stagewise.config import Recipe, to_dict
 from stagewise.data.sources import load_rows, to_dataset, to_trl_rows
+from stagewise.train.plan import StagePlan
 from stagewise.utils import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from stagewise.world.tasks import FAMILIES, WorldConfig
 
@@ -64,7 +71,7 @@ def build_data(recipe: Recipe) -> Path:
 
     w = recipe.world
     cfg = WorldConfig(image_size=w.image_size, chart_share=w.chart_share, recheck_prob=w.recheck_prob,
-                      option_trace=w.option_trace, inventory_in_trace=w.inventory_in_trace,
+                      options=w.options, option_trace=w.option_trace, inventory_in_trace=w.inventory_in_trace,
                       difficulty=w.difficulty)
     return build_world(recipe.run_dir / "data", list(FAMILIES), {"train": w.train_size, "test": w.test_size},
                        seed=w.seed, cfg=cfg)
@@ -131,71 +138,71 @@ def _instruction(recipe: Recipe) -> str | None:
     return recipe.stages[0].data.instruction if recipe.stages else "think_boxed"
 
 
-def stage_rows(stage: StageConfig, data_dir: Path) -> list[dict]:
-    """TRL rows for a stage; SFT stages train on each row's `solution` as the completion."""
-    sft = stage.method == "sft"
-    rows = []
-    for fam in stage.data.families:
-        rows += to_trl_rows(load_rows(data_dir / fam / "train", limit=stage.data.size),
-                            instruction=stage.data.instruction, with_completion=sft, source=fam)
-    for path in stage.data.paths:
-        rows += to_trl_rows(load_rows(path), instruction=stage.data.instruction, with_completion=sft,
-                            source=str(path))
-    return rows
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The newest *complete* TRL checkpoint (trainer_state.json is written last), or None."""
+    ckpts = []
+    for c in (folder / "checkpoints").glob("checkpoint-*"):
+        step = c.name.removeprefix("checkpoint-")
+        if step.isdigit() and (c / "trainer_state.json").exists():
+            ckpts.append((int(step), c))
+    return max(ckpts)[1] if ckpts else None
 
 
-def train_stage(recipe: Recipe, stage: StageConfig, start_from: Path | str, data_dir: Path,
+def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Path, seed: int,
                 launch=None) -> Path:
-    """Train one stage into `runs/<name>/<stage>/`; `launch` (stagewise.train.launch.LaunchOptions) runs it in
-    `accelerate launch` child processes, which call back into this function."""
+    """Train one planned stage into `out`, resuming from its last checkpoint if a previous run was killed.
+    `launch` (stagewise.train.launch.LaunchOptions) runs it in `accelerate launch` child processes instead, which
+    call back into this function with the same plan."""
     from stagewise.models.load import load_model_and_processor
 
-    out = recipe.run_dir / stage.name
     if is_done(out):
-        log.info("stage %s: done already (%s)", stage.name, out)
+        log.info("stage %s: done already (%s)", out, out)
         return out
     if launch is not None and launch.launcher != "local":
         from stagewise.train.launch import launch_stage
 
-        launch_stage(recipe, stage, start_from, data_dir, launch)
+        launch_stage(recipe, plan, start_from, out, seed, launch)
         if not is_done(out):
-            raise RuntimeError(f"stage {stage.name}: launched training ended without a finished {out}/manifest.json")
+            raise RuntimeError(f"stage {plan.name}: launched training ended without a finished {out}/manifest.json")
         return out
-    rows = stage_rows(stage, data_dir)
-    random.Random(recipe.seed).shuffle(rows)
-    log.info("stage %s (%s, %s): %d items, %d steps, from %s", stage.name, stage.capability, stage.method,
-             len(rows), stage.trainer.steps, start_from)
-    seed_everything(recipe.seed)
+    resume = latest_checkpoint(out)
+    log.info("stage %s (%s, %s): %d items, %d steps, from %s%s", out, plan.capability, plan.method,
+             len(plan.rows), plan.trainer.steps, start_from, f", resuming from {resume.name}" if resume else "")
+    seed_everything(seed)
     model, processor = load_model_and_processor(start_from, dtype=torch.float32)
-    t0 = time.time()
-    if stage.method == "grpo":
+    t, t0 = plan.trainer, time.time()
+    if plan.method == "grpo":
         from stagewise.train.grpo import run_grpo
 
-        trainer = run_grpo(model, processor, to_dataset(rows), out, stage.trainer, seed=recipe.seed,
-                           freeze_vision_tower=stage.freeze_vision)
-        t = stage.trainer
+        trainer = run_grpo(model, processor, to_dataset(plan.rows), out, t, seed=seed,
+                           freeze_vision_tower=plan.freeze_vision, resume=str(resume) if resume else False)
         compute = {"prompts_seen": t.steps * t.prompts_per_step,
-                   "completions_generated": t.steps * t.prompts_per_step * t.group_size}
+                   "completions_generated": t.steps * t.prompts_per_step * t.group_size,
+                   "tokens_generated": _tokens_generated(trainer)}
     else:
         from stagewise.train.common import freeze_vision
         from stagewise.train.sft import run_sft
 
-        if stage.freeze_vision:
+        if plan.freeze_vision:
             freeze_vision(model)
-        trainer = run_sft(model, processor, to_dataset(rows), out, steps=stage.trainer.steps,
-                          batch_size=stage.trainer.batch_size, learning_rate=stage.trainer.learning_rate,
-                          seed=recipe.seed)
-        compute = {"sequences_seen": stage.trainer.steps * stage.trainer.batch_size}
-    wall = time.time() - t0
+        trainer = run_sft(model, processor, to_dataset(plan.rows), out, steps=t.steps, batch_size=t.batch_size,
+                          learning_rate=t.learning_rate, seed=seed, save_steps=t.save_steps,
+                          resume=str(resume) if resume else False)
+        compute = {"sequences_seen": t.steps * t.batch_size, "prompts_seen": 0, "completions_generated": 0,
+                   "tokens_generated": 0}
+    compute["wall_s"] = time.time() - t0
     from stagewise.train.launch import record_rank
 
     record_rank(out, trainer)
     if not trainer.accelerator.is_main_process:  # launched ranks > 0: rank 0 writes the stage's files
         return out
     _write_log(out, trainer)
-    compute["tokens_generated"] = _tokens_generated(trainer)
-    write_manifest(out, recipe, step="stage", stage=asdict(stage), started_from=str(start_from),
-                   train_items=len(rows), wall_s=wall, compute=compute)
+    write_manifest(out, recipe, step="stage", seed=seed, plan={
+        "name": plan.name, "capability": plan.capability, "method": plan.method, "sources": plan.sources,
+        "freeze_vision": plan.freeze_vision, "trainer": asdict(t), "first_ids": [r["id"] for r in plan.rows[:5]]},
+        started_from=str(start_from), train_items=len(plan.rows), resumed_from=str(resume) if resume else None,
+        wall_s=compute["wall_s"], compute=compute)
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)  # the final model is saved; checkpoints were for resuming
     return out
 
 
@@ -214,7 +221,8 @@ def _write_log(folder: Path, trainer) -> None:
     atomic_write_jsonl(folder / "trainer_log.jsonl", trainer.state.log_history)
 
 
-def evaluate_models(recipe: Recipe, models: list[tuple[str, Path | str]], data_dir: Path) -> dict[str, dict]:
+def evaluate_models(recipe: Recipe, models: list[tuple[str, Path | str, Path]], data_dir: Path) -> dict[str, dict]:
+    """Score (label, model, output folder) triples on the world test splits; a finished folder is reused."""
     from stagewise.eval.world_eval import evaluate
     from stagewise.models.load import load_model_and_processor
 
@@ -222,8 +230,7 @@ def evaluate_models(recipe: Recipe, models: list[tuple[str, Path | str]], data_d
     tests = {fam: to_trl_rows(load_rows(data_dir / fam / "test", limit=ev.size), instruction=_instruction(recipe),
                               source=fam) for fam in ev.families}
     summaries = {}
-    for label, path in models:
-        out = recipe.run_dir / "eval" / label
+    for label, path, out in models:
         if (out / "summary.json").exists():
             summaries[label] = json.loads((out / "summary.json").read_text())
             continue
@@ -234,6 +241,94 @@ def evaluate_models(recipe: Recipe, models: list[tuple[str, Path | str]], data_d
                                     max_new_tokens=ev.max_new_tokens)
         log.info("eval %s: %.0f s", label, time.time() - t0)
     return summaries
+
+
+# ------------------------------------------------------------------------------------------------ main
+def variant_dir(recipe: Recipe, variant: str, seed: int) -> Path:
+    return recipe.run_dir / variant / f"seed{seed}"
+
+
+def pass_rate_fn(recipe: Recipe, base: Path | str):
+    """Pass rates for the curricula: the data's own column, else estimated once with the recipe's model and
+    cached in `runs/<name>/difficulty/pass_rates.jsonl`."""
+    state: dict = {}
+
+    def rates(rows: list[dict]) -> dict[str, float]:
+        known = {r["id"]: r["pass_rate"] for r in rows if "pass_rate" in r}
+        missing = [r for r in rows if r["id"] not in known]
+        if not missing:
+            return known
+        d = recipe.difficulty
+        if d.model is None:
+            raise ValueError(f"{len(missing)} items have no pass_rate and difficulty.model is null")
+        from stagewise.data.difficulty import estimate_pass_rates
+        from stagewise.models.load import load_model_and_processor
+
+        source = base if d.model == "base" else d.model
+        if "model" not in state:
+            state["model"] = load_model_and_processor(source, dtype=torch.float32)
+        model, processor = state["model"]
+        known |= estimate_pass_rates(model, processor, missing, recipe.run_dir / "difficulty" / "pass_rates.jsonl",
+                                     model_name=str(source), k=d.k, temperature=d.temperature, top_p=d.top_p,
+                                     max_new_tokens=d.max_new_tokens, batch_size=d.batch_size, seed=recipe.seed)
+        return known
+
+    return rates
+
+
+def run_variant(recipe: Recipe, variant: str, seed: int, base: Path | str, data_dir: Path,
+                launch=None) -> list[tuple[str, Path]]:
+    """Train one arm of the grid for one seed: its planned stages in order, each from the previous model."""
+    from stagewise.config import variant_recipe
+    from stagewise.train.plan import plan_variant
+
+    vr = variant_recipe(recipe, variant)
+    vdir = variant_dir(recipe, variant, seed)
+    plans = plan_variant(vr, variant, data_dir, pass_rate_fn(vr, base), seed=seed)
+    models: list[tuple[str, Path]] = []
+    prev: Path | str = base
+    for plan in plans:
+        prev = train_stage(vr, plan, prev, vdir / plan.name, seed, launch=launch)
+        models.append((plan.name, prev))
+    return models
+
+
+def run(recipe: Recipe, seeds: list[int] | None = None, launch=None) -> dict[str, dict]:
+    """Everything a recipe asks for, in order: data, base, every variant for every seed, evaluation, tables.
+    Finished steps are skipped, so rerunning the same command continues a stopped run (`launch`: see
+    `train_stage`)."""
+    from stagewise.config import variant_names
+    from stagewise.train.summary import grid_summary, write_grid_summary
+
+    if recipe.threads:
+        torch.set_num_threads(recipe.threads)
+    seeds = seeds or [recipe.seed]
+    run_dir = recipe.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "recipe.yaml", yaml.safe_dump(to_dict(recipe), sort_keys=False))
+    t0 = time.time()
+
+    data_dir = build_data(recipe)
+    base = build_base(recipe, data_dir)
+    to_eval: list[tuple[str, Path | str, Path]] = [("base", base, run_dir / "eval" / "base")]
+    finals: dict[tuple[str, int], str] = {}
+    for variant in variant_names(recipe):
+        for seed in seeds:
+            models = run_variant(recipe, variant, seed, base, data_dir, launch=launch)
+            vdir = variant_dir(recipe, variant, seed)
+            picked = models if recipe.eval.after_each_stage else models[-1:]
+            for stage, path in picked:
+                to_eval.append((f"{variant}/seed{seed}/{stage}", path, vdir / "eval" / stage))
+            finals[(variant, seed)] = f"{variant}/seed{seed}/{models[-1][0]}"
+
+    summaries = evaluate_models(recipe, to_eval, data_dir)
+    header, rows = results_table(summaries, recipe.eval.families)
+    atomic_write_text(run_dir / "results.md", markdown_table(header, rows))
+    atomic_write_json(run_dir / "results.json", summaries)
+    grid = grid_summary(recipe, summaries, finals)
+    write_grid_summary(run_dir, grid)
+    log.info("run %s finished in %.0f s", recipe.name, time.time() - t0)
+    return {"models": summaries, "grid": grid}
 
 
 def results_table(summaries: dict[str, dict], families: list[str]) -> tuple[list[str], list[list[str]]]:
@@ -251,30 +346,3 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
-
-
-# ------------------------------------------------------------------------------------------------ main
-def run(recipe: Recipe, launch=None) -> dict[str, dict]:
-    """Everything a recipe asks for, in order; finished steps are skipped (`launch`: see `train_stage`)."""
-    if recipe.threads:
-        torch.set_num_threads(recipe.threads)
-    run_dir = recipe.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "recipe.yaml", yaml.safe_dump(to_dict(recipe), sort_keys=False))
-    t0 = time.time()
-
-    data_dir = build_data(recipe)
-    base = build_base(recipe, data_dir)
-    models: list[tuple[str, Path | str]] = [("base", base)]
-    prev: Path | str = base
-    for stage in recipe.stages:
-        prev = train_stage(recipe, stage, prev, data_dir, launch=launch)
-        models.append((stage.name, prev))
-
-    to_eval = models if recipe.eval.after_each_stage else [models[0], models[-1]]
-    summaries = evaluate_models(recipe, to_eval, data_dir)
-    header, rows = results_table(summaries, recipe.eval.families)
-    atomic_write_text(run_dir / "results.md", markdown_table(header, rows))
-    atomic_write_json(run_dir / "results.json", summaries)
-    log.info("run %s finished in %.0f s", recipe.name, time.time() - t0)
-    return summaries

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 def run_sft(model, processor, train: datasets.Dataset, out_dir: str | Path, *, steps: int, batch_size: int,
             learning_rate: float, seed: int = 0, warmup_ratio: float = 0.05, logging_steps: int = 20,
             save_steps: int = 0, max_length: int = 512, completion_only_loss: bool = True,
-            extra: dict | None = None) -> SFTTrainer:
+            extra: dict | None = None, resume: bool | str = False) -> SFTTrainer:
     """Train on prompt/completion rows and save to `out_dir` (loss on the completion only unless told)."""
     out = Path(out_dir)
     args = SFTConfig(
@@ -38,6 +38,6 @@ def run_sft(model, processor, train: datasets.Dataset, out_dir: str | Path, *, s
         **(extra or {}),
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=train, processing_class=processor)
-    trainer.train()
+    trainer.train(resume_from_checkpoint=resume or None)
     save_model(trainer, processor, out)
     return trainer

@@ -1,9 +1,10 @@
-"""One stage from a resolved recipe: what each `accelerate launch` child runs.
+"""One planned stage: what each `accelerate launch` child runs.
 
-    accelerate launch [...] -m stagewise.train.stage_main --recipe R --stage NAME --start-from DIR --data-dir DIR
+    accelerate launch [...] -m stagewise.train.stage_main --launch-dir OUT/launch --start-from DIR --out OUT --seed S
 
-It calls the pipeline's own `train_stage`, so a launched stage trains, saves and writes its manifest (rank 0)
-exactly as an in-process one does.
+`--launch-dir` holds what `stagewise.train.launch.launch_stage` wrote: the resolved recipe and the plan (settings
+and its exact rows). The child calls the pipeline's own `train_stage`, so a launched stage trains, saves and
+writes its manifest (rank 0) exactly as an in-process one does.
 """
 
 from __future__ import annotations
@@ -16,29 +17,28 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="stagewise.train.stage_main", description=__doc__)
-    p.add_argument("--recipe", required=True, help="resolved recipe YAML (written by the launcher)")
-    p.add_argument("--stage", required=True, help="stage name")
+    p.add_argument("--launch-dir", required=True, help="recipe.yaml, plan.json and rows/ written by the launcher")
     p.add_argument("--start-from", required=True, help="model folder or hub id the stage starts from")
-    p.add_argument("--data-dir", required=True, help="the run's world data folder")
+    p.add_argument("--out", required=True, help="the stage's folder")
+    p.add_argument("--seed", type=int, required=True)
     args = p.parse_args(argv)
 
     import torch
     from accelerate import PartialState
 
     from stagewise.config import load_recipe
+    from stagewise.train.launch import read_plan
     from stagewise.train.pipeline import train_stage
 
     state = PartialState()  # joins the process group accelerate launch set up
     logging.basicConfig(level=logging.INFO if state.is_main_process else logging.WARNING,
                         format=f"[rank {state.process_index}] %(name)s: %(message)s")
-    recipe = load_recipe(args.recipe)
+    folder = Path(args.launch_dir)
+    recipe = load_recipe(folder / "recipe.yaml")
     if recipe.threads:
         torch.set_num_threads(recipe.threads)
-    stage = next((s for s in recipe.stages if s.name == args.stage), None)
-    if stage is None:
-        raise SystemExit(f"{args.recipe}: no stage named {args.stage!r}")
     start = Path(args.start_from) if Path(args.start_from).exists() else args.start_from
-    train_stage(recipe, stage, start, Path(args.data_dir))
+    train_stage(recipe, read_plan(folder), start, Path(args.out), args.seed)
     return 0
 
 

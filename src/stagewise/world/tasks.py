@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from stagewise.world.caption import dense_caption, inventory, join, plural, summary
 from stagewise.world.scene import (
+    BAR_NAMES,
     COLOURS,
     KINDS,
     Difficulty,
@@ -55,7 +56,18 @@ class Skip(Exception):
 
 
 # ---------------------------------------------------------------------------------------------- perception
-def _mcq(rng: random.Random, right: str, pool: list[str]) -> tuple[dict[str, str], str]:
+QUADRANTS = ("top left", "top right", "bottom left", "bottom right")
+SMALL_NUMBERS = ("1", "2", "3", "4")
+
+
+def _mcq(rng: random.Random, right: str, pool: list[str], fixed: tuple[str, ...] | None = None
+         ) -> tuple[dict[str, str], str]:
+    """Four options: `fixed` (one list per question kind, always in the same order; an answer outside it means
+    this scene cannot carry the question) or the right answer among three distractors drawn from `pool`."""
+    if fixed is not None:
+        if right not in fixed:
+            raise Skip
+        return dict(zip(LETTERS, fixed, strict=True)), LETTERS[fixed.index(right)]
     distractors = [p for p in dict.fromkeys(pool) if p != right]
     if len(distractors) < 3:
         raise Skip
@@ -73,7 +85,7 @@ def _all_names() -> list[str]:
     return [f"{c} {k}" for c in COLOURS for k in KINDS]
 
 
-def p_count(rng, scene):
+def p_count(rng, scene, fixed):
     target = rng.choice(["colour", "kind", "both"])
     s = rng.choice(scene.shapes)
     if target == "colour":
@@ -82,16 +94,16 @@ def p_count(rng, scene):
         n, what = scene.count(kind=s.kind), f"{s.kind}s"
     else:
         n, what = scene.count(colour=s.colour, kind=s.kind), f"{s.colour} {s.kind}s"
-    options, letter = _mcq(rng, str(n), [str(i) for i in range(0, 7)])
+    options, letter = _mcq(rng, str(n), [str(i) for i in range(0, 7)], SMALL_NUMBERS if fixed else None)
     return f"How many {what} are there?", options, letter, f"I see {n} {what if n != 1 else what.removesuffix('s')}."
 
 
-def p_colour(rng, scene):
+def p_colour(rng, scene, fixed):
     cands = [s for s in scene.shapes if scene.count(kind=s.kind) == 1]
     if not cands:
         raise Skip
     s = rng.choice(cands)
-    options, letter = _mcq(rng, s.colour, list(COLOURS))
+    options, letter = _mcq(rng, s.colour, list(COLOURS), COLOURS if fixed else None)
     return f"What colour is the {s.kind}?", options, letter, f"I see a {s.colour} {s.kind}."
 
 
@@ -99,13 +111,12 @@ def _quadrant(s: Shape) -> str:
     return f"{'top' if s.row < 2 else 'bottom'} {'left' if s.col < 2 else 'right'}"
 
 
-def p_position(rng, scene):
+def p_position(rng, scene, fixed):
     cands = _unique_shapes(scene)
     if not cands:
         raise Skip
     s = rng.choice(cands)
-    quads = ["top left", "top right", "bottom left", "bottom right"]
-    options, letter = _mcq(rng, _quadrant(s), quads)
+    options, letter = _mcq(rng, _quadrant(s), list(QUADRANTS), QUADRANTS if fixed else None)
     return f"In which part of the picture is the {s.name}?", options, letter, f"I see the {s.name} at the {_quadrant(s)}."
 
 
@@ -117,7 +128,7 @@ DIRECTIONS = {
 }
 
 
-def p_relation(rng, scene):
+def p_relation(rng, scene, fixed):
     direction = rng.choice(list(DIRECTIONS))
     key = DIRECTIONS[direction]
     best = min(key(s) for s in scene.shapes)
@@ -125,19 +136,28 @@ def p_relation(rng, scene):
     if len(extreme) != 1 or not scene.unique(extreme[0]):
         raise Skip
     s = extreme[0]
+    phrase = {"left": "furthest to the left", "right": "furthest to the right", "top": "highest up",
+              "bottom": "lowest down"}[direction]
+    if fixed:
+        options, letter = _mcq(rng, s.colour, list(COLOURS), COLOURS)
+        return f"What colour is the shape {phrase}?", options, letter, f"I see the {s.name} {phrase}."
     others = [o.name for o in scene.shapes if o.name != s.name]
     pool = others + [n for n in _all_names() if n not in others and n != s.name]
     options, letter = _mcq(rng, s.name, pool)
-    phrase = {"left": "furthest to the left", "right": "furthest to the right", "top": "highest up",
-              "bottom": "lowest down"}[direction]
     return f"Which shape is {phrase}?", options, letter, f"I see the {s.name} {phrase}."
 
 
-def p_size(rng, scene):
+def p_size(rng, scene, fixed):
     large = [s for s in _unique_shapes(scene) if s.size == "large"]
+    if fixed:
+        # Only a kind with exactly one large member names the shape unambiguously.
+        large = [s for s in scene.shapes if s.size == "large" and scene.count(kind=s.kind, size="large") == 1]
     if not large:
         raise Skip
     s = rng.choice(large)
+    if fixed:
+        options, letter = _mcq(rng, s.colour, list(COLOURS), COLOURS)
+        return f"What colour is the large {s.kind}?", options, letter, f"I see a large {s.name}."
     small = [o.name for o in scene.shapes if o.size == "small" and o.name != s.name]
     scene_names = {o.name for o in scene.shapes}
     absent = [n for n in _all_names() if n not in scene_names]
@@ -146,27 +166,29 @@ def p_size(rng, scene):
     return "Which of these shapes is large?", options, letter, f"I see a large {s.name}."
 
 
-def p_label(rng, scene):
+def p_label(rng, scene, fixed):
     cands = [s for s in _unique_shapes(scene) if s.label is not None]
     if not cands:
         raise Skip
     s = rng.choice(cands)
-    options, letter = _mcq(rng, str(s.label), [str(i) for i in range(1, 10)])
+    options, letter = _mcq(rng, str(s.label), [str(i) for i in range(1, 10)], SMALL_NUMBERS if fixed else None)
     return f"What number is written on the {s.name}?", options, letter, f"I see {s.label} on the {s.name}."
 
 
-def p_bar_value(rng, scene):
+def p_bar_value(rng, scene, fixed):
     b = rng.choice(scene.bars)
-    options, letter = _mcq(rng, str(b.value), [str(i) for i in range(1, 10)])
+    options, letter = _mcq(rng, str(b.value), [str(i) for i in range(1, 10)], SMALL_NUMBERS if fixed else None)
     return f"What is the value of bar {b.name}?", options, letter, f"I see bar {b.name} at {b.value}."
 
 
-def p_bar_max(rng, scene):
+def p_bar_max(rng, scene, fixed):
     top = max(b.value for b in scene.bars)
     tallest = [b for b in scene.bars if b.value == top]
     if len(tallest) != 1 or len(scene.bars) < 4:
         raise Skip
-    options, letter = _mcq(rng, f"bar {tallest[0].name}", [f"bar {b.name}" for b in scene.bars])
+    bars = tuple(f"bar {name}" for name in BAR_NAMES)
+    options, letter = _mcq(rng, f"bar {tallest[0].name}", [f"bar {b.name}" for b in scene.bars],
+                           bars if fixed else None)
     return "Which bar is the tallest?", options, letter, f"I see bar {tallest[0].name} tallest."
 
 
@@ -286,6 +308,11 @@ class WorldConfig:
     """Share of scenes that are bar charts rather than shapes."""
     recheck_prob: float = 0.3
     """Share of reference traces that re-check their last step (so trace length can change in training)."""
+    options: str = "sampled"
+    """How perception questions get their four options. `sampled`: the right answer among three distractors
+    drawn per item, shuffled (what an LLM item writer produces); `fixed`: one option list per question kind in a
+    fixed order (numbers 1-4, the four colours, the four quadrants, bars A-D), as in benchmarks with fixed answer
+    sets (CV-Bench, POPE), so that the letter is a function of what is seen and a tiny model needs no lookup."""
     option_trace: str = "lookup"
     """How perception traces get from what was seen to the letter. `lookup`: list the options value-first, then
     look the seen value up ("Options: 3 is A, 2 is B, ... 2 is B."), which a small model does by plain copying;
@@ -301,6 +328,8 @@ def make_item(family: str, rng: random.Random, cfg: WorldConfig, item_id: str) -
     """Draw one item of `family`, retrying scenes that cannot carry the drawn question kind."""
     if family not in FAMILIES:
         raise ValueError(f"unknown task family {family!r}; expected one of {', '.join(FAMILIES)}")
+    if cfg.options not in ("sampled", "fixed"):
+        raise ValueError(f"options must be sampled or fixed, got {cfg.options!r}")
     diff = cfg.difficulty
     for _ in range(200):
         chart = rng.random() < cfg.chart_share
@@ -309,7 +338,8 @@ def make_item(family: str, rng: random.Random, cfg: WorldConfig, item_id: str) -
             if family == "perception":
                 kinds = CHART_PERCEPTION_KINDS if chart else PERCEPTION_KINDS
                 kind = rng.choice(list(kinds))
-                return _perception_item(kinds[kind](rng, scene), kind, scene, rng, cfg, item_id)
+                spec = kinds[kind](rng, scene, cfg.options == "fixed")
+                return _perception_item(spec, kind, scene, rng, cfg, item_id)
             kinds = CHART_REASONING_KINDS if chart else REASONING_KINDS
             kind = rng.choice(list(kinds))
             return _reasoning_item(family, kinds[kind](rng, scene, diff), kind, scene, rng, cfg, item_id)
@@ -322,7 +352,7 @@ def _perception_item(spec, kind, scene, rng, cfg, item_id) -> Item:
     question, options, letter, observation = spec
     steps = ([summary(scene)] if cfg.inventory_in_trace else []) + [observation]
     if rng.random() < cfg.recheck_prob:
-        steps.append(f"Check: {observation[0].lower()}{observation[1:]}")
+        steps.append(f"Check: {observation}")
     if cfg.option_trace == "scan":
         for key, value in options.items():
             steps.append(f"{key} is {value}, {'yes' if key == letter else 'no'}.")

@@ -1,0 +1,186 @@
+"""From a recipe variant to the list of stages it trains, each with its exact rows and trainer settings.
+
+This is where the experiment grid's arms differ, and only here:
+    staged                 the recipe's stages in `order`, each from the previous one's model
+    merged                 every stage's rows pooled and shuffled into one GRPO run with the summed steps
+    caption_sft            SFT on (image, "Please generate a detailed caption") -> caption in place of the
+                           perception stage, then the remaining stages
+    difficulty             the pooled rows ordered easy -> hard (pass rate), shuffling off, summed steps
+    capability_difficulty  the stages in order, each one's rows ordered easy -> hard, shuffling off
+Matched compute: every arm takes the same number of optimizer steps with the same prompts per step and group
+size, so prompts seen and completions generated are equal by construction (the manifests record them).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from stagewise.config import Recipe, StageConfig, TrainerConfig, get_variant, variant_stages
+from stagewise.data.difficulty import easy_to_hard, keep
+from stagewise.data.prompts import assistant_message, load_prompt
+from stagewise.data.sources import load_rows, to_trl_rows
+
+log = logging.getLogger(__name__)
+
+PassRates = Callable[[list[dict]], dict[str, float]]
+"""Given TRL rows, their pass rates by id (estimated or read from the data, cached by the caller)."""
+
+
+@dataclass
+class StagePlan:
+    """One training step of a variant: what trains, on which rows (in order), with which settings."""
+
+    name: str
+    """Folder name under the variant's run directory."""
+    capability: str
+    """perception / textual_reasoning / visual_reasoning, or `all` for pooled runs."""
+    method: str
+    """`grpo` or `sft`."""
+    rows: list[dict]
+    """TRL rows in training order (the trainer shuffles them unless `trainer.shuffle` is off)."""
+    trainer: TrainerConfig
+    """Optimisation settings (steps already summed for pooled runs)."""
+    freeze_vision: bool
+    """Whether the vision tower is frozen."""
+    sources: list[str]
+    """The recipe stages whose data this plan trains on."""
+
+
+def _source_rows(stage: StageConfig, data_dir: Path, sft: bool) -> dict[str, list[dict]]:
+    out = {}
+    for fam in stage.data.families:
+        out[fam] = to_trl_rows(load_rows(data_dir / fam / "train", limit=stage.data.size),
+                               instruction=stage.data.instruction, with_completion=sft, source=fam)
+    for path in stage.data.paths:
+        raw = load_rows(path)
+        rows = to_trl_rows(raw, instruction=stage.data.instruction, with_completion=sft, source=str(path))
+        for r, src in zip(rows, raw, strict=True):
+            if "pass_rate" in src:
+                r["pass_rate"] = float(src["pass_rate"])
+        out[path] = rows
+    return out
+
+
+def stage_rows(stage: StageConfig, data_dir: Path, seed: int = 0) -> list[dict]:
+    """A stage's TRL rows: every source pooled, or `data.size` rows drawn with the `data.mix` shares."""
+    sources = _source_rows(stage, data_dir, sft=stage.method == "sft")
+    if not stage.data.mix:
+        return [r for rows in sources.values() for r in rows]
+    rng = random.Random(f"mix-{stage.name}-{seed}")
+    total = sum(stage.data.mix.values())
+    out = []
+    for key, share in stage.data.mix.items():
+        rows, n = sources[key], round(stage.data.size * share / total)
+        if n > len(rows):  # a small source is repeated rather than silently under-weighted
+            log.warning("stage %s: mix wants %d rows of %s, which has %d; repeating rows", stage.name, n, key,
+                        len(rows))
+            picked = [rows[i % len(rows)] for i in range(n)]
+        else:
+            picked = rng.sample(rows, n)
+        out += picked
+    return out
+
+
+def caption_rows(stage: StageConfig, data_dir: Path, prompt: str) -> list[dict]:
+    """(image, caption prompt) -> the image's dense caption, for every image of the replaced stage's data."""
+    text = load_prompt(prompt)
+    out = []
+    for fam in stage.data.families:
+        for r in load_rows(data_dir / fam / "train", limit=stage.data.size):
+            out.append(_caption_row(r, text))
+    for path in stage.data.paths:
+        for r in load_rows(path):
+            if not r.get("caption"):
+                raise ValueError(f"{path}: row {r.get('id')!r} has no 'caption' for the caption-SFT baseline")
+            out.append(_caption_row(r, text))
+    return [r for r in out if r["images"]]
+
+
+def _caption_row(r: dict, text: str) -> dict:
+    return {"prompt": [{"role": "user", "content": text}], "images": list(r.get("images") or []),
+            "completion": assistant_message(r.get("caption", "")), "answer": "", "answer_kind": "",
+            "id": f"caption-{r.get('id')}", "family": "caption", "kind": "caption"}
+
+
+def _pooled_trainer(stages: list[StageConfig], **changes) -> TrainerConfig:
+    first = stages[0].trainer
+    for s in stages[1:]:
+        if replace(s.trainer, steps=first.steps) != first:
+            log.warning("pooled run: stage %s has trainer settings other than %s's; using %s's (steps summed)",
+                        s.name, stages[0].name, stages[0].name)
+    return replace(first, steps=sum(s.trainer.steps for s in stages), **changes)
+
+
+def _filtered(rows: list[dict], rates: dict[str, float], recipe: Recipe) -> list[dict]:
+    d = recipe.difficulty
+    kept = [r for r in rows if keep(rates[r["id"]], d.drop_solved, d.drop_unsolved)]
+    if len(kept) < len(rows):
+        log.info("difficulty: dropped %d of %d items (solved/unsolved)", len(rows) - len(kept), len(rows))
+    for r in kept:
+        r["pass_rate"] = rates[r["id"]]
+    return kept
+
+
+def _fit_budget(ordered: list[dict], trainer: TrainerConfig) -> list[dict]:
+    """Without shuffling, a run reads its rows front to back and stops after `steps x prompts_per_step` of
+    them; with more rows than that it would never reach the hard end. Keep an evenly spaced subsample of the
+    ordered rows instead, so the curriculum spans easy to hard within the budget."""
+    budget = trainer.steps * trainer.prompts_per_step
+    if len(ordered) <= budget:
+        return ordered
+    return [ordered[i * len(ordered) // budget] for i in range(budget)]
+
+
+def plan_variant(recipe: Recipe, name: str, data_dir: Path, pass_rates: PassRates | None = None,
+                 seed: int | None = None) -> list[StagePlan]:
+    """The stages variant `name` trains, in order. `recipe` must already have the variant's overrides applied
+    (see `config.variant_recipe`); `pass_rates` is needed by the curricula only."""
+    v = get_variant(recipe, name)
+    seed = recipe.seed if seed is None else seed
+    stages = variant_stages(recipe, name)
+    rows = {s.name: stage_rows(s, data_dir, seed) for s in stages if not (
+        v.kind == "caption_sft" and s.capability == "perception")}
+    pooled_freeze = True if v.freeze_vision is None else v.freeze_vision
+    names = [s.name for s in stages]
+
+    if v.kind == "staged":
+        return [StagePlan(s.name, s.capability, s.method, rows[s.name], s.trainer, s.freeze_vision, [s.name])
+                for s in stages]
+    if v.kind == "merged":
+        pooled = [r for s in stages for r in rows[s.name]]
+        random.Random(f"merged-{seed}").shuffle(pooled)
+        return [StagePlan("merged", "all", "grpo", pooled, _pooled_trainer(stages), pooled_freeze, names)]
+    if v.kind == "caption_sft":
+        plans = []
+        for s in stages:
+            if s.capability != "perception":
+                plans.append(StagePlan(s.name, s.capability, s.method, rows[s.name], s.trainer, s.freeze_vision,
+                                       [s.name]))
+                continue
+            c, t = v.caption_sft, s.trainer
+            trainer = replace(t, steps=c.steps or t.steps, batch_size=c.batch_size or t.prompts_per_step * t.group_size,
+                              learning_rate=c.learning_rate or t.learning_rate)
+            plans.append(StagePlan("caption_sft", "perception", "sft", caption_rows(s, data_dir, c.prompt), trainer,
+                                   False, [s.name]))
+        return plans
+    if pass_rates is None:
+        raise ValueError(f"variant {name!r} ({v.kind}) needs pass rates")
+    if v.kind == "difficulty":
+        pooled = [r for s in stages for r in rows[s.name]]
+        rates = pass_rates(pooled)
+        trainer = _pooled_trainer(stages, shuffle=False)
+        ordered = _fit_budget(easy_to_hard(_filtered(pooled, rates, recipe), rates), trainer)
+        return [StagePlan("difficulty", "all", "grpo", ordered, trainer, pooled_freeze, names)]
+    if v.kind == "capability_difficulty":
+        plans = []
+        for s in stages:
+            rates = pass_rates(rows[s.name])
+            trainer = replace(s.trainer, shuffle=False)
+            ordered = _fit_budget(easy_to_hard(_filtered(rows[s.name], rates, recipe), rates), trainer)
+            plans.append(StagePlan(s.name, s.capability, s.method, ordered, trainer, s.freeze_vision, [s.name]))
+        return plans
+    raise ValueError(f"unknown variant kind {v.kind!r}")

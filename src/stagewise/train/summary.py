@@ -1,0 +1,99 @@
+"""The grid's answer: per variant, accuracy per capability and overall, trace length and compute, as mean +- std
+over seeds, with the difference to `merged` (the paper's reference arm)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from stagewise.config import Recipe
+from stagewise.utils import atomic_write_json, atomic_write_text
+
+COMPUTE_KEYS = ("prompts_seen", "completions_generated", "tokens_generated", "wall_s")
+
+
+def _stat(values: list[float]) -> dict:
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "values": values}
+
+
+def variant_compute(vdir: Path) -> dict:
+    """Compute summed over a variant's stages, from their manifests (what actually ran, not what was asked)."""
+    total = dict.fromkeys(COMPUTE_KEYS, 0.0)
+    for manifest in sorted(vdir.glob("*/manifest.json")):
+        compute = json.loads(manifest.read_text()).get("compute", {})
+        for k in COMPUTE_KEYS:
+            total[k] += compute.get(k) or 0
+    return total
+
+
+def grid_summary(recipe: Recipe, summaries: dict[str, dict], finals: dict[tuple[str, int], str]) -> dict:
+    """`finals` maps (variant, seed) to the label of that run's final model in `summaries`."""
+    families = recipe.eval.families
+    variants: dict[str, dict] = {}
+    for variant in dict.fromkeys(v for v, _ in finals):
+        seeds = sorted(s for v, s in finals if v == variant)
+        runs = [summaries[finals[(variant, s)]] for s in seeds]
+        computes = [variant_compute(recipe.run_dir / variant / f"seed{s}") for s in seeds]
+        variants[variant] = {
+            "seeds": seeds,
+            "accuracy": {f: _stat([100 * r["families"][f]["accuracy"] for r in runs]) for f in families},
+            "overall": _stat([100 * r["overall"]["accuracy"] for r in runs]),
+            "trace_tokens": _stat([r["overall"]["mean_response_tokens"] for r in runs]),
+            "format": _stat([100 * r["overall"]["format_rate"] for r in runs]),
+            "compute": {k: _stat([c[k] for c in computes]) for k in COMPUTE_KEYS},
+        }
+    ref = variants.get("merged")
+    for v in variants.values():
+        if ref is None:
+            v["vs_merged"] = None
+            continue
+        v["vs_merged"] = {
+            **{f: v["accuracy"][f]["mean"] - ref["accuracy"][f]["mean"] for f in families},
+            "overall": v["overall"]["mean"] - ref["overall"]["mean"],
+            "trace_tokens_pct": 100 * (v["trace_tokens"]["mean"] / ref["trace_tokens"]["mean"] - 1)
+            if ref["trace_tokens"]["mean"] else None,
+        }
+    base = summaries.get("base")
+    return {"families": families, "variants": variants,
+            "base": {f: 100 * base["families"][f]["accuracy"] for f in families} | {
+                "overall": 100 * base["overall"]["accuracy"],
+                "trace_tokens": base["overall"]["mean_response_tokens"]} if base else None}
+
+
+def _pm(s: dict, digits: int = 1) -> str:
+    return f"{s['mean']:.{digits}f} ± {s['std']:.{digits}f}" if len(s["values"]) > 1 else f"{s['mean']:.{digits}f}"
+
+
+def _delta(x: float | None, suffix: str = "") -> str:
+    return "" if x is None else f"{x:+.1f}{suffix}"
+
+
+def grid_table(grid: dict) -> tuple[list[str], list[list[str]]]:
+    fams = grid["families"]
+    header = (["variant", "seeds"] + [f"{f} acc" for f in fams] + ["overall acc", "trace tokens", "Δ overall vs merged",
+              "Δ trace vs merged", "completions", "tokens generated", "wall (s)"])
+    rows = []
+    if grid.get("base"):
+        b = grid["base"]
+        rows.append(["base", "-"] + [f"{b[f]:.1f}" for f in fams] + [f"{b['overall']:.1f}", f"{b['trace_tokens']:.1f}",
+                                                                     "", "", "", "", ""])
+    for name, v in grid["variants"].items():
+        d = v["vs_merged"] or {}
+        c = v["compute"]
+        rows.append([name, str(len(v["seeds"]))] + [_pm(v["accuracy"][f]) for f in fams] + [
+            _pm(v["overall"]), _pm(v["trace_tokens"]), _delta(d.get("overall")), _delta(d.get("trace_tokens_pct"), "%"),
+            f"{c['completions_generated']['mean']:.0f}", f"{c['tokens_generated']['mean']:.0f}",
+            f"{c['wall_s']['mean']:.0f}"])
+    return header, rows
+
+
+def write_grid_summary(run_dir: Path, grid: dict) -> None:
+    from stagewise.train.pipeline import markdown_table
+
+    header, rows = grid_table(grid)
+    note = ("Accuracy (%) on the held-out world test splits, final model of each variant, mean ± std over seeds; "
+            "Δ = difference of means to `merged`; compute = per seed, summed over the variant's stages.\n\n")
+    atomic_write_text(run_dir / "grid.md", note + markdown_table(header, rows))
+    atomic_write_json(run_dir / "grid.json", grid)

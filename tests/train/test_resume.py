@@ -1,0 +1,77 @@
+"""A run killed mid-stage (SIGTERM, then SIGKILL) resumes from its last checkpoint when the same command is run
+again, and ends with the same outputs as a run that was never interrupted."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from stagewise.cli import main
+
+RECIPE = """
+name: killme
+output_dir: {out}
+world: {{train_size: 12, test_size: 3}}
+model: {{source: {model}}}
+stages:
+  - name: perception
+    capability: perception
+    data: {{families: [perception], size: 12, instruction: null}}
+    trainer: {{steps: 16, save_steps: 2, prompts_per_step: 2, group_size: 2, max_completion_length: 8,
+               learning_rate: 1.0e-3, logging_steps: 1}}
+  - name: visual
+    capability: visual_reasoning
+    data: {{families: [visual], size: 8, instruction: null}}
+    trainer: {{steps: 2, prompts_per_step: 2, group_size: 2, max_completion_length: 8}}
+eval: {{families: [perception, visual], size: 3, batch_size: 4, max_new_tokens: 8}}
+"""
+
+
+def _outputs(run: Path) -> set[str]:
+    return {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file() and ".cache" not in p.parts}
+
+
+@pytest.mark.slow
+def test_killed_mid_stage_resumes_from_the_checkpoint(tmp_path, tiny_model_dir):
+    recipe = tmp_path / "killme.yaml"
+    recipe.write_text(RECIPE.format(out=tmp_path / "runs", model=tiny_model_dir))
+    stage = tmp_path / "runs" / "killme" / "staged" / "seed0" / "perception"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "stagewise.cli", "run", str(recipe)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while not (stage / "checkpoints" / "checkpoint-4" / "trainer_state.json").exists():
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.time() < deadline, "no checkpoint appeared"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not (stage / "manifest.json").exists(), "the stage finished before the kill"
+
+    assert main(["run", str(recipe)]) == 0
+    manifest = json.loads((stage / "manifest.json").read_text())
+    resumed = manifest["resumed_from"]
+    assert resumed and int(resumed.rsplit("-", 1)[1]) >= 4
+    log = [json.loads(x) for x in (stage / "trainer_log.jsonl").read_text().splitlines()]
+    assert max(x.get("step", 0) for x in log) == 16
+    assert [x["step"] for x in log if "loss" in x] == list(range(1, 17))  # no step lost, none done twice
+    assert not (stage / "checkpoints").exists()
+
+    clean = tmp_path / "clean.yaml"
+    clean.write_text(RECIPE.format(out=tmp_path / "clean", model=tiny_model_dir))
+    assert main(["run", str(clean)]) == 0
+    assert _outputs(tmp_path / "runs" / "killme") == _outputs(tmp_path / "clean" / "killme")
+    assert not [p for p in (tmp_path / "runs").rglob("*.tmp")]  # no half-written file left behind
