@@ -6,6 +6,7 @@ For every stage DIR/<stage>/ gets `train.jsonl` and `val.jsonl` in the format of
 (`reward.py`: 0.9 x accuracy + 0.1 x format with stagewise's own verifier, copied beside it), the prompt template
 (`format_prompt.jinja`) and `train.sh`, which trains the stages in order, merges each stage's last checkpoint into
 a Hugging Face folder with EasyR1's `scripts/model_merger.py` and starts the next stage from it.
+The export is the recipe's stages in order (the `staged` variant), with the rows the pipeline would train on.
 """
 
 from __future__ import annotations
