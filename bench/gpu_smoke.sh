@@ -45,7 +45,7 @@ t0=$(date +%s)
 "$PY" -m stagewise.cli run recipes/tiny/staged.yaml "${overrides[@]}" "${launch[@]}"
 echo "wall: $(( $(date +%s) - t0 )) s"
 
-"$PY" - "$OUT/gpu-smoke" <<'PY'
+"$PY" - "$OUT/gpu-smoke/staged/seed0" <<'PY'
 import json, sys
 from pathlib import Path
 
@@ -56,7 +56,7 @@ for stage in ("perception", "textual", "visual"):
     log = [json.loads(l) for l in (run / stage / "trainer_log.jsonl").read_text().splitlines()]
     steps = [h for h in log if "step_time" in h]
     manifest = json.loads((run / stage / "manifest.json").read_text())
-    per_step = manifest["compute"]["completions_generated"] / max(1, manifest["stage"]["trainer"]["steps"])
+    per_step = manifest["compute"]["completions_generated"] / max(1, manifest["plan"]["trainer"]["steps"])
     step_s = sum(h["step_time"] for h in steps) / len(steps)
     tokens = sum(h["completions/mean_length"] for h in steps) / len(steps) * per_step
     print(f"| {stage} | {len(steps)} | {step_s:.2f} | {tokens:.0f} | {tokens / step_s:.0f} |")

@@ -1,5 +1,7 @@
 """The memory calculator against the ZeRO paper's 16 bytes/parameter accounting, and exact parameter counts."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -85,7 +87,8 @@ def test_paper_model_on_8_gpus_needs_sharding():
 
 
 def test_plan_cli_prints_every_strategy(capsys):
-    assert main(["plan", "recipes/tiny/staged.yaml", "--gpus", "4"]) == 0
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "tiny" / "staged.yaml"
+    assert main(["plan", str(recipe), "--gpus", "4"]) == 0
     out = capsys.readouterr().out
     for strategy in ("ddp", "zero1", "zero2", "zero3", "fsdp"):
         assert strategy in out

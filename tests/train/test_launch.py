@@ -221,3 +221,22 @@ def test_lora_stage_saves_a_plain_merged_model(tiny_model_dir, world_dir, tmp_pa
     assert not (tmp_path / "out" / "adapter_config.json").exists()
     reloaded, _ = load_model_and_processor(tmp_path / "out", dtype=torch.float32)
     assert {n for n, _ in reloaded.named_parameters()} == names  # no lora_A/lora_B left: merged
+
+
+def test_cli_hands_the_launch_options_to_the_pipeline(monkeypatch, tmp_path):
+    from stagewise import cli
+    from stagewise.train import pipeline
+
+    seen = {}
+
+    def fake_run(recipe, seeds, launch=None):
+        seen["launch"] = launch
+        return {"models": {}, "grid": {}}
+
+    monkeypatch.setattr(pipeline, "run", fake_run)
+    monkeypatch.setattr("stagewise.train.summary.grid_table", lambda grid: (["variant"], []))
+    cli.main(["run", str(ACCEL.parent / "tiny" / "staged.yaml"), "--launcher", "accelerate", "--cpu", "--num-processes", "2",
+              "--accelerate-config", str(ACCEL / "ddp.yaml")])
+    opts = seen["launch"]
+    assert (opts.launcher, opts.cpu, opts.num_processes, opts.accelerate_config) == (
+        "accelerate", True, 2, str(ACCEL / "ddp.yaml"))
