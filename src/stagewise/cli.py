@@ -57,6 +57,10 @@ def cmd_run(args) -> int:
                            num_processes=args.num_processes, num_machines=args.num_machines,
                            machine_rank=args.machine_rank, main_process_ip=args.main_process_ip,
                            main_process_port=args.main_process_port, cpu=args.cpu)
+    if launch.machine_rank > 0:
+        from stagewise.train.launch import wait_for_machine_0
+
+        wait_for_machine_0(recipe)
     out = run(recipe, seeds, launch=launch)
     if args.command == "run":
         header, rows = results_table(out["models"], recipe.eval.families)

@@ -240,3 +240,23 @@ def test_cli_hands_the_launch_options_to_the_pipeline(monkeypatch, tmp_path):
     opts = seen["launch"]
     assert (opts.launcher, opts.cpu, opts.num_processes, opts.accelerate_config) == (
         "accelerate", True, 2, str(ACCEL / "ddp.yaml"))
+
+
+def test_other_machines_wait_for_machine_0s_data_and_base(tmp_path):
+    import threading
+
+    from stagewise.config import Recipe, WarmstartConfig
+    from stagewise.train.launch import wait_for_machine_0
+
+    recipe = Recipe(name="mn", output_dir=str(tmp_path))
+    recipe.model.warmstart = WarmstartConfig()
+    with pytest.raises(TimeoutError, match="world.json"):
+        wait_for_machine_0(recipe, timeout_s=0.2, poll_s=0.05)
+
+    def machine_0():
+        for f in (tmp_path / "mn" / "data" / "world.json", tmp_path / "mn" / "base" / "manifest.json"):
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text("{}")
+
+    threading.Timer(0.2, machine_0).start()
+    wait_for_machine_0(recipe, timeout_s=10, poll_s=0.05)  # returns once both exist

@@ -211,6 +211,26 @@ def launch_stage(recipe: Recipe, plan: StagePlan, start_from: str | Path, out: P
             time.sleep(5)
 
 
+def wait_for_machine_0(recipe: Recipe, timeout_s: float = 3600.0, poll_s: float = 5.0) -> None:
+    """Machines other than 0 reuse machine 0's world data and base model (shared filesystem) rather than
+    building them at the same time into the same folders."""
+    from stagewise.models.tiny import PRESETS
+
+    run_dir = recipe.run_dir
+    needed = [run_dir / "data" / "world.json"]
+    if recipe.model.warmstart is not None:
+        needed.append(run_dir / "base" / "manifest.json")
+    elif recipe.model.source in PRESETS:
+        needed.append(run_dir / "init" / "manifest.json")
+    deadline = time.time() + timeout_s
+    while not all(p.exists() for p in needed):
+        if time.time() > deadline:
+            missing = ", ".join(str(p) for p in needed if not p.exists())
+            raise TimeoutError(f"machine 0 has not written {missing} after {timeout_s:.0f} s: is it running, and is "
+                               f"{run_dir} on a filesystem both machines see?")
+        time.sleep(poll_s)
+
+
 def weights_digest(model) -> dict[str, str]:
     """sha256 of every parameter and buffer as stored (what a checkpoint must reproduce bit for bit)."""
     out = {}
