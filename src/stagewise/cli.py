@@ -47,12 +47,21 @@ def show_table(title: str, header: list[str], rows: list[list[str]]) -> None:
 def cmd_run(args) -> int:
     """`run`: every variant of the recipe with its `seed`; `grid`: variants x `seeds`."""
     from stagewise.config import load_recipe
+    from stagewise.train.launch import LaunchOptions
     from stagewise.train.pipeline import results_table, run
     from stagewise.train.summary import grid_table
 
     recipe = load_recipe(args.recipe, args.overrides)
     seeds = (recipe.seeds or [recipe.seed]) if args.command == "grid" else [recipe.seed]
-    out = run(recipe, seeds)
+    launch = LaunchOptions(launcher=args.launcher, accelerate_config=args.accelerate_config,
+                           num_processes=args.num_processes, num_machines=args.num_machines,
+                           machine_rank=args.machine_rank, main_process_ip=args.main_process_ip,
+                           main_process_port=args.main_process_port, cpu=args.cpu)
+    if launch.machine_rank > 0:
+        from stagewise.train.launch import wait_for_machine_0
+
+        wait_for_machine_0(recipe)
+    out = run(recipe, seeds, launch=launch)
     if args.command == "run":
         header, rows = results_table(out["models"], recipe.eval.families)
         show_table(f"{recipe.name}: held-out world test accuracy (%) and mean trace length (tokens)", header, rows)
@@ -203,6 +212,34 @@ def cmd_eval_run(args) -> int:
     return 0
 
 
+def cmd_plan(args) -> int:
+    from stagewise.config import load_recipe
+    from stagewise.memory import plan
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    result = plan(recipe, args.gpus, prompt_tokens=args.prompt_tokens, gpu_memory_gib=args.gpu_memory)
+    log.info("%s: %.3f B parameters (vision %.3f B)", result["model"], result["parameters"] / 1e9,
+             result["vision"] / 1e9)
+    parts = ["weights", "gradients", "optimizer", "reference", "activations", "vllm", "total"]
+    for name, rows in result["stages"].items():
+        r0 = rows[0]
+        title = (f"stage {name}: GiB per GPU on {r0['train_gpus']} training GPU(s), {r0['trainable'] / 1e9:.3f} B "
+                 f"trained, micro-batch {r0['micro_batch']} x {r0['seq_len']} tokens")
+        table = [[r["strategy"]] + [f"{r[k]:.2f}" for k in parts] + ["yes" if r["fits"] else "NO"] for r in rows]
+        show_table(title, ["strategy"] + parts + [f"fits {args.gpu_memory:g} GiB"], table)
+    return 0
+
+
+def cmd_export_easyr1(args) -> int:
+    from stagewise.config import load_recipe
+    from stagewise.export.easyr1 import export_easyr1
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    out = export_easyr1(recipe, args.out, gpus_per_node=args.gpus_per_node, nnodes=args.nnodes)
+    log.info("EasyR1 project written to %s; run: EASYR1_DIR=/path/to/EasyR1 bash %s", out, Path(out) / "train.sh")
+    return 0
+
+
 def _add_data_commands(sub) -> None:
     """`stagewise data ...`: difficulty estimation; the perception data engine (write-mcq, filter, export)."""
     from stagewise.data.perception.commands import add_perception_commands
@@ -267,6 +304,18 @@ def _eval_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--judge-api-key-env", default=None, help="environment variable holding the judge's key")
 
 
+def _add_launch_args(r) -> None:
+    r.add_argument("--launcher", choices=["local", "accelerate"], default="local",
+                   help="train each stage in this process (local) or through `accelerate launch`")
+    r.add_argument("--accelerate-config", help="accelerate config file, e.g. recipes/accelerate/zero3.yaml")
+    r.add_argument("--num-processes", type=int, help="training processes over all machines")
+    r.add_argument("--num-machines", type=int, default=1)
+    r.add_argument("--machine-rank", type=int, default=0)
+    r.add_argument("--main-process-ip", help="address of machine 0 (multi-node)")
+    r.add_argument("--main-process-port", type=int, help="rendezvous port on machine 0 (multi-node)")
+    r.add_argument("--cpu", action="store_true", help="launch CPU processes (gloo), e.g. to try DDP on a laptop")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from stagewise.world.tasks import FAMILIES
 
@@ -277,12 +326,31 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="train a recipe's stages in order and evaluate them")
     r.add_argument("recipe")
     r.add_argument("overrides", nargs="*", help="dotted overrides, e.g. stages.perception.trainer.steps=10")
+    _add_launch_args(r)
     r.set_defaults(func=cmd_run)
 
     c = sub.add_parser("check", help="load a recipe (with overrides) and print it resolved")
     c.add_argument("recipe")
     c.add_argument("overrides", nargs="*")
     c.set_defaults(func=cmd_check)
+
+    pl = sub.add_parser("plan", help="per-GPU memory of each stage under DDP, ZeRO-1/2/3 and FSDP")
+    pl.add_argument("recipe")
+    pl.add_argument("overrides", nargs="*")
+    pl.add_argument("--gpus", type=int, required=True, help="GPUs over all machines")
+    pl.add_argument("--gpu-memory", type=float, default=80.0, help="GiB per GPU (H100: 80, H200: 141)")
+    pl.add_argument("--prompt-tokens", type=int, default=1024, help="prompt length (text + image tokens)")
+    pl.set_defaults(func=cmd_plan)
+
+    ex = sub.add_parser("export", help="export a recipe for another training stack")
+    ex_sub = ex.add_subparsers(dest="target", required=True)
+    er = ex_sub.add_parser("easyr1", help="per-stage EasyR1 data, configs, reward function and launch script")
+    er.add_argument("recipe")
+    er.add_argument("overrides", nargs="*")
+    er.add_argument("--out", required=True)
+    er.add_argument("--gpus-per-node", type=int, default=8)
+    er.add_argument("--nnodes", type=int, default=1)
+    er.set_defaults(func=cmd_export_easyr1)
 
     w = sub.add_parser("world", help="generate procedural world data (HF datasets + JSONL + images)")
     w.add_argument("--out", required=True)
@@ -306,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("grid", help="run every variant x seed of a recipe and summarise (mean +- std, vs merged)")
     g.add_argument("recipe")
     g.add_argument("overrides", nargs="*")
+    _add_launch_args(g)
     g.set_defaults(func=cmd_run)
 
     _add_data_commands(sub)
