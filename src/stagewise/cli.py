@@ -47,12 +47,21 @@ def show_table(title: str, header: list[str], rows: list[list[str]]) -> None:
 def cmd_run(args) -> int:
     """`run`: every variant of the recipe with its `seed`; `grid`: variants x `seeds`."""
     from stagewise.config import load_recipe
+    from stagewise.train.launch import LaunchOptions
     from stagewise.train.pipeline import results_table, run
     from stagewise.train.summary import grid_table
 
     recipe = load_recipe(args.recipe, args.overrides)
     seeds = (recipe.seeds or [recipe.seed]) if args.command == "grid" else [recipe.seed]
-    out = run(recipe, seeds)
+    launch = LaunchOptions(launcher=args.launcher, accelerate_config=args.accelerate_config,
+                           num_processes=args.num_processes, num_machines=args.num_machines,
+                           machine_rank=args.machine_rank, main_process_ip=args.main_process_ip,
+                           main_process_port=args.main_process_port, cpu=args.cpu)
+    if launch.machine_rank > 0:
+        from stagewise.train.launch import wait_for_machine_0
+
+        wait_for_machine_0(recipe)
+    out = run(recipe, seeds, launch=launch)
     if args.command == "run":
         header, rows = results_table(out["models"], recipe.eval.families)
         show_table(f"{recipe.name}: held-out world test accuracy (%) and mean trace length (tokens)", header, rows)
@@ -129,27 +138,105 @@ def cmd_model(args) -> int:
     return 0
 
 
-def cmd_eval(args) -> int:
-    import torch
+def _eval_settings(args):
+    from stagewise.eval.harness import EvalSettings
 
-    from stagewise.data.sources import load_rows, to_trl_rows
-    from stagewise.eval.world_eval import evaluate
-    from stagewise.models.load import load_model_and_processor
-    from stagewise.train.pipeline import results_table
+    instruction = args.instruction
+    if instruction is None:  # world traces follow the paper's instruction; benchmarks use their own prompt
+        instruction = "think_boxed" if args.bench == "world" else ""
+    world = args.bench == "world"  # the tiny model's short traces; real benchmarks need long ones
+    return EvalSettings(mode=args.mode, extract=args.extract, instruction=instruction or None,
+                        system_prompt=args.system_prompt or None,
+                        max_new_tokens=args.max_new_tokens or (128 if world else 1024),
+                        batch_size=args.batch_size or (64 if world else 16))
+
+
+def _judge(args):
+    if not args.judge_url:
+        return None
+    from stagewise.eval.judge import Judge
+
+    if not args.judge_model:
+        raise ValueError("--judge-url needs --judge-model")
+    key = os.environ.get(args.judge_api_key_env or "") or None
+    return Judge(args.judge_url, args.judge_model, api_key=key)
+
+
+def _show_metrics(name: str, metrics: dict, label: str) -> None:
+    if name == "world":
+        from stagewise.train.pipeline import results_table
+
+        header, rows = results_table({label: metrics}, list(metrics["families"]))
+        show_table("held-out world test accuracy (%)", header, rows)
+        return
+    rows = []
+    for key, value in metrics.items():
+        if isinstance(value, dict) and "accuracy" in value and "total" in value:
+            rows.append([key, f"{value['accuracy']:.2f}", str(value["total"])])
+        elif isinstance(value, float):
+            rows.append([key, f"{value:.2f}", ""])
+    show_table(f"{name}: {label}", ["metric", "score (%)", "n"], rows)
+
+
+def _user_errors(fn):
+    """Bad names, modes and prediction files end with a one-line error (exit 2), not a traceback."""
+
+    def wrapped(args) -> int:
+        try:
+            return fn(args)
+        except (ValueError, ImportError) as e:
+            log.error("%s", e)
+            return 2
+
+    return wrapped
+
+
+@_user_errors
+def cmd_eval_run(args) -> int:
+    from stagewise.eval import harness
+    from stagewise.eval.backends import make_backend
+    from stagewise.eval.benchmarks import load_benchmark
 
     if args.threads:
+        import torch
+
         torch.set_num_threads(args.threads)
-    tests = {}
-    for fam in args.families:
-        split = Path(args.world) / fam / "test"
-        tests[fam] = to_trl_rows(load_rows(split, limit=args.limit), instruction=args.instruction or None,
-                                 source=fam)
-    model, processor = load_model_and_processor(args.model, dtype=torch.float32)
-    summary = evaluate(model, processor, tests, args.out, batch_size=args.batch_size,
-                       max_new_tokens=args.max_new_tokens)
-    header, rows = results_table({Path(args.model).name: summary}, args.families)
-    show_table("held-out world test accuracy (%)", header, rows)
-    log.info("per-item results: %s", Path(args.out) / "items.jsonl")
+    settings = _eval_settings(args)
+    rows = load_benchmark(args.bench, args.data, limit=args.limit, images=args.images, subset=args.subset)
+    backend = make_backend(args.backend, args.model, batch_size=settings.batch_size, base_url=args.base_url,
+                           api_key=os.environ.get(args.api_key_env or "") or None, tokenizer=args.tokenizer)
+    metrics = harness.run(args.bench, rows, backend, args.out, settings, judge=_judge(args))
+    _show_metrics(args.bench, metrics, Path(args.model).name)
+    log.info("per-item results: %s; metrics: %s", Path(args.out) / "items.jsonl",
+             Path(args.out) / "metrics.json")
+    return 0
+
+
+def cmd_plan(args) -> int:
+    from stagewise.config import load_recipe
+    from stagewise.memory import plan
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    result = plan(recipe, args.gpus, prompt_tokens=args.prompt_tokens, gpu_memory_gib=args.gpu_memory)
+    log.info("%s: %.3f B parameters (vision %.3f B)", result["model"], result["parameters"] / 1e9,
+             result["vision"] / 1e9)
+    parts = ["weights", "gradients", "optimizer", "reference", "activations", "vllm", "total"]
+    for name, rows in result["stages"].items():
+        r0 = rows[0]
+        title = (f"stage {name}: GiB per GPU on {r0['train_gpus']} training GPU(s), {r0['trainable'] / 1e9:.3f} B "
+                 f"trained, micro-batch {r0['micro_batch']} x {r0['seq_len']} tokens")
+        table = [[r["strategy"]] + [f"{r[k]:.2f}" for k in parts] + ["yes" if r["fits"] else "NO"] for r in rows]
+        show_table(title, ["strategy"] + parts + [f"fits {args.gpu_memory:g} GiB"], table)
+    return 0
+
+
+def cmd_export_easyr1(args) -> int:
+    from stagewise.config import load_recipe
+    from stagewise.export.easyr1 import export_easyr1
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    out = export_easyr1(recipe, args.out, gpus_per_node=args.gpus_per_node, nnodes=args.nnodes)
+    log.info("EasyR1 project written to %s; run: EASYR1_DIR=/path/to/EasyR1 bash %s", out, Path(out) / "train.sh")
     return 0
 
 
@@ -239,8 +326,12 @@ def _add_analysis_commands(sub) -> None:
 
 
 def _add_data_commands(sub) -> None:
-    d = sub.add_parser("data", help="data steps: difficulty estimation")
+    """`stagewise data ...`: difficulty estimation; the perception data engine (write-mcq, filter, export)."""
+    from stagewise.data.perception.commands import add_perception_commands
+
+    d = sub.add_parser("data", help="data steps: difficulty estimation, perception write-mcq / filter / export")
     dsub = d.add_subparsers(dest="data_command", required=True)
+    add_perception_commands(dsub)
     df = dsub.add_parser("difficulty", help="pass rate over k samples of a model -> a pass_rate column (cached)")
     df.add_argument("data", help="an HF dataset folder or a JSONL file in the paper's schema")
     df.add_argument("--model", required=True, help="model folder or hub id")
@@ -260,6 +351,56 @@ def _add_data_commands(sub) -> None:
     df.set_defaults(func=cmd_data_difficulty)
 
 
+@_user_errors
+def cmd_eval_score(args) -> int:
+    from stagewise.eval import harness
+    from stagewise.eval.benchmarks import load_benchmark
+
+    rows = load_benchmark(args.bench, args.data, limit=args.limit, images=args.images, subset=args.subset)
+    metrics = harness.score(args.bench, rows, args.predictions, args.out, _eval_settings(args),
+                            field=args.field, id_field=args.id_field, judge=_judge(args),
+                            allow_extra=args.limit is not None)
+    _show_metrics(args.bench, metrics, Path(args.predictions).name)
+    log.info("metrics: %s", Path(args.out) / "metrics.json")
+    return 0
+
+
+def _eval_common(p: argparse.ArgumentParser) -> None:
+    from stagewise.eval.benchmarks import BENCHMARKS
+
+    p.add_argument("--bench", required=True, choices=list(BENCHMARKS), help="benchmark name")
+    p.add_argument("--data", default=None, help="annotations: hub id, folder, JSON/JSONL/parquet/TSV file "
+                   "(default: the benchmark's hub id; for world: the world data folder)")
+    p.add_argument("--images", default=None, help="folder the annotation's image paths are relative to")
+    p.add_argument("--subset", default=None, help="benchmark subset (world families, MathVerse versions, "
+                   "POPE category), comma-separated")
+    p.add_argument("--out", required=True, help="output folder (items.jsonl, metrics.json)")
+    p.add_argument("--limit", type=int, default=None, help="first N items only (world: per family)")
+    p.add_argument("--mode", default="official", help="scoring mode (official, or a named harness mode)")
+    p.add_argument("--extract", default=None, choices=["chain", "raw"],
+                   help="pre-extraction before the benchmark's rule (default: the benchmark's)")
+    p.add_argument("--instruction", default=None, help="prompt template appended to each question "
+                   "(think_boxed for trained models; '' for none; default: think_boxed for world, else none)")
+    p.add_argument("--system-prompt", default=None, help="system turn: template name or text (default none)")
+    p.add_argument("--batch-size", type=int, default=None, help="default: 64 for world, else 16")
+    p.add_argument("--max-new-tokens", type=int, default=None, help="default: 128 for world, else 1024")
+    p.add_argument("--judge-url", default=None, help="OpenAI-compatible endpoint of an LLM judge")
+    p.add_argument("--judge-model", default=None)
+    p.add_argument("--judge-api-key-env", default=None, help="environment variable holding the judge's key")
+
+
+def _add_launch_args(r) -> None:
+    r.add_argument("--launcher", choices=["local", "accelerate"], default="local",
+                   help="train each stage in this process (local) or through `accelerate launch`")
+    r.add_argument("--accelerate-config", help="accelerate config file, e.g. recipes/accelerate/zero3.yaml")
+    r.add_argument("--num-processes", type=int, help="training processes over all machines")
+    r.add_argument("--num-machines", type=int, default=1)
+    r.add_argument("--machine-rank", type=int, default=0)
+    r.add_argument("--main-process-ip", help="address of machine 0 (multi-node)")
+    r.add_argument("--main-process-port", type=int, help="rendezvous port on machine 0 (multi-node)")
+    r.add_argument("--cpu", action="store_true", help="launch CPU processes (gloo), e.g. to try DDP on a laptop")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from stagewise.world.tasks import FAMILIES
 
@@ -270,12 +411,31 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="train a recipe's stages in order and evaluate them")
     r.add_argument("recipe")
     r.add_argument("overrides", nargs="*", help="dotted overrides, e.g. stages.perception.trainer.steps=10")
+    _add_launch_args(r)
     r.set_defaults(func=cmd_run)
 
     c = sub.add_parser("check", help="load a recipe (with overrides) and print it resolved")
     c.add_argument("recipe")
     c.add_argument("overrides", nargs="*")
     c.set_defaults(func=cmd_check)
+
+    pl = sub.add_parser("plan", help="per-GPU memory of each stage under DDP, ZeRO-1/2/3 and FSDP")
+    pl.add_argument("recipe")
+    pl.add_argument("overrides", nargs="*")
+    pl.add_argument("--gpus", type=int, required=True, help="GPUs over all machines")
+    pl.add_argument("--gpu-memory", type=float, default=80.0, help="GiB per GPU (H100: 80, H200: 141)")
+    pl.add_argument("--prompt-tokens", type=int, default=1024, help="prompt length (text + image tokens)")
+    pl.set_defaults(func=cmd_plan)
+
+    ex = sub.add_parser("export", help="export a recipe for another training stack")
+    ex_sub = ex.add_subparsers(dest="target", required=True)
+    er = ex_sub.add_parser("easyr1", help="per-stage EasyR1 data, configs, reward function and launch script")
+    er.add_argument("recipe")
+    er.add_argument("overrides", nargs="*")
+    er.add_argument("--out", required=True)
+    er.add_argument("--gpus-per-node", type=int, default=8)
+    er.add_argument("--nnodes", type=int, default=1)
+    er.set_defaults(func=cmd_export_easyr1)
 
     w = sub.add_parser("world", help="generate procedural world data (HF datasets + JSONL + images)")
     w.add_argument("--out", required=True)
@@ -299,22 +459,30 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("grid", help="run every variant x seed of a recipe and summarise (mean +- std, vs merged)")
     g.add_argument("recipe")
     g.add_argument("overrides", nargs="*")
+    _add_launch_args(g)
     g.set_defaults(func=cmd_run)
 
     _add_data_commands(sub)
     _add_analysis_commands(sub)
 
-    e = sub.add_parser("eval", help="score a model (hub id or folder) on world test splits")
-    e.add_argument("model")
-    e.add_argument("--world", required=True, help="world data folder (from `stagewise world`)")
-    e.add_argument("--out", required=True)
-    e.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
-    e.add_argument("--limit", type=int, default=None)
-    e.add_argument("--batch-size", type=int, default=64)
-    e.add_argument("--max-new-tokens", type=int, default=128)
-    e.add_argument("--instruction", default="think_boxed", help="prompt template; '' for none")
-    e.add_argument("--threads", type=int, default=0)
-    e.set_defaults(func=cmd_eval)
+    e = sub.add_parser("eval", help="evaluate a model on a benchmark, or score existing predictions")
+    esub = e.add_subparsers(dest="eval_command", required=True)
+    er = esub.add_parser("run", help="generate with a model (folder, hub id or served name) and score")
+    er.add_argument("model")
+    _eval_common(er)
+    er.add_argument("--backend", default="transformers", choices=["transformers", "vllm", "openai"])
+    er.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint (backend openai)")
+    er.add_argument("--api-key-env", default=None, help="environment variable holding the endpoint's key")
+    er.add_argument("--tokenizer", default=None, help="tokenizer for think-token counts (backend openai)")
+    er.add_argument("--threads", type=int, default=0)
+    er.set_defaults(func=cmd_eval_run)
+    es = esub.add_parser("score", help="score a prediction file (JSONL, JSON list, dict by id), no model")
+    es.add_argument("predictions")
+    _eval_common(es)
+    es.add_argument("--field", default="response", help="field with the response (extracted here), or one "
+                    "holding an already extracted answer (e.g. MathVista's `extraction`)")
+    es.add_argument("--id-field", default="id", help="id field of each prediction (dict keys count as ids)")
+    es.set_defaults(func=cmd_eval_score)
     return p
 
 

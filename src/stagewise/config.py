@@ -99,6 +99,46 @@ class DataConfig:
 
 
 @dataclass
+class VLLMConfig:
+    """Rollouts with vLLM through TRL (`use_vllm`); off by default, as the tiny model generates on CPU."""
+
+    mode: str = "off"
+    """`off` (transformers `generate`), `colocate` (vLLM inside every training process, sharing its GPU) or
+    `server` (`trl vllm-serve` on GPUs of its own, started and stopped by the launcher for each stage)."""
+    gpu_memory_utilization: float = 0.3
+    """Share of each GPU's memory vLLM may take (colocate: shared with training; server: the server's GPUs)."""
+    tensor_parallel_size: int = 1
+    """vLLM tensor parallel size (colocate: over training ranks; server: over the server's GPUs)."""
+    server_gpus: int = 1
+    """Server mode: GPUs on the first machine given to `trl vllm-serve` (the last ones); training gets the rest."""
+    server_port: int = 8000
+    """Server mode: HTTP port of `trl vllm-serve` (TRL `vllm_server_port`)."""
+    server_host: str = "127.0.0.1"
+    """Server mode: address trainers reach the server at (the launcher uses the main process address on
+    multi-node runs)."""
+    max_model_length: int | None = None
+    """vLLM context window (prompt + completion tokens); null: from the model config."""
+    enable_sleep_mode: bool = False
+    """Colocate: offload vLLM weights and KV cache during the optimizer step (TRL `vllm_enable_sleep_mode`)."""
+
+
+@dataclass
+class LoRAConfig:
+    """LoRA adapters through PEFT instead of full fine-tuning."""
+
+    r: int = 64
+    """Adapter rank."""
+    alpha: int = 64
+    """LoRA scaling numerator (`lora_alpha`)."""
+    dropout: float = 0.0
+    """Dropout on the adapter input."""
+    target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
+    """Modules that get adapters (PEFT `target_modules`; `[all-linear]`: every linear layer)."""
+    vision: bool = False
+    """Also put adapters on the vision tower (vLLM cannot serve vision-tower LoRA; EasyR1 excludes it too)."""
+
+
+@dataclass
 class TrainerConfig:
     """Trainer settings, mapped onto TRL's GRPOConfig (or SFTConfig for method `sft`)."""
 
@@ -142,8 +182,25 @@ class TrainerConfig:
     """Save a TRL checkpoint every N steps (0: only the final model). A killed run resumes from the last one."""
     shuffle: bool = True
     """Shuffle the stage's data (TRL `shuffle_dataset`); curricula turn it off to keep their order."""
+    gradient_accumulation_steps: int = 1
+    """Micro-batches per optimizer step on each process; the per-device batch is
+    `prompts_per_step * group_size / (processes * gradient_accumulation_steps)`."""
+    prompts_per_rollout: int | None = None
+    """Prompts generated at once (TRL `generation_batch_size` = this x `group_size`), then consumed over
+    `prompts_per_rollout / prompts_per_step` optimizer steps (paper: 512 per rollout, 128 per update);
+    null: one rollout per optimizer step (fully on-policy)."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm (TRL and EasyR1 default: 1.0)."""
+    bf16: bool | None = None
+    """bf16 mixed precision; null: on where the GPU supports it, off on CPU."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass (saves memory on long completions)."""
+    vllm: VLLMConfig = field(default_factory=VLLMConfig)
+    """vLLM rollouts (off, colocate, server)."""
+    lora: LoRAConfig | None = None
+    """LoRA via PEFT; null: full fine-tuning."""
     extra: dict[str, Any] = field(default_factory=dict)
-    """Further TRL config fields passed through unchanged (e.g. `{use_vllm: true}`)."""
+    """Further TRL config fields passed through unchanged (e.g. `{mask_truncated_completions: true}`)."""
 
 
 @dataclass
@@ -165,8 +222,31 @@ class StageConfig:
 
 
 @dataclass
+class BenchmarkSpec:
+    """One benchmark scored after each stage besides the world's test splits (stagewise.eval.benchmarks)."""
+
+    name: str = ""
+    """Benchmark name: mathvista, mathvision, mathverse, wemath, logicvista, dynamath, hallusionbench, mmstar,
+    pope, aokvqa, realworldqa."""
+    data: str | None = None
+    """Annotations: hub id, local folder, or JSON/JSONL/parquet/TSV file; null for the benchmark's hub id."""
+    images: str | None = None
+    """Folder the annotations' image paths are relative to (default: the annotation file's folder)."""
+    subset: str | None = None
+    """Benchmark subset where it has one (MathVerse versions, POPE category)."""
+    limit: int | None = None
+    """First N items only (quick runs)."""
+    mode: str = "official"
+    """Scoring mode: official, or a named harness mode of that benchmark."""
+    instruction: str | None = "think_boxed"
+    """Template appended to each question; trained models are prompted as in training, null for none."""
+    max_new_tokens: int | None = None
+    """Decoding budget; null: `eval.max_new_tokens`."""
+
+
+@dataclass
 class EvalConfig:
-    """Evaluation on the world's held-out test splits."""
+    """Evaluation on the world's held-out test splits, and optionally on benchmarks."""
 
     families: list[str] = field(default_factory=lambda: list(FAMILIES))
     """Test splits to score."""
@@ -178,6 +258,8 @@ class EvalConfig:
     """Greedy decoding budget per answer."""
     after_each_stage: bool = True
     """Evaluate the base and every stage (else only the final model)."""
+    benchmarks: list[BenchmarkSpec] = field(default_factory=list)
+    """Benchmarks also scored for each evaluated model, into `eval/<model>/<benchmark>/`."""
 
 
 TRACKERS = ("tensorboard", "wandb", "trackio", "none")
@@ -371,6 +453,12 @@ def validate(recipe: Recipe, src: str) -> None:
         for p in st.data.paths:
             if not Path(p).exists():
                 raise RecipeError(f"{src}: {where}.data.paths: file not found: {p}")
+        t = st.trainer
+        if t.vllm.mode not in ("off", "colocate", "server"):
+            raise RecipeError(f"{src}: {where}.trainer.vllm.mode must be off, colocate or server, got {t.vllm.mode!r}")
+        if t.prompts_per_rollout and t.prompts_per_rollout % t.prompts_per_step:
+            raise RecipeError(f"{src}: {where}.trainer.prompts_per_rollout {t.prompts_per_rollout} is not a multiple "
+                              f"of prompts_per_step {t.prompts_per_step}")
         if st.data.size > recipe.world.train_size and st.data.families:
             raise RecipeError(f"{src}: {where}.data.size {st.data.size} exceeds world.train_size "
                               f"{recipe.world.train_size}")
@@ -396,6 +484,16 @@ def validate(recipe: Recipe, src: str) -> None:
                 raise RecipeError(f"{src}: stages[{i}].data.mix.{key} must be >= 0, got {share}")
         if st.data.mix and sum(st.data.mix.values()) <= 0:
             raise RecipeError(f"{src}: stages[{i}].data.mix shares must sum to more than 0")
+    if recipe.eval.benchmarks:
+        from stagewise.eval.benchmarks import BENCHMARKS
+
+        for i, spec in enumerate(recipe.eval.benchmarks):
+            if spec.name not in BENCHMARKS:
+                raise RecipeError(f"{src}: eval.benchmarks[{i}].name: unknown benchmark {spec.name!r} "
+                                  f"(known: {', '.join(BENCHMARKS)})")
+            if spec.mode not in BENCHMARKS[spec.name].MODES:
+                raise RecipeError(f"{src}: eval.benchmarks[{i}].mode: {spec.name} has modes "
+                                  f"{', '.join(BENCHMARKS[spec.name].MODES)}, not {spec.mode!r}")
     if recipe.eval.size > recipe.world.test_size:
         raise RecipeError(f"{src}: eval.size {recipe.eval.size} exceeds world.test_size {recipe.world.test_size}")
 
@@ -500,12 +598,22 @@ def _deep_merge(base: dict, top: dict) -> dict:
     return out
 
 
+def _unalias(node: Any) -> Any:
+    """A copy in which YAML anchors/aliases (`trainer: *grpo`) are separate objects, so that a dotted override
+    of one stage's trainer does not change every stage that shares the anchor."""
+    if isinstance(node, dict):
+        return {k: _unalias(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_unalias(v) for v in node]
+    return node
+
+
 def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
     """A recipe file; `extends: other.yaml` (relative to this file) reads that one first and merges this over it."""
     if not path.exists():
         raise RecipeError(f"{path}: recipe not found" + (f" (extended by {chain[-1]})" if chain else ""))
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = _unalias(yaml.safe_load(path.read_text()) or {})
     except yaml.YAMLError as e:
         raise RecipeError(f"{path}: not valid YAML: {e}") from e
     if not isinstance(data, dict):

@@ -9,9 +9,9 @@ def test_world_then_eval_from_the_command_line(tmp_path, tiny_model_dir):
                  "perception", "textual"]) == 0
     assert (world / "perception" / "test.jsonl").exists() and not (world / "visual").exists()
     out = tmp_path / "eval"
-    assert main(["eval", str(tiny_model_dir), "--world", str(world), "--out", str(out), "--families",
-                 "perception", "textual", "--max-new-tokens", "4", "--instruction", ""]) == 0
-    summary = json.loads((out / "summary.json").read_text())
+    assert main(["eval", "run", str(tiny_model_dir), "--bench", "world", "--data", str(world), "--out", str(out),
+                 "--subset", "perception,textual", "--max-new-tokens", "4", "--instruction", ""]) == 0
+    summary = json.loads((out / "metrics.json").read_text())
     assert summary["overall"]["n"] == 4 and set(summary["families"]) == {"perception", "textual"}
 
 
@@ -22,6 +22,6 @@ def test_check_prints_the_resolved_recipe(capsys):
 
 
 def test_missing_model_folder_is_a_clear_error(tmp_path, world_dir, caplog):
-    assert main(["eval", str(tmp_path / "nope"), "--world", str(world_dir), "--out", str(tmp_path / "o"),
-                 "--families", "textual"]) == 2
+    assert main(["eval", "run", str(tmp_path / "nope"), "--bench", "world", "--data", str(world_dir), "--out",
+                 str(tmp_path / "o"), "--subset", "textual"]) == 2
     assert "model folder not found" in caplog.text

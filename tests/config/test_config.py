@@ -4,7 +4,10 @@ import pytest
 
 from stagewise.config import Recipe, RecipeError, load_recipe
 
-RECIPES = sorted(Path(__file__).resolve().parents[2].joinpath("recipes").rglob("*.yaml"))
+# accelerate/ holds accelerate configs, not recipes; paper/ presets need their data files and are loaded in
+# tests/recipes/test_presets.py
+RECIPES = sorted(p for p in Path(__file__).resolve().parents[2].joinpath("recipes").rglob("*.yaml")
+                 if p.parent.name not in ("accelerate", "paper"))
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(p.parents[1])))
@@ -114,3 +117,14 @@ overrides: {stages.perception.trainer.steps: 40}
     (tmp_path / "orphan.yaml").write_text("extends: nowhere.yaml\n")
     with pytest.raises(RecipeError, match="nowhere.yaml: recipe not found"):
         load_recipe(tmp_path / "orphan.yaml")
+
+
+def test_an_override_of_one_stage_leaves_stages_sharing_a_yaml_anchor_alone(tmp_path):
+    (tmp_path / "r.yaml").write_text("""
+name: r
+stages:
+  - {name: a, data: {families: [visual]}, trainer: &t {steps: 10}}
+  - {name: b, data: {families: [visual]}, trainer: *t}
+""")
+    r = load_recipe(tmp_path / "r.yaml", ["stages.a.trainer.steps=3"])
+    assert [s.trainer.steps for s in r.stages] == [3, 10]

@@ -3,7 +3,9 @@ import json
 import torch
 
 from stagewise.data.sources import load_rows, to_trl_rows
-from stagewise.eval.world_eval import evaluate, score_item, summarize, think_text
+from stagewise.eval.backends import TransformersBackend
+from stagewise.eval.harness import EvalSettings, score_response
+from stagewise.eval.world_eval import evaluate, summarize, think_text
 from stagewise.models.load import load_model_and_processor, load_processor
 
 
@@ -13,24 +15,49 @@ def test_think_text():
     assert think_text("\\boxed{1}") == ""
 
 
-def test_score_item_uses_the_shared_verifier(tiny_model_dir):
-    tok = load_processor(tiny_model_dir).tokenizer
+def test_world_scoring_uses_the_shared_verifier(tiny_model_dir):
+    from stagewise.eval.benchmarks import world
+
+    backend = TransformersBackend(None, load_processor(tiny_model_dir))
     row = {"id": "x", "family": "visual", "kind": "more", "answer": "3", "answer_kind": "number"}
-    good = score_item(row, {"response": "<think>I see 3.</think> \\boxed{3}", "response_tokens": 9,
-                            "truncated": False}, tok)
-    bad = score_item(row, {"response": "\\boxed{4}", "response_tokens": 4, "truncated": False}, tok)
-    assert good["correct"] and good["format_ok"] and good["think_tokens"] > 0
-    assert not bad["correct"] and not bad["format_ok"] and bad["think_tokens"] == 0
+    good = score_response(world, row, "<think>I see 3.</think> \\boxed{3}", EvalSettings())
+    bad = score_response(world, row, "\\boxed{4}", EvalSettings())
+    unboxed = score_response(world, row, "3", EvalSettings())  # the verifier needs a box, tag or phrase
+    assert good["correct"] and good["family"] == "visual" and good["extracted"] == "3"
+    assert not bad["correct"] and not unboxed["correct"] and unboxed["extracted"] is None
+    assert backend.count_tokens(think_text("<think>I see 3.</think> \\boxed{3}")) > 0
+    assert backend.count_tokens(think_text("\\boxed{4}")) == 0
 
 
 def test_summarize_breaks_down_by_family_and_kind():
     items = [
-        {"family": "a", "kind": "k1", "correct": True, "format_ok": True, "response_tokens": 10, "think_tokens": 6,
-         "truncated": False},
-        {"family": "a", "kind": "k2", "correct": False, "format_ok": True, "response_tokens": 20,
-         "think_tokens": 8, "truncated": True},
-        {"family": "b", "kind": "k1", "correct": True, "format_ok": False, "response_tokens": 30,
-         "think_tokens": 0, "truncated": False},
+        {
+            "family": "a",
+            "kind": "k1",
+            "correct": True,
+            "format_ok": True,
+            "response_tokens": 10,
+            "think_tokens": 6,
+            "truncated": False,
+        },
+        {
+            "family": "a",
+            "kind": "k2",
+            "correct": False,
+            "format_ok": True,
+            "response_tokens": 20,
+            "think_tokens": 8,
+            "truncated": True,
+        },
+        {
+            "family": "b",
+            "kind": "k1",
+            "correct": True,
+            "format_ok": False,
+            "response_tokens": 30,
+            "think_tokens": 0,
+            "truncated": False,
+        },
     ]
     s = summarize(items)
     assert s["families"]["a"]["accuracy"] == 0.5 and s["families"]["b"]["accuracy"] == 1.0
@@ -40,8 +67,10 @@ def test_summarize_breaks_down_by_family_and_kind():
 
 def test_evaluate_writes_items_and_resumes_after_a_torn_line(tiny_model_dir, world_dir, tmp_path):
     model, processor = load_model_and_processor(tiny_model_dir, dtype=torch.float32)
-    tests = {f: to_trl_rows(load_rows(world_dir / f / "test", limit=4), instruction=None, source=f)
-             for f in ("perception", "textual")}
+    tests = {
+        f: to_trl_rows(load_rows(world_dir / f / "test", limit=4), instruction=None, source=f)
+        for f in ("perception", "textual")
+    }
     out = tmp_path / "ev"
     first = evaluate(model, processor, tests, out, batch_size=3, max_new_tokens=6)
     lines = (out / "items.jsonl").read_text().splitlines()

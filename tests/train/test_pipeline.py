@@ -30,6 +30,7 @@ stages:
     capability: visual_reasoning
     data: {{families: [visual], size: 8, instruction: null}}
     trainer: *t
+variants: {{staged: {{}}, merged: {{kind: merged}}}}
 eval: {{size: 3, batch_size: 4, max_new_tokens: 8}}
 """
 
@@ -57,8 +58,13 @@ def test_run_trains_each_stage_from_the_previous_and_resumes(tmp_path):
     table = (run / "results.md").read_text()
     assert all(f"staged/seed0/{name}" in table for name in ("perception", "textual", "visual"))
     grid = json.loads((run / "grid.json").read_text())
-    assert list(grid["variants"]) == ["staged"] and grid["variants"]["staged"]["seeds"] == [0]
+    assert list(grid["variants"]) == ["staged", "merged"] and grid["variants"]["staged"]["seeds"] == [0]
     assert grid["variants"]["staged"]["compute"]["completions_generated"]["mean"] == 12
+    # merged pools image and text-only prompts into one GRPO run with the same compute
+    merged = json.loads((run / "merged" / "seed0" / "merged" / "manifest.json").read_text())
+    assert merged["plan"]["sources"] == ["perception", "textual", "visual"] and merged["train_items"] == 24
+    assert grid["variants"]["merged"]["compute"]["completions_generated"]["mean"] == 12
+    assert "merged/seed0/merged" in table
 
     stamps = {p: p.stat().st_mtime_ns for p in run.rglob("manifest.json")}
     assert main(["run", str(recipe)]) == 0

@@ -90,11 +90,15 @@ def test_caption_sft_replaces_perception_rl_by_caption_sft_with_as_many_sequence
 def test_curricula_order_easy_to_hard_without_shuffling(recipe, world_dir):
     (pooled,) = plan_variant(recipe, "difficulty", world_dir, fake_rates)
     rates = [r["pass_rate"] for r in pooled.rows]
-    assert rates == sorted(rates, reverse=True)
+    for modality in (True, False):  # one-modality runs: each modality's rows are in easy -> hard order
+        sub = [r["pass_rate"] for r in pooled.rows if bool(r["images"]) == modality]
+        assert sub == sorted(sub, reverse=True)
+    half = len(rates) // 2
+    assert sum(rates[:half]) / half > sum(rates[half:]) / (len(rates) - half)
     assert pooled.trainer.shuffle is False and pooled.trainer.steps == 12
     # 30 rows, a budget of 12 steps x 2 prompts = 24: an evenly spaced subsample still spans easy to hard
-    assert len(pooled.rows) == 24 and rates[0] == max(fake_rates(plan_variant(recipe, "merged", world_dir)[0].rows
-                                                                 ).values())
+    assert len(pooled.rows) in (24, 26) and rates[0] == max(fake_rates(
+        plan_variant(recipe, "merged", world_dir)[0].rows).values())
     plans = plan_variant(recipe, "capability_difficulty", world_dir, fake_rates)
     assert [p.name for p in plans] == ["perception", "textual", "visual"]
     for p in plans:
@@ -170,3 +174,21 @@ difficulty: {model: null}
     assert "variants.curriculum: the difficulty curriculum needs difficulty scores" in caplog.text
     assert "stage 'visual'" in caplog.text
     assert not (tmp_path / "runs").exists()
+
+
+def test_pooled_runs_give_every_rollout_batch_one_modality(recipe, world_dir):
+    """TRL cannot mix image and text-only prompts in one batch: pooled plans are laid out in one-modality runs."""
+    (merged,) = plan_variant(recipe, "merged", world_dir)
+    block = merged.trainer.prompts_per_step
+    runs = [merged.rows[i:i + block] for i in range(0, len(merged.rows), block)]
+    assert all(len({bool(r["images"]) for r in run}) == 1 for run in runs)
+    assert {bool(r["images"]) for r in merged.rows} == {True, False}
+    assert merged.trainer.shuffle is False  # the trainer must read the runs in this order
+    recipe.stages[0].data.size = 9  # 9 + 8 image rows: the last partial run is topped up, nothing is dropped
+    (odd,) = plan_variant(recipe, "merged", world_dir)
+    runs = [odd.rows[i:i + block] for i in range(0, len(odd.rows), block)]
+    assert all(len(run) == block and len({bool(r["images"]) for r in run}) == 1 for run in runs)
+    assert len(odd.rows) == 9 + 8 + 12 + 1 and len({r["id"] for r in odd.rows}) == 9 + 8 + 12
+    (curriculum,) = plan_variant(recipe, "difficulty", world_dir, fake_rates)
+    runs = [curriculum.rows[i:i + block] for i in range(0, len(curriculum.rows), block)]
+    assert all(len({bool(r["images"]) for r in run}) == 1 for run in runs)

@@ -13,11 +13,12 @@ def _messages(row: dict) -> list[dict]:
     """TRL-style rows keep the prompt text separate from the images; put image parts in for generation."""
     prompt = row["prompt"]
     msgs = []
+    first_user = next((i for i, m in enumerate(prompt) if m["role"] == "user"), None)
     for i, m in enumerate(prompt):
         content = m["content"]
         if isinstance(content, str):
             content = [{"type": "text", "text": content}]
-        if i == 0 and m["role"] == "user":
+        if i == first_user:  # after an optional system turn
             content = [{"type": "image"} for _ in row.get("images") or []] + list(content)
         msgs.append({"role": m["role"], "content": content})
     return msgs

@@ -1,48 +1,24 @@
 """Score a model on the world's held-out test splits: accuracy, format rate, trace length.
 
-Per-item results are appended to `items.jsonl` as each batch finishes, so a killed evaluation resumes where it
-stopped; `summary.json` is written (atomically) at the end.
+A thin wrapper over the benchmark harness (benchmark `world`): per-item results are appended to `items.jsonl`
+as each batch finishes, so a killed evaluation resumes where it stopped; `summary.json` is written at the end.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from rich.progress import Progress
-
-from stagewise.eval.generate import generate
-from stagewise.rewards import extract_answer, format_ok, grade
-from stagewise.utils import append_jsonl, atomic_write_json, atomic_write_jsonl
+from stagewise.eval.harness import think_text  # noqa: F401  (kept importable from here)
 
 log = logging.getLogger(__name__)
 
 
-def think_text(response: str) -> str:
-    start, end = response.find("<think>"), response.find("</think>")
-    if start < 0:
-        return ""
-    return response[start + len("<think>"): end if end > start else len(response)]
-
-
-def score_item(row: dict, gen: dict, tokenizer) -> dict:
-    pred = extract_answer(gen["response"])
-    return {
-        "id": row["id"],
-        "family": row.get("family", ""),
-        "kind": row.get("kind", ""),
-        "answer": row["answer"],
-        "response": gen["response"],
-        "extracted": pred,
-        "correct": bool(grade(pred, row["answer"], row.get("answer_kind") or "expression")),
-        "format_ok": format_ok(gen["response"]),
-        "response_tokens": gen["response_tokens"],
-        "think_tokens": len(tokenizer(think_text(gen["response"])).input_ids),
-        "truncated": gen["truncated"],
-    }
+def _mean(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.fmean(values) if values else None
 
 
 def summarize(items: list[dict]) -> dict:
@@ -50,10 +26,10 @@ def summarize(items: list[dict]) -> dict:
         return {
             "n": len(group),
             "accuracy": sum(i["correct"] for i in group) / len(group),
-            "format_rate": sum(i["format_ok"] for i in group) / len(group),
-            "mean_response_tokens": statistics.fmean(i["response_tokens"] for i in group),
-            "mean_think_tokens": statistics.fmean(i["think_tokens"] for i in group),
-            "truncation_rate": sum(i["truncated"] for i in group) / len(group),
+            "format_rate": sum(bool(i.get("format_ok")) for i in group) / len(group),
+            "mean_response_tokens": _mean([i.get("response_tokens") for i in group]),
+            "mean_think_tokens": _mean([i.get("think_tokens") for i in group]),
+            "truncation_rate": sum(bool(i.get("truncated")) for i in group) / len(group),
         }
 
     by_family: dict[str, list[dict]] = defaultdict(list)
@@ -68,43 +44,26 @@ def summarize(items: list[dict]) -> dict:
     }
 
 
-def evaluate(model, processor, test_sets: dict[str, list[dict]], out_dir: str | Path, batch_size: int = 64,
-             max_new_tokens: int = 128) -> dict:
-    """Greedy answers for every row of every test set; resumable; returns the summary."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    items_path = out / "items.jsonl"
-    done: dict[str, dict] = {}
-    if items_path.exists():
-        for line in items_path.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:  # a torn last line from a kill: redo that item
-                continue
-            done[row["id"]] = row
-        # Rewrite without any torn line, so appends start on a clean line.
-        atomic_write_jsonl(items_path, list(done.values()))
-    tokenizer = getattr(processor, "tokenizer", processor)
-    todo = [r for rows in test_sets.values() for r in rows if r["id"] not in done]
-    model.eval()
-    with Progress(transient=True) as progress:
-        task = progress.add_task(f"eval {out.name}", total=len(todo))
-        for start in range(0, len(todo), batch_size):
-            batch = todo[start: start + batch_size]
-            # Image and text-only rows are generated in separate batches.
-            scored = []
-            for group in (
-                [r for r in batch if r.get("images")],
-                [r for r in batch if not r.get("images")],
-            ):
-                if group:
-                    gens = generate(model, processor, group, max_new_tokens=max_new_tokens)
-                    scored += [score_item(r, g, tokenizer) for r, g in zip(group, gens, strict=True)]
-            append_jsonl(items_path, scored)
-            for s in scored:
-                done[s["id"]] = s
-            progress.advance(task, len(batch))
-    wanted = [r["id"] for rows in test_sets.values() for r in rows]
-    summary = summarize([done[i] for i in wanted])
-    atomic_write_json(out / "summary.json", summary)
-    return summary
+def evaluate(
+    model,
+    processor,
+    test_sets: dict[str, list[dict]],
+    out_dir: str | Path,
+    batch_size: int = 64,
+    max_new_tokens: int = 128,
+) -> dict:
+    """Greedy answers for every row of every test set (TRL rows, instruction in the prompt); resumable."""
+    from stagewise.eval import harness
+    from stagewise.eval.backends import TransformersBackend
+    from stagewise.eval.benchmarks.world import from_trl_rows
+
+    rows = [r for trl in test_sets.values() for r in from_trl_rows(trl)]
+    settings = harness.EvalSettings(max_new_tokens=max_new_tokens, batch_size=batch_size)
+    return harness.run(
+        "world",
+        rows,
+        TransformersBackend(model, processor, batch_size),
+        out_dir,
+        settings,
+        metrics_name="summary.json",
+    )

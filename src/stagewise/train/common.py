@@ -61,7 +61,18 @@ def freeze_vision(model) -> int:
     return n
 
 
-def save_model(trainer, processor, out_dir: Path) -> None:
-    """Save the trained model with its processor and generation config, loadable offline."""
-    trainer.save_model(str(out_dir))
-    processor.save_pretrained(str(out_dir))
+def save_model(trainer, processor, out_dir: Path, merge_lora: bool = False) -> None:
+    """Save the trained model with its processor and generation config, loadable offline.
+
+    Every rank calls this (ZeRO-3 and FSDP gather the weights collectively); only the main process writes.
+    LoRA adapters are merged first, so the next stage starts from a plain model folder.
+    """
+    if merge_lora:
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        if trainer.accelerator.is_main_process:
+            model.merge_and_unload().save_pretrained(str(out_dir))
+    else:
+        trainer.save_model(str(out_dir))
+    if trainer.accelerator.is_main_process:
+        processor.save_pretrained(str(out_dir))
+    trainer.accelerator.wait_for_everyone()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import datasets
@@ -21,10 +22,52 @@ from stagewise.train.common import (
 log = logging.getLogger(__name__)
 
 
-def grpo_config(cfg: TrainerConfig, out_dir: Path, seed: int) -> GRPOConfig:
+# Module names of vision towers and projectors (Qwen2/2.5/3-VL `model.visual`, InternVL/LLaVA `vision_tower`).
+VISION_MODULES_REGEX = r".*(visual|vision_tower|vision_model|multi_modal_projector).*"
+
+
+def per_device_batch(cfg: TrainerConfig, world_size: int) -> int:
+    """Completions per process per micro-batch, so that one optimizer step sees `prompts_per_step` prompts."""
+    total = cfg.prompts_per_step * cfg.group_size  # TRL counts completions, not prompts
+    parts = world_size * cfg.gradient_accumulation_steps
+    if total % parts:
+        raise ValueError(f"prompts_per_step x group_size = {total} completions cannot be split evenly over "
+                         f"{world_size} processes x {cfg.gradient_accumulation_steps} accumulation steps")
+    return total // parts
+
+
+def vllm_kwargs(cfg: TrainerConfig) -> dict:
+    """TRL's vLLM switches for the stage's rollout mode (server-side settings go to `trl vllm-serve` instead)."""
+    v = cfg.vllm
+    if v.mode == "off":
+        return {"use_vllm": False}
+    kwargs = {"use_vllm": True, "vllm_mode": v.mode, "vllm_max_model_length": v.max_model_length}
+    if v.mode == "colocate":
+        kwargs.update(vllm_gpu_memory_utilization=v.gpu_memory_utilization,
+                      vllm_tensor_parallel_size=v.tensor_parallel_size,
+                      vllm_enable_sleep_mode=v.enable_sleep_mode)
+    else:
+        kwargs.update(vllm_server_host=v.server_host, vllm_server_port=v.server_port)
+    return kwargs
+
+
+def peft_config(cfg: TrainerConfig):
+    """PEFT LoraConfig for the stage, or None for full fine-tuning."""
+    if cfg.lora is None:
+        return None
+    from peft import LoraConfig
+
+    lo = cfg.lora
+    targets = lo.target_modules[0] if lo.target_modules == ["all-linear"] else list(lo.target_modules)
+    return LoraConfig(r=lo.r, lora_alpha=lo.alpha, lora_dropout=lo.dropout, target_modules=targets,
+                      exclude_modules=None if lo.vision else VISION_MODULES_REGEX, task_type="CAUSAL_LM")
+
+
+def grpo_config(cfg: TrainerConfig, out_dir: Path, seed: int, world_size: int | None = None) -> GRPOConfig:
     """Map a stage's trainer settings onto TRL's GRPOConfig (each line says which paper knob it is)."""
     reward_funcs, weights = paper_reward_funcs()
-    batch = cfg.prompts_per_step * cfg.group_size  # TRL counts completions, not prompts
+    world_size = world_size or int(os.environ.get("WORLD_SIZE", "1"))  # set by `accelerate launch`
+    batch = per_device_batch(cfg, world_size)
     kwargs = dict(
         output_dir=str(out_dir / "checkpoints"),
         max_steps=cfg.steps,
@@ -33,6 +76,10 @@ def grpo_config(cfg: TrainerConfig, out_dir: Path, seed: int) -> GRPOConfig:
         warmup_steps=cfg.warmup_steps,
         weight_decay=cfg.weight_decay,
         per_device_train_batch_size=batch,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        # TRL splits one rollout of generation_batch_size completions into optimizer steps (paper: 512/128 = 4)
+        generation_batch_size=cfg.prompts_per_rollout * cfg.group_size if cfg.prompts_per_rollout else None,
+        max_grad_norm=cfg.max_grad_norm,
         num_generations=cfg.group_size,
         beta=cfg.beta,
         epsilon=cfg.clip_low,
@@ -54,6 +101,10 @@ def grpo_config(cfg: TrainerConfig, out_dir: Path, seed: int) -> GRPOConfig:
     kwargs.update(device_defaults())
     kwargs["report_to"] = report_targets(cfg.report_to)
     kwargs["run_name"] = "/".join(Path(out_dir).parts[-3:])  # <variant>/seed<k>/<stage> in W&B/trackio
+    kwargs["gradient_checkpointing"] = cfg.gradient_checkpointing
+    if cfg.bf16 is not None:
+        kwargs["bf16"] = cfg.bf16
+    kwargs.update(vllm_kwargs(cfg))
     kwargs.update(cfg.extra)
     return GRPOConfig(**kwargs)
 
@@ -62,6 +113,11 @@ def run_grpo(model, processor, train: datasets.Dataset, out_dir: str | Path, cfg
              seed: int = 0, freeze_vision_tower: bool = False, resume: bool | str = False) -> GRPOTrainer:
     """Train one stage and save the model (with its processor) to `out_dir`."""
     out = Path(out_dir)
+    # `accelerate launch` sets these; the LoRA merge before saving needs the whole model on the main process.
+    sharded = os.environ.get("ACCELERATE_USE_FSDP") == "true" or os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3"
+    if cfg.lora is not None and sharded:
+        raise ValueError("LoRA stages are merged into a plain model on save, which needs unsharded weights: use DDP, "
+                         "ZeRO-1 or ZeRO-2 (recipes/accelerate/{ddp,zero2}.yaml) with LoRA, not ZeRO-3 or FSDP")
     if freeze_vision_tower:
         freeze_vision(model)
     reward_funcs, _ = paper_reward_funcs()
@@ -71,8 +127,9 @@ def run_grpo(model, processor, train: datasets.Dataset, out_dir: str | Path, cfg
         args=grpo_config(cfg, out, seed),
         train_dataset=train,
         processing_class=processor,
+        peft_config=peft_config(cfg),
     )
     log_into_stage_folder(trainer, out)
     trainer.train(resume_from_checkpoint=resume or None)
-    save_model(trainer, processor, out)
+    save_model(trainer, processor, out, merge_lora=cfg.lora is not None)
     return trainer

@@ -148,12 +148,22 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return max(ckpts)[1] if ckpts else None
 
 
-def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Path, seed: int) -> Path:
-    """Train one planned stage into `out`, resuming from its last checkpoint if a previous run was killed."""
+def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Path, seed: int,
+                launch=None) -> Path:
+    """Train one planned stage into `out`, resuming from its last checkpoint if a previous run was killed.
+    `launch` (stagewise.train.launch.LaunchOptions) runs it in `accelerate launch` child processes instead, which
+    call back into this function with the same plan."""
     from stagewise.models.load import load_model_and_processor
 
     if is_done(out):
         log.info("stage %s: done already (%s)", out, out)
+        return out
+    if launch is not None and launch.launcher != "local":
+        from stagewise.train.launch import launch_stage
+
+        launch_stage(recipe, plan, start_from, out, seed, launch)
+        if not is_done(out):
+            raise RuntimeError(f"stage {plan.name}: launched training ended without a finished {out}/manifest.json")
         return out
     resume = latest_checkpoint(out)
     log.info("stage %s (%s, %s): %d items, %d steps, from %s%s", out, plan.capability, plan.method,
@@ -181,6 +191,11 @@ def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Pa
         compute = {"sequences_seen": t.steps * t.batch_size, "prompts_seen": 0, "completions_generated": 0,
                    "tokens_generated": 0}
     compute["wall_s"] = time.time() - t0
+    from stagewise.train.launch import record_rank
+
+    record_rank(out, trainer)
+    if not trainer.accelerator.is_main_process:  # launched ranks > 0: rank 0 writes the stage's files
+        return out
     _write_log(out, trainer)
     write_manifest(out, recipe, step="stage", seed=seed, plan={
         "name": plan.name, "capability": plan.capability, "method": plan.method, "sources": plan.sources,
@@ -198,7 +213,7 @@ def _tokens_generated(trainer) -> int | None:
     if not lengths:
         return None
     args = trainer.args
-    per_step = args.per_device_train_batch_size * max(1, args.world_size)
+    per_step = args.per_device_train_batch_size * max(1, args.world_size) * args.gradient_accumulation_steps
     return int(sum(lengths) / len(lengths) * per_step * trainer.state.global_step)
 
 
@@ -225,6 +240,11 @@ def evaluate_models(recipe: Recipe, models: list[tuple[str, Path | str, Path]], 
         summaries[label] = evaluate(model, processor, tests, out, batch_size=ev.batch_size,
                                     max_new_tokens=ev.max_new_tokens)
         log.info("eval %s: %.0f s", label, time.time() - t0)
+    if ev.benchmarks:  # each benchmark is skipped once its metrics.json exists
+        from stagewise.eval.suite import run_benchmarks
+
+        for label, path, out in models:
+            summaries[label]["benchmarks"] = run_benchmarks(ev, path, out)
     return summaries
 
 
@@ -261,7 +281,8 @@ def pass_rate_fn(recipe: Recipe, base: Path | str):
     return rates
 
 
-def run_variant(recipe: Recipe, variant: str, seed: int, base: Path | str, data_dir: Path) -> list[tuple[str, Path]]:
+def run_variant(recipe: Recipe, variant: str, seed: int, base: Path | str, data_dir: Path,
+                launch=None) -> list[tuple[str, Path]]:
     """Train one arm of the grid for one seed: its planned stages in order, each from the previous model."""
     from stagewise.config import variant_recipe
     from stagewise.train.plan import plan_variant
@@ -272,14 +293,15 @@ def run_variant(recipe: Recipe, variant: str, seed: int, base: Path | str, data_
     models: list[tuple[str, Path]] = []
     prev: Path | str = base
     for plan in plans:
-        prev = train_stage(vr, plan, prev, vdir / plan.name, seed)
+        prev = train_stage(vr, plan, prev, vdir / plan.name, seed, launch=launch)
         models.append((plan.name, prev))
     return models
 
 
-def run(recipe: Recipe, seeds: list[int] | None = None) -> dict[str, dict]:
+def run(recipe: Recipe, seeds: list[int] | None = None, launch=None) -> dict[str, dict]:
     """Everything a recipe asks for, in order: data, base, every variant for every seed, evaluation, tables.
-    Finished steps are skipped, so rerunning the same command continues a stopped run."""
+    Finished steps are skipped, so rerunning the same command continues a stopped run (`launch`: see
+    `train_stage`)."""
     from stagewise.config import variant_names
     from stagewise.train.summary import grid_summary, write_grid_summary
 
@@ -297,7 +319,7 @@ def run(recipe: Recipe, seeds: list[int] | None = None) -> dict[str, dict]:
     finals: dict[tuple[str, int], str] = {}
     for variant in variant_names(recipe):
         for seed in seeds:
-            models = run_variant(recipe, variant, seed, base, data_dir)
+            models = run_variant(recipe, variant, seed, base, data_dir, launch=launch)
             vdir = variant_dir(recipe, variant, seed)
             picked = models if recipe.eval.after_each_stage else models[-1:]
             for stage, path in picked:

@@ -135,12 +135,43 @@ def _fit_budget(ordered: list[dict], trainer: TrainerConfig) -> list[dict]:
     return [ordered[i * len(ordered) // budget] for i in range(budget)]
 
 
+def _one_modality_per_step(plan: StagePlan, seed: int) -> StagePlan:
+    """TRL's GRPO cannot put image and text-only prompts in one generation batch (the processor takes images for
+    every row or none), so a plan that mixes them (merged, the pooled curriculum, a mixed stage) is laid out in
+    runs of one rollout batch of a single modality, and read in that order (shuffling off). Shuffled plans get
+    their runs shuffled; ordered ones (curricula) keep them in order. A last partial run is topped up with that
+    modality's first rows, so nothing is dropped."""
+    kinds = {bool(r["images"]) for r in plan.rows}
+    if plan.method != "grpo" or len(kinds) < 2:
+        return plan
+    t = plan.trainer
+    block = t.prompts_per_rollout or t.prompts_per_step
+    runs, pending = [], {True: [], False: []}
+    for r in plan.rows:
+        key = bool(r["images"])
+        pending[key].append(r)
+        if len(pending[key]) == block:
+            runs.append(pending[key])
+            pending[key] = []
+    for key, rest in pending.items():
+        if rest:
+            same = [r for r in plan.rows if bool(r["images"]) == key]
+            runs.append(rest + [same[i % len(same)] for i in range(block - len(rest))])
+    if t.shuffle:
+        random.Random(f"runs-{plan.name}-{seed}").shuffle(runs)
+    return replace(plan, rows=[r for run in runs for r in run], trainer=replace(t, shuffle=False))
+
+
 def plan_variant(recipe: Recipe, name: str, data_dir: Path, pass_rates: PassRates | None = None,
                  seed: int | None = None) -> list[StagePlan]:
     """The stages variant `name` trains, in order. `recipe` must already have the variant's overrides applied
     (see `config.variant_recipe`); `pass_rates` is needed by the curricula only."""
-    v = get_variant(recipe, name)
     seed = recipe.seed if seed is None else seed
+    return [_one_modality_per_step(p, seed) for p in _plan(recipe, name, data_dir, pass_rates, seed)]
+
+
+def _plan(recipe: Recipe, name: str, data_dir: Path, pass_rates: PassRates | None, seed: int) -> list[StagePlan]:
+    v = get_variant(recipe, name)
     stages = variant_stages(recipe, name)
     rows = {s.name: stage_rows(s, data_dir, seed) for s in stages if not (
         v.kind == "caption_sft" and s.capability == "perception")}

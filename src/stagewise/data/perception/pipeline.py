@@ -1,0 +1,62 @@
+"""One call from world captions to a perception training set: offline writer -> filter -> export."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+from stagewise.data.perception import sources
+from stagewise.data.perception.export import export
+from stagewise.data.perception.filter import (
+    FilterConfig,
+    FilterModel,
+    model_from_spec,
+    read_items,
+    run_filter,
+)
+from stagewise.data.perception.writer import WriterConfig, write_mcq
+from stagewise.data.sources import DataError
+from stagewise.utils import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+
+def build_perception_set(world: str | Path | list, filter_models: list[str | FilterModel], out_dir: str | Path,
+                         families: tuple[str, ...] = ("perception", "visual"), split: str = "train",
+                         limit: int | None = None, filter_cfg: FilterConfig | None = None,
+                         fractions: dict[str, float] | None = None) -> Path:
+    """Build the demo's perception training set and return the folder of its train split (an HF dataset that
+    `stagewise.data.sources.load_rows` reads, i.e. a stage's `data.paths` entry).
+
+    `world` is a world folder (from `stagewise world` / the pipeline's `data/`) or a list of world `Item`s;
+    `filter_models` are model folders/hub ids (or `FilterModel`s). Layout under `out_dir`: `mcq/` (written
+    items), `filter/` (decisions + report), `export/` (every format). Every step resumes from its cache; a
+    finished build with the same settings returns at once.
+    """
+    out = Path(out_dir)
+    models = [m if isinstance(m, FilterModel) else model_from_spec(str(m)) for m in filter_models]
+    cfg = filter_cfg or FilterConfig()
+    cfg.models = models
+    spec = {"world": str(world) if not isinstance(world, list) else [it.id for it in world],
+            "families": list(families), "split": split, "limit": limit,
+            "filter": json.loads(json.dumps(asdict(cfg), default=str)),
+            "fractions": fractions}
+    marker = out / "done.json"
+    if marker.exists() and json.loads(marker.read_text()).get("spec") == spec:
+        log.info("perception set already built in %s", out)
+        return out / "export" / "trl" / "train"
+    if isinstance(world, list):
+        records = sources.world_items(world, out)
+    else:
+        records = sources.world(world, families=tuple(families), split=split)
+    records = records[:limit] if limit is not None else records
+    written = write_mcq(records, out / "mcq", WriterConfig(writer="offline"))
+    report = run_filter(read_items(out / "mcq"), out / "filter", cfg)
+    counts = export(read_items(out / "filter" / "kept.jsonl"), out / "export", fractions)
+    if not counts.get("train"):
+        raise DataError(f"the filter kept no training items (see {out / 'filter' / 'filter_report.md'})")
+    atomic_write_json(marker, {"spec": spec, "written": written["written"], "kept": report["kept"],
+                               "keep_rate": report["keep_rate"], "splits": counts})
+    return out / "export" / "trl" / "train"

@@ -1,0 +1,63 @@
+"""A-OKVQA, multiple-choice setting: the prediction must be the correct choice (by letter or by its text)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stagewise.eval.benchmarks.common import (
+    base_dir,
+    image_ref,
+    letters,
+    need,
+    options_block,
+    overall,
+    read_records,
+)
+from stagewise.rewards.verify import extract_choice
+
+HUB_ID, SPLIT = "HuggingFaceM4/A-OKVQA", "validation"
+MODES = ("official",)
+
+
+def load(
+    source: str | Path = HUB_ID, limit: int | None = None, images: str | Path | None = None
+) -> list[dict]:
+    recs = read_records(source, split=SPLIT)
+    base = base_dir(source, images)
+    rows = []
+    for i, r in enumerate(recs[:limit] if limit else recs):
+        where = f"{source}: row {i}"
+        choices = list(need(r, "choices", where, (list,)))
+        idx = need(r, "correct_choice_idx", where, (int,))
+        rows.append(
+            {
+                "id": str(r.get("question_id", i)),
+                "question": need(r, "question", where),
+                "choices": choices,
+                "answer": letters(len(choices))[idx],
+                "images": [x for x in [image_ref(r.get("image"), base)] if x is not None],
+            }
+        )
+    return rows
+
+
+def prompt(row: dict) -> str:
+    return (
+        f"{row['question']}\n{options_block(row['choices'])}\n"
+        "Answer with the option's letter from the given choices directly."
+    )
+
+
+def extract(text: str, row: dict, mode: str = "official") -> str | None:
+    lowered = [c.lower() for c in row["choices"]]
+    if text.strip().lower().rstrip(".") in lowered:  # the choice's text instead of its letter
+        return letters(len(lowered))[lowered.index(text.strip().lower().rstrip("."))]
+    return extract_choice(text, len(row["choices"]))
+
+
+def score(extracted, row: dict, mode: str = "official") -> dict:
+    return {"correct": extracted == row["answer"]}
+
+
+def metrics(rows: list[dict], results: list[dict], mode: str = "official") -> dict:
+    return {"overall": overall(results)}

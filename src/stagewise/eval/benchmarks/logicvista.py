@@ -1,0 +1,85 @@
+"""LogicVista: multiple choice where some answers are several letters ("B, D"); set match of the letters.
+
+Modes: `official` (the set of letters must equal the gold set); `lmms_eval` (one letter only, as lmms-eval
+collapses the answer: multi-letter gold answers can then never be matched).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from stagewise.eval.benchmarks.common import base_dir, breakdown, image_ref, need, overall, read_records
+from stagewise.rewards.verify import extract_choice
+
+HUB_ID, SPLIT = "lscpku/LogicVista", "test"
+MODES = ("official", "lmms_eval")
+_LETTER_LIST = re.compile(r"\(?([A-H])\)?(?:\s*(?:,|and|&|/)\s*\(?([A-H])\)?)*\s*\.?")
+
+
+def load(
+    source: str | Path = HUB_ID, limit: int | None = None, images: str | Path | None = None
+) -> list[dict]:
+    recs = read_records(source, split=SPLIT)
+    base = base_dir(source, images)
+    rows = []
+    for i, r in enumerate(recs[:limit] if limit else recs):
+        where = f"{source}: row {i}"
+        rid = str(r.get("_key") or r.get("id") or i)
+        img = r.get("image") or r.get("imagename")
+        if (
+            isinstance(img, str)
+            and base is not None
+            and not (base / img).exists()
+            and (base / "images" / img).exists()
+        ):
+            img = f"images/{img}"
+        rows.append(
+            {
+                "id": rid,
+                "question": need(r, "question", where),
+                "answer": str(need(r, "answer", where)),
+                "skill": r.get("skill") or [],
+                "capability": r.get("broad_capability") or [],
+                "images": [x for x in [image_ref(img, base)] if x is not None],
+            }
+        )
+    return rows
+
+
+def prompt(row: dict) -> str:
+    return row["question"]
+
+
+def letter_set(text: str | None) -> set[str]:
+    if not text:
+        return set()
+    text = text.strip()
+    if _LETTER_LIST.fullmatch(text):
+        return set(re.findall(r"[A-H]", text))
+    one = extract_choice(text, 8)
+    return {one} if one else set()
+
+
+def extract(text: str, row: dict, mode: str = "official") -> str | None:
+    found = sorted(letter_set(text))
+    if mode == "lmms_eval":
+        found = found[:1]
+    return ", ".join(found) or text.strip() or None  # a few gold answers are not letters
+
+
+def score(extracted, row: dict, mode: str = "official") -> dict:
+    gold = letter_set(row["answer"])
+    if not gold:  # a few gold answers are not letters ("3"): exact match
+        return {"correct": extracted is not None and str(extracted).strip() == row["answer"].strip()}
+    if mode == "lmms_eval":
+        return {"correct": extracted is not None and str(extracted) == row["answer"].strip()}
+    return {"correct": letter_set(extracted) == gold}
+
+
+def metrics(rows: list[dict], results: list[dict], mode: str = "official") -> dict:
+    return {
+        "overall": overall(results),
+        "skills": breakdown(rows, results, lambda r: r["skill"]),
+        "capabilities": breakdown(rows, results, lambda r: r["capability"]),
+    }

@@ -1,0 +1,66 @@
+"""Strict parsing of writer replies and the offline scene-graph writer."""
+
+import json
+
+import pytest
+
+from stagewise.data.perception.offline import write_from_scene
+from stagewise.data.perception.parse import ParseError, parse_mcq, question_kind
+
+GOOD = {"question": "What is left of the cup?", "options": {"A": "a pen", "B": "a key", "C": "a coin", "D": "a map"},
+        "answer": "C"}
+
+
+def test_valid_reply_fenced_or_not():
+    assert parse_mcq(json.dumps(GOOD)) == {**GOOD, "kind": "spatial"}
+    assert parse_mcq("```json\n" + json.dumps(GOOD) + "\n```")["answer"] == "C"
+    listed = {**GOOD, "options": ["A. a pen", "B. a key", "C. a coin", "D. a map"], "answer": "(c)"}
+    assert parse_mcq(json.dumps(listed))["options"] == GOOD["options"]
+
+
+@pytest.mark.parametrize("reply, reason", [
+    ("", "empty_reply"),
+    ("Sure! Here is the question: {...}", "not_json"),
+    ('{"question": "x", "options": {"A": "1"', "not_json"),
+    ("[1, 2, 3]", "not_object"),
+    (json.dumps({**GOOD, "question": " "}), "missing_question"),
+    (json.dumps({**GOOD, "options": {"A": "a", "B": "b", "C": "c"}}), "missing_option"),
+    (json.dumps({**GOOD, "options": {"A": "a", "B": "b", "C": "c", "D": ""}}), "missing_option"),
+    (json.dumps({**GOOD, "options": {"A": "a", "B": "b", "C": "c", "D": "d", "E": "e"}}), "bad_options"),
+    (json.dumps({**GOOD, "options": "A, B, C, D"}), "bad_options"),
+    (json.dumps({**GOOD, "options": {"A": "a", "B": "A", "C": "c", "D": "d"}}), "duplicate_options"),
+    (json.dumps({**GOOD, "answer": "E"}), "bad_answer"),
+    (json.dumps({k: v for k, v in GOOD.items() if k != "answer"}), "bad_answer"),
+])
+def test_malformed_replies_have_a_reason(reply, reason):
+    with pytest.raises(ParseError) as e:
+        parse_mcq(reply)
+    assert e.value.reason == reason
+
+
+def test_question_kind():
+    assert question_kind("Which object is to the left of the lamp?") == "spatial"
+    assert question_kind("What colour is the lamp?") == "detail"
+
+
+def test_offline_writer_is_grounded_in_the_caption(world_dir):
+    from stagewise.data.perception import sources
+
+    records = sources.world(world_dir)
+    assert len(records) == 80 and all(r["scene"] for r in records)
+    kinds = set()
+    for r in records:
+        reply = write_from_scene(r["id"], r["scene"])
+        assert reply == write_from_scene(r["id"], r["scene"])  # deterministic per id
+        item = parse_mcq(reply)
+        kinds.add(item["kind"])
+        right = item["options"][item["answer"]]
+        # Answers of the detail/place kinds are stated word for word in the caption; distractors are not.
+        if item["kind"] in ("place", "bar_value", "label"):
+            assert right in r["caption"], (right, r["caption"])
+        if item["kind"] == "describe":
+            assert right.removeprefix("a ") in r["caption"]
+            wrong = [v for k, v in item["options"].items() if k != item["answer"]]
+            place = item["question"].split("in the ")[-1].rstrip("?")
+            assert not any(f"{place} there is {w}" in r["caption"] for w in wrong)
+    assert {"relation", "place", "describe"} <= kinds and {"bar_value", "bar_neighbour"} & kinds
