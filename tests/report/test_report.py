@@ -1,5 +1,6 @@
 """Reports from fake run directories: complete, partial, and rendered in headless Chromium."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -19,6 +20,13 @@ CHROMIUM = Path("/usr/bin/chromium")
 def report(world_dir, tmp_path_factory):
     run = tmp_path_factory.mktemp("report") / "run"
     make_run(world_dir, run)
+    # A benchmark scored beside the world splits (the harness's `<eval dir>/<benchmark>/items.jsonl`).
+    for eval_dir, right in ((run / "eval" / "base", 1), (run / "staged" / "seed0" / "eval" / "visual", 3),
+                            (run / "merged" / "seed0" / "eval" / "merged", 2)):
+        (eval_dir / "mathvista").mkdir()
+        (eval_dir / "mathvista" / "items.jsonl").write_text("".join(
+            json.dumps({"id": f"mv-{i}", "response": "x", "correct": i < right, "response_tokens": 12,
+                        "think_tokens": None}) + "\n" for i in range(4)))
     return run, write_report(run)
 
 
@@ -33,6 +41,11 @@ def test_report_has_table_curves_lengths_shares_and_examples(report):
         assert (run / "report" / "figures" / f"{fig}.png").read_bytes()[:4] == b"\x89PNG"
     assert "src='figures/" not in page and page.count("data:image/png;base64,") >= 5 + 3  # figures + items
     md = (run / "report" / "report.md").read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| model |")).split(" | ")
+    staged = next(line for line in md.splitlines() if line.startswith("| staged |")).split(" | ")
+    col = dict(zip(header, staged, strict=True))
+    assert col["mathvista (%)"] == "75.0"  # 3 of 4
+    assert float(col["visual-math avg (%)"]) == pytest.approx((float(col["visual (%)"]) + 75.0) / 2, abs=0.051)
     assert "| base |" in md and "| staged |" in md and "| merged |" in md
     assert "(figures/length-vs-accuracy.png)" in md
     assert "Final staged model vs final merged model" in md

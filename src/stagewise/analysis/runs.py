@@ -13,8 +13,11 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-# World task family -> the capability it measures (the report's column groups).
-CAPABILITY = {"perception": "perception", "textual": "textual_reasoning", "visual": "visual_reasoning"}
+# World task family or benchmark -> the capability it measures (the report's column groups and averages).
+CAPABILITY = {"perception": "perception", "textual": "textual_reasoning", "visual": "visual_reasoning",
+              **dict.fromkeys(("mmstar", "pope", "hallusionbench", "realworldqa", "aokvqa"), "perception"),
+              **dict.fromkeys(("mathvista", "mathverse", "mathvision", "wemath", "dynamath", "logicvista"),
+                              "visual_reasoning")}
 
 
 @dataclass
@@ -156,10 +159,18 @@ def data_index(run_dir: Path, split: str = "test") -> dict[str, dict]:
     return out
 
 
-def load_items(ref: EvalRef, index: dict[str, dict] | None = None) -> list[dict]:
-    """The model's per-item rows, labelled with variant/seed/stage/position and joined with the data's
-    difficulty; `after_think_tokens` = response tokens outside the think block (tags included)."""
-    path = ref.eval_dir / "items.jsonl"
+def benchmark_outputs(ref: EvalRef) -> list[tuple[str, Path]]:
+    """(benchmark, items.jsonl) of the benchmarks scored beside the world splits (`<eval dir>/<benchmark>/`)."""
+    return [(d.name, d / "items.jsonl") for d in sorted(ref.eval_dir.iterdir())
+            if d.is_dir() and d.name != "diagnosis" and (d / "items.jsonl").exists()]
+
+
+def load_items(ref: EvalRef, index: dict[str, dict] | None = None, path: Path | None = None,
+               benchmark: str | None = None) -> list[dict]:
+    """The model's per-item rows (the world splits, or `path` of `benchmark`), labelled with
+    variant/seed/stage/position and joined with the data's difficulty; `after_think_tokens` = response tokens
+    outside the think block (tags included)."""
+    path = path or ref.eval_dir / "items.jsonl"
     rows = read_jsonl(path)
     index = index or {}
     out = []
@@ -168,14 +179,14 @@ def load_items(ref: EvalRef, index: dict[str, dict] | None = None) -> list[dict]
             if key not in r:
                 raise ValueError(f"{path}:{i}: missing field {key!r}")
         extra = index.get(str(r["id"]), {})
-        family = r.get("family") or extra.get("family") or ""
-        response_tokens = int(r["response_tokens"])
+        family = benchmark or r.get("family") or extra.get("family") or ""
+        response_tokens = int(r["response_tokens"] or 0)
         think_tokens = int(r.get("think_tokens") or 0)
         out.append({
             **r,
             "variant": ref.variant, "seed": ref.seed, "stage": ref.stage, "position": ref.position,
             "model": ref.label, "family": family, "kind": r.get("kind") or extra.get("kind") or "",
-            "benchmark": r.get("benchmark") or family,
+            "benchmark": benchmark or r.get("benchmark") or family,
             "capability": CAPABILITY.get(family, r.get("benchmark") or family or "unknown"),
             "difficulty": r.get("difficulty", extra.get("difficulty")),
             "think_tokens": think_tokens,

@@ -15,7 +15,14 @@ import logging
 import statistics
 from pathlib import Path
 
-from stagewise.analysis.runs import CAPABILITY, data_index, load_items, read_jsonl, scan_run
+from stagewise.analysis.runs import (
+    CAPABILITY,
+    benchmark_outputs,
+    data_index,
+    load_items,
+    read_jsonl,
+    scan_run,
+)
 from stagewise.analysis.traces import BREAKDOWNS, breakdown, final_rows, length_vs_accuracy, staged_vs_merged
 from stagewise.report import figures
 from stagewise.utils import atomic_write_text
@@ -387,6 +394,12 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         except ValueError as e:  # one bad eval file costs that model, not the report
             layout.missing.append(f"{ref.label}: unreadable eval output: {e}")
             layout.evals.remove(ref)
+            continue
+        for bench, path in benchmark_outputs(ref):
+            try:
+                rows += load_items(ref, None, path, bench)
+            except ValueError as e:
+                layout.missing.append(f"{ref.label}/{bench}: unreadable eval output: {e}")
     finals = final_rows(rows)
     blocks: list = []
     if layout.missing:
