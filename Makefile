@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/stagewise run recipes/tiny/staged.yaml
+	$(BIN)/stagewise report runs/tiny-staged
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
