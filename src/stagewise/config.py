@@ -43,7 +43,9 @@ class WorldSection:
     inventory_in_trace: bool = False
     """Open visual traces with the whole scene inventory."""
     train_size: int = 2000
-    """Training items generated per family (stages take the first `data.size` of them)."""
+    """Training items generated per family (stages take the first `data.size` of them). The warm start has a
+    split of its own (`model.warmstart.size` items per family, never shared with train or test), so the RL
+    stages train on items the base has not seen."""
     test_size: int = 200
     """Held-out test items per family."""
     difficulty: Difficulty = field(default_factory=Difficulty)
@@ -67,6 +69,11 @@ class WarmstartConfig:
     describe: bool = False
     """Also train "Describe what you see." -> the scene inventory on every image of the warm-start data, a dense
     image-grounded target like the captioning that real VLMs are pretrained on."""
+    caption_qa: int = 0
+    """Also train on the perception data engine's questions (offline writer) for this many warm-start images per
+    family, each answered once from the image and once from its caption (the filter's prompts): the base then
+    reads captions, as the paper's filter models do, so perception-sensitive filtering has something to
+    compare. 0: none."""
 
 
 @dataclass
@@ -91,6 +98,9 @@ class DataConfig:
     """Items taken per family (from the world's train split)."""
     paths: list[str] = field(default_factory=list)
     """JSONL files in the paper's schema or HF dataset folders (saved with save_to_disk)."""
+    perception_set: bool = False
+    """Train on the perception data engine's output (recipe section `perception_set`): questions written from
+    the world's captions and kept by perception-sensitive filtering with the base; `data.size` caps the rows."""
     instruction: str | None = "think_boxed"
     """Prompt template appended to every question (`prompts/<name>.txt`); null for none."""
     mix: dict[str, float] = field(default_factory=dict)
@@ -324,6 +334,33 @@ class DifficultyConfig:
 
 
 @dataclass
+class PerceptionSetConfig:
+    """The paper's perception data built inside a run (stagewise.data.perception): the offline writer turns the
+    world's captions and scene graphs into multiple-choice questions, the base model filters them (kept: wrong
+    from the image, right from the caption), and stages with `data.perception_set` train on what is kept."""
+
+    families: list[str] = field(default_factory=lambda: ["perception"])
+    """World families whose train images and captions questions are written from."""
+    limit: int | None = None
+    """At most this many images (all of them: null)."""
+    filter_model: str = "base"
+    """`base` (the run's base model) or a model folder / hub id."""
+    extraction: str = "paper"
+    """Letter extraction: `paper` (`answer: X`, else the first standalone A-D) or `boxed` (the final answer,
+    for models that think first, such as the tiny base)."""
+    max_new_tokens: int = 8
+    """Filter generation budget (paper: 8; a model that thinks first needs its whole trace)."""
+    samples: int = 1
+    """Answers per item and condition: 1 is the paper's greedy pass; k > 1 samples and uses pass rates."""
+    min_image_wrong: float = 1.0
+    """Keep an item when at least this share of its image answers is wrong (paper: every one)."""
+    min_caption_right: float = 1.0
+    """... and at least this share of its caption answers is right (paper: every one)."""
+    batch_size: int = 64
+    """Prompts per generation batch."""
+
+
+@dataclass
 class Recipe:
     """A staged post-training run."""
 
@@ -349,6 +386,8 @@ class Recipe:
     """Training seeds for `stagewise grid` (variants x seeds); empty: just `seed`."""
     difficulty: DifficultyConfig = field(default_factory=DifficultyConfig)
     """How pass rates are estimated for the difficulty curricula."""
+    perception_set: PerceptionSetConfig | None = None
+    """The perception data engine run on the world (for stages with `data.perception_set`); null: none."""
 
     @property
     def run_dir(self) -> Path:
@@ -444,8 +483,10 @@ def validate(recipe: Recipe, src: str) -> None:
             if fam not in FAMILIES:
                 raise RecipeError(f"{src}: {where}.data.families: unknown task family {fam!r} "
                                   f"(known: {', '.join(FAMILIES)})")
-        if not st.data.families and not st.data.paths:
-            raise RecipeError(f"{src}: {where}.data needs families or paths")
+        if not st.data.families and not st.data.paths and not st.data.perception_set:
+            raise RecipeError(f"{src}: {where}.data needs families, paths or perception_set")
+        if st.data.perception_set and recipe.perception_set is None:
+            raise RecipeError(f"{src}: {where}.data.perception_set needs a top-level `perception_set:` section")
         for tracker in st.trainer.report_to.split(","):
             if tracker.strip() not in TRACKERS:
                 raise RecipeError(f"{src}: {where}.trainer.report_to: unknown tracker {tracker.strip()!r} "
@@ -473,9 +514,16 @@ def validate(recipe: Recipe, src: str) -> None:
         for fam in recipe.model.warmstart.families:
             if fam not in FAMILIES:
                 raise RecipeError(f"{src}: model.warmstart.families: unknown task family {fam!r}")
+    if recipe.perception_set is not None:
+        ps = recipe.perception_set
+        for fam in ps.families:
+            if fam not in ("perception", "visual"):
+                raise RecipeError(f"{src}: perception_set.families: {fam!r} has no images (use perception, visual)")
+        if ps.extraction not in ("paper", "boxed"):
+            raise RecipeError(f"{src}: perception_set.extraction must be paper or boxed, got {ps.extraction!r}")
     _validate_variants(recipe, src)
     for i, st in enumerate(recipe.stages):
-        sources = set(st.data.families) | set(st.data.paths)
+        sources = set(st.data.families) | set(st.data.paths) | ({"perception_set"} if st.data.perception_set else set())
         for key, share in st.data.mix.items():
             if key not in sources:
                 raise RecipeError(f"{src}: stages[{i}].data.mix names {key!r}, which is not one of the stage's "

@@ -62,6 +62,10 @@ def test_scientific_notation_and_nesting(tmp_path):
         (BASE.replace("method", "x") + "    method: ppo\n", "method must be grpo or sft"),
         ("stages: [{name: a, data: {families: [visual]}}, {name: a, data: {families: [visual]}}]", "used twice"),
         (BASE + "world: {option_trace: guess}\n", "world.option_trace must be lookup, scan or none"),
+        (BASE.replace("families: [perception], size: 10", "perception_set: true"),
+         r"stages\[0\].data.perception_set needs a top-level `perception_set:` section"),
+        (BASE + "perception_set: {families: [textual]}\n", "perception_set.families: 'textual' has no images"),
+        (BASE + "perception_set: {extraction: regex}\n", "perception_set.extraction must be paper or boxed"),
     ],
 )
 def test_bad_recipes_name_file_and_key(tmp_path, text, message):

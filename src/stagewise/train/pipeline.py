@@ -73,8 +73,17 @@ def build_data(recipe: Recipe) -> Path:
     cfg = WorldConfig(image_size=w.image_size, chart_share=w.chart_share, recheck_prob=w.recheck_prob,
                       options=w.options, option_trace=w.option_trace, inventory_in_trace=w.inventory_in_trace,
                       difficulty=w.difficulty)
-    return build_world(recipe.run_dir / "data", list(FAMILIES), {"train": w.train_size, "test": w.test_size},
-                       seed=w.seed, cfg=cfg)
+    sizes = {"train": w.train_size, "test": w.test_size}
+    if recipe.model.warmstart is not None and recipe.model.source in _presets():
+        # Drawn after train and test, so adding it leaves their items unchanged; never shares an item with them.
+        sizes["warmstart"] = recipe.model.warmstart.size
+    return build_world(recipe.run_dir / "data", list(FAMILIES), sizes, seed=w.seed, cfg=cfg)
+
+
+def _presets() -> dict:
+    from stagewise.models.tiny import PRESETS
+
+    return PRESETS
 
 
 def build_base(recipe: Recipe, data_dir: Path) -> Path:
@@ -102,19 +111,23 @@ def build_base(recipe: Recipe, data_dir: Path) -> Path:
     log.info("base: SFT warm start of %s for %d steps", source, ws.steps)
     rows = []
     for fam in ws.families:
-        raw = load_rows(data_dir / fam / "train", limit=ws.size)
+        split = "warmstart" if (data_dir / fam / "warmstart").exists() else "train"
+        raw = load_rows(data_dir / fam / split, limit=ws.size)
         rows += to_trl_rows(raw, with_completion=True, instruction=_instruction(recipe), source=fam)
         if ws.describe:
             rows += describe_rows(raw)
-    random.Random(recipe.seed).shuffle(rows)
+        if ws.caption_qa:
+            rows += caption_qa_rows(raw[: ws.caption_qa])
+    n_rows = len(rows)
+    rows = arrange_batches(rows, ws.batch_size, ws.steps, recipe.seed)
     seed_everything(recipe.seed)
     model, processor = load_model_and_processor(source, dtype=torch.float32)
     t0 = time.time()
     trainer = run_sft(model, processor, to_dataset(rows), base, steps=ws.steps, batch_size=ws.batch_size,
-                      learning_rate=ws.learning_rate, seed=recipe.seed, logging_steps=100)
+                      learning_rate=ws.learning_rate, seed=recipe.seed, logging_steps=100, shuffle=False)
     _write_log(base, trainer)
     write_manifest(base, recipe, step="warmstart", started_from=str(source), config=asdict(ws),
-                   train_items=len(rows), wall_s=time.time() - t0)
+                   train_items=n_rows, wall_s=time.time() - t0)
     return base
 
 
@@ -131,6 +144,87 @@ def describe_rows(raw: list[dict]) -> list[dict]:
                         "answer": "", "answer_kind": "", "id": f"describe-{r['id']}", "family": "describe",
                         "kind": "describe",
                         "completion": assistant_message(summary(Scene.from_dict(json.loads(r["scene"]))))})
+    return out
+
+
+def arrange_batches(rows: list[dict], batch_size: int, steps: int, seed: int) -> list[dict]:
+    """The warm start's rows in training order, `steps` batches long: each epoch reshuffled, and long rows (over
+    twice the median length: the captions of caption-QA rows) batched only with each other, so that a few long
+    rows do not pad most batches. Other batches stay random mixes of every task (batches sorted by length, as
+    transformers' group_by_length does, made each batch one task and cost the base a third of its perception)."""
+    lengths = [approx_length(r) for r in rows]
+    cut = 2 * sorted(lengths)[len(lengths) // 2]
+    pools = [[r for r, n in zip(rows, lengths, strict=True) if n > cut],
+             [r for r, n in zip(rows, lengths, strict=True) if n <= cut]]
+    if len(pools[0]) < batch_size:  # too few long rows for a batch of their own
+        pools = [list(rows)]
+    rng, out = random.Random(seed), []
+    while len(out) < steps * batch_size:
+        batches = []
+        for pool in pools:
+            rng.shuffle(pool)
+            batches += [pool[i:i + batch_size] for i in range(0, len(pool) - batch_size + 1, batch_size)]
+        if not batches:  # fewer rows than one batch: repeat them
+            batches = [[rows[i % len(rows)] for i in range(batch_size)]]
+        rng.shuffle(batches)
+        out += [r for b in batches for r in b]
+    return out[: steps * batch_size]
+
+
+def approx_length(row: dict) -> int:
+    """A row's length in tokens, roughly (4 characters a token, 16 tokens an image): only used to batch long
+    rows together."""
+    text = sum(len(part.get("text", "")) if isinstance(part, dict) else len(str(part))
+               for m in row["prompt"] + row.get("completion", [])
+               for part in (m["content"] if isinstance(m["content"], list) else [m["content"]]))
+    return text // 4 + 16 * len(row.get("images") or [])
+
+
+def caption_qa_rows(raw: list[dict]) -> list[dict]:
+    """For every world image: one question by the perception engine's offline writer, answered once from the
+    image and once from the caption, with the perception filter's own prompts. Teaches the base what the
+    paper's filter models can already do: answer such questions, and read a caption."""
+    from stagewise.data.perception.filter import FilterConfig, caption_prompt, image_prompt
+    from stagewise.data.perception.offline import NoQuestion, write_from_scene
+    from stagewise.data.prompts import assistant_message
+
+    cfg, out = FilterConfig(), []
+    for r in raw:
+        if not (r.get("images") and r.get("scene") and r.get("caption")):
+            continue
+        try:
+            mcq = json.loads(write_from_scene(str(r["id"]), json.loads(r["scene"])))
+        except NoQuestion:
+            continue
+        item = {**mcq, "caption": r["caption"]}
+        answer = assistant_message(f"<think>So the answer is {mcq['answer']}.</think> \\boxed{{{mcq['answer']}}}")
+        base = {"answer": mcq["answer"], "answer_kind": "choice", "family": "caption_qa", "kind": mcq.get("kind", ""),
+                "completion": answer}
+        out.append({**base, "prompt": [{"role": "user", "content": image_prompt(cfg, item)}], "images": r["images"],
+                    "id": f"mcq-image-{r['id']}"})
+        out.append({**base, "prompt": [{"role": "user", "content": caption_prompt(cfg, item)}], "images": [],
+                    "id": f"mcq-caption-{r['id']}"})
+    return out
+
+
+def build_perception_set(recipe: Recipe, data_dir: Path, base: Path | str) -> Path | None:
+    """The paper's perception data from the world's captions (offline writer -> filter with the base ->
+    export), when a stage trains on it. Resumes from the engine's per-item caches."""
+    if not any(st.data.perception_set for st in recipe.stages) or recipe.perception_set is None:
+        return None
+    from stagewise.data.perception.filter import FilterConfig
+    from stagewise.data.perception.pipeline import build_perception_set as build
+
+    ps = recipe.perception_set
+    model = str(base) if ps.filter_model == "base" else ps.filter_model
+    cfg = FilterConfig(max_new_tokens=ps.max_new_tokens, extraction=ps.extraction, batch_size=ps.batch_size,
+                       samples=ps.samples, min_image_wrong=ps.min_image_wrong,
+                       min_caption_right=ps.min_caption_right, seed=recipe.seed)
+    out = build(data_dir, [model], data_dir / "perception_set", families=tuple(ps.families), split="train",
+                limit=ps.limit, filter_cfg=cfg)
+    done = json.loads((data_dir / "perception_set" / "done.json").read_text())
+    log.info("perception set: %d written, %d kept (%.1f%%) -> %s", done["written"], done["kept"],
+             100 * (done["keep_rate"] or 0), out)
     return out
 
 
@@ -315,6 +409,7 @@ def run(recipe: Recipe, seeds: list[int] | None = None, launch=None) -> dict[str
 
     data_dir = build_data(recipe)
     base = build_base(recipe, data_dir)
+    build_perception_set(recipe, data_dir, base)
     to_eval: list[tuple[str, Path | str, Path]] = [("base", base, run_dir / "eval" / "base")]
     finals: dict[tuple[str, int], str] = {}
     for variant in variant_names(recipe):

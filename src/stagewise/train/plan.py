@@ -50,8 +50,17 @@ class StagePlan:
     """The recipe stages whose data this plan trains on."""
 
 
+def perception_set_train(data_dir: Path) -> Path:
+    """Where the run's perception data engine puts its TRL train split (built by the pipeline)."""
+    return Path(data_dir) / "perception_set" / "export" / "trl" / "train"
+
+
 def _source_rows(stage: StageConfig, data_dir: Path, sft: bool) -> dict[str, list[dict]]:
     out = {}
+    if stage.data.perception_set:
+        out["perception_set"] = to_trl_rows(load_rows(perception_set_train(data_dir), limit=stage.data.size),
+                                            instruction=stage.data.instruction, with_completion=sft,
+                                            source="perception_set")
     for fam in stage.data.families:
         out[fam] = to_trl_rows(load_rows(data_dir / fam / "train", limit=stage.data.size),
                                instruction=stage.data.instruction, with_completion=sft, source=fam)
@@ -92,7 +101,8 @@ def caption_rows(stage: StageConfig, data_dir: Path, prompt: str) -> list[dict]:
     for fam in stage.data.families:
         for r in load_rows(data_dir / fam / "train", limit=stage.data.size):
             out.append(_caption_row(r, text))
-    for path in stage.data.paths:
+    extra = [perception_set_train(data_dir)] if stage.data.perception_set else []
+    for path in [*stage.data.paths, *extra]:
         for r in load_rows(path):
             if not r.get("caption"):
                 raise ValueError(f"{path}: row {r.get('id')!r} has no 'caption' for the caption-SFT baseline")

@@ -16,8 +16,9 @@ log = logging.getLogger(__name__)
 def run_sft(model, processor, train: datasets.Dataset, out_dir: str | Path, *, steps: int, batch_size: int,
             learning_rate: float, seed: int = 0, warmup_ratio: float = 0.05, logging_steps: int = 20,
             save_steps: int = 0, max_length: int = 512, completion_only_loss: bool = True,
-            extra: dict | None = None, resume: bool | str = False) -> SFTTrainer:
-    """Train on prompt/completion rows and save to `out_dir` (loss on the completion only unless told)."""
+            extra: dict | None = None, resume: bool | str = False, shuffle: bool = True) -> SFTTrainer:
+    """Train on prompt/completion rows and save to `out_dir` (loss on the completion only unless told).
+    `shuffle=False` takes the rows in the order given (batches arranged by the caller)."""
     out = Path(out_dir)
     args = SFTConfig(
         output_dir=str(out / "checkpoints"),
@@ -34,6 +35,7 @@ def run_sft(model, processor, train: datasets.Dataset, out_dir: str | Path, *, s
         max_length=max_length,
         completion_only_loss=completion_only_loss,
         remove_unused_columns=False,
+        train_sampling_strategy="random" if shuffle else "sequential",
         **device_defaults(),
         **(extra or {}),
     )
