@@ -65,6 +65,16 @@ def test_summarize_breaks_down_by_family_and_kind():
     assert s["overall"]["mean_response_tokens"] == 20 and s["kinds"]["a/k2"]["truncation_rate"] == 1.0
 
 
+def test_summary_shows_answers_collapsing_onto_one_letter():
+    gold = ["A", "B", "C", "D", "A", "B", "C", "D"]
+    collapsed = [{"family": "p", "kind": "position", "correct": g == "A", "answer": g, "extracted": "A"}
+                 for g in gold]
+    s = summarize(collapsed)["kinds"]["p/position"]
+    assert (s["top_answer"], s["top_answer_share"], s["gold_top_share"]) == ("A", 1.0, 0.25)
+    spread = [dict(it, extracted=it["answer"], correct=True) for it in collapsed]
+    assert summarize(spread)["kinds"]["p/position"]["top_answer_share"] == 0.25
+
+
 def test_evaluate_writes_items_and_resumes_after_a_torn_line(tiny_model_dir, world_dir, tmp_path):
     model, processor = load_model_and_processor(tiny_model_dir, dtype=torch.float32)
     tests = {

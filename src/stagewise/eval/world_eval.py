@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from stagewise.eval.harness import think_text  # noqa: F401  (kept importable from here)
@@ -21,6 +21,17 @@ def _mean(values: list) -> float | None:
     return statistics.fmean(values) if values else None
 
 
+def _answer_spread(group: list[dict]) -> dict:
+    """How concentrated the model's answers are, beside the gold answers' own concentration. A model that gives
+    one letter to every question of a kind (`top_answer_share` 1.0 where `gold_top_share` is 0.3) has stopped
+    looking: RL on a model that cannot see collapses onto a per-kind prior this way."""
+    answers = Counter(i.get("extracted") for i in group)
+    gold = Counter(i.get("answer") for i in group)
+    top, count = answers.most_common(1)[0]
+    return {"top_answer": top, "top_answer_share": count / len(group),
+            "gold_top_share": gold.most_common(1)[0][1] / len(group)}
+
+
 def summarize(items: list[dict]) -> dict:
     def stats(group: list[dict]) -> dict:
         return {
@@ -30,6 +41,7 @@ def summarize(items: list[dict]) -> dict:
             "mean_response_tokens": _mean([i.get("response_tokens") for i in group]),
             "mean_think_tokens": _mean([i.get("think_tokens") for i in group]),
             "truncation_rate": sum(bool(i.get("truncated")) for i in group) / len(group),
+            **_answer_spread(group),
         }
 
     by_family: dict[str, list[dict]] = defaultdict(list)
