@@ -192,6 +192,11 @@ class TrainerConfig:
     """Save a TRL checkpoint every N steps (0: only the final model). A killed run resumes from the last one."""
     shuffle: bool = True
     """Shuffle the stage's data (TRL `shuffle_dataset`); curricula turn it off to keep their order."""
+    trainable: str = "all"
+    """Which weights train: `all`, or `vision` (the vision tower and merger only, language model frozen). A
+    vision-only perception stage cannot learn a per-question-kind answer prior, since the vision tower never
+    sees the question (see BENCHMARKS.md: GRPO on the tiny model otherwise collapses each kind onto one letter).
+    Pooled runs (merged, curricula) train everything."""
     gradient_accumulation_steps: int = 1
     """Micro-batches per optimizer step on each process; the per-device batch is
     `prompts_per_step * group_size / (processes * gradient_accumulation_steps)`."""
@@ -497,6 +502,8 @@ def validate(recipe: Recipe, src: str) -> None:
         t = st.trainer
         if t.vllm.mode not in ("off", "colocate", "server"):
             raise RecipeError(f"{src}: {where}.trainer.vllm.mode must be off, colocate or server, got {t.vllm.mode!r}")
+        if t.trainable not in ("all", "vision"):
+            raise RecipeError(f"{src}: {where}.trainer.trainable must be all or vision, got {t.trainable!r}")
         if t.prompts_per_rollout and t.prompts_per_rollout % t.prompts_per_step:
             raise RecipeError(f"{src}: {where}.trainer.prompts_per_rollout {t.prompts_per_rollout} is not a multiple "
                               f"of prompts_per_step {t.prompts_per_step}")

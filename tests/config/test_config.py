@@ -66,6 +66,7 @@ def test_scientific_notation_and_nesting(tmp_path):
          r"stages\[0\].data.perception_set needs a top-level `perception_set:` section"),
         (BASE + "perception_set: {families: [textual]}\n", "perception_set.families: 'textual' has no images"),
         (BASE + "perception_set: {extraction: regex}\n", "perception_set.extraction must be paper or boxed"),
+        (BASE.replace("steps: 3,", "steps: 3, trainable: eyes,"), r"stages\[0\].trainer.trainable must be all or vision"),
     ],
 )
 def test_bad_recipes_name_file_and_key(tmp_path, text, message):

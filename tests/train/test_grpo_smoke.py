@@ -42,3 +42,15 @@ def test_frozen_vision_tower_stays_put_on_text_only_data(tiny_model_dir, world_d
     assert not changed(before, model, "vision")
     assert changed(before, model, "text")
     assert not any(p.requires_grad for p in vision_module(model).parameters())
+
+
+def test_a_vision_only_stage_leaves_the_language_model_alone(tiny_model_dir, world_dir, tmp_path):
+    from dataclasses import replace
+
+    model, processor = load_model_and_processor(tiny_model_dir, dtype=torch.float32)
+    before, head = snapshot(model), model.lm_head.weight.detach().clone()
+    rows = to_trl_rows(load_rows(world_dir / "perception" / "train", limit=8), instruction=None)
+    run_grpo(model, processor, to_dataset(rows), tmp_path / "out", replace(CFG, trainable="vision"))
+    assert changed(before, model, "vision")
+    assert not changed(before, model, "text")
+    assert torch.equal(head, model.lm_head.weight)

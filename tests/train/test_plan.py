@@ -192,3 +192,10 @@ def test_pooled_runs_give_every_rollout_batch_one_modality(recipe, world_dir):
     (curriculum,) = plan_variant(recipe, "difficulty", world_dir, fake_rates)
     runs = [curriculum.rows[i:i + block] for i in range(0, len(curriculum.rows), block)]
     assert all(len({bool(r["images"]) for r in run}) == 1 for run in runs)
+
+
+def test_a_vision_only_stage_does_not_make_the_pooled_run_vision_only(recipe, world_dir):
+    recipe.stages[0].trainer.trainable = "vision"
+    assert plan_variant(recipe, "staged", world_dir)[0].trainer.trainable == "vision"
+    (merged,) = plan_variant(recipe, "merged", world_dir)
+    assert merged.trainer.trainable == "all"

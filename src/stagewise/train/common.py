@@ -61,6 +61,18 @@ def freeze_vision(model) -> int:
     return n
 
 
+def freeze_language(model) -> int:
+    """Freeze everything but the vision tower and its merger; returns how many parameters were frozen."""
+    vision = {id(p) for p in vision_module(model).parameters()}
+    n = 0
+    for p in model.parameters():
+        if id(p) not in vision and p.requires_grad:
+            p.requires_grad_(False)
+            n += p.numel()
+    log.info("froze %d language-model parameters (only the vision tower trains)", n)
+    return n
+
+
 def save_model(trainer, processor, out_dir: Path, merge_lora: bool = False) -> None:
     """Save the trained model with its processor and generation config, loadable offline.
 

@@ -13,6 +13,7 @@ from stagewise.config import TrainerConfig
 from stagewise.rewards import paper_reward_funcs
 from stagewise.train.common import (
     device_defaults,
+    freeze_language,
     freeze_vision,
     log_into_stage_folder,
     report_targets,
@@ -120,6 +121,8 @@ def run_grpo(model, processor, train: datasets.Dataset, out_dir: str | Path, cfg
                          "ZeRO-1 or ZeRO-2 (recipes/accelerate/{ddp,zero2}.yaml) with LoRA, not ZeRO-3 or FSDP")
     if freeze_vision_tower:
         freeze_vision(model)
+    if cfg.trainable == "vision":
+        freeze_language(model)
     reward_funcs, _ = paper_reward_funcs()
     trainer = GRPOTrainer(
         model=model,

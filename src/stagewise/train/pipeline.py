@@ -274,11 +274,13 @@ def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Pa
                    "completions_generated": t.steps * t.prompts_per_step * t.group_size,
                    "tokens_generated": _tokens_generated(trainer)}
     else:
-        from stagewise.train.common import freeze_vision
+        from stagewise.train.common import freeze_language, freeze_vision
         from stagewise.train.sft import run_sft
 
         if plan.freeze_vision:
             freeze_vision(model)
+        if t.trainable == "vision":
+            freeze_language(model)
         trainer = run_sft(model, processor, to_dataset(plan.rows), out, steps=t.steps, batch_size=t.batch_size,
                           learning_rate=t.learning_rate, seed=seed, save_steps=t.save_steps,
                           resume=str(resume) if resume else False)

@@ -122,6 +122,7 @@ def _pooled_trainer(stages: list[StageConfig], **changes) -> TrainerConfig:
         if replace(s.trainer, steps=first.steps) != first:
             log.warning("pooled run: stage %s has trainer settings other than %s's; using %s's (steps summed)",
                         s.name, stages[0].name, stages[0].name)
+    changes.setdefault("trainable", "all")
     return replace(first, steps=sum(s.trainer.steps for s in stages), **changes)
 
 
