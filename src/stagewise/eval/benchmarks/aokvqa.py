@@ -9,6 +9,7 @@ from stagewise.eval.benchmarks.common import (
     image_ref,
     letters,
     need,
+    numbered,
     options_block,
     overall,
     read_records,
@@ -25,8 +26,7 @@ def load(
     recs = read_records(source, split=SPLIT)
     base = base_dir(source, images)
     rows = []
-    for i, r in enumerate(recs[:limit] if limit else recs):
-        where = f"{source}: row {i}"
+    for i, r, where in numbered(recs, limit, source):
         choices = list(need(r, "choices", where, (list,)))
         idx = need(r, "correct_choice_idx", where, (int,))
         rows.append(

@@ -134,6 +134,13 @@ def open_image(ref: Image.Image | Path) -> Image.Image:
         return im.convert("RGB")
 
 
+def numbered(recs: list[dict], limit: int | None, source: str | Path):
+    """(index, record, "<source>: row <index>") for the first `limit` records (all: None or 0), the `where`
+    every loader's errors name."""
+    for i, r in enumerate(recs[:limit] if limit else recs):
+        yield i, r, f"{source}: row {i}"
+
+
 def base_dir(source: str | Path, images: str | Path | None) -> Path | None:
     if images:
         return Path(images)

@@ -13,7 +13,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from stagewise.eval.benchmarks.common import acc, base_dir, image_ref, need, read_records
+from stagewise.eval.benchmarks.common import acc, base_dir, image_ref, need, numbered, read_records
 
 HUB_ID, SPLIT = "lmms-lab/HallusionBench", ("image", "non_image")
 MODES = ("official",)
@@ -30,8 +30,7 @@ def load(
         recs = read_records(source, split="image") + read_records(source, split="non_image")
     base = base_dir(source, images)
     rows = []
-    for i, r in enumerate(recs[:limit] if limit else recs):
-        where = f"{source}: row {i}"
+    for _, r, where in numbered(recs, limit, source):
         key = [
             str(need(r, k, where, (str, int)))
             for k in ("category", "subcategory", "set_id", "figure_id", "question_id")

@@ -18,6 +18,7 @@ from stagewise.eval.benchmarks.common import (
     image_ref,
     letters,
     need,
+    numbered,
     overall,
     read_records,
 )
@@ -33,8 +34,7 @@ def load(
     recs = read_records(source, split=SPLIT)
     base = base_dir(source, images)
     rows = []
-    for i, r in enumerate(recs[:limit] if limit else recs):
-        where = f"{source}: row {i}"
+    for _, r, where in numbered(recs, limit, source):
         options = r.get("options") or []
         rows.append(
             {

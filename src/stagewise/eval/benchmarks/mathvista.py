@@ -16,7 +16,16 @@ import re
 from pathlib import Path
 
 from stagewise.data.sources import DataError
-from stagewise.eval.benchmarks.common import acc, base_dir, breakdown, image_ref, letters, need, read_records
+from stagewise.eval.benchmarks.common import (
+    acc,
+    base_dir,
+    breakdown,
+    image_ref,
+    letters,
+    need,
+    numbered,
+    read_records,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +58,7 @@ def load(
         queries = json.loads(qfile.read_text())
     base = base_dir(source, images)
     rows = []
-    for i, r in enumerate(recs[:limit] if limit else recs):
-        where = f"{source}: row {i}"
+    for _, r, where in numbered(recs, limit, source):
         pid = str(r.get("pid") or r.get("_key") or need(r, "pid", where))
         meta = r.get("metadata") or {}
         if isinstance(meta, str):

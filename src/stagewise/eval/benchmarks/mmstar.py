@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stagewise.eval.benchmarks.common import base_dir, breakdown, image_ref, need, overall, read_records
+from stagewise.eval.benchmarks.common import (
+    base_dir,
+    breakdown,
+    image_ref,
+    need,
+    numbered,
+    overall,
+    read_records,
+)
 from stagewise.rewards.verify import extract_choice
 
 HUB_ID, SPLIT = "Lin-Chen/MMStar", "val"
@@ -22,8 +30,7 @@ def load(
     recs = read_records(source, split=SPLIT)
     base = base_dir(source, images)
     rows = []
-    for i, r in enumerate(recs[:limit] if limit else recs):
-        where = f"{source}: row {i}"
+    for i, r, where in numbered(recs, limit, source):
         rows.append(
             {
                 "id": str(r.get("index", i)),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from stagewise.data.prompts import load_prompt
 from stagewise.data.sources import DataError
-from stagewise.eval.benchmarks.common import acc, base_dir, image_ref, need, read_records
+from stagewise.eval.benchmarks.common import acc, base_dir, image_ref, need, numbered, read_records
 from stagewise.rewards.verify import extract_choice
 
 HUB_ID, SPLIT = "We-Math/We-Math", "testmini"
@@ -37,8 +37,7 @@ def load(
     )
     base = base_dir(source, images)
     rows = []
-    for i, r in enumerate(recs[:limit] if limit else recs):
-        where = f"{source}: row {i}"
+    for _, r, where in numbered(recs, limit, source):
         key = need(r, "key", where)
         if not re.fullmatch(r"[23]steps_(\d|multi)", key):
             raise DataError(f"{where}: field 'key' is {key!r}, expected like 2steps_1 or 3steps_multi")
