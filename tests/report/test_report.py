@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,33 @@ def test_partial_run_still_gets_a_report_that_says_what_is_missing(world_dir, tm
     assert "nothing was trained" in page and "No evaluated model yet" in page
     with pytest.raises(FileNotFoundError, match="run directory not found"):
         write_report(tmp_path / "absent")
+
+
+def test_report_names_kinds_a_checkpoint_answers_with_one_letter(world_dir, tmp_path):
+    run = tmp_path / "run"
+    make_run(world_dir, run)
+    items = run / "merged" / "seed0" / "eval" / "merged" / "items.jsonl"
+    rows = [json.loads(line) for line in items.read_text().splitlines()]
+    for r in rows:  # the merged model answers every perception question "A"
+        if r["family"] == "perception":
+            r["extracted"], r["correct"] = "A", r["answer"] == "A"
+    items.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    golds: dict[str, Counter] = {}
+    for r in rows:
+        if r["family"] == "perception":
+            golds.setdefault(r["kind"], Counter())[r["answer"]] += 1
+    spread_kinds = [k for k, c in golds.items() if c.most_common(1)[0][1] / sum(c.values()) < 0.9]
+    assert spread_kinds, "the test world should have a perception kind with mixed gold letters"
+
+    page = write_report(run).read_text()
+    md = (run / "report" / "report.md").read_text()
+    assert "id='fig-answer-collapse'" in page and (run / "report" / "figures" / "answer-collapse.png").exists()
+    para = next(line for line in md.splitlines() if line.startswith("Share of a question kind"))
+    for kind in spread_kinds:
+        assert f"merged/seed0/merged: perception/{kind}" in para
+    assert not re.search(r"(staged/seed0/\w+|base): perception/", para)  # their wrong letters are spread
+    row = next(line for line in md.splitlines() if line.startswith(f"| perception/{spread_kinds[0]} |"))
+    assert "A 100" in row
 
 
 def _chromium(*args: str) -> subprocess.CompletedProcess:

@@ -21,7 +21,7 @@ def _mean(values: list) -> float | None:
     return statistics.fmean(values) if values else None
 
 
-def _answer_spread(group: list[dict]) -> dict:
+def answer_spread(group: list[dict]) -> dict:
     """How concentrated the model's answers are, beside the gold answers' own concentration. A model that gives
     one letter to every question of a kind (`top_answer_share` 1.0 where `gold_top_share` is 0.3) has stopped
     looking: RL on a model that cannot see collapses onto a per-kind prior this way."""
@@ -41,7 +41,7 @@ def summarize(items: list[dict]) -> dict:
             "mean_response_tokens": _mean([i.get("response_tokens") for i in group]),
             "mean_think_tokens": _mean([i.get("think_tokens") for i in group]),
             "truncation_rate": sum(bool(i.get("truncated")) for i in group) / len(group),
-            **_answer_spread(group),
+            **answer_spread(group),
         }
 
     by_family: dict[str, list[dict]] = defaultdict(list)

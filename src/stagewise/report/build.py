@@ -24,6 +24,7 @@ from stagewise.analysis.runs import (
     scan_run,
 )
 from stagewise.analysis.traces import BREAKDOWNS, breakdown, final_rows, length_vs_accuracy, staged_vs_merged
+from stagewise.eval.world_eval import answer_spread
 from stagewise.report import figures
 from stagewise.utils import atomic_write_text
 
@@ -183,6 +184,53 @@ def length_section(rows: list[dict], finals: list[dict]) -> list:
                                  "truncated (%)"],
                        [[p["model"], str(p["n"]), _pct(p["accuracy"]), _num(p["think_tokens"]),
                          _num(p["response_tokens"]), _pct(p["truncation_rate"])] for p in points]))
+    return blocks
+
+
+# ------------------------------------------------------------------------------------------ answer collapse
+COLLAPSE_SHARE = 0.9  # a kind answered with one answer this often, where the gold answers are spread, has collapsed
+
+
+def collapse_section(rows: list[dict], finals: list[dict], max_models: int = 6) -> list:
+    """Per question kind: how often each checkpoint gives its most common answer, beside the gold answers' own
+    concentration. RL on a model that cannot see a kind collapses it onto one answer (BENCHMARKS.md)."""
+    rows = [r for r in rows if r.get("kind") and "extracted" in r]
+    models = [p["model"] for p in length_vs_accuracy(rows)]
+    if len(models) > max_models:  # a grid: the base and the final models of the first seed
+        first = min((r["seed"] for r in finals if r["seed"] is not None), default=None)
+        rows = [r for r in finals if r.get("kind") and "extracted" in r and r["seed"] in (None, first)]
+        models = [p["model"] for p in length_vs_accuracy(rows)][:max_models]
+    if not rows:
+        return []
+    groups: dict[tuple[str, str], dict[str, list[dict]]] = {}
+    for r in rows:
+        groups.setdefault((r["family"], r["kind"]), {}).setdefault(r["model"], []).append(r)
+    kinds = sorted(groups)
+    spread = {k: {m: answer_spread(g) for m, g in groups[k].items()} for k in kinds}
+    gold = {k: next(iter(spread[k].values()))["gold_top_share"] for k in kinds}
+    collapsed = [(m, f"{f}/{k}") for (f, k) in kinds for m, s in spread[(f, k)].items()
+                 if s["top_answer_share"] >= COLLAPSE_SHARE and gold[(f, k)] < COLLAPSE_SHARE]
+    names = [f"{f}/{k}" for f, k in kinds]
+    blocks: list = [("h2", "Answer collapse")]
+    blocks.append(("p", "Share of a question kind's test items given the checkpoint's most common answer, beside the "
+                        "share of the most common gold answer. A checkpoint far above the gold share answers the "
+                        "kind without looking (RL amplifies a per-kind answer prior where the model cannot see). "
+                        + (f"{len(collapsed)} (checkpoint, kind) pairs at {COLLAPSE_SHARE:.0%} or more: "
+                           + ", ".join(f"{m}: {k}" for m, k in collapsed[:8])
+                           + (", ..." if len(collapsed) > 8 else "") + "."
+                           if collapsed else f"No checkpoint gives one answer to {COLLAPSE_SHARE:.0%} of a kind.")))
+    series = {"gold": [100 * gold[k] for k in kinds]}
+    series |= {m: [100 * spread[k][m]["top_answer_share"] if m in spread[k] else None for k in kinds]
+               for m in models}
+    blocks.append(("figure", "answer-collapse",
+                   figures.grouped_bars("Most common answer's share per question kind", names, series,
+                                        "share of items (%)", "question kind (test split)"),
+                   "Bars: share of the kind's items given the most common answer, for the gold answers and each "
+                   "checkpoint."))
+    blocks.append(("table", ["kind", "items", "gold top (%)", *models],
+                   [[n, str(len(next(iter(groups[k].values())))), _pct(gold[k], 0),
+                     *(f"{spread[k][m]['top_answer']} {_pct(spread[k][m]['top_answer_share'], 0)}"
+                       if m in spread[k] else "" for m in models)] for n, k in zip(names, kinds, strict=True)]))
     return blocks
 
 
@@ -416,6 +464,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     blocks += curves_section(layout)
     if rows:
         blocks += length_section(rows, finals)
+        blocks += collapse_section(rows, finals)
     diag = diagnoses(layout, finals, out, run_dir / "data")
     blocks += diagnosis_section(diag)
     if finals:

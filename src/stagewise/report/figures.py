@@ -60,7 +60,8 @@ def training_curves(title: str, stages: list[tuple[str, list[dict]]]) -> bytes |
 def grouped_bars(title: str, groups: list[str], series: dict[str, list[float | None]], ylabel: str,
                  xlabel: str) -> bytes:
     """Bars per group (x) for each series (colour); missing values are left out."""
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(groups) * max(1, len(series)) ** 0.5 + 2), 3.6))
+    fig, ax = plt.subplots(figsize=(min(16.0, max(5.0, 1.3 * len(groups) * max(1, len(series)) ** 0.5 + 2)), 3.6))
+    labelled = len(groups) * len(series) <= 40  # value labels on a crowded plot overlap
     width = 0.8 / max(1, len(series))
     for j, (name, values) in enumerate(series.items()):
         xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(groups))]
@@ -68,7 +69,8 @@ def grouped_bars(title: str, groups: list[str], series: dict[str, list[float | N
         if pts:
             bars = ax.bar([p[0] for p in pts], [p[1] for p in pts], width=width, label=name,
                           color=PALETTE[j % len(PALETTE)])
-            ax.bar_label(bars, fmt="%.1f", fontsize=7)
+            if labelled:
+                ax.bar_label(bars, fmt="%.1f", fontsize=7)
     tilt = len(groups) > 4 or max((len(g) for g in groups), default=0) > 14  # long labels would overlap
     ax.set_xticks(range(len(groups)), groups, rotation=20 if tilt else 0, ha="right" if tilt else "center")
     ax.set_ylabel(ylabel)
