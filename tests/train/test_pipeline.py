@@ -65,6 +65,13 @@ def test_run_trains_each_stage_from_the_previous_and_resumes(tmp_path):
     assert merged["plan"]["sources"] == ["perception", "textual", "visual"] and merged["train_items"] == 24
     assert grid["variants"]["merged"]["compute"]["completions_generated"]["mean"] == 12
     assert "merged/seed0/merged" in table
+    # every trained model is compared with the base on the same items: 3 per family, 9 overall
+    paired = json.loads((run / "paired.json").read_text())
+    assert set(paired) == {"staged/seed0/perception", "staged/seed0/textual", "staged/seed0/visual",
+                           "merged/seed0/merged"}
+    assert {d["n"] for c in paired.values() for f, d in c.items() if f != "overall"} == {3}
+    assert {c["overall"]["n"] for c in paired.values()} == {9}
+    assert "overall Δ" in table
 
     stamps = {p: p.stat().st_mtime_ns for p in run.rglob("manifest.json")}
     assert main(["run", str(recipe)]) == 0

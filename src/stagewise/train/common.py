@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 from pathlib import Path
 
 import torch
+from transformers import TrainingArguments
 
 from stagewise.models.load import vision_module
 
 log = logging.getLogger(__name__)
+
+
+def checkpointing_arg(on: bool) -> dict:
+    """Activation checkpointing under the name this transformers reads (5.24 renamed `gradient_checkpointing`
+    to `activation_checkpointing` and warns on the old name; earlier 5.x only know the old one)."""
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    return {"activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing": on}
 
 
 def device_defaults() -> dict:
@@ -19,7 +28,7 @@ def device_defaults() -> dict:
     return {
         "bf16": bool(cuda and torch.cuda.is_bf16_supported()),
         "use_cpu": not cuda,
-        "gradient_checkpointing": False,
+        **checkpointing_arg(False),
         "report_to": "none",
         "dataloader_num_workers": 0,
         "disable_tqdm": False,

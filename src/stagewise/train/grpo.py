@@ -12,6 +12,7 @@ from trl import GRPOConfig, GRPOTrainer
 from stagewise.config import TrainerConfig
 from stagewise.rewards import paper_reward_funcs
 from stagewise.train.common import (
+    checkpointing_arg,
     device_defaults,
     freeze_language,
     freeze_vision,
@@ -102,7 +103,7 @@ def grpo_config(cfg: TrainerConfig, out_dir: Path, seed: int, world_size: int | 
     kwargs.update(device_defaults())
     kwargs["report_to"] = report_targets(cfg.report_to)
     kwargs["run_name"] = "/".join(Path(out_dir).parts[-3:])  # <variant>/seed<k>/<stage> in W&B/trackio
-    kwargs["gradient_checkpointing"] = cfg.gradient_checkpointing
+    kwargs.update(checkpointing_arg(cfg.gradient_checkpointing))
     if cfg.bf16 is not None:
         kwargs["bf16"] = cfg.bf16
     kwargs.update(vllm_kwargs(cfg))

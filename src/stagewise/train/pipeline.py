@@ -11,6 +11,7 @@ Directory convention (each step reads the previous step's folder; nothing else i
     runs/<name>/eval/base/                     base evaluation: items.jsonl + summary.json
     runs/<name>/<variant>/seed<k>/eval/<stage>/  evaluation of each trained model
     runs/<name>/results.md|json                every evaluated model
+    runs/<name>/paired.json                    each model minus the base on the same items (± 95% interval)
     runs/<name>/grid.md|json                   variants x seeds: mean +- std, difference to merged, compute
 Data, init and base are shared by every variant and seed (the base is warm-started with `seed`); seeds vary
 the RL stages. A folder whose manifest says `done` is never redone, so rerunning a command continues it.
@@ -30,6 +31,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from stagewise.analysis.paired import compare_to_reference, load_eval_items, paired_table
 from stagewise.config import Recipe, to_dict
 from stagewise.data.sources import load_rows, to_dataset, to_trl_rows
 from stagewise.train.plan import StagePlan
@@ -424,13 +426,21 @@ def run(recipe: Recipe, seeds: list[int] | None = None, launch=None) -> dict[str
             finals[(variant, seed)] = f"{variant}/seed{seed}/{models[-1][0]}"
 
     summaries = evaluate_models(recipe, to_eval, data_dir)
+    paired = compare_to_reference(load_eval_items({label: out for label, _, out in to_eval}), recipe.eval.families)
     header, rows = results_table(summaries, recipe.eval.families)
-    atomic_write_text(run_dir / "results.md", markdown_table(header, rows))
+    p_header, p_rows = paired_table(paired, recipe.eval.families)
+    atomic_write_text(run_dir / "results.md", markdown_table(header, rows) + PAIRED_NOTE
+                      + markdown_table(p_header, p_rows))
     atomic_write_json(run_dir / "results.json", summaries)
+    atomic_write_json(run_dir / "paired.json", paired)
     grid = grid_summary(recipe, summaries, finals)
     write_grid_summary(run_dir, grid)
     log.info("run %s finished in %.0f s", recipe.name, time.time() - t0)
-    return {"models": summaries, "grid": grid}
+    return {"models": summaries, "grid": grid, "paired": paired}
+
+
+PAIRED_NOTE = ("\nEach model minus the base on the same test items, in accuracy points, ± the 95% interval of the "
+               "paired difference; * where the interval excludes 0 (stagewise.analysis.paired).\n\n")
 
 
 def results_table(summaries: dict[str, dict], families: list[str]) -> tuple[list[str], list[list[str]]]:
