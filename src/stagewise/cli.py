@@ -114,6 +114,44 @@ def cmd_data_difficulty(args) -> int:
     return 0
 
 
+def cmd_data_headroom(args) -> int:
+    """Greedy answers and k samples of one model on the same world items -> is there anything for RL to sharpen?"""
+    import torch
+
+    from stagewise.analysis.headroom import headroom, headroom_table
+    from stagewise.analysis.runs import read_jsonl
+    from stagewise.data.difficulty import estimate_pass_rates
+    from stagewise.data.sources import load_rows, to_trl_rows
+    from stagewise.eval.world_eval import evaluate
+    from stagewise.models.load import load_model_and_processor
+    from stagewise.train.pipeline import markdown_table
+    from stagewise.utils import atomic_write_json, atomic_write_text
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data, out = Path(args.data), Path(args.out)
+    tests = {}
+    for fam in args.families.split(","):
+        folder = data / fam / args.split
+        if not folder.exists():
+            raise FileNotFoundError(f"{folder}: no {fam}/{args.split} split in {data} (a world or run data folder)")
+        tests[fam] = to_trl_rows(load_rows(folder, limit=args.size), instruction=args.instruction or None, source=fam)
+    model, processor = load_model_and_processor(args.model, dtype=torch.float32)
+    evaluate(model, processor, tests, out / "greedy", batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
+    rows = [r for t in tests.values() for r in t]
+    rates = estimate_pass_rates(model, processor, rows, out / "pass_rates.jsonl", model_name=args.model, k=args.k,
+                                temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
+                                batch_size=args.batch_size, seed=args.seed)
+    result = headroom(read_jsonl(out / "greedy" / "items.jsonl"), rates)
+    header, table = headroom_table(result, args.k)
+    atomic_write_json(out / "headroom.json", {"model": args.model, "k": args.k, "temperature": args.temperature,
+                                              "groups": result})
+    atomic_write_text(out / "headroom.md", markdown_table(header, table))
+    show_table(f"{args.model}: greedy vs {args.k} samples on the same items (%)", header, table)
+    log.info("headroom: %s", out / "headroom.md")
+    return 0
+
+
 def cmd_check(args) -> int:
     import yaml
 
@@ -355,6 +393,23 @@ def _add_data_commands(sub) -> None:
     df.add_argument("--seed", type=int, default=0)
     df.add_argument("--threads", type=int, default=0)
     df.set_defaults(func=cmd_data_difficulty)
+    hr = dsub.add_parser("headroom", help="greedy vs k sampled answers of a model on the same world items: is "
+                                          "there anything for RL to sharpen?")
+    hr.add_argument("--model", required=True, help="model folder or hub id")
+    hr.add_argument("--data", required=True, help="world data folder (`stagewise world` output or runs/<name>/data)")
+    hr.add_argument("--out", required=True, help="output folder (greedy/, pass_rates.jsonl, headroom.md|json)")
+    hr.add_argument("--families", default="perception,visual,textual", help="comma-separated world families")
+    hr.add_argument("--split", default="test")
+    hr.add_argument("--size", type=int, default=500, help="items per family")
+    hr.add_argument("--k", type=int, default=8, help="samples per item")
+    hr.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (GRPO's rollouts: 1.0)")
+    hr.add_argument("--top-p", type=float, default=1.0)
+    hr.add_argument("--max-new-tokens", type=int, default=96)
+    hr.add_argument("--batch-size", type=int, default=64)
+    hr.add_argument("--instruction", default="", help="prompt template ('' for none, as the demo's stages)")
+    hr.add_argument("--seed", type=int, default=0)
+    hr.add_argument("--threads", type=int, default=0)
+    hr.set_defaults(func=cmd_data_headroom)
 
 
 @_user_errors
