@@ -36,8 +36,8 @@ def show_table(title: str, header: list[str], rows: list[list[str]]) -> None:
     from rich.table import Table
 
     table = Table(title=title)
-    for h in header:
-        table.add_column(h, justify="left" if h == "model" else "right")
+    for i, h in enumerate(header):  # the first column names the row: left-aligned, never wrapped
+        table.add_column(h, justify="left" if i == 0 else "right", no_wrap=i == 0)
     for r in rows:
         table.add_row(*r)
     Console(width=max(Console().width, 110)).print(table)
