@@ -66,11 +66,14 @@ def cmd_run(args) -> int:
         header, rows = results_table(out["models"], recipe.eval.families)
         show_table(f"{recipe.name}: held-out world test accuracy (%) and mean trace length (tokens)", header, rows)
         if out.get("paired"):
-            from stagewise.analysis.paired import paired_table
+            from stagewise.analysis.paired import collapse_free_table, paired_table
 
             header, rows = paired_table(out.get("paired"), recipe.eval.families)
             show_table(f"{recipe.name}: each model minus the base on the same items (points ± 95% interval; "
                        "* excludes 0)", header, rows)
+            header, rows = collapse_free_table(out.get("paired"), recipe.eval.families)
+            show_table(f"{recipe.name}: the same without the question kinds either model answers with one answer "
+                       "(90%+ of items)", header, rows)
     header, rows = grid_table(out["grid"])
     show_table(f"{recipe.name}: variants side by side (final models; accuracy %, trace tokens)", header, rows)
     log.info("results: %s and %s", recipe.run_dir / "results.md", recipe.run_dir / "grid.md")

@@ -6,6 +6,8 @@ import math
 import pytest
 
 from stagewise.analysis.paired import (
+    collapse_free_table,
+    collapsed_kinds,
     compare_to_reference,
     format_difference,
     load_eval_items,
@@ -72,3 +74,29 @@ def test_compare_per_family_and_overall_and_table(tmp_path):
     assert rows[0][2] == format_difference(got["visual"]) and rows[0][2].startswith("-10.0 ± ")
     assert not rows[0][2].endswith("*") and rows[0][4] == "+10 / -1"
     assert compare_to_reference({"staged": model}, ["perception"]) == {}
+
+
+def _kind_items(kind: str, golds: list[str], answers: list[str], family: str = "visual") -> list[dict]:
+    return [{"id": f"{kind}{i}", "family": family, "kind": kind, "answer": g, "extracted": a, "correct": g == a}
+            for i, (g, a) in enumerate(zip(golds, answers, strict=True))]
+
+
+def test_a_gain_from_answering_one_number_everywhere_is_left_out_without_collapsed_kinds():
+    # "more": gold 1 on half the items; the base answers from what it sees (right on 4 of 10), the model says "1"
+    # to all (right on 5): +10 points that are the prior. "points": both answer the same, the model one more right.
+    golds = ["1", "2", "1", "3", "1", "2", "1", "4", "1", "2"]
+    base = _kind_items("more", golds, ["1", "2", "2", "3", "2", "1", "1", "1", "2", "1"])
+    model = _kind_items("more", golds, ["1"] * 10)
+    pts = ["4", "6", "8", "10"]
+    base += _kind_items("points", pts, ["4", "6", "9", "9"])
+    model += _kind_items("points", pts, ["4", "6", "8", "9"])
+    assert collapsed_kinds(model) == {"visual/more"} and collapsed_kinds(base) == set()
+    assert collapsed_kinds(_kind_items("more", ["1"] * 10, ["1"] * 10)) == set()  # gold not spread: fine
+    c = compare_to_reference({"base": base, "final": model}, ["visual"])["final"]
+    assert c["visual"]["delta"] == pytest.approx(100 * 2 / 14)
+    assert c["collapsed"] == ["visual/more"]
+    assert c["without_collapsed"]["visual"]["n"] == 4
+    assert c["without_collapsed"]["visual"]["delta"] == pytest.approx(25.0)
+    header, rows = collapse_free_table({"final": c}, ["visual"])
+    assert header[-1] == "kinds left out" and rows[0][-1] == "visual/more"
+    assert rows[0][1].startswith("+25.0 ± ")

@@ -69,9 +69,10 @@ def test_run_trains_each_stage_from_the_previous_and_resumes(tmp_path):
     paired = json.loads((run / "paired.json").read_text())
     assert set(paired) == {"staged/seed0/perception", "staged/seed0/textual", "staged/seed0/visual",
                            "merged/seed0/merged"}
-    assert {d["n"] for c in paired.values() for f, d in c.items() if f != "overall"} == {3}
+    assert {c[f]["n"] for c in paired.values() for f in ("perception", "textual", "visual")} == {3}
     assert {c["overall"]["n"] for c in paired.values()} == {9}
-    assert "overall Δ" in table
+    assert "overall Δ" in table and "kinds left out" in table
+    assert all(set(c["without_collapsed"]) == {"perception", "textual", "visual", "overall"} for c in paired.values())
 
     stamps = {p: p.stat().st_mtime_ns for p in run.rglob("manifest.json")}
     assert main(["run", str(recipe)]) == 0

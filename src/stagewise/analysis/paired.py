@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import defaultdict
 from pathlib import Path
 
 from stagewise.analysis.runs import read_jsonl
+from stagewise.eval.world_eval import answer_spread
 
 Z95 = 1.96
+COLLAPSE_SHARE = 0.9  # one answer for this share of a kind's items, where the gold answers are spread: collapsed
 
 
 def paired_difference(reference: list[dict], other: list[dict]) -> dict:
@@ -35,17 +38,49 @@ def paired_difference(reference: list[dict], other: list[dict]) -> dict:
             "gained": diffs.count(1), "lost": diffs.count(-1), "significant": abs(delta) > Z95 * se}
 
 
+def collapsed_kinds(rows: list[dict], share: float = COLLAPSE_SHARE) -> set[str]:
+    """`family/kind`s a model answers with one answer at least `share` of the time while the gold answers are
+    spread (their most common one below `share`): it is not looking at those items, and any accuracy it gains
+    there is the kind's most common gold answer (BENCHMARKS.md: the demo's visual gain)."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r.get("kind") and "extracted" in r:
+            groups[f"{r.get('family', '')}/{r['kind']}"].append(r)
+    out = set()
+    for name, group in groups.items():
+        spread = answer_spread(group)
+        if spread["top_answer_share"] >= share and spread["gold_top_share"] < share:
+            out.add(name)
+    return out
+
+
+def _by_family(reference: list[dict], rows: list[dict], families: list[str]) -> dict:
+    out = {fam: paired_difference([r for r in reference if r.get("family") == fam],
+                                  [r for r in rows if r.get("family") == fam]) for fam in families}
+    out["overall"] = paired_difference(reference, rows)
+    return out
+
+
 def compare_to_reference(items: dict[str, list[dict]], families: list[str], reference: str = "base") -> dict:
-    """{model label: {family or "overall": paired_difference}} for every model but the reference."""
+    """{model label: {family or "overall": paired_difference, "collapsed": [family/kind, ...],
+    "without_collapsed": {family or "overall": paired_difference}}} for every model but the reference; the last
+    leaves out the kinds either model answers with one answer (`collapsed_kinds`)."""
     if reference not in items:
         return {}
+    ref_collapsed = collapsed_kinds(items[reference])
     out = {}
     for label, rows in items.items():
         if label == reference:
             continue
-        out[label] = {fam: paired_difference([r for r in items[reference] if r.get("family") == fam],
-                                             [r for r in rows if r.get("family") == fam]) for fam in families}
-        out[label]["overall"] = paired_difference(items[reference], rows)
+        out[label] = _by_family(items[reference], rows, families)
+        drop = ref_collapsed | collapsed_kinds(rows)
+
+        def keep(r: dict, drop: set[str] = drop) -> bool:
+            return f"{r.get('family', '')}/{r.get('kind')}" not in drop
+
+        out[label]["collapsed"] = sorted(drop)
+        out[label]["without_collapsed"] = _by_family([r for r in items[reference] if keep(r)],
+                                                     [r for r in rows if keep(r)], families)
     return out
 
 
@@ -67,5 +102,14 @@ def paired_table(comparison: dict, families: list[str]) -> tuple[list[str], list
     header = ["model"] + [f"{f} Δ" for f in families] + ["overall Δ", "items right / wrong vs base"]
     rows = [[label] + [format_difference(c[f]) for f in families] + [
         format_difference(c["overall"]), f"+{c['overall']['gained']} / -{c['overall']['lost']}"]
+        for label, c in comparison.items()]
+    return header, rows
+
+
+def collapse_free_table(comparison: dict, families: list[str]) -> tuple[list[str], list[list[str]]]:
+    """The same differences without the question kinds either model answers with one answer."""
+    header = ["model"] + [f"{f} Δ" for f in families] + ["overall Δ", "kinds left out"]
+    rows = [[label] + [format_difference(c["without_collapsed"][f]) for f in families] + [
+        format_difference(c["without_collapsed"]["overall"]), ", ".join(c["collapsed"]) or "none"]
         for label, c in comparison.items()]
     return header, rows

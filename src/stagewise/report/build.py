@@ -15,6 +15,7 @@ import logging
 import statistics
 from pathlib import Path
 
+from stagewise.analysis.paired import COLLAPSE_SHARE
 from stagewise.analysis.runs import (
     CAPABILITY,
     benchmark_outputs,
@@ -188,7 +189,6 @@ def length_section(rows: list[dict], finals: list[dict]) -> list:
 
 
 # ------------------------------------------------------------------------------------------ answer collapse
-COLLAPSE_SHARE = 0.9  # a kind answered with one answer this often, where the gold answers are spread, has collapsed
 
 
 def collapse_section(rows: list[dict], finals: list[dict], max_models: int = 6) -> list:

@@ -31,7 +31,12 @@ from pathlib import Path
 import torch
 import yaml
 
-from stagewise.analysis.paired import compare_to_reference, load_eval_items, paired_table
+from stagewise.analysis.paired import (
+    collapse_free_table,
+    compare_to_reference,
+    load_eval_items,
+    paired_table,
+)
 from stagewise.config import Recipe, to_dict
 from stagewise.data.sources import load_rows, to_dataset, to_trl_rows
 from stagewise.train.plan import StagePlan
@@ -429,8 +434,9 @@ def run(recipe: Recipe, seeds: list[int] | None = None, launch=None) -> dict[str
     paired = compare_to_reference(load_eval_items({label: out for label, _, out in to_eval}), recipe.eval.families)
     header, rows = results_table(summaries, recipe.eval.families)
     p_header, p_rows = paired_table(paired, recipe.eval.families)
+    c_header, c_rows = collapse_free_table(paired, recipe.eval.families)
     atomic_write_text(run_dir / "results.md", markdown_table(header, rows) + PAIRED_NOTE
-                      + markdown_table(p_header, p_rows))
+                      + markdown_table(p_header, p_rows) + COLLAPSE_NOTE + markdown_table(c_header, c_rows))
     atomic_write_json(run_dir / "results.json", summaries)
     atomic_write_json(run_dir / "paired.json", paired)
     grid = grid_summary(recipe, summaries, finals)
@@ -441,6 +447,9 @@ def run(recipe: Recipe, seeds: list[int] | None = None, launch=None) -> dict[str
 
 PAIRED_NOTE = ("\nEach model minus the base on the same test items, in accuracy points, ± the 95% interval of the "
                "paired difference; * where the interval excludes 0 (stagewise.analysis.paired).\n\n")
+COLLAPSE_NOTE = ("\nThe same, leaving out the question kinds either model answers with one answer for 90%+ of their "
+                 "items while the gold answers are spread: accuracy gained there is the kind's most common gold "
+                 "answer, not looking.\n\n")
 
 
 def results_table(summaries: dict[str, dict], families: list[str]) -> tuple[list[str], list[list[str]]]:
