@@ -54,6 +54,10 @@ def collapsed_kinds(rows: list[dict], share: float = COLLAPSE_SHARE) -> set[str]
     return out
 
 
+def _without(rows: list[dict], kinds: set[str]) -> list[dict]:
+    return [r for r in rows if f"{r.get('family', '')}/{r.get('kind')}" not in kinds]
+
+
 def _by_family(reference: list[dict], rows: list[dict], families: list[str]) -> dict:
     out = {fam: paired_difference([r for r in reference if r.get("family") == fam],
                                   [r for r in rows if r.get("family") == fam]) for fam in families}
@@ -74,13 +78,9 @@ def compare_to_reference(items: dict[str, list[dict]], families: list[str], refe
             continue
         out[label] = _by_family(items[reference], rows, families)
         drop = ref_collapsed | collapsed_kinds(rows)
-
-        def keep(r: dict, drop: set[str] = drop) -> bool:
-            return f"{r.get('family', '')}/{r.get('kind')}" not in drop
-
         out[label]["collapsed"] = sorted(drop)
-        out[label]["without_collapsed"] = _by_family([r for r in items[reference] if keep(r)],
-                                                     [r for r in rows if keep(r)], families)
+        out[label]["without_collapsed"] = _by_family(_without(items[reference], drop), _without(rows, drop),
+                                                     families)
     return out
 
 

@@ -15,7 +15,7 @@ import logging
 import statistics
 from pathlib import Path
 
-from stagewise.analysis.paired import COLLAPSE_SHARE
+from stagewise.analysis.paired import COLLAPSE_SHARE, collapsed_kinds
 from stagewise.analysis.runs import (
     CAPABILITY,
     benchmark_outputs,
@@ -208,9 +208,9 @@ def collapse_section(rows: list[dict], finals: list[dict], max_models: int = 6) 
     kinds = sorted(groups)
     spread = {k: {m: answer_spread(g) for m, g in groups[k].items()} for k in kinds}
     gold = {k: next(iter(spread[k].values()))["gold_top_share"] for k in kinds}
-    collapsed = [(m, f"{f}/{k}") for (f, k) in kinds for m, s in spread[(f, k)].items()
-                 if s["top_answer_share"] >= COLLAPSE_SHARE and gold[(f, k)] < COLLAPSE_SHARE]
     names = [f"{f}/{k}" for f, k in kinds]
+    by_model = {m: collapsed_kinds([r for r in rows if r["model"] == m]) for m in models}
+    collapsed = [(m, n) for n in names for m in models if n in by_model[m]]
     blocks: list = [("h2", "Answer collapse")]
     blocks.append(("p", "Share of a question kind's test items given the checkpoint's most common answer, beside the "
                         "share of the most common gold answer. A checkpoint far above the gold share answers the "
