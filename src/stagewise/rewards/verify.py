@@ -7,15 +7,20 @@ methods and simple non-nested regexes rather than backtracking-prone patterns.
 
 from __future__ import annotations
 
+import atexit
+import importlib
+import json
 import logging
 import math
+import os
 import re
-import signal
+import select
+import subprocess
+import sys
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
-from typing import Literal, TypeVar
+from typing import Literal
 
 import math_verify
 import math_verify.grader
@@ -23,7 +28,6 @@ import math_verify.parser
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 AnswerKind = Literal["choice", "number", "expression"]
 ANSWER_KINDS: tuple[str, ...] = ("choice", "number", "expression")
 DEFAULT_TIMEOUT_S = 5.0
@@ -199,67 +203,6 @@ def infer_kind(gold: str) -> AnswerKind:
     return "number" if parse_number(gold) is not None else "expression"
 
 
-class _VerifyTimeout(BaseException):
-    """Raised when grading runs too long; a BaseException so sympy's ``except Exception`` can't swallow it."""
-
-
-def _call_with_alarm(fn: Callable[[], T], timeout_s: float) -> T:
-    def on_alarm(signum: int, frame: object) -> None:
-        raise _VerifyTimeout
-
-    old_handler = signal.signal(signal.SIGALRM, on_alarm)
-    old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, timeout_s)
-    start = time.monotonic()
-    try:
-        return fn()
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old_handler)
-        if old_delay > 0:  # re-arm an outer timer (e.g. a test timeout) for the time it had left
-            remaining = max(old_delay - (time.monotonic() - start), 1e-3)
-            signal.setitimer(signal.ITIMER_REAL, remaining, old_interval)
-
-
-def _call_in_thread(fn: Callable[[], T], timeout_s: float) -> T:
-    result: dict[str, object] = {}
-
-    def target() -> None:
-        try:
-            result["value"] = fn()
-        except BaseException as error:  # re-raised in the caller's thread
-            result["error"] = error
-
-    # A daemon thread per call, so a stuck computation (which cannot be killed) never blocks later calls.
-    worker = threading.Thread(target=target, name="stagewise-verify", daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    if worker.is_alive():
-        raise _VerifyTimeout
-    if "error" in result:
-        raise result["error"]  # type: ignore[misc]
-    return result["value"]  # type: ignore[return-value]
-
-
-def call_with_timeout(fn: Callable[[], T], timeout_s: float | None) -> T:
-    """Run ``fn`` with a time limit, raising ``TimeoutError`` when it is exceeded; works in any thread.
-
-    On the main thread a SIGALRM timer interrupts the computation itself (sympy is pure Python), so a
-    runaway comparison does not keep burning CPU. Elsewhere signals are unavailable and a worker thread
-    is abandoned instead.
-    """
-    if timeout_s is None or timeout_s <= 0:
-        return fn()
-    use_alarm = (
-        hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-        and signal.getsignal(signal.SIGALRM) is not None  # None: a C-level handler we could not restore
-    )
-    try:
-        return _call_with_alarm(fn, timeout_s) if use_alarm else _call_in_thread(fn, timeout_s)
-    except _VerifyTimeout:
-        raise TimeoutError(f"timed out after {timeout_s} s") from None
-
-
 def _math_verify_parse(text: str) -> list:
     text = text.strip().strip("$").strip()
     # math_verify extracts LaTeX only from \boxed{} or $...$, so wrap the bare answer; timeouts are ours.
@@ -275,13 +218,132 @@ def _math_verify_equal(gold: str, pred: str) -> bool:
     return bool(math_verify.verify(gold_parsed, pred_parsed, timeout_seconds=None))
 
 
+class MathWorker:
+    """A child Python process that runs math_verify, killed and replaced when a comparison runs over time.
+
+    math_verify (antlr parsing, sympy) can run for minutes on adversarial answers, partly inside C code that
+    no signal or thread can interrupt, and a SIGALRM set in the main thread is not reliably acted on once
+    other threads exist (tqdm monitors, data loaders): the test suite hung on it. A process can always be
+    killed. The child runs this very file, so the module stays self-contained (EasyR1 export copies it).
+    """
+
+    START_TIMEOUT_S = 120.0
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.owner_pid = os.getpid()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        code = f"import runpy; runpy.run_path({os.path.abspath(__file__)!r}, run_name='__main__')"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, "--math-worker"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True,
+        )
+        assert proc.stdout is not None
+        if not select.select([proc.stdout], [], [], self.START_TIMEOUT_S)[0] or proc.stdout.readline() != b"ready\n":
+            proc.kill()
+            proc.wait()
+            raise RuntimeError(f"math_verify worker did not start within {self.START_TIMEOUT_S} s")
+        return proc
+
+    def close(self) -> None:
+        if self.proc is not None and self.owner_pid == os.getpid():
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def call(self, target: str | None, args: list, timeout_s: float) -> object:
+        """``target(*args)`` in the child (``"module:function"``; None: math_verify equivalence of gold, pred).
+
+        Arguments and result travel as JSON. ``TimeoutError`` (and the child is killed) past ``timeout_s``;
+        ``RuntimeError`` when the function raised or the child died.
+        """
+        if self.owner_pid != os.getpid():  # forked: the pipes belong to the parent's worker
+            self.proc, self.owner_pid = None, os.getpid()
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = self._start()
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            self.proc.stdin.write(json.dumps({"target": target, "args": args}).encode() + b"\n")
+            self.proc.stdin.flush()
+        except OSError as error:  # the child died since the last call
+            self.close()
+            raise RuntimeError("math_verify worker died") from error
+        if not select.select([self.proc.stdout], [], [], timeout_s)[0]:
+            self.close()
+            raise TimeoutError(f"{target or 'math_verify'} timed out after {timeout_s} s")
+        line = self.proc.stdout.readline()
+        if not line:
+            self.close()
+            raise RuntimeError("math_verify worker died")
+        reply = json.loads(line)
+        if "error" in reply:
+            raise RuntimeError(reply["error"])
+        return reply["value"]
+
+
+_workers = threading.local()  # one child per thread, so concurrent graders never share a pipe
+_all_workers: list[MathWorker] = []
+
+
+def _thread_worker() -> MathWorker:
+    worker = getattr(_workers, "worker", None)
+    if worker is None:
+        worker = _workers.worker = MathWorker()
+        _all_workers.append(worker)
+    return worker
+
+
+@atexit.register
+def _close_workers() -> None:
+    for worker in _all_workers:
+        worker.close()
+
+
+def call_killable(target: str, *args: object, timeout_s: float) -> object:
+    """Run ``"module:function"`` on JSON-able ``args`` in this thread's child process, killed past ``timeout_s``.
+
+    For library code that can run away on model output (sympy, LaTeX parsers): raises ``TimeoutError`` or
+    ``RuntimeError`` (the function raised; its message is kept) and never leaves anything running.
+    """
+    return _thread_worker().call(target, list(args), timeout_s)
+
+
+def _serve_math_worker() -> None:
+    """The child's loop: one JSON request per line on stdin, one JSON reply per line on stdout."""
+    # Replies go to a private copy of stdout; anything the libraries print goes to stderr instead.
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    out.write(b"ready\n")
+    out.flush()
+    for line in sys.stdin.buffer:
+        request = json.loads(line)
+        try:
+            if request["target"] is None:
+                fn: Callable[..., object] = _math_verify_equal
+            else:
+                module, _, name = request["target"].partition(":")
+                fn = getattr(importlib.import_module(module), name)
+            reply = {"value": fn(*request["args"])}
+        except Exception as error:  # reported to the parent, which logs it and grades the answer wrong
+            reply = {"error": f"{type(error).__name__}: {error}"}
+        out.write(json.dumps(reply).encode() + b"\n")
+        out.flush()
+
+
 def math_equal(gold: str, pred: str, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> bool:
-    """Symbolic equivalence via math_verify; False on timeout, any error, or an over-long answer."""
+    """Symbolic equivalence via math_verify; False on timeout, any error, or an over-long answer.
+
+    With a timeout the comparison runs in a child process (`MathWorker`) that is killed when time runs out;
+    ``timeout_s=None`` runs it in this process with no limit.
+    """
     if len(pred) > MAX_ANSWER_CHARS or len(gold) > MAX_ANSWER_CHARS:
         logger.debug("answer longer than %d chars, not sent to math_verify", MAX_ANSWER_CHARS)
         return False
     try:
-        return call_with_timeout(lambda: _math_verify_equal(gold, pred), timeout_s)
+        if timeout_s is None or timeout_s <= 0:
+            return _math_verify_equal(gold, pred)
+        return bool(_thread_worker().call(None, [gold, pred], timeout_s))
     except TimeoutError:
         logger.debug("math_verify timed out after %s s (gold=%.200r pred=%.200r)", timeout_s, gold, pred)
     except Exception:
@@ -336,3 +398,7 @@ def format_ok(response: str) -> bool:
     # The first box leaves the most room for a closing brace after it.
     box = tail.find("\\boxed{")
     return box != -1 and tail.find("}", box + len("\\boxed{")) != -1
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--math-worker"]:
+    _serve_math_worker()

@@ -22,7 +22,7 @@ from stagewise.eval.benchmarks.common import (
     overall,
     read_records,
 )
-from stagewise.rewards.verify import call_with_timeout
+from stagewise.rewards.verify import call_killable
 
 HUB_ID, SPLIT = "MathLLMs/MathVision", "testmini"
 MODES = ("official",)
@@ -189,11 +189,18 @@ def is_equal(pred: str, gold: str) -> bool:
         return False
     if gold.strip() == pred.strip():
         return True
+    try:  # latex2sympy can run away on model output: in a child process that is killed after 10 s
+        return bool(call_killable(f"{__name__}:_equal_values", pred, gold, timeout_s=10.0))
+    except (TimeoutError, RuntimeError):
+        return False
+
+
+def _equal_values(pred: str, gold: str) -> bool:
+    pred_t, gold_t = _eval_tuple(pred), _eval_tuple(gold)
+    if pred_t == gold_t:
+        return True
     try:
-        pred_t, gold_t = call_with_timeout(lambda: (_eval_tuple(pred), _eval_tuple(gold)), 5.0)
-        if pred_t == gold_t:
-            return True
-        return call_with_timeout(lambda: _value(gold_t) == _value(pred_t), 5.0)
+        return _value(gold_t) == _value(pred_t)
     except Exception:
         return False
 
