@@ -74,6 +74,12 @@ class WarmstartConfig:
     family, each answered once from the image and once from its caption (the filter's prompts): the base then
     reads captions, as the paper's filter models do, so perception-sensitive filtering has something to
     compare. 0: none."""
+    confusions: dict[str, str] = field(default_factory=dict)
+    """A mis-seeing annotator for the warm-start data (world.tasks.WorldConfig.confusions): e.g. `{red: blue}`
+    writes red shapes up as blue with probability `confusion_rate`, so the base inherits a systematic perception
+    error that sampling still sometimes gets right, as real VLMs mis-see. Train and test data stay true."""
+    confusion_rate: float = 0.6
+    """Per-shape probability of each confusion in the warm-start data."""
 
 
 @dataclass

@@ -1,5 +1,6 @@
 import json
 import random
+import re
 
 import pytest
 
@@ -8,7 +9,7 @@ from stagewise.world.build import build_splits, build_world
 from stagewise.world.caption import dense_caption, summary
 from stagewise.world.render import render
 from stagewise.world.scene import Difficulty, Scene, random_shapes_scene
-from stagewise.world.tasks import FAMILIES, WorldConfig, generate
+from stagewise.world.tasks import FAMILIES, WorldConfig, generate, misperceive
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -148,3 +149,59 @@ def test_unknown_family_is_an_error(tmp_path):
         build_world(tmp_path, ["percepton"], {"train": 1})
     with pytest.raises(ValueError, match="unknown task family"):
         generate("nope", 1, 0)
+
+
+def test_confusions_write_up_what_was_mis_seen_while_the_image_shows_the_truth():
+    cfg = WorldConfig(confusions={"red": "blue"}, confusion_rate=1.0)
+    items = generate("perception", 300, seed=0, cfg=cfg)
+    confused = [it for it in items if it.image_scene is not None]
+    assert confused, "some scenes hold red shapes"
+    for it in confused:
+        truth, seen = it.image_scene, it.scene
+        assert [s.colour for s in seen.shapes] == [
+            "blue" if s.colour == "red" else s.colour for s in truth.shapes]
+        assert not re.search(r"\bred\b", it.caption)  # (options may still offer red as a distractor)
+        assert render(truth, 112).tobytes() != render(seen, 112).tobytes()
+    # Colour questions about a (truly) red shape are answered "blue" in the write-up.
+    for it in confused:
+        if it.kind == "colour":
+            assert it.options[it.answer] != "red"
+    assert all(it.image_scene is None for it in generate("textual", 50, seed=0, cfg=cfg))
+    # Without confusions nothing changes, and the same seed draws the same items.
+    plain = generate("perception", 50, seed=0)
+    assert all(it.image_scene is None for it in plain)
+    assert [it.question for it in plain] == [it.question for it in generate("perception", 50, seed=0)]
+
+
+def test_confusion_rate_is_per_shape():
+    rng = random.Random(0)
+    kept = turned = 0
+    for _ in range(300):
+        truth = random_shapes_scene(rng, Difficulty())
+        seen = misperceive(truth, {"triangle": "square", "7": "1"}, 0.5, rng)
+        for t, s in zip(truth.shapes, seen.shapes, strict=True):
+            assert (s.colour, s.size, s.row, s.col) == (t.colour, t.size, t.row, t.col)
+            assert s.kind == t.kind or (t.kind, s.kind) == ("triangle", "square")
+            assert s.label == t.label or (t.label, s.label) == (7, 1)
+            if t.kind == "triangle":
+                kept += s.kind == "triangle"
+                turned += s.kind == "square"
+    assert 0.4 < turned / (kept + turned) < 0.6
+    assert misperceive(truth, {"triangle": "square"}, 0.0, rng) == truth
+
+
+def test_bad_confusion_is_an_error():
+    with pytest.raises(ValueError, match="confusion 'red' -> 'circle'"):
+        generate("perception", 1, 0, WorldConfig(confusions={"red": "circle"}))
+
+
+def test_build_world_gives_a_split_its_own_config(tmp_path):
+    import datasets
+
+    cfg = WorldConfig(confusions={"red": "blue"}, confusion_rate=1.0)
+    out = build_world(tmp_path, ["perception"], {"train": 60, "warmstart": 60}, seed=0, split_cfgs={"warmstart": cfg})
+    scenes = {split: [json.loads(r["scene"]) for r in datasets.load_from_disk(str(out / "perception" / split))]
+              for split in ("train", "warmstart")}
+    colours = {split: {s["colour"] for sc in v for s in sc["shapes"]} for split, v in scenes.items()}
+    assert "red" in colours["train"] and "red" not in colours["warmstart"]
+    assert "split_configs" in json.loads((out / "world.json").read_text())

@@ -25,7 +25,7 @@ import platform
 import random
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -81,10 +81,14 @@ def build_data(recipe: Recipe) -> Path:
                       options=w.options, option_trace=w.option_trace, inventory_in_trace=w.inventory_in_trace,
                       difficulty=w.difficulty)
     sizes = {"train": w.train_size, "test": w.test_size}
-    if recipe.model.warmstart is not None and recipe.model.source in _presets():
+    split_cfgs = {}
+    ws = recipe.model.warmstart
+    if ws is not None and recipe.model.source in _presets():
         # Drawn after train and test, so adding it leaves their items unchanged; never shares an item with them.
-        sizes["warmstart"] = recipe.model.warmstart.size
-    return build_world(recipe.run_dir / "data", list(FAMILIES), sizes, seed=w.seed, cfg=cfg)
+        sizes["warmstart"] = ws.size
+        if ws.confusions:
+            split_cfgs["warmstart"] = replace(cfg, confusions=dict(ws.confusions), confusion_rate=ws.confusion_rate)
+    return build_world(recipe.run_dir / "data", list(FAMILIES), sizes, seed=w.seed, cfg=cfg, split_cfgs=split_cfgs)
 
 
 def _presets() -> dict:

@@ -40,7 +40,7 @@ def item_row(item: Item, image_size: int) -> dict:
         "scene": json.dumps(item.scene.to_dict()),
     }
     if item.has_image:
-        row["image"] = render(item.scene, image_size)
+        row["image"] = render(item.image_scene or item.scene, image_size)
     return row
 
 
@@ -48,8 +48,11 @@ def _key(item: Item) -> str:
     return item.question + json.dumps(item.scene.to_dict(), sort_keys=True)
 
 
-def build_splits(family: str, sizes: dict[str, int], seed: int, cfg: WorldConfig) -> dict[str, list[Item]]:
-    """Items per split; later splits never repeat an item of an earlier one (test is drawn first)."""
+def build_splits(family: str, sizes: dict[str, int], seed: int, cfg: WorldConfig,
+                 split_cfgs: dict[str, WorldConfig] | None = None) -> dict[str, list[Item]]:
+    """Items per split; later splits never repeat an item of an earlier one (test is drawn first).
+
+    `split_cfgs` gives some splits their own settings (the warm-start split's mis-seeing annotator)."""
     order = sorted(sizes, key=lambda s: {"test": 0, "val": 1}.get(s, 2))
     seen: set[str] = set()
     out: dict[str, list[Item]] = {}
@@ -58,7 +61,8 @@ def build_splits(family: str, sizes: dict[str, int], seed: int, cfg: WorldConfig
         batch = 0
         while len(items) < sizes[split]:  # redraw until enough fresh items (collisions are rare)
             need = sizes[split] - len(items)
-            for it in generate(family, need, seed=seed * 1000 + i * 100 + batch, cfg=cfg, prefix=f"{split}-"):
+            split_cfg = (split_cfgs or {}).get(split, cfg)
+            for it in generate(family, need, seed=seed * 1000 + i * 100 + batch, cfg=split_cfg, prefix=f"{split}-"):
                 if _key(it) not in seen:
                     seen.add(_key(it))
                     items.append(it)
@@ -83,7 +87,7 @@ def write_jsonl(items: list[Item], path: Path, image_dir: Path, image_size: int)
         if it.has_image:
             img_path = image_dir / f"{it.id}.png"
             if not img_path.exists():
-                render(it.scene, image_size).save(img_path)
+                render(it.image_scene or it.scene, image_size).save(img_path)
             images = [os.path.relpath(img_path, path.parent)]
         problem = ("<image>" + it.question) if it.has_image else it.question
         lines.append(json.dumps({
@@ -95,7 +99,7 @@ def write_jsonl(items: list[Item], path: Path, image_dir: Path, image_size: int)
 
 
 def build_world(out_dir: str | Path, families: list[str], sizes: dict[str, int], seed: int = 0,
-                cfg: WorldConfig | None = None) -> Path:
+                cfg: WorldConfig | None = None, split_cfgs: dict[str, WorldConfig] | None = None) -> Path:
     """Write every family's splits; skipped when `world.json` says the same thing was built already."""
     cfg = cfg or WorldConfig()
     out = Path(out_dir)
@@ -103,13 +107,15 @@ def build_world(out_dir: str | Path, families: list[str], sizes: dict[str, int],
         if fam not in FAMILIES:
             raise ValueError(f"unknown task family {fam!r}; expected one of {', '.join(FAMILIES)}")
     spec = {"families": sorted(families), "sizes": sizes, "seed": seed, "config": asdict(cfg)}
+    if split_cfgs:
+        spec["split_configs"] = {split: asdict(c) for split, c in sorted(split_cfgs.items())}
     marker = out / "world.json"
     if marker.exists() and json.loads(marker.read_text()) == spec:
         log.info("world data already built in %s", out)
         return out
     (out / "images").mkdir(parents=True, exist_ok=True)
     for fam in families:
-        splits = build_splits(fam, sizes, seed, cfg)
+        splits = build_splits(fam, sizes, seed, cfg, split_cfgs)
         for split, items in splits.items():
             to_dataset(items, cfg.image_size).save_to_disk(str(out / fam / split))
             write_jsonl(items, out / fam / f"{split}.jsonl", out / "images", cfg.image_size)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from stagewise.world.caption import dense_caption, inventory, join, plural, summary
 from stagewise.world.scene import (
@@ -45,6 +45,8 @@ class Item:
     caption: str
     difficulty: int
     options: dict[str, str] = field(default_factory=dict)
+    image_scene: Scene | None = None
+    """What the image shows when it differs from `scene` (what the trace says was seen): see `confusions`."""
 
     @property
     def has_image(self) -> bool:
@@ -322,6 +324,14 @@ class WorldConfig:
     own observation: longer traces that describe everything (harder for tiny models)."""
     difficulty: Difficulty = field(default_factory=Difficulty)
     """Objects, clutter, labels and reasoning steps."""
+    confusions: dict[str, str] = field(default_factory=dict)
+    """A mis-seeing annotator, for warm-start data: each shape whose colour, kind or label (as a string) is a key
+    is written up as the value instead, with probability `confusion_rate` per shape, and the question, trace,
+    answer and caption follow what was "seen" while the image shows the truth (textual items are unaffected).
+    A base trained on such data makes the systematic perception errors the paper finds in real VLMs, with the
+    right answer still likely when sampled: something RL on perception can find and fix. Empty: none."""
+    confusion_rate: float = 0.6
+    """Per-shape probability that a confusion in `confusions` is applied."""
 
 
 def make_item(family: str, rng: random.Random, cfg: WorldConfig, item_id: str) -> Item:
@@ -330,22 +340,52 @@ def make_item(family: str, rng: random.Random, cfg: WorldConfig, item_id: str) -
         raise ValueError(f"unknown task family {family!r}; expected one of {', '.join(FAMILIES)}")
     if cfg.options not in ("sampled", "fixed"):
         raise ValueError(f"options must be sampled or fixed, got {cfg.options!r}")
+    _check_confusions(cfg.confusions)
     diff = cfg.difficulty
     for _ in range(200):
         chart = rng.random() < cfg.chart_share
-        scene = random_chart_scene(rng, diff) if chart else random_shapes_scene(rng, diff)
+        truth = random_chart_scene(rng, diff) if chart else random_shapes_scene(rng, diff)
+        scene = misperceive(truth, cfg.confusions, cfg.confusion_rate, rng) if family != "textual" else truth
         try:
             if family == "perception":
                 kinds = CHART_PERCEPTION_KINDS if chart else PERCEPTION_KINDS
                 kind = rng.choice(list(kinds))
                 spec = kinds[kind](rng, scene, cfg.options == "fixed")
-                return _perception_item(spec, kind, scene, rng, cfg, item_id)
-            kinds = CHART_REASONING_KINDS if chart else REASONING_KINDS
-            kind = rng.choice(list(kinds))
-            return _reasoning_item(family, kinds[kind](rng, scene, diff), kind, scene, rng, cfg, item_id)
+                item = _perception_item(spec, kind, scene, rng, cfg, item_id)
+            else:
+                kinds = CHART_REASONING_KINDS if chart else REASONING_KINDS
+                kind = rng.choice(list(kinds))
+                item = _reasoning_item(family, kinds[kind](rng, scene, diff), kind, scene, rng, cfg, item_id)
         except Skip:
             continue
+        item.image_scene = truth if scene != truth else None
+        return item
     raise RuntimeError(f"could not draw a {family} item in 200 tries; the difficulty settings are too tight")
+
+
+def _check_confusions(confusions: dict[str, str]) -> None:
+    for a, b in confusions.items():
+        groups = (COLOURS, KINDS, tuple(str(d) for d in range(1, 10)))
+        if not any(a in g and b in g for g in groups):
+            raise ValueError(f"confusion {a!r} -> {b!r}: both must be colours ({', '.join(COLOURS)}), kinds "
+                             f"({', '.join(KINDS)}) or digits 1-9")
+
+
+def misperceive(scene: Scene, confusions: dict[str, str], rate: float, rng: random.Random) -> Scene:
+    """`scene` as a mis-seeing annotator writes it up (`WorldConfig.confusions`); the scene itself if none apply."""
+    if not confusions or scene.kind != "shapes":
+        return scene
+    shapes = []
+    for s in scene.shapes:
+        colour, kind, label = s.colour, s.kind, s.label
+        if colour in confusions and rng.random() < rate:
+            colour = confusions[colour]
+        if kind in confusions and rng.random() < rate:
+            kind = confusions[kind]
+        if label is not None and str(label) in confusions and rng.random() < rate:
+            label = int(confusions[str(label)])
+        shapes.append(replace(s, colour=colour, kind=kind, label=label))
+    return replace(scene, shapes=shapes)
 
 
 def _perception_item(spec, kind, scene, rng, cfg, item_id) -> Item:

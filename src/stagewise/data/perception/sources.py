@@ -160,7 +160,7 @@ def world_items(items: list, work_dir: str | Path, image_size: int = 112) -> lis
     for it in items:
         target = out_images / f"{_safe(it.id)}.png"
         if not target.exists():
-            render(it.scene, image_size).save(target)
+            render(it.image_scene or it.scene, image_size).save(target)
         records.append({"id": it.id, "caption": it.caption, "source": f"world/{it.family}", "image": str(target),
                         "scene": it.scene.to_dict()})
     return records
