@@ -62,6 +62,8 @@ def cmd_run(args) -> int:
 
         wait_for_machine_0(recipe)
     out = run(recipe, seeds, launch=launch)
+    if out["grid"] is None:  # a machine other than 0: it trained, machine 0 evaluates
+        return 0
     if args.command == "run":
         header, rows = results_table(out["models"], recipe.eval.families)
         show_table(f"{recipe.name}: held-out world test accuracy (%) and mean trace length (tokens)", header, rows)

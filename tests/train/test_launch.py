@@ -260,3 +260,38 @@ def test_other_machines_wait_for_machine_0s_data_and_base(tmp_path):
 
     threading.Timer(0.2, machine_0).start()
     wait_for_machine_0(recipe, timeout_s=10, poll_s=0.05)  # returns once both exist
+
+
+def test_other_machines_also_wait_for_the_perception_set(tmp_path):
+    from stagewise.config import load_recipe
+    from stagewise.train.launch import wait_for_machine_0
+
+    recipe = load_recipe(ACCEL.parent / "tiny" / "staged.yaml", [f"output_dir={tmp_path}"])
+    run_dir = recipe.run_dir
+    for f in (run_dir / "data" / "world.json", run_dir / "base" / "manifest.json"):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("{}")
+    with pytest.raises(TimeoutError, match="perception_set"):
+        wait_for_machine_0(recipe, timeout_s=0.2, poll_s=0.05)
+    (run_dir / "data" / "perception_set").mkdir()
+    (run_dir / "data" / "perception_set" / "done.json").write_text("{}")
+    wait_for_machine_0(recipe, timeout_s=1, poll_s=0.05)
+
+
+def test_only_machine_0_evaluates(tmp_path, monkeypatch):
+    from stagewise.config import load_recipe
+    from stagewise.train import pipeline
+    from stagewise.train.launch import LaunchOptions
+
+    recipe = load_recipe(ACCEL.parent / "tiny" / "staged.yaml", [f"output_dir={tmp_path}", "variants={staged: {}}"])
+    trained, evaluated = [], []
+    monkeypatch.setattr(pipeline, "build_data", lambda r: tmp_path / "data")
+    monkeypatch.setattr(pipeline, "build_base", lambda r, d: tmp_path / "base")
+    monkeypatch.setattr(pipeline, "build_perception_set", lambda r, d, b: None)
+    monkeypatch.setattr(pipeline, "run_variant", lambda r, v, s, b, d, launch=None: trained.append(v) or [
+        ("visual", tmp_path / v)])
+    monkeypatch.setattr(pipeline, "evaluate_models", lambda r, models, d: evaluated.append(models) or {})
+    out = pipeline.run(recipe, launch=LaunchOptions(launcher="accelerate", num_machines=2, machine_rank=1))
+    assert trained == ["staged"] and evaluated == []
+    assert out == {"models": {}, "grid": None, "paired": {}}
+    assert not (recipe.run_dir / "results.md").exists()

@@ -212,8 +212,8 @@ def launch_stage(recipe: Recipe, plan: StagePlan, start_from: str | Path, out: P
 
 
 def wait_for_machine_0(recipe: Recipe, timeout_s: float = 3600.0, poll_s: float = 5.0) -> None:
-    """Machines other than 0 reuse machine 0's world data and base model (shared filesystem) rather than
-    building them at the same time into the same folders."""
+    """Machines other than 0 reuse machine 0's world data, base model and perception set (shared filesystem)
+    rather than building them at the same time into the same folders."""
     from stagewise.models.tiny import PRESETS
 
     run_dir = recipe.run_dir
@@ -222,6 +222,8 @@ def wait_for_machine_0(recipe: Recipe, timeout_s: float = 3600.0, poll_s: float 
         needed.append(run_dir / "base" / "manifest.json")
     elif recipe.model.source in PRESETS:
         needed.append(run_dir / "init" / "manifest.json")
+    if recipe.perception_set is not None and any(st.data.perception_set for st in recipe.stages):
+        needed.append(run_dir / "data" / "perception_set" / "done.json")
     deadline = time.time() + timeout_s
     while not all(p.exists() for p in needed):
         if time.time() > deadline:

@@ -434,6 +434,11 @@ def run(recipe: Recipe, seeds: list[int] | None = None, launch=None) -> dict[str
                 to_eval.append((f"{variant}/seed{seed}/{stage}", path, vdir / "eval" / stage))
             finals[(variant, seed)] = f"{variant}/seed{seed}/{models[-1][0]}"
 
+    machine_rank = getattr(launch, "machine_rank", 0)
+    if machine_rank > 0:  # every machine trained; machine 0 alone evaluates and writes the tables
+        log.info("machine %d: all stages joined; machine 0 evaluates and writes %s", machine_rank,
+                 run_dir / "results.md")
+        return {"models": {}, "grid": None, "paired": {}}
     summaries = evaluate_models(recipe, to_eval, data_dir)
     paired = compare_to_reference(load_eval_items({label: out for label, _, out in to_eval}), recipe.eval.families)
     header, rows = results_table(summaries, recipe.eval.families)
