@@ -19,7 +19,7 @@ from stagewise.utils import append_jsonl
 log = logging.getLogger(__name__)
 
 
-def _settings(model_name: str, k: int, temperature: float, top_p: float, max_new_tokens: int) -> dict:
+def cache_settings(model_name: str, k: int, temperature: float, top_p: float, max_new_tokens: int) -> dict:
     return {"model": model_name, "k": k, "temperature": temperature, "top_p": top_p,
             "max_new_tokens": max_new_tokens}
 
@@ -47,7 +47,7 @@ def estimate_pass_rates(model, processor, rows: list[dict], cache_path: str | Pa
 
     cache = Path(cache_path)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    settings = _settings(model_name, k, temperature, top_p, max_new_tokens)
+    settings = cache_settings(model_name, k, temperature, top_p, max_new_tokens)
     rates = read_cache(cache, settings)
     ids = [r["id"] for r in rows]
     if len(set(ids)) != len(ids):

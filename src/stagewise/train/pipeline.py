@@ -360,9 +360,11 @@ def variant_dir(recipe: Recipe, variant: str, seed: int) -> Path:
     return recipe.run_dir / variant / f"seed{seed}"
 
 
-def pass_rate_fn(recipe: Recipe, base: Path | str):
+def pass_rate_fn(recipe: Recipe, base: Path | str, machine_rank: int = 0, wait_s: float = 4 * 3600.0,
+                 poll_s: float = 10.0):
     """Pass rates for the curricula: the data's own column, else estimated once with the recipe's model and
-    cached in `runs/<name>/difficulty/pass_rates.jsonl`."""
+    cached in `runs/<name>/difficulty/pass_rates.jsonl`. Machines other than 0 wait for machine 0's estimates
+    instead of sampling their own: every machine must order the data the same way."""
     state: dict = {}
 
     def rates(rows: list[dict]) -> dict[str, float]:
@@ -373,16 +375,30 @@ def pass_rate_fn(recipe: Recipe, base: Path | str):
         d = recipe.difficulty
         if d.model is None:
             raise ValueError(f"{len(missing)} items have no pass_rate and difficulty.model is null")
-        from stagewise.data.difficulty import estimate_pass_rates
-        from stagewise.models.load import load_model_and_processor
+        from stagewise.data.difficulty import cache_settings, estimate_pass_rates, read_cache
 
         source = base if d.model == "base" else d.model
+        cache = recipe.run_dir / "difficulty" / "pass_rates.jsonl"
+        if machine_rank > 0:
+            settings = cache_settings(str(source), d.k, d.temperature, d.top_p, d.max_new_tokens)
+            deadline = time.time() + wait_s
+            while True:
+                cached = read_cache(cache, settings)
+                if all(r["id"] in cached for r in missing):
+                    return known | {r["id"]: cached[r["id"]] for r in missing}
+                if time.time() > deadline:
+                    raise TimeoutError(f"machine {machine_rank}: machine 0 has not written pass rates for "
+                                       f"{sum(r['id'] not in cached for r in missing)} items to {cache} after "
+                                       f"{wait_s:.0f} s")
+                time.sleep(poll_s)
+        from stagewise.models.load import load_model_and_processor
+
         if "model" not in state:
             state["model"] = load_model_and_processor(source, dtype=torch.float32)
         model, processor = state["model"]
-        known |= estimate_pass_rates(model, processor, missing, recipe.run_dir / "difficulty" / "pass_rates.jsonl",
-                                     model_name=str(source), k=d.k, temperature=d.temperature, top_p=d.top_p,
-                                     max_new_tokens=d.max_new_tokens, batch_size=d.batch_size, seed=recipe.seed)
+        known |= estimate_pass_rates(model, processor, missing, cache, model_name=str(source), k=d.k,
+                                     temperature=d.temperature, top_p=d.top_p, max_new_tokens=d.max_new_tokens,
+                                     batch_size=d.batch_size, seed=recipe.seed)
         return known
 
     return rates
@@ -396,7 +412,8 @@ def run_variant(recipe: Recipe, variant: str, seed: int, base: Path | str, data_
 
     vr = variant_recipe(recipe, variant)
     vdir = variant_dir(recipe, variant, seed)
-    plans = plan_variant(vr, variant, data_dir, pass_rate_fn(vr, base), seed=seed)
+    rank = getattr(launch, "machine_rank", 0)
+    plans = plan_variant(vr, variant, data_dir, pass_rate_fn(vr, base, machine_rank=rank), seed=seed)
     models: list[tuple[str, Path]] = []
     prev: Path | str = base
     for plan in plans:
