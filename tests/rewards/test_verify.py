@@ -418,3 +418,23 @@ def test_call_killable(in_thread: bool) -> None:
     else:
         run()
     assert results == {"value": 5.0, "timed_out": True, "raised": True, "after": 10.0}
+
+
+def test_a_finished_threads_worker_process_goes_with_it() -> None:
+    import gc
+
+    procs = []
+
+    def run() -> None:
+        assert math_equal("0.5", r"\frac{1}{2}") is True
+        procs.append(verify_mod._thread_worker().proc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(30)
+    del thread
+    gc.collect()
+    deadline = time.perf_counter() + 5
+    while procs[0].poll() is None and time.perf_counter() < deadline:
+        time.sleep(0.05)
+    assert procs[0].poll() is not None

@@ -18,6 +18,7 @@ import select
 import subprocess
 import sys
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Literal
@@ -252,6 +253,12 @@ class MathWorker:
             self.proc.wait()
         self.proc = None
 
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the child exits on its own when its stdin closes
+            pass
+
     def call(self, target: str | None, args: list, timeout_s: float) -> object:
         """``target(*args)`` in the child (``"module:function"``; None: math_verify equivalence of gold, pred).
 
@@ -283,20 +290,21 @@ class MathWorker:
 
 
 _workers = threading.local()  # one child per thread, so concurrent graders never share a pipe
-_all_workers: list[MathWorker] = []
+# Weak: a thread's worker (and so its child, see __del__) goes when the thread does.
+_all_workers: weakref.WeakSet[MathWorker] = weakref.WeakSet()
 
 
 def _thread_worker() -> MathWorker:
     worker = getattr(_workers, "worker", None)
     if worker is None:
         worker = _workers.worker = MathWorker()
-        _all_workers.append(worker)
+        _all_workers.add(worker)
     return worker
 
 
 @atexit.register
 def _close_workers() -> None:
-    for worker in _all_workers:
+    for worker in list(_all_workers):
         worker.close()
 
 
