@@ -26,6 +26,24 @@ from stagewise.world.build import build_world
 log = logging.getLogger("bench")
 
 
+def grading_speed(n: int = 200) -> list[tuple[str, float]]:
+    """math_verify comparisons: the killable worker process (what rewards and evaluation use) vs in-process."""
+    from stagewise.rewards.verify import math_equal
+
+    pairs = [(r"2\sqrt{2}", r"\sqrt{8}"), ("0.75", r"\frac{3}{4}"), (r"\frac{1}{3}", "0.3333")]
+    t0 = time.perf_counter()
+    math_equal("1", "1.0")  # starts this thread's worker
+    start = time.perf_counter() - t0
+    out = [("math_verify worker start (s)", start)]
+    for label, timeout in (("worker", 5.0), ("in-process, no timeout", None)):
+        t0 = time.perf_counter()
+        for i in range(n):
+            gold, pred = pairs[i % len(pairs)]
+            math_equal(gold, pred + " " * (i % 7), timeout_s=timeout)  # vary the text: math_verify caches parses
+        out.append((f"math_verify comparison, {label} (ms)", 1000 * (time.perf_counter() - t0) / n))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", default="tiny")
@@ -62,6 +80,8 @@ def main() -> None:
         t0 = time.perf_counter()
         evaluate(model, proc, tests, tmp / "eval", batch_size=100, max_new_tokens=64)
         results.append(("greedy eval (items/s, batch 100)", 400 / (time.perf_counter() - t0)))
+
+    results += grading_speed()
 
     print(f"\n| measure ({args.preset}, {args.threads} threads) | value |\n|---|---|")  # noqa: T201 (bench output)
     for name, value in results:
