@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from stagewise.world.scene import Difficulty
-from stagewise.world.tasks import FAMILIES
+from stagewise.world.tasks import FAMILIES, check_confusions
 
 
 class RecipeError(ValueError):
@@ -76,7 +76,7 @@ class WarmstartConfig:
     compare. 0: none."""
     confusions: dict[str, str] = field(default_factory=dict)
     """A mis-seeing annotator for the warm-start data (world.tasks.WorldConfig.confusions): e.g. `{red: blue}`
-    writes red shapes up as blue with probability `confusion_rate`, so the base inherits a systematic perception
+    (digit labels quoted: `{"3": "8"}`) writes red shapes up as blue with probability `confusion_rate`, so the base inherits a systematic perception
     error that sampling still sometimes gets right, as real VLMs mis-see. Train and test data stay true."""
     confusion_rate: float = 0.6
     """Per-shape probability of each confusion in the warm-start data."""
@@ -527,6 +527,13 @@ def validate(recipe: Recipe, src: str) -> None:
         for fam in recipe.model.warmstart.families:
             if fam not in FAMILIES:
                 raise RecipeError(f"{src}: model.warmstart.families: unknown task family {fam!r}")
+        try:
+            check_confusions({str(k): str(v) for k, v in recipe.model.warmstart.confusions.items()})
+        except ValueError as e:
+            raise RecipeError(f"{src}: model.warmstart.confusions: {e}") from None
+        if not 0.0 <= recipe.model.warmstart.confusion_rate <= 1.0:
+            raise RecipeError(f"{src}: model.warmstart.confusion_rate must be within [0, 1], got "
+                              f"{recipe.model.warmstart.confusion_rate}")
     if recipe.perception_set is not None:
         ps = recipe.perception_set
         for fam in ps.families:

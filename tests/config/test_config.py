@@ -67,6 +67,10 @@ def test_scientific_notation_and_nesting(tmp_path):
         (BASE + "perception_set: {families: [textual]}\n", "perception_set.families: 'textual' has no images"),
         (BASE + "perception_set: {extraction: regex}\n", "perception_set.extraction must be paper or boxed"),
         (BASE.replace("steps: 3,", "steps: 3, trainable: eyes,"), r"stages\[0\].trainer.trainable must be all or vision"),
+        (BASE + "model: {warmstart: {confusions: {red: circle}}}\n",
+         "model.warmstart.confusions: confusion 'red' -> 'circle'"),
+        (BASE + "model: {warmstart: {confusions: {3: 8}}}\n", r"model.warmstart.confusions.3 must be str"),
+        (BASE + "model: {warmstart: {confusion_rate: 1.5}}\n", r"confusion_rate must be within \[0, 1\]"),
     ],
 )
 def test_bad_recipes_name_file_and_key(tmp_path, text, message):

@@ -340,7 +340,7 @@ def make_item(family: str, rng: random.Random, cfg: WorldConfig, item_id: str) -
         raise ValueError(f"unknown task family {family!r}; expected one of {', '.join(FAMILIES)}")
     if cfg.options not in ("sampled", "fixed"):
         raise ValueError(f"options must be sampled or fixed, got {cfg.options!r}")
-    _check_confusions(cfg.confusions)
+    check_confusions(cfg.confusions)
     diff = cfg.difficulty
     for _ in range(200):
         chart = rng.random() < cfg.chart_share
@@ -363,7 +363,7 @@ def make_item(family: str, rng: random.Random, cfg: WorldConfig, item_id: str) -
     raise RuntimeError(f"could not draw a {family} item in 200 tries; the difficulty settings are too tight")
 
 
-def _check_confusions(confusions: dict[str, str]) -> None:
+def check_confusions(confusions: dict[str, str]) -> None:
     for a, b in confusions.items():
         groups = (COLOURS, KINDS, tuple(str(d) for d in range(1, 10)))
         if not any(a in g and b in g for g in groups):
