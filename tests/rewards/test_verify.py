@@ -409,6 +409,10 @@ def test_call_killable(in_thread: bool) -> None:
             call_killable("math:sqrt", -1, timeout_s=5.0)
         except RuntimeError as error:
             results["raised"] = "ValueError" in str(error)
+        try:
+            call_killable("fractions:Fraction", 1, 3, timeout_s=5.0)  # a result JSON cannot carry
+        except RuntimeError as error:
+            results["unserialisable"] = "not JSON serializable" in str(error)
         results["after"] = call_killable("math:hypot", 6, 8, timeout_s=5.0)
 
     if in_thread:
@@ -417,7 +421,7 @@ def test_call_killable(in_thread: bool) -> None:
         worker.join(30)
     else:
         run()
-    assert results == {"value": 5.0, "timed_out": True, "raised": True, "after": 10.0}
+    assert results == {"value": 5.0, "timed_out": True, "raised": True, "unserialisable": True, "after": 10.0}
 
 
 def test_a_finished_threads_worker_process_goes_with_it() -> None:
@@ -438,3 +442,10 @@ def test_a_finished_threads_worker_process_goes_with_it() -> None:
     while procs[0].poll() is None and time.perf_counter() < deadline:
         time.sleep(0.05)
     assert procs[0].poll() is not None
+
+
+def test_a_worker_that_cannot_start_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(verify_mod.sys, "executable", "/bin/false")
+    worker = verify_mod.MathWorker()
+    with pytest.raises(RuntimeError, match=r"/bin/false\) did not start .*exit code 1"):
+        worker.call(None, ["1", "1"], 1.0)

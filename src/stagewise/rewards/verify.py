@@ -243,8 +243,9 @@ class MathWorker:
         assert proc.stdout is not None
         if not select.select([proc.stdout], [], [], self.START_TIMEOUT_S)[0] or proc.stdout.readline() != b"ready\n":
             proc.kill()
-            proc.wait()
-            raise RuntimeError(f"math_verify worker did not start within {self.START_TIMEOUT_S} s")
+            code = proc.wait()
+            raise RuntimeError(f"math_verify worker ({sys.executable}) did not start within {self.START_TIMEOUT_S} s "
+                               f"(exit code {code}; is math-verify installed in that interpreter?)")
         return proc
 
     def close(self) -> None:
@@ -332,10 +333,10 @@ def _serve_math_worker() -> None:
             else:
                 module, _, name = request["target"].partition(":")
                 fn = getattr(importlib.import_module(module), name)
-            reply = {"value": fn(*request["args"])}
-        except Exception as error:  # reported to the parent, which logs it and grades the answer wrong
-            reply = {"error": f"{type(error).__name__}: {error}"}
-        out.write(json.dumps(reply).encode() + b"\n")
+            line = json.dumps({"value": fn(*request["args"])})
+        except Exception as error:  # reported to the parent (also a result JSON cannot carry); the child lives on
+            line = json.dumps({"error": f"{type(error).__name__}: {error}"})
+        out.write(line.encode() + b"\n")
         out.flush()
 
 
