@@ -123,7 +123,7 @@ def cmd_data_headroom(args) -> int:
     """Greedy answers and k samples of one model on the same world items -> is there anything for RL to sharpen?"""
     import torch
 
-    from stagewise.analysis.headroom import headroom, headroom_table
+    from stagewise.analysis.headroom import headroom, headroom_table, mentions
     from stagewise.analysis.runs import read_jsonl
     from stagewise.data.difficulty import estimate_pass_rates
     from stagewise.data.sources import load_rows, to_trl_rows
@@ -135,19 +135,22 @@ def cmd_data_headroom(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     data, out = Path(args.data), Path(args.out)
-    tests = {}
+    tests, tags = {}, {}
+    words = [w.strip() for w in (args.mentions or "").split(",") if w.strip()]
     for fam in args.families.split(","):
         folder = data / fam / args.split
         if not folder.exists():
             raise FileNotFoundError(f"{folder}: no {fam}/{args.split} split in {data} (a world or run data folder)")
-        tests[fam] = to_trl_rows(load_rows(folder, limit=args.size), instruction=args.instruction or None, source=fam)
+        raw = load_rows(folder, limit=args.size)
+        tags |= mentions(raw, words)
+        tests[fam] = to_trl_rows(raw, instruction=args.instruction or None, source=fam)
     model, processor = load_model_and_processor(args.model, dtype=torch.float32)
     evaluate(model, processor, tests, out / "greedy", batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
     rows = [r for t in tests.values() for r in t]
     rates = estimate_pass_rates(model, processor, rows, out / "pass_rates.jsonl", model_name=args.model, k=args.k,
                                 temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
                                 batch_size=args.batch_size, seed=args.seed)
-    result = headroom(read_jsonl(out / "greedy" / "items.jsonl"), rates)
+    result = headroom(read_jsonl(out / "greedy" / "items.jsonl"), rates, tags)
     header, table = headroom_table(result, args.k)
     atomic_write_json(out / "headroom.json", {"model": args.model, "k": args.k, "temperature": args.temperature,
                                               "groups": result})
@@ -412,6 +415,8 @@ def _add_data_commands(sub) -> None:
     hr.add_argument("--max-new-tokens", type=int, default=96)
     hr.add_argument("--batch-size", type=int, default=64)
     hr.add_argument("--instruction", default="", help="prompt template ('' for none, as the demo's stages)")
+    hr.add_argument("--mentions", default="", help="comma-separated words (e.g. red,triangle): also a row per kind "
+                                                     "for the items whose reference reasoning names each word")
     hr.add_argument("--seed", type=int, default=0)
     hr.add_argument("--threads", type=int, default=0)
     hr.set_defaults(func=cmd_data_headroom)

@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from stagewise.analysis.headroom import headroom, headroom_table
+from stagewise.analysis.headroom import headroom, headroom_table, mentions
 from stagewise.cli import main
 
 
@@ -33,6 +33,21 @@ def test_guessing_and_half_known_kinds_are_told_apart():
     assert "pass@4" in header and table[0][:3] == ["perception/count", "4", "50.0"]
 
 
+def test_items_about_a_word_get_their_own_rows():
+    rows = [{"id": "x0", "solution": "<think>I see a red circle. So the answer is A.</think> \\boxed{A}"},
+            {"id": "x1", "solution": "<think>I see a green square. So the answer is B.</think> \\boxed{B}"},
+            {"id": "x2", "solution": "<think>I see 2 red shapes and 1 triangle.</think> \\boxed{red}"},
+            {"id": "x3", "solution": "<think>I see a reddish-brown triangles.</think> \\boxed{C}"}]
+    tags = mentions(rows, ["red", "triangle"])
+    assert tags == {"x0": ["red"], "x2": ["red", "triangle"]}  # whole words in the reasoning only
+    greedy = [_item(0, "colour", False), _item(1, "colour", True), _item(2, "count", True)]
+    result = {r["group"]: r for r in headroom(greedy, {"x0": 0.5, "x1": 1.0, "x2": 1.0}, tags)}
+    assert list(result) == ["perception/colour", "perception/colour [red]", "perception/count",
+                            "perception/count [red]", "perception/count [triangle]", "all"]
+    assert result["perception/colour [red]"]["n"] == 1 and result["perception/colour [red]"]["greedy"] == 0.0
+    assert result["all"]["n"] == 3
+
+
 def test_numeric_answers_have_no_chance_level():
     rows = headroom([{"id": 1, "family": "visual", "kind": "more", "correct": False, "answer": "12"}], {"1": 0.0})
     assert rows[0]["chance"] is None and rows[-1]["group"] == "all"
@@ -42,13 +57,16 @@ def test_numeric_answers_have_no_chance_level():
 def test_cli_writes_greedy_pass_rates_and_the_table(tmp_path, world_dir, tiny_model_dir):
     out = tmp_path / "headroom"
     args = ["data", "headroom", "--model", str(tiny_model_dir), "--data", str(world_dir), "--out", str(out),
-            "--families", "perception,textual", "--size", "3", "--k", "2", "--max-new-tokens", "4"]
+            "--families", "perception,textual", "--size", "3", "--k", "2", "--max-new-tokens", "4",
+            "--mentions", "see"]
     assert main(args) == 0
     result = json.loads((out / "headroom.json").read_text())
     assert result["k"] == 2
     groups = {g["group"]: g for g in result["groups"]}
     assert groups["all"]["n"] == 6
-    assert sum(g["n"] for name, g in groups.items() if name != "all") == 6
+    assert sum(g["n"] for name, g in groups.items() if name != "all" and "[" not in name) == 6
+    # Perception traces open with "I see"; textual ones with "We have".
+    assert sum(g["n"] for name, g in groups.items() if name.endswith("[see]")) == 3
     assert len((out / "greedy" / "items.jsonl").read_text().splitlines()) == 6
     assert len((out / "pass_rates.jsonl").read_text().splitlines()) == 6
     assert "| all | 6 |" in (out / "headroom.md").read_text()

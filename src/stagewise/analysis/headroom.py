@@ -9,6 +9,7 @@ base before spending compute on RL from it: `stagewise data headroom --model BAS
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import defaultdict
 
@@ -37,15 +38,31 @@ def _stats(items: list[dict], rates: dict[str, float]) -> dict:
     }
 
 
-def headroom(greedy: list[dict], pass_rates: dict[str, float]) -> list[dict]:
+def headroom(greedy: list[dict], pass_rates: dict[str, float], tags: dict[str, list[str]] | None = None
+             ) -> list[dict]:
     """One row per family/kind (in first-seen order) and an `all` row. `greedy`: eval rows (id, family, kind,
-    correct, answer); `pass_rates`: id -> share of k samples right. Items without a pass rate are left out."""
+    correct, answer); `pass_rates`: id -> share of k samples right. Items without a pass rate are left out.
+    `tags` (id -> words) adds a row per family/kind and word, e.g. "perception/colour [red]"."""
     items = [i for i in greedy if str(i["id"]) in pass_rates]
     groups: dict[str, list[dict]] = defaultdict(list)
     for i in items:
-        groups[f"{i.get('family', '')}/{i.get('kind', '')}".strip("/") or "items"].append(i)
+        group = f"{i.get('family', '')}/{i.get('kind', '')}".strip("/") or "items"
+        groups[group].append(i)
+        for word in (tags or {}).get(str(i["id"]), []):
+            groups[f"{group} [{word}]"].append(i)
     rows = [{"group": g, **_stats(group, pass_rates)} for g, group in groups.items()]
     return rows + [{"group": "all", **_stats(items, pass_rates)}] if items else rows
+
+
+def mentions(rows: list[dict], words: list[str]) -> dict[str, list[str]]:
+    """id -> the `words` that the reference trace's reasoning names as whole words (what the item is about)."""
+    out = {}
+    for r in rows:
+        think = str(r.get("solution") or "").split("</think>")[0]
+        found = [w for w in words if re.search(rf"\b{re.escape(w)}\b", think)]
+        if found:
+            out[str(r["id"])] = found
+    return out
 
 
 def _pct(x: float | None) -> str:
