@@ -112,9 +112,11 @@ def test_reward_file_scores_like_stagewise(exported):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     cases = [("<think>2 and 3 make 5.</think> \\boxed{5}", "5"), ("\\boxed{5}", "5"),
-             ("<think>hm</think> \\boxed{4}", "5"), ("<think>see</think> \\boxed{B}", "B"), ("B", "B")]
+             ("<think>hm</think> \\boxed{4}", "5"), ("<think>see</think> \\boxed{B}", "B"), ("B", "B"),
+             # an expression goes to math_verify in the copied verifier's own worker process
+             ("<think>so</think> \\boxed{2^{1/2}}", "\\sqrt{2}")]
     scores = module.compute_score([{"response": r, "ground_truth": g} for r, g in cases])
-    assert [s["overall"] for s in scores] == pytest.approx([1.0, 0.9, 0.1, 1.0, 0.0])
+    assert [s["overall"] for s in scores] == pytest.approx([1.0, 0.9, 0.1, 1.0, 0.0, 1.0])
     ours = paper_reward([r for r, _ in cases], [g for _, g in cases])
     assert [s["overall"] for s in scores] == pytest.approx(ours)
     assert module.REWARD_TYPE == "batch"
