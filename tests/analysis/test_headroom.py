@@ -40,7 +40,8 @@ def test_items_about_a_word_get_their_own_rows():
             {"id": "x3", "solution": "<think>I see a reddish-brown triangles.</think> \\boxed{C}"}]
     tags = mentions(rows, ["red", "triangle"])
     assert tags == {"x0": ["red"], "x2": ["red", "triangle"]}  # whole words in the reasoning only
-    greedy = [_item(0, "colour", False), _item(1, "colour", True), _item(2, "count", True)]
+    # x0 comes last, yet its [red] row sits right after the colour row
+    greedy = [_item(1, "colour", True), _item(2, "count", True), _item(0, "colour", False)]
     result = {r["group"]: r for r in headroom(greedy, {"x0": 0.5, "x1": 1.0, "x2": 1.0}, tags)}
     assert list(result) == ["perception/colour", "perception/colour [red]", "perception/count",
                             "perception/count [red]", "perception/count [triangle]", "all"]

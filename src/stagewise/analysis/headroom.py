@@ -50,7 +50,10 @@ def headroom(greedy: list[dict], pass_rates: dict[str, float], tags: dict[str, l
         groups[group].append(i)
         for word in (tags or {}).get(str(i["id"]), []):
             groups[f"{group} [{word}]"].append(i)
-    rows = [{"group": g, **_stats(group, pass_rates)} for g, group in groups.items()]
+    # Each word's row right after its kind's row.
+    first = {g: n for n, g in enumerate(g for g in groups if " [" not in g)}
+    order = sorted(groups, key=lambda g: (first[g.split(" [")[0]], " [" in g))
+    rows = [{"group": g, **_stats(groups[g], pass_rates)} for g in order]
     return rows + [{"group": "all", **_stats(items, pass_rates)}] if items else rows
 
 
