@@ -76,8 +76,9 @@ class WarmstartConfig:
     compare. 0: none."""
     confusions: dict[str, str] = field(default_factory=dict)
     """A mis-seeing annotator for the warm-start data (world.tasks.WorldConfig.confusions): e.g. `{red: blue}`
-    (digit labels quoted: `{"3": "8"}`) writes red shapes up as blue with probability `confusion_rate`, so the base inherits a systematic perception
-    error that sampling still sometimes gets right, as real VLMs mis-see. Train and test data stay true."""
+    (digit labels quoted: `{"3": "8"}`) writes red shapes up as blue with probability `confusion_rate`, so the
+    base inherits a systematic perception error that sampling still sometimes gets right, as real VLMs mis-see.
+    Train and test data stay true."""
     confusion_rate: float = 0.6
     """Per-shape probability of each confusion in the warm-start data."""
 

@@ -285,7 +285,8 @@ def test_dead_worker_is_replaced() -> None:
 
 def test_over_long_answer_skips_math_verify(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(verify_mod.MathWorker, "call", lambda self, target, args, timeout_s: calls.append(args[1]) or True)
+    monkeypatch.setattr(verify_mod.MathWorker, "call",
+                        lambda self, target, args, timeout_s: calls.append(args[1]) or True)
     assert math_equal("3", "3" + " " * verify_mod.MAX_ANSWER_CHARS) is False
     assert math_equal("3", "3 ") is True
     assert calls == ["3 "]

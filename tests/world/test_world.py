@@ -199,7 +199,8 @@ def test_build_world_gives_a_split_its_own_config(tmp_path):
     import datasets
 
     cfg = WorldConfig(confusions={"red": "blue"}, confusion_rate=1.0)
-    out = build_world(tmp_path, ["perception"], {"train": 60, "warmstart": 60}, seed=0, split_cfgs={"warmstart": cfg})
+    out = build_world(tmp_path, ["perception"], {"train": 60, "warmstart": 60}, seed=0,
+                      split_cfgs={"warmstart": cfg})
     scenes = {split: [json.loads(r["scene"]) for r in datasets.load_from_disk(str(out / "perception" / split))]
               for split in ("train", "warmstart")}
     colours = {split: {s["colour"] for sc in v for s in sc["shapes"]} for split, v in scenes.items()}

@@ -241,11 +241,13 @@ class MathWorker:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True,
         )
         assert proc.stdout is not None
-        if not select.select([proc.stdout], [], [], self.START_TIMEOUT_S)[0] or proc.stdout.readline() != b"ready\n":
+        ready = select.select([proc.stdout], [], [], self.START_TIMEOUT_S)[0]
+        if not ready or proc.stdout.readline() != b"ready\n":
             proc.kill()
             code = proc.wait()
-            raise RuntimeError(f"math_verify worker ({sys.executable}) did not start within {self.START_TIMEOUT_S} s "
-                               f"(exit code {code}; is math-verify installed in that interpreter?)")
+            raise RuntimeError(f"math_verify worker ({sys.executable}) did not start within "
+                               f"{self.START_TIMEOUT_S} s (exit code {code}; is math-verify installed in that "
+                               "interpreter?)")
         return proc
 
     def close(self) -> None:
@@ -310,7 +312,8 @@ def _close_workers() -> None:
 
 
 def call_killable(target: str, *args: object, timeout_s: float) -> object:
-    """Run ``"module:function"`` on JSON-able ``args`` in this thread's child process, killed past ``timeout_s``.
+    """Run ``"module:function"`` on JSON-able ``args`` in this thread's child process; killed past
+    ``timeout_s``.
 
     For library code that can run away on model output (sympy, LaTeX parsers): raises ``TimeoutError`` or
     ``RuntimeError`` (the function raised; its message is kept) and never leaves anything running.
@@ -334,7 +337,7 @@ def _serve_math_worker() -> None:
                 module, _, name = request["target"].partition(":")
                 fn = getattr(importlib.import_module(module), name)
             line = json.dumps({"value": fn(*request["args"])})
-        except Exception as error:  # reported to the parent (also a result JSON cannot carry); the child lives on
+        except Exception as error:  # to the parent (also a result JSON cannot carry); the child lives on
             line = json.dumps({"error": f"{type(error).__name__}: {error}"})
         out.write(line.encode() + b"\n")
         out.flush()

@@ -59,10 +59,11 @@ def build_splits(family: str, sizes: dict[str, int], seed: int, cfg: WorldConfig
     for i, split in enumerate(order):
         items: list[Item] = []
         batch = 0
+        split_cfg = (split_cfgs or {}).get(split, cfg)
         while len(items) < sizes[split]:  # redraw until enough fresh items (collisions are rare)
             need = sizes[split] - len(items)
-            split_cfg = (split_cfgs or {}).get(split, cfg)
-            for it in generate(family, need, seed=seed * 1000 + i * 100 + batch, cfg=split_cfg, prefix=f"{split}-"):
+            draw_seed = seed * 1000 + i * 100 + batch
+            for it in generate(family, need, seed=draw_seed, cfg=split_cfg, prefix=f"{split}-"):
                 if _key(it) not in seen:
                     seen.add(_key(it))
                     items.append(it)

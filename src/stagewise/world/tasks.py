@@ -363,16 +363,18 @@ def make_item(family: str, rng: random.Random, cfg: WorldConfig, item_id: str) -
     raise RuntimeError(f"could not draw a {family} item in 200 tries; the difficulty settings are too tight")
 
 
+_CONFUSABLE = (COLOURS, KINDS, tuple(str(d) for d in range(1, 10)))  # what can be mistaken for what
+
+
 def check_confusions(confusions: dict[str, str]) -> None:
     for a, b in confusions.items():
-        groups = (COLOURS, KINDS, tuple(str(d) for d in range(1, 10)))
-        if not any(a in g and b in g for g in groups):
+        if not any(a in g and b in g for g in _CONFUSABLE):
             raise ValueError(f"confusion {a!r} -> {b!r}: both must be colours ({', '.join(COLOURS)}), kinds "
                              f"({', '.join(KINDS)}) or digits 1-9")
 
 
 def misperceive(scene: Scene, confusions: dict[str, str], rate: float, rng: random.Random) -> Scene:
-    """`scene` as a mis-seeing annotator writes it up (`WorldConfig.confusions`); the scene itself if none apply."""
+    """`scene` as a mis-seeing annotator writes it up (`WorldConfig.confusions`); `scene` if none apply."""
     if not confusions or scene.kind != "shapes":
         return scene
     shapes = []
