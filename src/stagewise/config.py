@@ -353,6 +353,10 @@ class PerceptionSetConfig:
 
     families: list[str] = field(default_factory=lambda: ["perception"])
     """World families whose train images and captions questions are written from."""
+    question_style: str = "varied"
+    """The offline writer's questions: `varied` (its own kinds, options shuffled per item, as an LLM writes
+    them) or `world` (the world's perception question kinds and fixed option lists, what the test set asks).
+    Also the style of the warm start's `caption_qa` rows."""
     limit: int | None = None
     """At most this many images (all of them: null)."""
     filter_model: str = "base"
@@ -540,6 +544,9 @@ def validate(recipe: Recipe, src: str) -> None:
         for fam in ps.families:
             if fam not in ("perception", "visual"):
                 raise RecipeError(f"{src}: perception_set.families: {fam!r} has no images (use perception, visual)")
+        if ps.question_style not in ("varied", "world"):
+            raise RecipeError(f"{src}: perception_set.question_style must be varied or world, got "
+                              f"{ps.question_style!r}")
         if ps.extraction not in ("paper", "boxed"):
             raise RecipeError(f"{src}: perception_set.extraction must be paper or boxed, got {ps.extraction!r}")
     _validate_variants(recipe, src)

@@ -66,6 +66,7 @@ def test_scientific_notation_and_nesting(tmp_path):
          r"stages\[0\].data.perception_set needs a top-level `perception_set:` section"),
         (BASE + "perception_set: {families: [textual]}\n", "perception_set.families: 'textual' has no images"),
         (BASE + "perception_set: {extraction: regex}\n", "perception_set.extraction must be paper or boxed"),
+        (BASE + "perception_set: {question_style: llm}\n", "perception_set.question_style must be varied or world"),
         (BASE.replace("steps: 3,", "steps: 3, trainable: eyes,"), r"stages\[0\].trainer.trainable must be all or vision"),
         (BASE + "model: {warmstart: {confusions: {red: circle}}}\n",
          "model.warmstart.confusions: confusion 'red' -> 'circle'"),

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from stagewise.data.perception.offline import write_from_scene
+from stagewise.data.perception.offline import NoQuestion, write_from_scene
 from stagewise.data.perception.parse import ParseError, parse_mcq, question_kind
 
 GOOD = {"question": "What is left of the cup?", "options": {"A": "a pen", "B": "a key", "C": "a coin", "D": "a map"},
@@ -64,3 +64,32 @@ def test_offline_writer_is_grounded_in_the_caption(world_dir):
             place = item["question"].split("in the ")[-1].rstrip("?")
             assert not any(f"{place} there is {w}" in r["caption"] for w in wrong)
     assert {"relation", "place", "describe"} <= kinds and {"bar_value", "bar_neighbour"} & kinds
+
+
+def test_offline_writer_world_style_asks_the_world_perception_questions(world_dir):
+    from stagewise.data.perception import sources
+    from stagewise.data.perception.offline import world_question
+    from stagewise.world.scene import COLOURS, Scene
+    from stagewise.world.tasks import CHART_PERCEPTION_KINDS, PERCEPTION_KINDS, QUADRANTS
+
+    fixed = [dict(zip("ABCD", opts, strict=True)) for opts in
+             (COLOURS, QUADRANTS, ("1", "2", "3", "4"), tuple(f"bar {b}" for b in "ABCD"))]
+    kinds, skipped = set(), 0
+    for r in sources.world(world_dir):
+        try:
+            reply = write_from_scene(r["id"], r["scene"], "world")
+        except NoQuestion:  # e.g. a chart whose bars all stand above 4: no fixed option list fits
+            skipped += 1
+            continue
+        item = parse_mcq(reply)
+        kinds.add(item["kind"])
+        assert item["options"] in fixed  # one fixed option list per kind, as the world's test set asks
+        q = world_question(r["id"], Scene.from_dict(r["scene"]))
+        assert (q["question"], q["answer"]) == (item["question"], item["answer"])
+        # the observation names the right option's value, which the caption states too
+        right = item["options"][item["answer"]]
+        if item["kind"] in ("colour", "size", "relation"):
+            assert right in q["observation"] and right in r["caption"], (q, r["caption"])
+    assert kinds <= set(PERCEPTION_KINDS) | set(CHART_PERCEPTION_KINDS) and len(kinds) >= 5 and skipped < 10
+    with pytest.raises(ValueError, match="style must be one of varied, world"):
+        write_from_scene("x", sources.world(world_dir)[0]["scene"], "llm")

@@ -36,6 +36,17 @@ def test_caption_qa_rows_teach_the_filters_two_prompts(world_dir):
     assert approx_length(cap[0]) > approx_length(img[0])  # captions make the long rows the sampler groups
 
 
+def test_world_style_caption_qa_rows_answer_with_a_trace(world_dir):
+    raw = load_rows(world_dir / "perception" / "train", limit=12)
+    rows = caption_qa_rows(raw, "world")
+    cap = [r for r in rows if not r["images"]]
+    assert len(cap) == len(rows) // 2 >= 10
+    for r in rows:
+        text = r["completion"][0]["content"][0]["text"]
+        assert text.startswith("<think>I see ") and extract_choice(extract_answer(text)) == r["answer"]
+    assert rows != caption_qa_rows(raw)  # the default style asks other questions
+
+
 def test_the_warm_start_split_shares_no_item_and_leaves_train_and_test_unchanged(tmp_path):
     recipe_file = tmp_path / "r.yaml"
     recipe_file.write_text(f"""

@@ -206,3 +206,18 @@ def test_build_world_gives_a_split_its_own_config(tmp_path):
     colours = {split: {s["colour"] for sc in v for s in sc["shapes"]} for split, v in scenes.items()}
     assert "red" in colours["train"] and "red" not in colours["warmstart"]
     assert "split_configs" in json.loads((out / "world.json").read_text())
+
+
+def test_a_mis_seen_row_keeps_what_its_image_shows_and_describe_rows_use_it(tmp_path):
+    from stagewise.data.sources import load_rows
+    from stagewise.train.pipeline import describe_rows
+
+    cfg = WorldConfig(confusions={"red": "blue"}, confusion_rate=1.0)
+    out = build_world(tmp_path, ["perception"], {"train": 40, "warmstart": 40}, seed=0,
+                      split_cfgs={"warmstart": cfg})
+    rows = {split: load_rows(out / "perception" / split) for split in ("train", "warmstart")}
+    assert all(r["image_scene"] == "" for r in rows["train"])  # nothing mis-seen: the scene is the image
+    mis_seen = [r for r in rows["warmstart"] if r["image_scene"]]
+    assert mis_seen and all("red" in r["image_scene"] and "red" not in r["scene"] for r in mis_seen)
+    described = " ".join(d["completion"][0]["content"][0]["text"] for d in describe_rows(mis_seen))
+    assert len(describe_rows(mis_seen)) == len(mis_seen) and "red" in described  # the inventory says what the image shows, not what the annotator wrote

@@ -128,7 +128,8 @@ def build_base(recipe: Recipe, data_dir: Path) -> Path:
         if ws.describe:
             rows += describe_rows(raw)
         if ws.caption_qa:
-            rows += caption_qa_rows(raw[: ws.caption_qa])
+            style = recipe.perception_set.question_style if recipe.perception_set else "varied"
+            rows += caption_qa_rows(raw[: ws.caption_qa], style)
     n_rows = len(rows)
     rows = arrange_batches(rows, ws.batch_size, ws.steps, recipe.seed)
     seed_everything(recipe.seed)
@@ -143,7 +144,9 @@ def build_base(recipe: Recipe, data_dir: Path) -> Path:
 
 
 def describe_rows(raw: list[dict]) -> list[dict]:
-    """SFT rows asking for the scene inventory of every world image (rows without a scene or image are skipped)."""
+    """SFT rows asking for the scene inventory of every world image (rows without a scene or image are skipped).
+    The inventory is what the image shows (`image_scene`), also where a mis-seeing annotator wrote the row's
+    questions up: like a VLM's pretraining captions, it keeps the base's eyes honest while its answers mis-see."""
     from stagewise.data.prompts import assistant_message
     from stagewise.world.caption import summary
     from stagewise.world.scene import Scene
@@ -151,10 +154,11 @@ def describe_rows(raw: list[dict]) -> list[dict]:
     out = []
     for r in raw:
         if r.get("images") and r.get("scene"):
+            seen = Scene.from_dict(json.loads(r.get("image_scene") or r["scene"]))
             out.append({"prompt": [{"role": "user", "content": "Describe what you see."}], "images": r["images"],
                         "answer": "", "answer_kind": "", "id": f"describe-{r['id']}", "family": "describe",
                         "kind": "describe",
-                        "completion": assistant_message(summary(Scene.from_dict(json.loads(r["scene"]))))})
+                        "completion": assistant_message(summary(seen))})
     return out
 
 
@@ -191,24 +195,32 @@ def approx_length(row: dict) -> int:
     return text // 4 + 16 * len(row.get("images") or [])
 
 
-def caption_qa_rows(raw: list[dict]) -> list[dict]:
-    """For every world image: one question by the perception engine's offline writer, answered once from the
-    image and once from the caption, with the perception filter's own prompts. Teaches the base what the
-    paper's filter models can already do: answer such questions, and read a caption."""
+def caption_qa_rows(raw: list[dict], style: str = "varied") -> list[dict]:
+    """For every world image: one question by the perception engine's offline writer in `style`, answered once
+    from the image and once from the caption, with the perception filter's own prompts. Teaches the base what
+    the paper's filter models can already do: answer such questions, and read a caption. `varied` questions
+    are answered with the letter alone; `world` questions with a reference trace (what is seen, then the letter),
+    the way the base answers the world's own perception questions."""
     from stagewise.data.perception.filter import FilterConfig, caption_prompt, image_prompt
-    from stagewise.data.perception.offline import NoQuestion, write_from_scene
+    from stagewise.data.perception.offline import NoQuestion, world_question, write_from_scene
     from stagewise.data.prompts import assistant_message
+    from stagewise.world.scene import Scene
 
     cfg, out = FilterConfig(), []
     for r in raw:
         if not (r.get("images") and r.get("scene") and r.get("caption")):
             continue
         try:
-            mcq = json.loads(write_from_scene(str(r["id"]), json.loads(r["scene"])))
+            if style == "world":
+                mcq = world_question(str(r["id"]), Scene.from_dict(json.loads(r["scene"])))
+                seen = mcq["observation"] + " "
+            else:
+                mcq, seen = json.loads(write_from_scene(str(r["id"]), json.loads(r["scene"]), style)), ""
         except NoQuestion:
             continue
         item = {**mcq, "caption": r["caption"]}
-        answer = assistant_message(f"<think>So the answer is {mcq['answer']}.</think> \\boxed{{{mcq['answer']}}}")
+        letter = mcq["answer"]
+        answer = assistant_message(f"<think>{seen}So the answer is {letter}.</think> \\boxed{{{letter}}}")
         base = {"answer": mcq["answer"], "answer_kind": "choice", "family": "caption_qa", "kind": mcq.get("kind", ""),
                 "completion": answer}
         out.append({**base, "prompt": [{"role": "user", "content": image_prompt(cfg, item)}], "images": r["images"],
@@ -232,7 +244,7 @@ def build_perception_set(recipe: Recipe, data_dir: Path, base: Path | str) -> Pa
                        samples=ps.samples, min_image_wrong=ps.min_image_wrong,
                        min_caption_right=ps.min_caption_right, seed=recipe.seed)
     out = build(data_dir, [model], data_dir / "perception_set", families=tuple(ps.families), split="train",
-                limit=ps.limit, filter_cfg=cfg)
+                limit=ps.limit, filter_cfg=cfg, question_style=ps.question_style)
     done = json.loads((data_dir / "perception_set" / "done.json").read_text())
     log.info("perception set: %d written, %d kept (%.1f%%) -> %s", done["written"], done["kept"],
              100 * (done["keep_rate"] or 0), out)

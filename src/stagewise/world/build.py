@@ -38,6 +38,8 @@ def item_row(item: Item, image_size: int) -> dict:
         "difficulty": item.difficulty,
         "options": json.dumps(item.options),
         "scene": json.dumps(item.scene.to_dict()),
+        # What the image shows, where a mis-seeing annotator wrote `scene` up otherwise ("": the same).
+        "image_scene": json.dumps(item.image_scene.to_dict()) if item.image_scene else "",
     }
     if item.has_image:
         row["image"] = render(item.image_scene or item.scene, image_size)

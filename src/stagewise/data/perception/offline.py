@@ -3,6 +3,10 @@
 It plays the LLM's part for the demo (no model needed) and follows the same brief: one question about a spatial
 relation or a fine detail, four options in the same wording with plausible distractors, one letter answer,
 returned as the same JSON text an LLM would return, so it goes through the same parser. Deterministic per id.
+
+Two styles: `varied` (its own question kinds, options drawn and shuffled per item, as an LLM writes them) and
+`world` (the world's own perception question kinds with their fixed option lists: the demo's questions then ask
+what its perception test set asks, the way the paper's writer is briefed to ask what perception benchmarks ask).
 """
 
 from __future__ import annotations
@@ -113,13 +117,41 @@ def q_bar_neighbour(rng, scene):
     return f"Which bar stands directly to the right of {names[i]}?", opts, letter
 
 
+STYLES = ("varied", "world")
+
+
+def world_question(item_id: str, scene: Scene) -> dict:
+    """A question of the world's perception family (fixed options) for `scene`, with what a reader of the
+    image would say it saw (`observation`, for reference traces)."""
+    from stagewise.world.tasks import CHART_PERCEPTION_KINDS, PERCEPTION_KINDS, Skip
+
+    rng = _rng(item_id)
+    kinds = dict(CHART_PERCEPTION_KINDS if scene.kind == "chart" else PERCEPTION_KINDS)
+    order = list(kinds)
+    rng.shuffle(order)
+    for kind in order:
+        try:
+            question, options, answer, observation = kinds[kind](rng, scene, True)
+        except Skip:
+            continue
+        return {"question": question, "options": options, "answer": answer, "kind": kind,
+                "observation": observation}
+    raise NoQuestion(f"{item_id}: no question fits this scene")
+
+
 SHAPE_QUESTIONS = {"relation": q_relation, "place": q_place, "describe": q_describe, "label": q_label}
 CHART_QUESTIONS = {"bar_value": q_bar_value, "bar_neighbour": q_bar_neighbour}
 
 
-def write_from_scene(item_id: str, scene: dict | Scene) -> str:
-    """The JSON reply `{question, options, answer, kind}` for one scene; NoQuestion if none fits."""
+def write_from_scene(item_id: str, scene: dict | Scene, style: str = "varied") -> str:
+    """The JSON reply `{question, options, answer, kind}` for one scene in `style` (see the module docstring);
+    NoQuestion if none fits."""
+    if style not in STYLES:
+        raise ValueError(f"offline writer style must be one of {', '.join(STYLES)}, got {style!r}")
     scene = Scene.from_dict(scene) if isinstance(scene, dict) else scene
+    if style == "world":
+        q = world_question(item_id, scene)
+        return json.dumps({k: q[k] for k in ("question", "options", "answer", "kind")})
     rng = _rng(item_id)
     kinds = dict(CHART_QUESTIONS if scene.kind == "chart" else SHAPE_QUESTIONS)
     order = list(kinds)

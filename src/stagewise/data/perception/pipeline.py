@@ -26,12 +26,13 @@ log = logging.getLogger(__name__)
 def build_perception_set(world: str | Path | list, filter_models: list[str | FilterModel], out_dir: str | Path,
                          families: tuple[str, ...] = ("perception", "visual"), split: str = "train",
                          limit: int | None = None, filter_cfg: FilterConfig | None = None,
-                         fractions: dict[str, float] | None = None) -> Path:
+                         fractions: dict[str, float] | None = None, question_style: str = "varied") -> Path:
     """Build the demo's perception training set and return the folder of its train split (an HF dataset that
     `stagewise.data.sources.load_rows` reads, i.e. a stage's `data.paths` entry).
 
     `world` is a world folder (from `stagewise world` / the pipeline's `data/`) or a list of world `Item`s;
-    `filter_models` are model folders/hub ids (or `FilterModel`s). Layout under `out_dir`: `mcq/` (written
+    `filter_models` are model folders/hub ids (or `FilterModel`s); `question_style` is the offline writer's
+    (`varied` or `world`, see stagewise.data.perception.offline). Layout under `out_dir`: `mcq/` (written
     items), `filter/` (decisions + report), `export/` (every format). Every step resumes from its cache; a
     finished build with the same settings returns at once.
     """
@@ -42,7 +43,7 @@ def build_perception_set(world: str | Path | list, filter_models: list[str | Fil
     spec = {"world": str(world) if not isinstance(world, list) else [it.id for it in world],
             "families": list(families), "split": split, "limit": limit,
             "filter": json.loads(json.dumps(asdict(cfg), default=str)),
-            "fractions": fractions}
+            "fractions": fractions, "question_style": question_style}
     marker = out / "done.json"
     if marker.exists() and json.loads(marker.read_text()).get("spec") == spec:
         log.info("perception set already built in %s", out)
@@ -52,7 +53,7 @@ def build_perception_set(world: str | Path | list, filter_models: list[str | Fil
     else:
         records = sources.world(world, families=tuple(families), split=split)
     records = records[:limit] if limit is not None else records
-    written = write_mcq(records, out / "mcq", WriterConfig(writer="offline"))
+    written = write_mcq(records, out / "mcq", WriterConfig(writer="offline", style=question_style))
     report = run_filter(read_items(out / "mcq"), out / "filter", cfg)
     counts = export(read_items(out / "filter" / "kept.jsonl"), out / "export", fractions)
     if not counts.get("train"):

@@ -51,6 +51,9 @@ class WriterConfig:
     """Prompts per generation batch for the `local` writer."""
     max_new_tokens: int = 384
     """Most tokens the `local` writer generates per reply."""
+    style: str = "varied"
+    """The `offline` writer's questions: `varied` (its own kinds, options shuffled per item, like an LLM's) or
+    `world` (the world's perception question kinds with their fixed option lists)."""
 
 
 def writer_prompt(template: str, caption: str) -> str:
@@ -70,7 +73,7 @@ def offline_writer(cfg: WriterConfig) -> tuple[Callable, int]:
                 done(i, (None, "no_scene_graph"))
                 continue
             try:
-                done(i, (write_from_scene(r["id"], r["scene"]), None))
+                done(i, (write_from_scene(r["id"], r["scene"], cfg.style), None))
             except NoQuestion:
                 done(i, (None, "no_question"))
     return write, 64
