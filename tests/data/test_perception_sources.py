@@ -88,6 +88,11 @@ def test_cli_write_filter_export(tmp_path, world_dir, chat_server):
     assert json.loads((e / "splits.json").read_text())["fractions"] == {"train": 0.5, "val": 0.2, "test": 0.3}
     assert main(["data", "write-mcq", "--source", "world", "--input", str(tmp_path / "nowhere"), "--out",
                  str(w)]) == 2
+    ws = tmp_path / "ws"
+    assert main(["data", "write-mcq", "--source", "world", "--input", str(world_dir), "--out", str(ws),
+                 "--limit", "10", "--style", "world"]) == 0
+    kinds = {json.loads(x)["kind"] for x in (ws / "mcq.jsonl").read_text().splitlines()}
+    assert kinds and kinds <= {"count", "colour", "position", "relation", "size", "label", "bar_value", "bar_max"}
 
 
 def test_docci_split_filter(tmp_path):

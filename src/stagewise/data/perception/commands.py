@@ -41,7 +41,8 @@ def cmd_write(args) -> int:
     cfg = WriterConfig(writer=args.writer, prompt=args.prompt, temperature=args.temperature,
                        endpoint=EndpointConfig(base_url=args.base_url, model=args.model, max_tokens=args.max_tokens,
                                                **_endpoint_kw(args)),
-                       model=args.model, batch_size=args.batch_size, max_new_tokens=args.max_tokens)
+                       model=args.model, batch_size=args.batch_size, max_new_tokens=args.max_tokens,
+                       style=args.style)
     report = write_mcq(records, args.out, cfg, fresh=args.fresh)
     log.info("items: %s/mcq.jsonl (%d written, %d failed, %d bad input)", args.out, report["written"],
              report["failed"], report["bad_input"])
@@ -98,6 +99,8 @@ def add_perception_commands(dsub) -> None:
     w.add_argument("--temperature", type=float, default=0.0)
     w.add_argument("--max-tokens", type=int, default=512)
     w.add_argument("--batch-size", type=int, default=8, help="local writer batch")
+    w.add_argument("--style", default="varied", choices=["varied", "world"],
+                   help="offline writer: its own varied questions, or the world's perception questions")
     w.add_argument("--fresh", action="store_true", help="discard cached results in --out")
     _endpoint_args(w)
     w.set_defaults(func=cmd_write)
