@@ -357,6 +357,9 @@ class PerceptionSetConfig:
     """The offline writer's questions: `varied` (its own kinds, options shuffled per item, as an LLM writes
     them) or `world` (the world's perception question kinds and fixed option lists, what the test set asks).
     Also the style of the warm start's `caption_qa` rows."""
+    balance: bool = False
+    """Even out the kept items' gold letters per question kind (each kind's letters capped at its rarest one's
+    count): what the filter keeps bunches on the answers the model mis-sees, and GRPO learns that skew."""
     limit: int | None = None
     """At most this many images (all of them: null)."""
     filter_model: str = "base"

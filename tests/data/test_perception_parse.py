@@ -93,3 +93,17 @@ def test_offline_writer_world_style_asks_the_world_perception_questions(world_di
     assert kinds <= set(PERCEPTION_KINDS) | set(CHART_PERCEPTION_KINDS) and len(kinds) >= 5 and skipped < 10
     with pytest.raises(ValueError, match="style must be one of varied, world"):
         write_from_scene("x", sources.world(world_dir)[0]["scene"], "llm")
+
+
+def test_balance_answers_evens_out_gold_letters_per_kind():
+    from collections import Counter
+
+    from stagewise.data.perception.pipeline import balance_answers
+
+    items = ([{"id": f"c{i:02d}", "kind": "colour", "answer": "A"} for i in range(9)]
+             + [{"id": f"d{i:02d}", "kind": "colour", "answer": "C"} for i in range(3)]
+             + [{"id": f"p{i:02d}", "kind": "position", "answer": "B"} for i in range(5)])
+    out = balance_answers(items)
+    assert Counter((r["kind"], r["answer"]) for r in out) == {("colour", "A"): 3, ("colour", "C"): 3}
+    assert [r["id"] for r in out] == ["c00", "c01", "c02", "d00", "d01", "d02"]  # stable: first ids, id order
+    assert balance_answers(list(reversed(items))) == out

@@ -104,3 +104,20 @@ def test_docci_split_filter(tmp_path):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert [r["id"] for r in sources.docci(path, split="train")] == ["a"]
     assert [r["id"] for r in sources.docci(path)] == ["a", "b"]
+
+
+def test_build_perception_set_can_balance_what_it_keeps(tmp_path, world_dir, tiny_model_dir):
+    from collections import Counter
+
+    cfg = FilterConfig(min_image_wrong=0.0, min_caption_right=0.0, batch_size=16)
+    build_perception_set(world_dir, [tiny_model_dir], tmp_path / "p", families=("perception", "visual"),
+                         filter_cfg=cfg, question_style="world", balance=True)
+    done = json.loads((tmp_path / "p" / "done.json").read_text())
+    exported = [json.loads(x) for x in (tmp_path / "p" / "filter" / "kept.jsonl").read_text().splitlines()]
+    assert done["kept"] == len(exported) > done["exported"] > 0 and done["spec"]["balance"] is True
+    ids = json.loads((tmp_path / "p" / "export" / "splits.json").read_text())["ids"]
+    chosen = {i for split in ids.values() for i in split}
+    per_kind = Counter((r["kind"], r["answer"]) for r in exported if r["id"] in chosen)
+    for kind in {k for k, _ in per_kind}:
+        counts = [n for (k, _), n in per_kind.items() if k == kind]
+        assert len(counts) >= 2 and len(set(counts)) == 1, (kind, counts)  # every kept letter equally often

@@ -244,7 +244,7 @@ def build_perception_set(recipe: Recipe, data_dir: Path, base: Path | str) -> Pa
                        samples=ps.samples, min_image_wrong=ps.min_image_wrong,
                        min_caption_right=ps.min_caption_right, seed=recipe.seed)
     out = build(data_dir, [model], data_dir / "perception_set", families=tuple(ps.families), split="train",
-                limit=ps.limit, filter_cfg=cfg, question_style=ps.question_style)
+                limit=ps.limit, filter_cfg=cfg, question_style=ps.question_style, balance=ps.balance)
     done = json.loads((data_dir / "perception_set" / "done.json").read_text())
     log.info("perception set: %d written, %d kept (%.1f%%) -> %s", done["written"], done["kept"],
              100 * (done["keep_rate"] or 0), out)
