@@ -547,9 +547,10 @@ def validate(recipe: Recipe, src: str) -> None:
         for fam in ps.families:
             if fam not in ("perception", "visual"):
                 raise RecipeError(f"{src}: perception_set.families: {fam!r} has no images (use perception, visual)")
+        # stagewise.data.perception.offline.STYLES; not imported: the package would load datasets with the recipe.
         if ps.question_style not in ("varied", "world"):
-            raise RecipeError(f"{src}: perception_set.question_style must be varied or world, got "
-                              f"{ps.question_style!r}")
+            raise RecipeError(f"{src}: perception_set.question_style must be varied or world, "
+                              f"got {ps.question_style!r}")
         if ps.extraction not in ("paper", "boxed"):
             raise RecipeError(f"{src}: perception_set.extraction must be paper or boxed, got {ps.extraction!r}")
     _validate_variants(recipe, src)

@@ -204,24 +204,24 @@ def caption_qa_rows(raw: list[dict], style: str = "varied") -> list[dict]:
     from stagewise.data.perception.filter import FilterConfig, caption_prompt, image_prompt
     from stagewise.data.perception.offline import NoQuestion, world_question, write_from_scene
     from stagewise.data.prompts import assistant_message
-    from stagewise.world.scene import Scene
 
     cfg, out = FilterConfig(), []
     for r in raw:
         if not (r.get("images") and r.get("scene") and r.get("caption")):
             continue
+        scene = json.loads(r["scene"])
         try:
-            if style == "world":
-                mcq = world_question(str(r["id"]), Scene.from_dict(json.loads(r["scene"])))
+            if style == "world":  # answered like the world's own perception items: what is seen, then the letter
+                mcq = world_question(str(r["id"]), scene)
                 seen = mcq["observation"] + " "
             else:
-                mcq, seen = json.loads(write_from_scene(str(r["id"]), json.loads(r["scene"]), style)), ""
+                mcq, seen = json.loads(write_from_scene(str(r["id"]), scene, style)), ""
         except NoQuestion:
             continue
         item = {**mcq, "caption": r["caption"]}
         letter = mcq["answer"]
         answer = assistant_message(f"<think>{seen}So the answer is {letter}.</think> \\boxed{{{letter}}}")
-        base = {"answer": mcq["answer"], "answer_kind": "choice", "family": "caption_qa", "kind": mcq.get("kind", ""),
+        base = {"answer": letter, "answer_kind": "choice", "family": "caption_qa", "kind": mcq.get("kind", ""),
                 "completion": answer}
         out.append({**base, "prompt": [{"role": "user", "content": image_prompt(cfg, item)}], "images": r["images"],
                     "id": f"mcq-image-{r['id']}"})

@@ -77,6 +77,7 @@ def cmd_export(args) -> int:
 
 def add_perception_commands(dsub) -> None:
     """Add write-mcq, filter and export to the `stagewise data` subcommands."""
+    from stagewise.data.perception.offline import STYLES
     from stagewise.data.perception.sources import SOURCES
     from stagewise.data.perception.writer import WRITERS
 
@@ -99,7 +100,7 @@ def add_perception_commands(dsub) -> None:
     w.add_argument("--temperature", type=float, default=0.0)
     w.add_argument("--max-tokens", type=int, default=512)
     w.add_argument("--batch-size", type=int, default=8, help="local writer batch")
-    w.add_argument("--style", default="varied", choices=["varied", "world"],
+    w.add_argument("--style", default="varied", choices=list(STYLES),
                    help="offline writer: its own varied questions, or the world's perception questions")
     w.add_argument("--fresh", action="store_true", help="discard cached results in --out")
     _endpoint_args(w)

@@ -120,11 +120,12 @@ def q_bar_neighbour(rng, scene):
 STYLES = ("varied", "world")
 
 
-def world_question(item_id: str, scene: Scene) -> dict:
+def world_question(item_id: str, scene: dict | Scene) -> dict:
     """A question of the world's perception family (fixed options) for `scene`, with what a reader of the
     image would say it saw (`observation`, for reference traces)."""
     from stagewise.world.tasks import CHART_PERCEPTION_KINDS, PERCEPTION_KINDS, Skip
 
+    scene = Scene.from_dict(scene) if isinstance(scene, dict) else scene
     rng = _rng(item_id)
     kinds = dict(CHART_PERCEPTION_KINDS if scene.kind == "chart" else PERCEPTION_KINDS)
     order = list(kinds)
@@ -148,10 +149,10 @@ def write_from_scene(item_id: str, scene: dict | Scene, style: str = "varied") -
     NoQuestion if none fits."""
     if style not in STYLES:
         raise ValueError(f"offline writer style must be one of {', '.join(STYLES)}, got {style!r}")
-    scene = Scene.from_dict(scene) if isinstance(scene, dict) else scene
     if style == "world":
         q = world_question(item_id, scene)
         return json.dumps({k: q[k] for k in ("question", "options", "answer", "kind")})
+    scene = Scene.from_dict(scene) if isinstance(scene, dict) else scene
     rng = _rng(item_id)
     kinds = dict(CHART_QUESTIONS if scene.kind == "chart" else SHAPE_QUESTIONS)
     order = list(kinds)
