@@ -2,6 +2,7 @@
 stage that trains on what the filter kept."""
 
 import json
+import re
 
 import pytest
 
@@ -66,6 +67,29 @@ eval: {{size: 4}}
         assert ids["train"] == [r["id"] for r in load_rows(plain / fam / "train")]
         assert [r["problem"] for r in load_rows(data / fam / "train")] == \
             [r["problem"] for r in load_rows(plain / fam / "train")]
+
+
+def test_a_pretrained_model_warm_started_on_the_world_gets_the_mis_seeing_split_too(tmp_path):
+    # A local model folder (a pretrained stand-in for a hub checkpoint) warm-started by a mis-seeing annotator:
+    # the warm start has its own split, written up with the confusions, while train and test stay true.
+    (tmp_path / "pretrained").mkdir()
+    recipe_file = tmp_path / "r.yaml"
+    recipe_file.write_text(f"""
+name: ws
+output_dir: {tmp_path / "runs"}
+world: {{train_size: 30, test_size: 4}}
+model: {{source: {tmp_path / "pretrained"}, warmstart: {{size: 30, confusions: {{red: blue}}, confusion_rate: 1.0}}}}
+stages: [{{name: p, data: {{families: [perception], size: 4}}}}]
+eval: {{size: 4}}
+""")
+    data = build_data(load_recipe(recipe_file))
+    rows = {s: load_rows(data / "perception" / s) for s in ("train", "warmstart")}
+    assert len(rows["warmstart"]) == 30
+    assert any(r["image_scene"] for r in rows["warmstart"])  # written up otherwise than the image shows
+    assert not any(r.get("image_scene") for r in rows["train"])
+    red_shape = re.compile(r"I see [^.]*\bred\b")  # what was seen, not the options listed after it
+    assert not any(red_shape.search(r["solution"]) for r in rows["warmstart"])
+    assert any(red_shape.search(r["solution"]) for r in rows["train"])
 
 
 MICRO = """

@@ -83,18 +83,13 @@ def build_data(recipe: Recipe) -> Path:
     sizes = {"train": w.train_size, "test": w.test_size}
     split_cfgs = {}
     ws = recipe.model.warmstart
-    if ws is not None and recipe.model.source in _presets():
+    if ws is not None:
         # Drawn after train and test, so adding it leaves their items unchanged; never shares an item with them.
+        # Any warm start gets it (a preset, or a pretrained model warm-started on the world, mis-seeing or not).
         sizes["warmstart"] = ws.size
         if ws.confusions:
             split_cfgs["warmstart"] = replace(cfg, confusions=dict(ws.confusions), confusion_rate=ws.confusion_rate)
     return build_world(recipe.run_dir / "data", list(FAMILIES), sizes, seed=w.seed, cfg=cfg, split_cfgs=split_cfgs)
-
-
-def _presets() -> dict:
-    from stagewise.models.tiny import PRESETS
-
-    return PRESETS
 
 
 def build_base(recipe: Recipe, data_dir: Path) -> Path:
