@@ -137,7 +137,10 @@ def test_the_perception_stage_trains_on_the_filtered_engine_output(tmp_path):
 def test_warm_start_batches_keep_long_rows_together_and_mix_the_rest():
     from collections import Counter
 
-    from stagewise.train.pipeline import arrange_batches
+    from stagewise.train.pipeline import arrange_order
+
+    def arrange_batches(rows, **kw):
+        return [rows[i] for i in arrange_order([approx_length(r) for r in rows], **kw)]
 
     def row(i, n, fam):
         return {"id": i, "family": fam, "prompt": [{"role": "user", "content": "x" * n}], "images": []}

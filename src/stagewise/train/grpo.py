@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import datasets
@@ -22,6 +23,10 @@ from stagewise.train.common import (
 )
 
 log = logging.getLogger(__name__)
+
+# TRL 1.16 reads `model.is_gradient_checkpointing`, which transformers 5 deprecates, on every generation and save:
+# one FutureWarning per checkpoint in every stage's log, about code that is not ours.
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 
 # Module names of vision towers and projectors (Qwen2/2.5/3-VL `model.visual`, InternVL/LLaVA `vision_tower`).

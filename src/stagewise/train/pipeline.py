@@ -126,11 +126,11 @@ def build_base(recipe: Recipe, data_dir: Path) -> Path:
             style = recipe.perception_set.question_style if recipe.perception_set else "varied"
             rows += caption_qa_rows(raw[: ws.caption_qa], style)
     n_rows = len(rows)
-    rows = arrange_batches(rows, ws.batch_size, ws.steps, recipe.seed)
+    order = arrange_order([approx_length(r) for r in rows], ws.batch_size, ws.steps, recipe.seed)
     seed_everything(recipe.seed)
     model, processor = load_model_and_processor(source, dtype=torch.float32)
     t0 = time.time()
-    trainer = run_sft(model, processor, to_dataset(rows), base, steps=ws.steps, batch_size=ws.batch_size,
+    trainer = run_sft(model, processor, to_dataset(rows).select(order), base, steps=ws.steps, batch_size=ws.batch_size,
                       learning_rate=ws.learning_rate, seed=recipe.seed, logging_steps=100, shuffle=False)
     _write_log(base, trainer)
     write_manifest(base, recipe, step="warmstart", started_from=str(source), config=asdict(ws),
@@ -157,17 +157,16 @@ def describe_rows(raw: list[dict]) -> list[dict]:
     return out
 
 
-def arrange_batches(rows: list[dict], batch_size: int, steps: int, seed: int) -> list[dict]:
-    """The warm start's rows in training order, `steps` batches long: each epoch reshuffled, and long rows (over
-    twice the median length: the captions of caption-QA rows) batched only with each other, so that a few long
-    rows do not pad most batches. Other batches stay random mixes of every task (batches sorted by length, as
-    transformers' group_by_length does, made each batch one task and cost the base a third of its perception)."""
-    lengths = [approx_length(r) for r in rows]
+def arrange_order(lengths: list[int], batch_size: int, steps: int, seed: int) -> list[int]:
+    """Row indices in training order, `steps` batches long: each epoch reshuffled, and long rows (over twice the
+    median length: the captions of caption-QA rows) batched only with each other, so that a few long rows do not
+    pad most batches. Other batches stay random mixes of every task (batches sorted by length, as transformers'
+    group_by_length does, made each batch one task and cost the base a third of its perception). Indices, so
+    that a long warm start selects from one dataset instead of copying its rows once per epoch."""
     cut = 2 * sorted(lengths)[len(lengths) // 2]
-    pools = [[r for r, n in zip(rows, lengths, strict=True) if n > cut],
-             [r for r, n in zip(rows, lengths, strict=True) if n <= cut]]
+    pools = [[i for i, n in enumerate(lengths) if n > cut], [i for i, n in enumerate(lengths) if n <= cut]]
     if len(pools[0]) < batch_size:  # too few long rows for a batch of their own
-        pools = [list(rows)]
+        pools = [list(range(len(lengths)))]
     rng, out = random.Random(seed), []
     while len(out) < steps * batch_size:
         batches = []
@@ -175,9 +174,9 @@ def arrange_batches(rows: list[dict], batch_size: int, steps: int, seed: int) ->
             rng.shuffle(pool)
             batches += [pool[i:i + batch_size] for i in range(0, len(pool) - batch_size + 1, batch_size)]
         if not batches:  # fewer rows than one batch: repeat them
-            batches = [[rows[i % len(rows)] for i in range(batch_size)]]
+            batches = [[i % len(lengths) for i in range(batch_size)]]
         rng.shuffle(batches)
-        out += [r for b in batches for r in b]
+        out += [i for b in batches for i in b]
     return out[: steps * batch_size]
 
 
