@@ -88,7 +88,8 @@ class ModelConfig:
     """Where the base model comes from."""
 
     source: str = "tiny"
-    """A preset name (`tiny`, `small`: built locally), a hub id, or a local model folder."""
+    """A preset name (`tiny`, `small`: built locally), a hub id, or a local model folder (relative to the recipe
+    file or to the working directory)."""
     warmstart: WarmstartConfig | None = None
     """SFT warm start on world traces before the stages; null to start the stages from `source` directly."""
     corpus_size: int = 1500
@@ -719,6 +720,11 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     for key, value in [*in_file.items(), *parse_overrides(overrides or [])]:
         _apply_override(data, key, value, src)
     recipe = _build(Recipe, data, "", src)
+    # A model folder named relative to the recipe (`source: ../../assets/tiny-pretrained`) works from any working
+    # directory; otherwise a relative source is a preset, a hub id, or a folder under the working directory.
+    beside = path.parent / recipe.model.source
+    if not Path(recipe.model.source).is_absolute() and (beside / "config.json").is_file():
+        recipe.model.source = str(beside.resolve())
     validate(recipe, src)
     for name in recipe.variants:  # a bad per-variant override fails now, not after hours of training
         variant_recipe(recipe, name, src)

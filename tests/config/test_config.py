@@ -138,3 +138,19 @@ stages:
 """)
     r = load_recipe(tmp_path / "r.yaml", ["stages.a.trainer.steps=3"])
     assert [s.trainer.steps for s in r.stages] == [3, 10]
+
+
+def test_a_model_folder_is_found_beside_the_recipe_from_any_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "assets" / "m").mkdir(parents=True)
+    (tmp_path / "assets" / "m" / "config.json").write_text("{}")
+    (tmp_path / "recipes").mkdir()
+    recipe_file = write(tmp_path / "recipes", BASE.replace("name: t", "name: t\nmodel: {source: ../assets/m}"))
+    monkeypatch.chdir(tmp_path / "recipes")
+    assert load_recipe(recipe_file).model.source == str((tmp_path / "assets" / "m").resolve())
+    monkeypatch.chdir(tmp_path)
+    assert load_recipe(recipe_file).model.source == str((tmp_path / "assets" / "m").resolve())
+    # Presets, hub ids and folders under the working directory are left as written.
+    assert load_recipe(recipe_file, ["model.source=tiny"]).model.source == "tiny"
+    assert load_recipe(recipe_file, ["model.source=assets/m"]).model.source == "assets/m"
+    assert load_recipe(recipe_file, ["model.source=Qwen/Qwen2-VL-2B-Instruct"]).model.source == \
+        "Qwen/Qwen2-VL-2B-Instruct"
