@@ -16,6 +16,7 @@ def test_pretraining_writes_a_trained_loadable_model_and_cleans_up(tmp_path):
     meta = json.loads((out / "pretrain.json").read_text())
     assert meta["steps"] == 3 and meta["size"] == 6 and meta["world_seed"] == 1
     assert not (out / "work").exists() and not (out / "checkpoints").exists()  # only the model is kept
+    assert not (out / "training_args.bin").exists()
     model, processor = load_model_and_processor(str(out), dtype=torch.float32)
     assert type(model).__name__ == "Qwen2VLForConditionalGeneration"
     assert json.loads((out / "stagewise_model.json").read_text())["preset"] == "tiny"

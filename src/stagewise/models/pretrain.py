@@ -76,6 +76,7 @@ def pretrain(out_dir: str | Path, *, preset: str = "tiny", steps: int = 12000, s
         "preset": preset, "steps": steps, "size": size, "world_seed": world_seed, "seed": seed,
         "batch_size": batch_size, "learning_rate": learning_rate, "caption_qa": caption_qa, "threads": threads,
         "wall_s": time.time() - t0})
+    (out / "training_args.bin").unlink(missing_ok=True)  # a pickle of the trainer's settings: pretrain.json says it
     shutil.rmtree(work)
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
     return out
