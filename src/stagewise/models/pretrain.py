@@ -23,7 +23,7 @@ from stagewise.utils import atomic_write_json
 log = logging.getLogger(__name__)
 
 
-def pretrain(out_dir: str | Path, *, preset: str = "tiny", steps: int = 12000, size: int = 20000,
+def pretrain(out_dir: str | Path, *, preset: str = "tiny", steps: int = 8000, size: int = 20000,
              world_seed: int = 1, seed: int = 0, batch_size: int = 32, learning_rate: float = 1e-3,
              save_steps: int = 2000, threads: int = 2, corpus_size: int = 1500, caption_qa: int = 3000) -> Path:
     """Build `preset` and train it by SFT on `size` fresh world items per family (reference traces, plus a
@@ -32,16 +32,15 @@ def pretrain(out_dir: str | Path, *, preset: str = "tiny", steps: int = 12000, s
     do) for `steps` batches; the world is drawn with `world_seed`, so the demo's world (seed 0) is never trained
     on. Writes the model to `out_dir` (checkpoints every `save_steps` under `out_dir/checkpoints`; a killed run
     resumes from the last one)."""
-    from stagewise.data.sources import load_rows, to_dataset, to_trl_rows
+    from stagewise.data.sources import load_rows, to_dataset
     from stagewise.models.load import load_model_and_processor
     from stagewise.models.tiny import build_tiny_model, world_corpus
     from stagewise.train.pipeline import (
         approx_length,
         arrange_order,
-        caption_qa_rows,
-        describe_rows,
         latest_checkpoint,
         seed_everything,
+        world_sft_rows,
     )
     from stagewise.train.sft import run_sft
     from stagewise.world.build import build_world
@@ -58,10 +57,7 @@ def pretrain(out_dir: str | Path, *, preset: str = "tiny", steps: int = 12000, s
         build_tiny_model(preset, world_corpus(corpus_size), init, seed=seed)
     rows = []
     for fam in FAMILIES:
-        raw = load_rows(data / fam / "train")
-        rows += to_trl_rows(raw, with_completion=True, instruction=None, source=fam)
-        rows += describe_rows(raw)
-        rows += caption_qa_rows(raw[:caption_qa], "world")
+        rows += world_sft_rows(load_rows(data / fam / "train"), fam, None, True, caption_qa, "world")
     log.info("pretrain: %d rows, %d steps of %d", len(rows), steps, batch_size)
     seed_everything(seed)
     model, processor = load_model_and_processor(str(init), dtype=torch.float32)

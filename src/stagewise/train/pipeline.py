@@ -119,12 +119,8 @@ def build_base(recipe: Recipe, data_dir: Path) -> Path:
     for fam in ws.families:
         split = "warmstart" if (data_dir / fam / "warmstart").exists() else "train"
         raw = load_rows(data_dir / fam / split, limit=ws.size)
-        rows += to_trl_rows(raw, with_completion=True, instruction=_instruction(recipe), source=fam)
-        if ws.describe:
-            rows += describe_rows(raw)
-        if ws.caption_qa:
-            style = recipe.perception_set.question_style if recipe.perception_set else "varied"
-            rows += caption_qa_rows(raw[: ws.caption_qa], style)
+        style = recipe.perception_set.question_style if recipe.perception_set else "varied"
+        rows += world_sft_rows(raw, fam, _instruction(recipe), ws.describe, ws.caption_qa, style)
     n_rows = len(rows)
     order = arrange_order([approx_length(r) for r in rows], ws.batch_size, ws.steps, recipe.seed)
     seed_everything(recipe.seed)
@@ -136,6 +132,18 @@ def build_base(recipe: Recipe, data_dir: Path) -> Path:
     write_manifest(base, recipe, step="warmstart", started_from=str(source), config=asdict(ws),
                    train_items=n_rows, wall_s=time.time() - t0)
     return base
+
+
+def world_sft_rows(raw: list[dict], family: str, instruction: str | None, describe: bool, caption_qa: int,
+                   style: str) -> list[dict]:
+    """SFT rows from one family's world items (the warm start's and the pretraining's): the reference traces, then
+    optionally an inventory per image and caption-QA rows for the first `caption_qa` images."""
+    rows = to_trl_rows(raw, with_completion=True, instruction=instruction, source=family)
+    if describe:
+        rows += describe_rows(raw)
+    if caption_qa:
+        rows += caption_qa_rows(raw[:caption_qa], style)
+    return rows
 
 
 def describe_rows(raw: list[dict]) -> list[dict]:
