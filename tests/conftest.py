@@ -9,7 +9,9 @@ import torch
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never download anything
-torch.set_num_threads(2)
+# STAGEWISE_TEST_THREADS=1 when something else runs beside the tests (2 spinning threads on 2 loaded cores
+# run many times slower).
+torch.set_num_threads(int(os.environ.get("STAGEWISE_TEST_THREADS", "2")))
 
 
 @pytest.fixture(scope="session")
