@@ -7,8 +7,8 @@ import time
 from perception_helpers import good_reply, write_docci
 
 from stagewise.data.perception import sources
-from stagewise.data.perception.client import ChatClient, EndpointConfig, EndpointError
 from stagewise.data.perception.writer import WriterConfig, write_mcq
+from stagewise.endpoint import ChatClient, EndpointConfig, EndpointError
 
 CAPTIONS = {f"img{i:02d}": f"A photo number {i} of a thing called item{i}" for i in range(8)}
 CAPTIONS |= {"slow": "A photo that makes the server hang TIMEOUT", "boom": "A photo that makes the server fail E500",

@@ -5,7 +5,6 @@ import json
 import pytest
 from PIL import Image
 
-from stagewise.data.perception.client import EndpointConfig
 from stagewise.data.perception.filter import (
     FilterConfig,
     FilterModel,
@@ -15,6 +14,7 @@ from stagewise.data.perception.filter import (
     read_items,
     run_filter,
 )
+from stagewise.endpoint import EndpointConfig
 
 
 @pytest.mark.parametrize("text, letter", [

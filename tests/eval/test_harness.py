@@ -164,7 +164,7 @@ def test_served_model_over_an_openai_compatible_endpoint(endpoint, tmp_path):
     Scripted.replies = {"Q0": "<think>It is x.</think> \\boxed{A}", "Q1": "B", "Q2": "\\boxed{B}", "Q3": "C"}
     rows = mmstar_rows(4)
     rows[0]["images"] = [Image.new("RGB", (8, 8), "red")]
-    backend = OpenAIBackend(endpoint, "served-model", workers=2)
+    backend = OpenAIBackend(endpoint, "served-model", concurrency=2)
     settings = harness.EvalSettings(system_prompt="Be brief.", batch_size=2)
     m = harness.run("mmstar", rows, backend, tmp_path / "o", settings)
     items = {i["id"]: i for i in map(json.loads, (tmp_path / "o" / "items.jsonl").read_text().splitlines())}

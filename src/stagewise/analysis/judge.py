@@ -9,16 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
 from stagewise.data.prompts import load_prompt
+from stagewise.endpoint import ChatClient, EndpointConfig, EndpointError
 from stagewise.utils import append_jsonl
 
 log = logging.getLogger(__name__)
@@ -44,7 +41,19 @@ class JudgeConfig:
     timeout_s: float = 60.0
     """Per-request timeout."""
     retries: int = 3
-    """Attempts per item before the verdict is recorded as an error."""
+    """Attempts per item (timeouts, connection errors, 429 and 5xx are retried) before the verdict is recorded as
+    an error."""
+    backoff_s: float = 0.5
+    """First retry waits this long, each further retry twice as long (a server's Retry-After is waited instead)."""
+    concurrency: int = 1
+    """Items asked at once (1: one after another, the cache in item order)."""
+
+
+def endpoint_config(cfg: JudgeConfig) -> EndpointConfig:
+    """The judge's endpoint settings (its key stays in the environment variable)."""
+    return EndpointConfig(base_url=cfg.url, model=cfg.model, api_key_env=cfg.api_key_env,
+                          concurrency=cfg.concurrency, timeout_s=cfg.timeout_s, max_retries=max(0, cfg.retries - 1),
+                          backoff_s=cfg.backoff_s, max_tokens=cfg.max_tokens)
 
 
 def render_prompt(cfg: JudgeConfig, question: str, gold: str, description: str, response: str) -> str:
@@ -68,20 +77,10 @@ def parse_verdict(text: str) -> tuple[str, str]:
     return (m.group(1).lower(), text.strip()[:300]) if m else ("unknown", text.strip()[:300])
 
 
-def _post(cfg: JudgeConfig, prompt: str) -> str:
-    body = json.dumps({"model": cfg.model, "temperature": cfg.temperature, "max_tokens": cfg.max_tokens,
-                       "messages": [{"role": "user", "content": prompt}]}).encode()
-    headers = {"Content-Type": "application/json"}
-    key = os.environ.get(cfg.api_key_env)
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    req = urllib.request.Request(cfg.url.rstrip("/") + "/chat/completions", data=body, headers=headers)
-    with urllib.request.urlopen(req, timeout=cfg.timeout_s) as r:
-        reply = json.loads(r.read())
-    try:
-        return reply["choices"][0]["message"]["content"] or ""
-    except (KeyError, IndexError, TypeError) as e:
-        raise ValueError(f"{cfg.url}: reply has no choices[0].message.content: {str(reply)[:200]}") from e
+def ask(client: ChatClient, cfg: JudgeConfig, prompt: str) -> str:
+    """The judge's reply (redacted by the client) to one prompt; raises EndpointError after the last attempt."""
+    return client.complete([{"role": "user", "content": prompt}], max_tokens=cfg.max_tokens,
+                           temperature=cfg.temperature).texts[0]
 
 
 def cache_key(cfg: JudgeConfig, prompt: str) -> str:
@@ -100,25 +99,28 @@ def judge_items(cfg: JudgeConfig, items: list[dict], cache_path: Path) -> dict[s
                 continue
             if v.get("label") != "error":
                 cache[v["key"]] = v
-    out = {}
+    keys, todo = {}, {}
     for it in items:
         prompt = render_prompt(cfg, it["question"], it["gold"], it.get("description", ""), it["response"])
-        key = cache_key(cfg, prompt)
-        if key in cache:
-            out[it["id"]] = cache[key]
-            continue
-        verdict = {"key": key, "id": it["id"], "model": cfg.model, "prompt": prompt}
-        for attempt in range(cfg.retries):
+        key = keys[it["id"]] = cache_key(cfg, prompt)
+        if key not in cache and key not in todo:
+            todo[key] = {"key": key, "id": it["id"], "model": cfg.model, "prompt": prompt}
+    if todo:
+        client = ChatClient(endpoint_config(cfg))
+
+        def one(verdict: dict) -> dict:
             try:
-                raw = _post(cfg, prompt)
-                label, evidence = parse_verdict(raw)
-                verdict |= {"raw": raw, "label": label, "evidence": evidence}
-                break
-            except (urllib.error.URLError, TimeoutError, ValueError, OSError) as e:
-                log.warning("judge %s: attempt %d failed: %s", it["id"], attempt + 1, e)
-                verdict |= {"raw": "", "label": "error", "evidence": str(e)}
-                time.sleep(min(4.0, 0.5 * 2 ** attempt))
-        append_jsonl(cache_path, [verdict])
-        cache[key] = verdict
-        out[it["id"]] = verdict
-    return out
+                raw = ask(client, cfg, verdict["prompt"])
+            except EndpointError as e:  # already retried; the message names the endpoint and holds no key
+                log.warning("judge %s: %s", verdict["id"], e)
+                return verdict | {"raw": "", "label": "error", "evidence": str(e)}
+            label, evidence = parse_verdict(raw)
+            return verdict | {"raw": raw, "label": label, "evidence": evidence}
+
+        try:
+            for _, verdict in client.each(one, list(todo.values())):  # each appended as it arrives
+                append_jsonl(cache_path, [verdict])
+                cache[verdict["key"]] = verdict
+        finally:
+            client.close()
+    return {i: cache[k] for i, k in keys.items()}

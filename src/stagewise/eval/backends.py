@@ -7,12 +7,18 @@ Every backend takes requests `{"id", "text", "images": [PIL], "system": str | No
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 
-from stagewise.eval import openai_api
+from stagewise.endpoint import ChatClient, EndpointConfig, image_part
 
 log = logging.getLogger(__name__)
 BACKENDS = ("transformers", "vllm", "openai")
+
+
+def chat_messages(text: str, images: list, system: str | None = None) -> list[dict]:
+    """Chat messages with the images first in the user turn, as the transformers backend renders them."""
+    out = [{"role": "system", "content": system}] if system else []
+    content = [image_part(im) for im in images] + [{"type": "text", "text": text}]
+    return out + [{"role": "user", "content": content}]
 
 
 class TransformersBackend:
@@ -41,7 +47,7 @@ class TransformersBackend:
 
 
 class OpenAIBackend:
-    """A served model behind an OpenAI-compatible endpoint; requests go out concurrently."""
+    """A served model behind an OpenAI-compatible endpoint; at most `concurrency` requests in flight."""
 
     name = "openai"
 
@@ -50,33 +56,27 @@ class OpenAIBackend:
         base_url: str,
         model: str,
         api_key: str | None = None,
-        workers: int = 8,
+        concurrency: int = 8,
         batch_size: int = 32,
         tokenizer=None,
+        timeout_s: float = 120.0,
+        max_retries: int = 2,
     ):
-        self.base_url, self.model, self.api_key, self.workers = base_url, model, api_key, workers
-        self.batch_size, self.tokenizer = batch_size, tokenizer
+        self.base_url, self.model, self.batch_size, self.tokenizer = base_url, model, batch_size, tokenizer
+        cfg = EndpointConfig(base_url=base_url, model=model, api_key_env="", concurrency=concurrency,
+                             timeout_s=timeout_s, max_retries=max_retries)
+        self.client = ChatClient(cfg, api_key=api_key or "")  # the caller read the key from its env variable
 
     def _one(self, r: dict, max_new_tokens: int) -> dict:
-        out = openai_api.chat(
-            self.base_url,
-            self.model,
-            openai_api.messages(r["text"], r["images"], r.get("system")),
-            max_tokens=max_new_tokens,
-            api_key=self.api_key,
-        )
-        tokens = out["completion_tokens"]
+        out = self.client.complete(chat_messages(r["text"], r["images"], r.get("system")),
+                                   max_tokens=max_new_tokens, temperature=0.0)
+        tokens = out.completion_tokens
         if tokens is None:
-            tokens = self.count_tokens(out["text"])
-        return {
-            "response": out["text"],
-            "response_tokens": tokens,
-            "truncated": out["finish_reason"] == "length",
-        }
+            tokens = self.count_tokens(out.texts[0])
+        return {"response": out.texts[0], "response_tokens": tokens, "truncated": out.finish_reasons[0] == "length"}
 
     def generate(self, requests: list[dict], max_new_tokens: int) -> list[dict]:
-        with ThreadPoolExecutor(self.workers) as pool:
-            return list(pool.map(lambda r: self._one(r, max_new_tokens), requests))
+        return self.client.map(lambda r: self._one(r, max_new_tokens), requests)
 
     def count_tokens(self, text: str) -> int | None:
         """Exact with a tokenizer; None without one (the endpoint reports only whole-response counts)."""
@@ -103,7 +103,7 @@ class VLLMBackend:
         from vllm import SamplingParams
 
         params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
-        convs = [openai_api.messages(r["text"], r["images"], r.get("system")) for r in requests]
+        convs = [chat_messages(r["text"], r["images"], r.get("system")) for r in requests]
         outs = self.llm.chat(convs, params, use_tqdm=False)
         return [
             {
@@ -125,6 +125,7 @@ def make_backend(
     base_url: str | None = None,
     api_key: str | None = None,
     tokenizer: str | None = None,
+    concurrency: int = 8,
 ):
     """A backend by name; `model` is a folder or hub id (transformers, vllm) or a served model (openai)."""
     if kind == "transformers":
@@ -148,5 +149,6 @@ def make_backend(
             from transformers import AutoTokenizer
 
             tok = AutoTokenizer.from_pretrained(tokenizer)
-        return OpenAIBackend(base_url, model, api_key=api_key, batch_size=batch_size, tokenizer=tok)
+        return OpenAIBackend(base_url, model, api_key=api_key, concurrency=concurrency, batch_size=batch_size,
+                             tokenizer=tok)
     raise ValueError(f"unknown backend {kind!r}; expected one of {BACKENDS}")

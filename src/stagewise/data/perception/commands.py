@@ -24,8 +24,8 @@ def _endpoint_kw(args) -> dict:
 
 def cmd_write(args) -> int:
     from stagewise.data.perception import sources
-    from stagewise.data.perception.client import EndpointConfig
     from stagewise.data.perception.writer import WriterConfig, write_mcq
+    from stagewise.endpoint import EndpointConfig
 
     kw = {"image_dir": args.image_dir}
     if args.source == "docci":

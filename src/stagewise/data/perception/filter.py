@@ -18,16 +18,15 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
 from stagewise.data.perception.cache import ItemCache, fingerprint
-from stagewise.data.perception.client import ChatClient, EndpointConfig, EndpointError, image_part
 from stagewise.data.perception.parse import mcq_text
 from stagewise.data.prompts import load_prompt
+from stagewise.endpoint import ChatClient, EndpointConfig, EndpointError, image_part
 from stagewise.utils import append_jsonl, atomic_write_json, atomic_write_jsonl, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -162,10 +161,8 @@ def endpoint_runner(model: FilterModel, cfg: FilterConfig) -> Callable:
             return {"error": e.reason}
 
     def run(items: list[dict], done: Callable[[int, dict], None]) -> None:
-        with ThreadPoolExecutor(max_workers=max(1, model.endpoint.concurrency)) as pool:
-            futures = {pool.submit(one, it): i for i, it in enumerate(items)}
-            for fut in as_completed(futures):
-                done(futures[fut], fut.result())
+        for i, result in client.each(one, items):
+            done(i, result)
     return run
 
 

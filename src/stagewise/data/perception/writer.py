@@ -16,18 +16,17 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
 from stagewise.data.perception.cache import ItemCache, fingerprint
-from stagewise.data.perception.client import ChatClient, EndpointConfig, EndpointError
 from stagewise.data.perception.offline import NoQuestion, write_from_scene
 from stagewise.data.perception.parse import ParseError, parse_mcq
 from stagewise.data.perception.sources import validate
 from stagewise.data.prompts import load_prompt
+from stagewise.endpoint import ChatClient, EndpointConfig, EndpointError
 from stagewise.utils import append_jsonl, atomic_write_json, atomic_write_jsonl
 
 log = logging.getLogger(__name__)
@@ -90,10 +89,8 @@ def endpoint_writer(cfg: WriterConfig) -> tuple[Callable, int]:
             return None, e.reason
 
     def write(records: list[dict], done: Callable[[int, Result], None]) -> None:
-        with ThreadPoolExecutor(max_workers=max(1, cfg.endpoint.concurrency)) as pool:
-            futures = {pool.submit(one, r): i for i, r in enumerate(records)}
-            for fut in as_completed(futures):
-                done(futures[fut], fut.result())
+        for i, result in client.each(one, records):
+            done(i, result)
     return write, max(1, cfg.endpoint.concurrency) * 8
 
 
