@@ -61,7 +61,7 @@ def cmd_run(args) -> int:
         from stagewise.train.launch import wait_for_machine_0
 
         wait_for_machine_0(recipe)
-    out = run(recipe, seeds, launch=launch)
+    out = run(recipe, seeds, launch=launch, redo=args.redo, fresh=args.fresh, wait=args.wait, command=args.command)
     if out["grid"] is None:  # a machine other than 0: it trained, machine 0 evaluates
         return 0
     if args.command == "run":
@@ -250,6 +250,13 @@ def _user_errors(fn):
     return wrapped
 
 
+def _eval_lock(args):
+    """An eval writes into its --out folder, or into the run folder that holds it: one writer at a time."""
+    from stagewise.lock import folder_lock, run_folder_of
+
+    return folder_lock(run_folder_of(args.out), f"eval {args.eval_command}", wait=args.wait)
+
+
 @_user_errors
 def cmd_eval_run(args) -> int:
     from stagewise.eval import harness
@@ -264,7 +271,8 @@ def cmd_eval_run(args) -> int:
     rows = load_benchmark(args.bench, args.data, limit=args.limit, images=args.images, subset=args.subset)
     backend = make_backend(args.backend, args.model, batch_size=settings.batch_size, base_url=args.base_url,
                            api_key=os.environ.get(args.api_key_env or "") or None, tokenizer=args.tokenizer)
-    metrics = harness.run(args.bench, rows, backend, args.out, settings, judge=_judge(args))
+    with _eval_lock(args):
+        metrics = harness.run(args.bench, rows, backend, args.out, settings, judge=_judge(args))
     _show_metrics(args.bench, metrics, Path(args.model).name)
     log.info("per-item results: %s; metrics: %s", Path(args.out) / "items.jsonl",
              Path(args.out) / "metrics.json")
@@ -435,9 +443,10 @@ def cmd_eval_score(args) -> int:
     from stagewise.eval.benchmarks import load_benchmark
 
     rows = load_benchmark(args.bench, args.data, limit=args.limit, images=args.images, subset=args.subset)
-    metrics = harness.score(args.bench, rows, args.predictions, args.out, _eval_settings(args),
-                            field=args.field, id_field=args.id_field, judge=_judge(args),
-                            allow_extra=args.limit is not None)
+    with _eval_lock(args):
+        metrics = harness.score(args.bench, rows, args.predictions, args.out, _eval_settings(args),
+                                field=args.field, id_field=args.id_field, judge=_judge(args),
+                                allow_extra=args.limit is not None)
     _show_metrics(args.bench, metrics, Path(args.predictions).name)
     log.info("metrics: %s", Path(args.out) / "metrics.json")
     return 0
@@ -465,6 +474,19 @@ def _eval_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--judge-url", default=None, help="OpenAI-compatible endpoint of an LLM judge")
     p.add_argument("--judge-model", default=None)
     p.add_argument("--judge-api-key-env", default=None, help="environment variable holding the judge's key")
+    p.add_argument("--wait", action="store_true", help="if another process writes into the output's run folder, "
+                   "wait for it (default: refuse at once)")
+
+
+def _add_rerun_args(r) -> None:
+    r.add_argument("--redo", nargs="+", metavar="STEP", default=None,
+                   help="redo these steps and everything made from them (a stage name such as perception, or "
+                   "data, init, base, perception_set, difficulty, eval; or a folder such as staged/seed0/visual); "
+                   "the old folders move to RUN/superseded/")
+    r.add_argument("--fresh", action="store_true", help="start the run over (the old contents move to "
+                   "RUN/superseded/)")
+    r.add_argument("--wait", action="store_true", help="if another process writes into the run folder, wait for "
+                   "it (default: refuse at once)")
 
 
 def _add_launch_args(r) -> None:
@@ -490,6 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("recipe")
     r.add_argument("overrides", nargs="*", help="dotted overrides, e.g. stages.perception.trainer.steps=10")
     _add_launch_args(r)
+    _add_rerun_args(r)
     r.set_defaults(func=cmd_run)
 
     c = sub.add_parser("check", help="load a recipe (with overrides) and print it resolved")
@@ -546,6 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("recipe")
     g.add_argument("overrides", nargs="*")
     _add_launch_args(g)
+    _add_rerun_args(g)
     g.set_defaults(func=cmd_run)
 
     _add_data_commands(sub)
@@ -578,10 +602,14 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     from stagewise.config import RecipeError
     from stagewise.data.sources import DataError
+    from stagewise.lock import FolderLocked
+    from stagewise.train.checkpoint import CheckpointError
+    from stagewise.train.provenance import RecipeChanged
 
     try:
         return args.func(args)
-    except (RecipeError, DataError, FileNotFoundError, ValueError) as e:
+    except (RecipeError, DataError, FileNotFoundError, ValueError, FolderLocked, RecipeChanged,
+            CheckpointError) as e:
         log.error("%s", e)
         return 2
 

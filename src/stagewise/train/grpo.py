@@ -12,6 +12,7 @@ from trl import GRPOConfig, GRPOTrainer
 
 from stagewise.config import TrainerConfig
 from stagewise.rewards import paper_reward_funcs
+from stagewise.train.checkpoint import CheckpointWeightsMixin
 from stagewise.train.common import (
     checkpointing_arg,
     device_defaults,
@@ -27,6 +28,10 @@ log = logging.getLogger(__name__)
 # TRL 1.16 reads `model.is_gradient_checkpointing`, which transformers 5 deprecates, on every generation and save:
 # one FutureWarning per checkpoint in every stage's log, about code that is not ours.
 warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+
+
+class StageGRPOTrainer(CheckpointWeightsMixin, GRPOTrainer):
+    """TRL's GRPOTrainer that resumes with the checkpoint's weights (train/checkpoint.py says why)."""
 
 
 # Module names of vision towers and projectors (Qwen2/2.5/3-VL `model.visual`, InternVL/LLaVA `vision_tower`).
@@ -117,7 +122,7 @@ def grpo_config(cfg: TrainerConfig, out_dir: Path, seed: int, world_size: int | 
 
 
 def run_grpo(model, processor, train: datasets.Dataset, out_dir: str | Path, cfg: TrainerConfig, *,
-             seed: int = 0, freeze_vision_tower: bool = False, resume: bool | str = False) -> GRPOTrainer:
+             seed: int = 0, freeze_vision_tower: bool = False, resume: bool | str = False) -> StageGRPOTrainer:
     """Train one stage and save the model (with its processor) to `out_dir`."""
     out = Path(out_dir)
     # `accelerate launch` sets these; the LoRA merge before saving needs the whole model on the main process.
@@ -130,7 +135,7 @@ def run_grpo(model, processor, train: datasets.Dataset, out_dir: str | Path, cfg
     if cfg.trainable == "vision":
         freeze_language(model)
     reward_funcs, _ = paper_reward_funcs()
-    trainer = GRPOTrainer(
+    trainer = StageGRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,
         args=grpo_config(cfg, out, seed),

@@ -205,9 +205,10 @@ def launch_stage(recipe: Recipe, plan: StagePlan, start_from: str | Path, out: P
         if server is not None:
             _stop(server)
     if opts.machine_rank > 0:  # rank 0 lives on machine 0 and writes the manifest once it has saved
-        manifest = Path(out) / "manifest.json"
+        from stagewise.train.pipeline import is_done
+
         deadline = time.time() + opts.manifest_timeout_s
-        while not manifest.exists() and time.time() < deadline:
+        while not is_done(Path(out)) and time.time() < deadline:
             time.sleep(5)
 
 
@@ -225,9 +226,12 @@ def wait_for_machine_0(recipe: Recipe, timeout_s: float = 3600.0, poll_s: float 
     if recipe.perception_set is not None and any(st.data.perception_set for st in recipe.stages):
         needed.append(run_dir / "data" / "perception_set" / "done.json")
     deadline = time.time() + timeout_s
-    while not all(p.exists() for p in needed):
+    def ready(p: Path) -> bool:  # a manifest is written when a step starts; it must say done
+        return p.exists() and (p.name != "manifest.json" or json.loads(p.read_text()).get("status") == "done")
+
+    while not all(ready(p) for p in needed):
         if time.time() > deadline:
-            missing = ", ".join(str(p) for p in needed if not p.exists())
+            missing = ", ".join(str(p) for p in needed if not ready(p))
             raise TimeoutError(f"machine 0 has not written {missing} after {timeout_s:.0f} s: is it running, and is "
                                f"{run_dir} on a filesystem both machines see?")
         time.sleep(poll_s)

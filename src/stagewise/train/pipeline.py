@@ -14,7 +14,10 @@ Directory convention (each step reads the previous step's folder; nothing else i
     runs/<name>/paired.json                    each model minus the base on the same items (± 95% interval)
     runs/<name>/grid.md|json                   variants x seeds: mean +- std, difference to merged, compute
 Data, init and base are shared by every variant and seed (the base is warm-started with `seed`); seeds vary
-the RL stages. A folder whose manifest says `done` is never redone, so rerunning a command continues it.
+the RL stages. A folder whose manifest says `done` is never redone, so rerunning a command continues it; every
+manifest records what its folder was planned from (stagewise.train.provenance), and a rerun whose recipe changed
+any of it stops before any work unless told to redo those steps (`--redo`) or start over (`--fresh`). One
+process writes into a run folder at a time (stagewise.lock).
 """
 
 from __future__ import annotations
@@ -39,7 +42,10 @@ from stagewise.analysis.paired import (
 )
 from stagewise.config import Recipe, to_dict
 from stagewise.data.sources import load_rows, to_dataset, to_trl_rows
+from stagewise.lock import folder_lock
+from stagewise.train import provenance
 from stagewise.train.plan import StagePlan
+from stagewise.train.provenance import Planned, mark_started
 from stagewise.utils import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from stagewise.world.tasks import FAMILIES, WorldConfig
 
@@ -63,8 +69,26 @@ def is_done(folder: Path) -> bool:
 
 
 def write_manifest(folder: Path, recipe: Recipe, **fields) -> None:
+    """The folder is done; what it was planned from (recorded when it started) is kept."""
+    started = provenance.read_manifest(folder) or {}
+    if "planned_from" in started:
+        fields.setdefault("planned_from", started["planned_from"])
     atomic_write_json(folder / "manifest.json", {
         "status": "done", "recipe": recipe.name, "seed": recipe.seed, "versions": versions(), **fields})
+
+
+def relative(path: Path | str, run_dir: Path) -> str:
+    """A path inside the run folder relative to it (a moved or copied run folder stays consistent); a hub id or
+    an outside folder as given."""
+    try:
+        return str(Path(path).absolute().relative_to(run_dir.absolute()))
+    except ValueError:
+        return str(path)
+
+
+def _mark(folder: Path, planned: dict[str, Planned] | None, run_dir: Path) -> None:
+    if planned is not None:
+        mark_started(folder, planned[relative(folder, run_dir)])
 
 
 def seed_everything(seed: int) -> None:
@@ -73,7 +97,7 @@ def seed_everything(seed: int) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- steps
-def build_data(recipe: Recipe) -> Path:
+def build_data(recipe: Recipe, planned: dict[str, Planned] | None = None) -> Path:
     from stagewise.world.build import build_world
 
     w = recipe.world
@@ -89,10 +113,16 @@ def build_data(recipe: Recipe) -> Path:
         sizes["warmstart"] = ws.size
         if ws.confusions:
             split_cfgs["warmstart"] = replace(cfg, confusions=dict(ws.confusions), confusion_rate=ws.confusion_rate)
-    return build_world(recipe.run_dir / "data", list(FAMILIES), sizes, seed=w.seed, cfg=cfg, split_cfgs=split_cfgs)
+    out = recipe.run_dir / "data"
+    if is_done(out):
+        return out
+    _mark(out, planned, recipe.run_dir)
+    build_world(out, list(FAMILIES), sizes, seed=w.seed, cfg=cfg, split_cfgs=split_cfgs)
+    write_manifest(out, recipe, step="data")
+    return out
 
 
-def build_base(recipe: Recipe, data_dir: Path) -> Path:
+def build_base(recipe: Recipe, data_dir: Path, planned: dict[str, Planned] | None = None) -> Path:
     """The model the first stage starts from: a local preset (built + warm-started) or any HF VLM."""
     from stagewise.models.tiny import PRESETS, build_tiny_model, world_corpus
 
@@ -100,6 +130,7 @@ def build_base(recipe: Recipe, data_dir: Path) -> Path:
     if source in PRESETS:
         init = recipe.run_dir / "init"
         if not is_done(init):
+            _mark(init, planned, recipe.run_dir)
             t0 = time.time()
             build_tiny_model(source, world_corpus(recipe.model.corpus_size), init, seed=recipe.seed)
             write_manifest(init, recipe, step="init", preset=source, wall_s=time.time() - t0)
@@ -114,7 +145,10 @@ def build_base(recipe: Recipe, data_dir: Path) -> Path:
     from stagewise.models.load import load_model_and_processor
     from stagewise.train.sft import run_sft
 
-    log.info("base: SFT warm start of %s for %d steps", source, ws.steps)
+    _mark(base, planned, recipe.run_dir)
+    resume = latest_checkpoint(base)
+    log.info("base: SFT warm start of %s for %d steps%s", source, ws.steps,
+             f", resuming from {resume.name}" if resume else "")
     rows = []
     for fam in ws.families:
         split = "warmstart" if (data_dir / fam / "warmstart").exists() else "train"
@@ -127,10 +161,12 @@ def build_base(recipe: Recipe, data_dir: Path) -> Path:
     model, processor = load_model_and_processor(source, dtype=torch.float32)
     t0 = time.time()
     trainer = run_sft(model, processor, to_dataset(rows).select(order), base, steps=ws.steps, batch_size=ws.batch_size,
-                      learning_rate=ws.learning_rate, seed=recipe.seed, logging_steps=100, shuffle=False)
+                      learning_rate=ws.learning_rate, seed=recipe.seed, logging_steps=100, shuffle=False,
+                      save_steps=ws.save_steps, resume=str(resume) if resume else False)
     _write_log(base, trainer)
-    write_manifest(base, recipe, step="warmstart", started_from=str(source), config=asdict(ws),
-                   train_items=n_rows, wall_s=time.time() - t0)
+    write_manifest(base, recipe, step="warmstart", started_from=relative(source, recipe.run_dir), config=asdict(ws),
+                   train_items=n_rows, resumed_from=resume.name if resume else None, wall_s=time.time() - t0)
+    shutil.rmtree(base / "checkpoints", ignore_errors=True)  # the model is saved; checkpoints were for resuming
     return base
 
 
@@ -232,7 +268,8 @@ def caption_qa_rows(raw: list[dict], style: str = "varied") -> list[dict]:
     return out
 
 
-def build_perception_set(recipe: Recipe, data_dir: Path, base: Path | str) -> Path | None:
+def build_perception_set(recipe: Recipe, data_dir: Path, base: Path | str,
+                         planned: dict[str, Planned] | None = None) -> Path | None:
     """The paper's perception data from the world's captions (offline writer -> filter with the base ->
     export), when a stage trains on it. Resumes from the engine's per-item caches."""
     if not any(st.data.perception_set for st in recipe.stages) or recipe.perception_set is None:
@@ -242,12 +279,17 @@ def build_perception_set(recipe: Recipe, data_dir: Path, base: Path | str) -> Pa
 
     ps = recipe.perception_set
     model = str(base) if ps.filter_model == "base" else ps.filter_model
+    folder = data_dir / "perception_set"
+    if not is_done(folder):
+        _mark(folder, planned, recipe.run_dir)
     cfg = FilterConfig(max_new_tokens=ps.max_new_tokens, extraction=ps.extraction, batch_size=ps.batch_size,
                        samples=ps.samples, min_image_wrong=ps.min_image_wrong,
                        min_caption_right=ps.min_caption_right, seed=recipe.seed)
     out = build(data_dir, [model], data_dir / "perception_set", families=tuple(ps.families), split="train",
                 limit=ps.limit, filter_cfg=cfg, question_style=ps.question_style, balance=ps.balance)
-    done = json.loads((data_dir / "perception_set" / "done.json").read_text())
+    done = json.loads((folder / "done.json").read_text())
+    if not is_done(folder):
+        write_manifest(folder, recipe, step="perception_set", **done)
     log.info("perception set: %d written, %d kept (%.1f%%) -> %s", done["written"], done["kept"],
              100 * (done["keep_rate"] or 0), out)
     return out
@@ -268,7 +310,7 @@ def latest_checkpoint(folder: Path) -> Path | None:
 
 
 def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Path, seed: int,
-                launch=None) -> Path:
+                launch=None, planned: Planned | None = None) -> Path:
     """Train one planned stage into `out`, resuming from its last checkpoint if a previous run was killed.
     `launch` (stagewise.train.launch.LaunchOptions) runs it in `accelerate launch` child processes instead, which
     call back into this function with the same plan."""
@@ -277,6 +319,8 @@ def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Pa
     if is_done(out):
         log.info("stage %s: done already (%s)", out, out)
         return out
+    if planned is not None:
+        mark_started(out, planned)
     if launch is not None and launch.launcher != "local":
         from stagewise.train.launch import launch_stage
 
@@ -321,7 +365,8 @@ def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Pa
     write_manifest(out, recipe, step="stage", seed=seed, plan={
         "name": plan.name, "capability": plan.capability, "method": plan.method, "sources": plan.sources,
         "freeze_vision": plan.freeze_vision, "trainer": asdict(t), "first_ids": [r["id"] for r in plan.rows[:5]]},
-        started_from=str(start_from), train_items=len(plan.rows), resumed_from=str(resume) if resume else None,
+        started_from=relative(start_from, out.parent.parent.parent), train_items=len(plan.rows),
+        resumed_from=resume.name if resume else None,
         wall_s=compute["wall_s"], compute=compute)
     shutil.rmtree(out / "checkpoints", ignore_errors=True)  # the final model is saved; checkpoints were for resuming
     return out
@@ -342,7 +387,8 @@ def _write_log(folder: Path, trainer) -> None:
     atomic_write_jsonl(folder / "trainer_log.jsonl", trainer.state.log_history)
 
 
-def evaluate_models(recipe: Recipe, models: list[tuple[str, Path | str, Path]], data_dir: Path) -> dict[str, dict]:
+def evaluate_models(recipe: Recipe, models: list[tuple[str, Path | str, Path]], data_dir: Path,
+                    planned: dict[str, Planned] | None = None) -> dict[str, dict]:
     """Score (label, model, output folder) triples on the world test splits; a finished folder is reused."""
     from stagewise.eval.world_eval import evaluate
     from stagewise.models.load import load_model_and_processor
@@ -356,10 +402,12 @@ def evaluate_models(recipe: Recipe, models: list[tuple[str, Path | str, Path]], 
             summaries[label] = json.loads((out / "summary.json").read_text())
             continue
         log.info("eval %s (%s)", label, path)
+        _mark(out, planned, recipe.run_dir)
         t0 = time.time()
         model, processor = load_model_and_processor(path, dtype=torch.float32)
         summaries[label] = evaluate(model, processor, tests, out, batch_size=ev.batch_size,
                                     max_new_tokens=ev.max_new_tokens)
+        write_manifest(out, recipe, step="eval", model=relative(path, recipe.run_dir), wall_s=time.time() - t0)
         log.info("eval %s: %.0f s", label, time.time() - t0)
     if ev.benchmarks:  # each benchmark is skipped once its metrics.json exists
         from stagewise.eval.suite import run_benchmarks
@@ -375,7 +423,7 @@ def variant_dir(recipe: Recipe, variant: str, seed: int) -> Path:
 
 
 def pass_rate_fn(recipe: Recipe, base: Path | str, machine_rank: int = 0, wait_s: float = 4 * 3600.0,
-                 poll_s: float = 10.0):
+                 poll_s: float = 10.0, planned: dict[str, Planned] | None = None):
     """Pass rates for the curricula: the data's own column, else estimated once with the recipe's model and
     cached in `runs/<name>/difficulty/pass_rates.jsonl`. Machines other than 0 wait for machine 0's estimates
     instead of sampling their own: every machine must order the data the same way."""
@@ -392,9 +440,10 @@ def pass_rate_fn(recipe: Recipe, base: Path | str, machine_rank: int = 0, wait_s
         from stagewise.data.difficulty import cache_settings, estimate_pass_rates, read_cache
 
         source = base if d.model == "base" else d.model
+        name = relative(source, recipe.run_dir)  # the cache's model name: a moved run folder keeps its cache
         cache = recipe.run_dir / "difficulty" / "pass_rates.jsonl"
         if machine_rank > 0:
-            settings = cache_settings(str(source), d.k, d.temperature, d.top_p, d.max_new_tokens)
+            settings = cache_settings(name, d.k, d.temperature, d.top_p, d.max_new_tokens)
             deadline = time.time() + wait_s
             while True:
                 cached = read_cache(cache, settings)
@@ -407,10 +456,12 @@ def pass_rate_fn(recipe: Recipe, base: Path | str, machine_rank: int = 0, wait_s
                 time.sleep(poll_s)
         from stagewise.models.load import load_model_and_processor
 
+        if planned is not None and "difficulty" in planned:
+            mark_started(cache.parent, planned["difficulty"])
         if "model" not in state:
             state["model"] = load_model_and_processor(source, dtype=torch.float32)
         model, processor = state["model"]
-        known |= estimate_pass_rates(model, processor, missing, cache, model_name=str(source), k=d.k,
+        known |= estimate_pass_rates(model, processor, missing, cache, model_name=name, k=d.k,
                                      temperature=d.temperature, top_p=d.top_p, max_new_tokens=d.max_new_tokens,
                                      batch_size=d.batch_size, seed=recipe.seed)
         return known
@@ -419,7 +470,7 @@ def pass_rate_fn(recipe: Recipe, base: Path | str, machine_rank: int = 0, wait_s
 
 
 def run_variant(recipe: Recipe, variant: str, seed: int, base: Path | str, data_dir: Path,
-                launch=None) -> list[tuple[str, Path]]:
+                launch=None, planned: dict[str, Planned] | None = None) -> list[tuple[str, Path]]:
     """Train one arm of the grid for one seed: its planned stages in order, each from the previous model."""
     from stagewise.config import variant_recipe
     from stagewise.train.plan import plan_variant
@@ -427,38 +478,58 @@ def run_variant(recipe: Recipe, variant: str, seed: int, base: Path | str, data_
     vr = variant_recipe(recipe, variant)
     vdir = variant_dir(recipe, variant, seed)
     rank = getattr(launch, "machine_rank", 0)
-    plans = plan_variant(vr, variant, data_dir, pass_rate_fn(vr, base, machine_rank=rank), seed=seed)
+    plans = plan_variant(vr, variant, data_dir, pass_rate_fn(vr, base, machine_rank=rank, planned=planned), seed=seed)
     models: list[tuple[str, Path]] = []
     prev: Path | str = base
     for plan in plans:
-        prev = train_stage(vr, plan, prev, vdir / plan.name, seed, launch=launch)
+        out = vdir / plan.name
+        prev = train_stage(vr, plan, prev, out, seed, launch=launch,
+                           planned=planned[relative(out, recipe.run_dir)] if planned else None)
         models.append((plan.name, prev))
     return models
 
 
-def run(recipe: Recipe, seeds: list[int] | None = None, launch=None) -> dict[str, dict]:
+def run(recipe: Recipe, seeds: list[int] | None = None, launch=None, redo: list[str] | None = None,
+        fresh: bool = False, wait: bool = False, command: str = "run") -> dict[str, dict]:
     """Everything a recipe asks for, in order: data, base, every variant for every seed, evaluation, tables.
     Finished steps are skipped, so rerunning the same command continues a stopped run (`launch`: see
-    `train_stage`)."""
+    `train_stage`). Holds the run folder's lock throughout (`wait`: wait for another writer instead of
+    refusing); a recipe that changed what finished folders were made from stops here, before any work, unless
+    those steps are in `redo` (they and everything made from them are redone) or `fresh` (everything is)."""
+    seeds = seeds or [recipe.seed]
+    run_dir = recipe.run_dir
+    planned = provenance.planned_folders(recipe, seeds)
+    machine_rank = getattr(launch, "machine_rank", 0)
+    lock = ".lock" if machine_rank == 0 else f".lock.machine{machine_rank}"  # machines share the folder
+    with folder_lock(run_dir, command, wait=wait, name=lock):
+        if machine_rank == 0:
+            if fresh:
+                provenance.fresh(run_dir)
+            provenance.supersede(run_dir, provenance.check(run_dir, planned, redo))
+            # Written once the folder's contents are known to come from this recipe.
+            atomic_write_text(run_dir / "recipe.yaml", yaml.safe_dump(to_dict(recipe), sort_keys=False))
+        else:
+            provenance.check(run_dir, planned)  # machine 0 redoes; the others only refuse a stale folder
+        return _run_locked(recipe, seeds, launch, planned)
+
+
+def _run_locked(recipe: Recipe, seeds: list[int], launch, planned: dict[str, Planned]) -> dict[str, dict]:
     from stagewise.config import variant_names
     from stagewise.train.summary import grid_summary, write_grid_summary
 
     if recipe.threads:
         torch.set_num_threads(recipe.threads)
-    seeds = seeds or [recipe.seed]
     run_dir = recipe.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "recipe.yaml", yaml.safe_dump(to_dict(recipe), sort_keys=False))
     t0 = time.time()
 
-    data_dir = build_data(recipe)
-    base = build_base(recipe, data_dir)
-    build_perception_set(recipe, data_dir, base)
+    data_dir = build_data(recipe, planned)
+    base = build_base(recipe, data_dir, planned)
+    build_perception_set(recipe, data_dir, base, planned)
     to_eval: list[tuple[str, Path | str, Path]] = [("base", base, run_dir / "eval" / "base")]
     finals: dict[tuple[str, int], str] = {}
     for variant in variant_names(recipe):
         for seed in seeds:
-            models = run_variant(recipe, variant, seed, base, data_dir, launch=launch)
+            models = run_variant(recipe, variant, seed, base, data_dir, launch=launch, planned=planned)
             vdir = variant_dir(recipe, variant, seed)
             picked = models if recipe.eval.after_each_stage else models[-1:]
             for stage, path in picked:
@@ -470,7 +541,7 @@ def run(recipe: Recipe, seeds: list[int] | None = None, launch=None) -> dict[str
         log.info("machine %d: all stages joined; machine 0 evaluates and writes %s", machine_rank,
                  run_dir / "results.md")
         return {"models": {}, "grid": None, "paired": {}}
-    summaries = evaluate_models(recipe, to_eval, data_dir)
+    summaries = evaluate_models(recipe, to_eval, data_dir, planned)
     paired = compare_to_reference(load_eval_items({label: out for label, _, out in to_eval}), recipe.eval.families)
     header, rows = results_table(summaries, recipe.eval.families)
     p_header, p_rows = paired_table(paired, recipe.eval.families)

@@ -173,6 +173,18 @@ def _one_modality_per_step(plan: StagePlan, seed: int) -> StagePlan:
     return replace(plan, rows=[r for run in runs for r in run], trainer=replace(t, shuffle=False))
 
 
+def plan_outline(recipe: Recipe, name: str) -> list[tuple[str, list[StageConfig]]]:
+    """The folders variant `name` trains, in order, each with the recipe stages it is made from: what
+    `plan_variant` returns, known without reading any data (the pipeline checks a rerun's recipe against it
+    before any work). Kept beside `_plan`, which must name its plans the same way."""
+    v = get_variant(recipe, name)
+    stages = variant_stages(recipe, name)
+    if v.kind in ("merged", "difficulty"):
+        return [(v.kind, stages)]
+    return [("caption_sft" if v.kind == "caption_sft" and s.capability == "perception" else s.name, [s])
+            for s in stages]
+
+
 def plan_variant(recipe: Recipe, name: str, data_dir: Path, pass_rates: PassRates | None = None,
                  seed: int | None = None) -> list[StagePlan]:
     """The stages variant `name` trains, in order. `recipe` must already have the variant's overrides applied

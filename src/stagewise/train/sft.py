@@ -8,15 +8,20 @@ from pathlib import Path
 import datasets
 from trl import SFTConfig, SFTTrainer
 
+from stagewise.train.checkpoint import CheckpointWeightsMixin
 from stagewise.train.common import device_defaults, save_model
 
 log = logging.getLogger(__name__)
 
 
+class StageSFTTrainer(CheckpointWeightsMixin, SFTTrainer):
+    """TRL's SFTTrainer that resumes with the checkpoint's weights (train/checkpoint.py says why)."""
+
+
 def run_sft(model, processor, train: datasets.Dataset, out_dir: str | Path, *, steps: int, batch_size: int,
             learning_rate: float, seed: int = 0, warmup_ratio: float = 0.05, logging_steps: int = 20,
             save_steps: int = 0, max_length: int = 512, completion_only_loss: bool = True,
-            extra: dict | None = None, resume: bool | str = False, shuffle: bool = True) -> SFTTrainer:
+            extra: dict | None = None, resume: bool | str = False, shuffle: bool = True) -> StageSFTTrainer:
     """Train on prompt/completion rows and save to `out_dir` (loss on the completion only unless told).
     `shuffle=False` takes the rows in the order given (batches arranged by the caller)."""
     out = Path(out_dir)
@@ -39,7 +44,7 @@ def run_sft(model, processor, train: datasets.Dataset, out_dir: str | Path, *, s
         **device_defaults(),
         **(extra or {}),
     )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train, processing_class=processor)
+    trainer = StageSFTTrainer(model=model, args=args, train_dataset=train, processing_class=processor)
     trainer.train(resume_from_checkpoint=resume or None)
     save_model(trainer, processor, out)
     return trainer
