@@ -35,7 +35,10 @@ def load_checkpoint_weights(model: PreTrainedModel, checkpoint_dir: str | Path) 
     load (never a silent partial load). Single-file and sharded safetensors both work."""
     checkpoint_dir = Path(checkpoint_dir)
     with torch.device("cpu"):
-        saved, info = type(model).from_pretrained(str(checkpoint_dir), dtype="auto", output_loading_info=True)
+        # The model's own config: a checkpoint of another shape is then reported, not silently rebuilt.
+        saved, info = type(model).from_pretrained(str(checkpoint_dir), config=model.config, dtype="auto",
+                                                  ignore_mismatched_sizes=True,  # reported below, by name
+                                                  output_loading_info=True)
     problems = []
     if info.get("missing_keys"):
         problems.append(f"missing from the checkpoint: {_listed(info['missing_keys'])}")
