@@ -259,6 +259,11 @@ def _eval_lock(args):
 
 @_user_errors
 def cmd_eval_run(args) -> int:
+    with _eval_lock(args):
+        return _eval_run(args)
+
+
+def _eval_run(args) -> int:
     from stagewise.eval import harness
     from stagewise.eval.backends import make_backend
     from stagewise.eval.benchmarks import load_benchmark
@@ -271,8 +276,7 @@ def cmd_eval_run(args) -> int:
     rows = load_benchmark(args.bench, args.data, limit=args.limit, images=args.images, subset=args.subset)
     backend = make_backend(args.backend, args.model, batch_size=settings.batch_size, base_url=args.base_url,
                            api_key=os.environ.get(args.api_key_env or "") or None, tokenizer=args.tokenizer)
-    with _eval_lock(args):
-        metrics = harness.run(args.bench, rows, backend, args.out, settings, judge=_judge(args))
+    metrics = harness.run(args.bench, rows, backend, args.out, settings, judge=_judge(args))
     _show_metrics(args.bench, metrics, Path(args.model).name)
     log.info("per-item results: %s; metrics: %s", Path(args.out) / "items.jsonl",
              Path(args.out) / "metrics.json")
@@ -439,14 +443,18 @@ def _add_data_commands(sub) -> None:
 
 @_user_errors
 def cmd_eval_score(args) -> int:
+    with _eval_lock(args):
+        return _eval_score(args)
+
+
+def _eval_score(args) -> int:
     from stagewise.eval import harness
     from stagewise.eval.benchmarks import load_benchmark
 
     rows = load_benchmark(args.bench, args.data, limit=args.limit, images=args.images, subset=args.subset)
-    with _eval_lock(args):
-        metrics = harness.score(args.bench, rows, args.predictions, args.out, _eval_settings(args),
-                                field=args.field, id_field=args.id_field, judge=_judge(args),
-                                allow_extra=args.limit is not None)
+    metrics = harness.score(args.bench, rows, args.predictions, args.out, _eval_settings(args),
+                            field=args.field, id_field=args.id_field, judge=_judge(args),
+                            allow_extra=args.limit is not None)
     _show_metrics(args.bench, metrics, Path(args.predictions).name)
     log.info("metrics: %s", Path(args.out) / "metrics.json")
     return 0
