@@ -178,8 +178,8 @@ class ChatClient:
             texts = [self.redact(c.message.content or "", credentials=False) for c in choices]
             finish = [getattr(c, "finish_reason", None) for c in choices]
         except (AttributeError, TypeError) as e:
-            raise EndpointError("bad_response", f"{self._where()}: no choices[].message.content "
-                                f"({type(e).__name__})") from None
+            raise EndpointError("bad_response", f"{self._where()}: no choices[].message.content in the reply "
+                                f"({type(e).__name__}): {_truncate(self.redact(str(reply)))}") from None
         if not texts:
             raise EndpointError("bad_response", f"{self._where()}: the reply has no choices")
         usage = getattr(reply, "usage", None)
