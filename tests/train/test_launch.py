@@ -229,7 +229,7 @@ def test_cli_hands_the_launch_options_to_the_pipeline(monkeypatch, tmp_path):
 
     seen = {}
 
-    def fake_run(recipe, seeds, launch=None):
+    def fake_run(recipe, seeds, launch=None, **rerun):
         seen["launch"] = launch
         return {"models": {}, "grid": {}}
 
@@ -253,10 +253,16 @@ def test_other_machines_wait_for_machine_0s_data_and_base(tmp_path):
     with pytest.raises(TimeoutError, match="world.json"):
         wait_for_machine_0(recipe, timeout_s=0.2, poll_s=0.05)
 
+    base = tmp_path / "mn" / "base" / "manifest.json"
+    base.parent.mkdir(parents=True)
+    base.write_text('{"status": "started"}')  # written when the warm start begins: not yet the base
+    with pytest.raises(TimeoutError, match="base"):
+        wait_for_machine_0(recipe, timeout_s=0.2, poll_s=0.05)
+
     def machine_0():
-        for f in (tmp_path / "mn" / "data" / "world.json", tmp_path / "mn" / "base" / "manifest.json"):
+        for f in (tmp_path / "mn" / "data" / "world.json", base):
             f.parent.mkdir(parents=True, exist_ok=True)
-            f.write_text("{}")
+            f.write_text('{"status": "done"}')
 
     threading.Timer(0.2, machine_0).start()
     wait_for_machine_0(recipe, timeout_s=10, poll_s=0.05)  # returns once both exist
@@ -270,7 +276,7 @@ def test_other_machines_also_wait_for_the_perception_set(tmp_path):
     run_dir = recipe.run_dir
     for f in (run_dir / "data" / "world.json", run_dir / "base" / "manifest.json"):
         f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text("{}")
+        f.write_text('{"status": "done"}')
     with pytest.raises(TimeoutError, match="perception_set"):
         wait_for_machine_0(recipe, timeout_s=0.2, poll_s=0.05)
     (run_dir / "data" / "perception_set").mkdir()
@@ -285,12 +291,12 @@ def test_only_machine_0_evaluates(tmp_path, monkeypatch):
 
     recipe = load_recipe(ACCEL.parent / "tiny" / "staged.yaml", [f"output_dir={tmp_path}", "variants={staged: {}}"])
     trained, evaluated = [], []
-    monkeypatch.setattr(pipeline, "build_data", lambda r: tmp_path / "data")
-    monkeypatch.setattr(pipeline, "build_base", lambda r, d: tmp_path / "base")
-    monkeypatch.setattr(pipeline, "build_perception_set", lambda r, d, b: None)
-    monkeypatch.setattr(pipeline, "run_variant", lambda r, v, s, b, d, launch=None: trained.append(v) or [
-        ("visual", tmp_path / v)])
-    monkeypatch.setattr(pipeline, "evaluate_models", lambda r, models, d: evaluated.append(models) or {})
+    monkeypatch.setattr(pipeline, "build_data", lambda r, planned: tmp_path / "data")
+    monkeypatch.setattr(pipeline, "build_base", lambda r, d, planned: tmp_path / "base")
+    monkeypatch.setattr(pipeline, "build_perception_set", lambda r, d, b, planned: None)
+    monkeypatch.setattr(pipeline, "run_variant", lambda r, v, s, b, d, launch=None, planned=None: trained.append(v)
+                        or [("visual", tmp_path / v)])
+    monkeypatch.setattr(pipeline, "evaluate_models", lambda r, models, d, planned: evaluated.append(models) or {})
     out = pipeline.run(recipe, launch=LaunchOptions(launcher="accelerate", num_machines=2, machine_rank=1))
     assert trained == ["staged"] and evaluated == []
     assert out == {"models": {}, "grid": None, "paired": {}}

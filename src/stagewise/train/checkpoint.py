@@ -14,9 +14,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import torch
-from transformers import PreTrainedModel
-
+# torch and transformers are imported where used: the CLI imports CheckpointError on every start.
 log = logging.getLogger(__name__)
 
 
@@ -30,9 +28,11 @@ def _listed(keys, limit: int = 8) -> str:
     return ", ".join(keys[:limit]) + more
 
 
-def load_checkpoint_weights(model: PreTrainedModel, checkpoint_dir: str | Path) -> None:
+def load_checkpoint_weights(model, checkpoint_dir: str | Path) -> None:
     """Load every weight of `checkpoint_dir` into `model` in place, or raise CheckpointError naming what did not
     load (never a silent partial load). Single-file and sharded safetensors both work."""
+    import torch
+
     checkpoint_dir = Path(checkpoint_dir)
     with torch.device("cpu"):
         # The model's own config: a checkpoint of another shape is then reported, not silently rebuilt.
@@ -67,6 +67,7 @@ class CheckpointWeightsMixin:
     transformers' path."""
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        from transformers import PreTrainedModel
         from transformers.trainer import _is_peft_model
 
         model = self.model if model is None else model

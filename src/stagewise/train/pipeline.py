@@ -570,8 +570,13 @@ def results_table(summaries: dict[str, dict], families: list[str]) -> tuple[list
         fam = s["families"]
         rows.append([label] + [f"{100 * fam[f]['accuracy']:.1f}" for f in families] + [
             f"{100 * s['overall']['accuracy']:.1f}", f"{100 * s['overall']['format_rate']:.1f}",
-            f"{s['overall']['mean_response_tokens']:.1f}"])
+            _tokens(s["overall"].get("mean_response_tokens"))])
     return header, rows
+
+
+def _tokens(n: float | None) -> str:
+    """Trace length, or n/a where it is unknown (scored prediction files carry text, not token counts)."""
+    return "n/a" if n is None else f"{n:.1f}"
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
