@@ -1,12 +1,16 @@
 """Recipes: YAML loaded into typed dataclasses, with dotted overrides from the command line.
 
-Every field has a docstring below it. Unknown keys, wrong types and unknown task families are errors that name
-the recipe file and the dotted key, so a typo never silently falls back to a default.
+Every field has a docstring below it. Unknown keys, wrong types, unknown task families and capabilities, numbers
+out of range (`_RANGES`: sizes and steps > 0, shares within [0, 1], ...), empty lists, null variants, switches
+that contradict each other and malformed model references are errors that name the recipe file and the dotted
+key, raised by `load_recipe` before any work, so a typo never silently falls back to a default or fails hours in.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -15,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from stagewise.world.scene import Difficulty
+from stagewise.world.scene import GRID, Difficulty
 from stagewise.world.tasks import FAMILIES, check_confusions
 
 
@@ -58,6 +62,8 @@ class WarmstartConfig:
 
     steps: int = 600
     """Optimizer steps of SFT."""
+    save_steps: int = 100
+    """Checkpoint every this many steps (a killed warm start resumes from the last one); 0: never."""
     batch_size: int = 32
     """Sequences per step."""
     learning_rate: float = 2e-3
@@ -88,8 +94,10 @@ class ModelConfig:
     """Where the base model comes from."""
 
     source: str = "tiny"
-    """A preset name (`tiny`, `small`: built locally), a hub id, or a local model folder (relative to the recipe
-    file or to the working directory)."""
+    """A preset name (`tiny`, `small`: built locally), a hub id (`org/name`), or a local model folder (relative to
+    the recipe file or to the working directory). Checked at load: a folder must exist, anything else must be a
+    preset or have the form of a hub id; the Hub itself is asked (briefly, or only the local cache under
+    HF_HUB_OFFLINE) when the model is loaded (stagewise.models.load.check_model_ref)."""
     warmstart: WarmstartConfig | None = None
     """SFT warm start on world traces before the stages; null to start the stages from `source` directly."""
     corpus_size: int = 1500
@@ -233,7 +241,8 @@ class StageConfig:
     name: str = ""
     """Folder name under the run (`runs/<run>/<name>/`)."""
     capability: str = ""
-    """What the stage teaches: perception, textual_reasoning or visual_reasoning (a label for reports)."""
+    """What the stage teaches: perception, textual_reasoning or visual_reasoning (a label for reports; empty: none).
+    The caption-SFT variant replaces the stage whose capability is perception."""
     method: str = "grpo"
     """`grpo` (RL on verifiable rewards) or `sft`."""
     data: DataConfig = field(default_factory=DataConfig)
@@ -287,6 +296,10 @@ class EvalConfig:
 
 TRACKERS = ("tensorboard", "wandb", "trackio", "none")
 VARIANT_KINDS = ("staged", "merged", "caption_sft", "difficulty", "capability_difficulty")
+CAPABILITIES = ("perception", "textual_reasoning", "visual_reasoning")
+"""What `stages[].capability` may say (or nothing)."""
+MODEL_PRESETS = ("tiny", "small")
+"""stagewise.models.tiny.PRESETS (not imported here: that module loads torch and transformers)."""
 
 
 @dataclass
@@ -414,6 +427,88 @@ class Recipe:
         return Path(self.output_dir) / self.name
 
 
+# ------------------------------------------------------------------------------------------- bounds
+@dataclass(frozen=True)
+class _Range:
+    """Allowed values of a number: `lo`/`hi` (None: unbounded), open or closed."""
+
+    lo: float | None = None
+    lo_open: bool = False
+    hi: float | None = None
+    hi_open: bool = False
+
+    def __contains__(self, x: float) -> bool:
+        if isinstance(x, float) and not math.isfinite(x):
+            return False
+        if self.lo is not None and (x <= self.lo if self.lo_open else x < self.lo):
+            return False
+        return self.hi is None or (x < self.hi if self.hi_open else x <= self.hi)
+
+    def __str__(self) -> str:
+        if self.hi is None:
+            return f"{'>' if self.lo_open else '>='} {self.lo:g}"
+        return f"within {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
+
+
+_POS = _Range(0, lo_open=True)  # counts, sizes, steps, rates
+_NONNEG = _Range(0)  # may be switched off with 0
+_SHARE = _Range(0, hi=1)  # probabilities and shares
+_TOP_P = _Range(0, lo_open=True, hi=1)
+# Every int and float field of the recipe's dataclasses is listed here or in _ANY_NUMBER (a test checks), so a new
+# field cannot slip through unchecked. Optional fields may be null; their bound applies when set.
+_RANGES: dict[type, dict[str, _Range]] = {
+    WorldSection: {"image_size": _POS, "chart_share": _SHARE, "recheck_prob": _SHARE, "train_size": _POS,
+                   "test_size": _POS},
+    Difficulty: {"min_objects": _Range(1, hi=GRID * GRID), "max_objects": _Range(1, hi=GRID * GRID),
+                 "clutter": _NONNEG, "label_prob": _SHARE, "steps": _Range(1), "max_bar": _Range(1)},
+    WarmstartConfig: {"steps": _POS, "save_steps": _NONNEG, "batch_size": _POS, "learning_rate": _POS,
+                      "size": _POS, "caption_qa": _NONNEG, "confusion_rate": _SHARE},
+    ModelConfig: {"corpus_size": _POS},
+    DataConfig: {"size": _POS},
+    VLLMConfig: {"gpu_memory_utilization": _TOP_P, "tensor_parallel_size": _POS, "server_gpus": _POS,
+                 "server_port": _Range(1, hi=65535), "max_model_length": _POS},
+    LoRAConfig: {"r": _POS, "alpha": _POS, "dropout": _Range(0, hi=1, hi_open=True)},
+    TrainerConfig: {"steps": _POS, "learning_rate": _POS, "weight_decay": _NONNEG, "warmup_steps": _NONNEG,
+                    "prompts_per_step": _POS, "group_size": _POS, "beta": _NONNEG, "clip_low": _NONNEG,
+                    "clip_high": _NONNEG, "temperature": _POS, "top_p": _TOP_P, "max_completion_length": _POS,
+                    "batch_size": _POS, "logging_steps": _POS, "save_steps": _NONNEG,
+                    "gradient_accumulation_steps": _POS, "prompts_per_rollout": _POS, "max_grad_norm": _NONNEG},
+    BenchmarkSpec: {"limit": _POS, "max_new_tokens": _POS},
+    EvalConfig: {"size": _POS, "batch_size": _POS, "max_new_tokens": _POS},
+    CaptionSFTConfig: {"steps": _POS, "batch_size": _POS, "learning_rate": _POS},
+    DifficultyConfig: {"k": _POS, "temperature": _POS, "top_p": _TOP_P, "max_new_tokens": _POS, "batch_size": _POS},
+    PerceptionSetConfig: {"limit": _POS, "max_new_tokens": _POS, "samples": _POS, "min_image_wrong": _SHARE,
+                          "min_caption_right": _SHARE, "batch_size": _POS},
+    Recipe: {"threads": _NONNEG},
+}
+_ANY_NUMBER = {(WorldSection, "seed"), (Recipe, "seed"), (Recipe, "seeds"), (DataConfig, "mix")}
+"""Numbers not bounded by _RANGES: seeds (any integer) and the `data.mix` shares (checked in validate)."""
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _check_ranges(obj: Any, where: str, src: str) -> None:
+    """Every bounded number in the recipe, depth first in field order; the first one out of range is the error."""
+    if isinstance(obj, list):
+        for i, item in enumerate(obj):
+            _check_ranges(item, f"{where}[{i}]", src)
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            _check_ranges(v, _join(where, str(k)), src)
+    elif dataclasses.is_dataclass(obj):
+        ranges = _RANGES.get(type(obj), {})
+        for f in dataclasses.fields(obj):
+            value, key = getattr(obj, f.name), _join(where, f.name)
+            bound = ranges.get(f.name)
+            if bound is not None and value is not None and value not in bound:
+                raise RecipeError(f"{src}: {key} must be {bound}, got {value!r}")
+            if dataclasses.is_dataclass(value) or isinstance(value, list) or (
+                    isinstance(value, dict) and f.name not in ("extra", "overrides")):
+                _check_ranges(value, key, src)
+
+
 # -------------------------------------------------------------------------------------------- loading
 def _build(cls, data: Any, where: str, src: str):
     if not isinstance(data, dict):
@@ -441,6 +536,9 @@ def _coerce(tp, value, where: str, src: str):
         if not isinstance(value, list):
             raise RecipeError(f"{src}: {where} must be a list, got {type(value).__name__}")
         (item_tp,) = typing.get_args(tp)
+        for i, v in enumerate(value):
+            if v is None and dataclasses.is_dataclass(item_tp):
+                raise RecipeError(f"{src}: {where}[{i}] is null; each item must be a mapping")
         return [_coerce(item_tp, v, f"{where}[{i}]", src) for i, v in enumerate(value)]
     if origin is dict:
         if value is None:
@@ -448,8 +546,15 @@ def _coerce(tp, value, where: str, src: str):
         if not isinstance(value, dict):
             raise RecipeError(f"{src}: {where} must be a mapping, got {type(value).__name__}")
         _, val_tp = typing.get_args(tp)
-        return {k: _coerce(val_tp, v if v is not None or not dataclasses.is_dataclass(val_tp) else {},
-                           f"{where}.{k}", src) for k, v in value.items()}
+        for k, v in value.items():
+            if v is None and val_tp is VariantConfig:
+                # `merged: null` used to become a staged arm named merged
+                hint = f"`{k}: {{kind: {k}}}` for the {k} arm, " if k in VARIANT_KINDS and k != "staged" else ""
+                raise RecipeError(f"{src}: {where}.{k} is null; a variant must be a mapping ({hint}`{k}: {{}}` for "
+                                  f"the stages in order; kinds: {', '.join(VARIANT_KINDS)})")
+            if v is None and dataclasses.is_dataclass(val_tp):
+                raise RecipeError(f"{src}: {where}.{k} is null; it must be a mapping (`{{}}` for the defaults)")
+        return {k: _coerce(val_tp, v, f"{where}.{k}", src) for k, v in value.items()}
     if tp is Any:
         return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
@@ -464,32 +569,121 @@ def _coerce(tp, value, where: str, src: str):
     return value
 
 
+def _unoptional(tp):
+    """`X | None` -> X (and whether None was allowed)."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0], len(args) < len(typing.get_args(tp))
+    return tp, False
+
+
+def _is_section(tp) -> bool:
+    return tp is Any or dataclasses.is_dataclass(tp) or typing.get_origin(tp) in (dict, list)
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
 def _apply_override(data: dict, dotted: str, value: Any, src: str) -> None:
-    """`stages.perception.trainer.steps=5`: list items by index or by their `name`."""
+    """`stages.perception.trainer.steps=5`: list items by index or by their `name`. The key path is checked
+    against the recipe's fields as it is walked: an unknown key, or a key under a plain value (`seed.x`), is an
+    error naming the override."""
     keys = dotted.split(".")
-    node = data
+    if not all(keys):
+        raise RecipeError(f"{src}: override {dotted!r}: empty key in the dotted path")
+    node: Any = data
+    tp: Any = Recipe
+    where = ""
     for i, key in enumerate(keys):
         last = i == len(keys) - 1
+        tp, _ = _unoptional(tp)
+        if not _is_section(tp):
+            raise RecipeError(f"{src}: override {dotted!r}: {where!r} is a scalar ({_type_name(tp)}), not a "
+                              f"section, so it has no key {key!r} (write `{where}=<value>`)")
+        if node is None:
+            raise RecipeError(f"{src}: override {dotted!r}: {where!r} is not set, so it has no item {key!r}")
+        if not isinstance(node, (dict, list)):
+            raise RecipeError(f"{src}: override {dotted!r}: {where!r} is {node!r}, not a section, so it has no key "
+                              f"{key!r}")
         if isinstance(node, list):
             idx = next((j for j, s in enumerate(node) if isinstance(s, dict) and s.get("name") == key), None)
             if idx is None and key.isdigit() and int(key) < len(node):
                 idx = int(key)
             if idx is None:
-                raise RecipeError(f"{src}: override {dotted!r}: no list item {key!r}")
+                names = [s.get("name") for s in node if isinstance(s, dict) and s.get("name")]
+                known = f" (items: {', '.join(names)}, or an index below {len(node)})" if names else \
+                    f" (indices below {len(node)})"
+                raise RecipeError(f"{src}: override {dotted!r}: no list item {key!r} in {where!r}{known}")
+            where = f"{where}[{idx}]"
+            tp = typing.get_args(tp)[0] if typing.get_origin(tp) is list else Any
             if last:
                 node[idx] = value
             else:
                 node = node[idx]
             continue
+        if dataclasses.is_dataclass(tp):
+            hints = typing.get_type_hints(tp)
+            if key not in hints:
+                raise RecipeError(f"{src}: unknown key {_join(where, key)!r} (known: {', '.join(sorted(hints))}), "
+                                  f"in override {dotted!r}")
+            child_tp = hints[key]
+        elif typing.get_origin(tp) is dict:
+            child_tp = typing.get_args(tp)[1]
+        else:
+            child_tp = Any
         if last:
             node[key] = value
-        else:
-            node = node.setdefault(key, {})
-            if node is None:
-                raise RecipeError(f"{src}: override {dotted!r}: {key!r} is null")
+            return
+        inner, optional = _unoptional(child_tp)
+        if node.get(key) is None:
+            if key in node and optional:
+                raise RecipeError(f"{src}: override {dotted!r}: {_join(where, key)!r} is null")
+            if _is_section(inner) and typing.get_origin(inner) is not list:
+                node[key] = {}
+        node, tp, where = node.get(key), child_tp, _join(where, key)
+
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}")
+
+
+def _check_model_ref(ref: str, where: str, src: str, named: tuple[str, ...]) -> None:
+    """A model reference: one of `named` (presets, `base`), an existing folder (relative to the working directory;
+    `model.source` was already resolved beside the recipe) or a hub id `org/name`. Only the form is checked here,
+    without the network; stagewise.models.load.check_model_ref asks the Hub when the model is loaded."""
+    if ref in named or Path(ref).expanduser().exists():
+        return
+    if ref.startswith((".", "/", "~")) or "\\" in ref or ref.count("/") > 1:
+        raise RecipeError(f"{src}: {where}: model folder not found: {ref} (relative paths are read from the working "
+                          f"directory {Path.cwd()}" + (" or the recipe's folder)" if where == "model.source" else ")"))
+    choices = f"{' or '.join(map(repr, named))}, " if named else ""
+    if "/" not in ref:
+        raise RecipeError(f"{src}: {where}: {ref!r} is not {choices}an existing model folder, or a hub id (org/name)")
+    if not _HUB_ID.fullmatch(ref) or "--" in ref or ".." in ref or ref.endswith((".git", ".", "-")):
+        raise RecipeError(f"{src}: {where}: {ref!r} is not a valid hub id (org/name of letters, digits, '-', '_', "
+                          "'.') and no such folder exists")
 
 
 def validate(recipe: Recipe, src: str) -> None:
+    if not recipe.stages:
+        raise RecipeError(f"{src}: stages is empty; a recipe needs at least one stage (name, data, trainer)")
+    _check_ranges(recipe, "", src)
+    for where, items in [("eval.families", recipe.eval.families),
+                         ("model.warmstart.families", recipe.model.warmstart and recipe.model.warmstart.families),
+                         ("perception_set.families", recipe.perception_set and recipe.perception_set.families),
+                         *[(f"stages[{i}].trainer.lora.target_modules", st.trainer.lora.target_modules)
+                           for i, st in enumerate(recipe.stages) if st.trainer.lora is not None]]:
+        if items is not None and not items:
+            raise RecipeError(f"{src}: {where} is empty; list at least one (or leave the key out for the default)")
+    diff = recipe.world.difficulty
+    if diff.min_objects > diff.max_objects:
+        raise RecipeError(f"{src}: world.difficulty.min_objects {diff.min_objects} exceeds max_objects "
+                          f"{diff.max_objects}")
+    _check_model_ref(recipe.model.source, "model.source", src, MODEL_PRESETS)
+    if recipe.difficulty.model is not None:
+        _check_model_ref(recipe.difficulty.model, "difficulty.model", src, ("base",))
+    if recipe.perception_set is not None:
+        _check_model_ref(recipe.perception_set.filter_model, "perception_set.filter_model", src, ("base",))
     names = [s.name for s in recipe.stages]
     for i, st in enumerate(recipe.stages):
         where = f"stages[{i}]"
@@ -519,6 +713,33 @@ def validate(recipe: Recipe, src: str) -> None:
             raise RecipeError(f"{src}: {where}.trainer.vllm.mode must be off, colocate or server, got {t.vllm.mode!r}")
         if t.trainable not in ("all", "vision"):
             raise RecipeError(f"{src}: {where}.trainer.trainable must be all or vision, got {t.trainable!r}")
+        if st.capability and st.capability not in CAPABILITIES:
+            raise RecipeError(f"{src}: {where}.capability must be one of {', '.join(CAPABILITIES)} (or left out), "
+                              f"got {st.capability!r}")
+        if t.scale_rewards not in ("group", "batch", "none"):
+            raise RecipeError(f"{src}: {where}.trainer.scale_rewards must be group, batch or none, "
+                              f"got {t.scale_rewards!r}")
+        if st.method == "grpo" and t.group_size < 2:
+            raise RecipeError(f"{src}: {where}.trainer.group_size must be >= 2 for a grpo stage (advantages compare "
+                              f"the completions of one prompt), got {t.group_size}")
+        if st.method == "grpo" and (t.prompts_per_step * t.group_size) % t.gradient_accumulation_steps:
+            raise RecipeError(f"{src}: {where}.trainer.prompts_per_step x group_size = "
+                              f"{t.prompts_per_step * t.group_size} completions cannot be split over "
+                              f"gradient_accumulation_steps {t.gradient_accumulation_steps}")
+        if st.freeze_vision and t.trainable == "vision":
+            raise RecipeError(f"{src}: {where}: freeze_vision: true and trainer.trainable: vision leave nothing to "
+                              "train (one freezes the vision tower, the other everything else); drop one")
+        if t.lora is not None:
+            if st.method != "grpo":
+                raise RecipeError(f"{src}: {where}.trainer.lora: LoRA applies to grpo stages only; method "
+                                  f"{st.method} trains every weight")
+            if t.trainable == "vision":
+                raise RecipeError(f"{src}: {where}: trainer.trainable: vision cannot be combined with trainer.lora "
+                                  "(LoRA freezes every base weight and trains adapters; use lora.vision: true for "
+                                  "adapters on the vision tower)")
+            if st.freeze_vision and t.lora.vision:
+                raise RecipeError(f"{src}: {where}: freeze_vision: true and trainer.lora.vision: true contradict each "
+                                  "other (adapters on a frozen vision tower); drop one")
         if t.prompts_per_rollout and t.prompts_per_rollout % t.prompts_per_step:
             raise RecipeError(f"{src}: {where}.trainer.prompts_per_rollout {t.prompts_per_rollout} is not a multiple "
                               f"of prompts_per_step {t.prompts_per_step}")
@@ -540,9 +761,6 @@ def validate(recipe: Recipe, src: str) -> None:
             check_confusions({str(k): str(v) for k, v in recipe.model.warmstart.confusions.items()})
         except ValueError as e:
             raise RecipeError(f"{src}: model.warmstart.confusions: {e}") from None
-        if not 0.0 <= recipe.model.warmstart.confusion_rate <= 1.0:
-            raise RecipeError(f"{src}: model.warmstart.confusion_rate must be within [0, 1], got "
-                              f"{recipe.model.warmstart.confusion_rate}")
     if recipe.perception_set is not None:
         ps = recipe.perception_set
         for fam in ps.families:

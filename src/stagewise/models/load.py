@@ -1,9 +1,15 @@
-"""Load any VLM (hub id or local folder) with its processor; the tiny model goes through the same call."""
+"""Load any VLM (hub id or local folder) with its processor; the tiny model goes through the same call.
+
+`load_model_and_processor` checks the reference first (`check_model_ref`), so a typo fails within seconds with
+a message naming it instead of an OSError from transformers a minute later.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
 from pathlib import Path
 
 import torch
@@ -40,10 +46,128 @@ def load_model(name_or_path: str | Path, dtype: torch.dtype | str = "auto", **kw
 
 
 def load_model_and_processor(name_or_path: str | Path, dtype: torch.dtype | str = "auto", **kwargs):
-    """A hub id or a local path; local paths must exist (no silent hub lookup for a typo)."""
-    if str(name_or_path).startswith((".", "/")) and not Path(name_or_path).exists():
-        raise FileNotFoundError(f"model folder not found: {name_or_path}")
+    """A hub id or a local path, checked first by `check_model_ref` (no silent hub lookup for a typo)."""
+    check_model_ref(name_or_path)
     return load_model(name_or_path, dtype=dtype, **kwargs), load_processor(name_or_path)
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """A model reference that names neither a saved model folder nor a model on the Hub or in its cache."""
+
+
+HUB_TIMEOUT_S = 8.0
+"""How long `check_model_ref` waits for the Hub to answer (connection and reply together)."""
+
+
+def _env_flag(name: str) -> bool | None:
+    value = os.environ.get(name)
+    return None if value is None else value.strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE, as huggingface_hub read it at import or as the environment says
+    now (either is enough: huggingface_hub refuses every request once it is offline)."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE) or bool(_env_flag("HF_HUB_OFFLINE")) or bool(_env_flag("TRANSFORMERS_OFFLINE"))
+
+
+def hub_cache_dir() -> Path:
+    """The hub cache transformers reads: HF_HUB_CACHE, else HF_HOME/hub, else huggingface_hub's default."""
+    from huggingface_hub import constants
+
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    return Path(constants.HF_HUB_CACHE)
+
+
+def hub_endpoint() -> str:
+    from huggingface_hub import constants
+
+    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+
+
+def _looks_local(ref: str) -> bool:
+    return ref.startswith((".", "/", "~")) or "\\" in ref or ref.count("/") > 1 or Path(ref).expanduser().exists()
+
+
+def _check_folder(path: Path, ref: str) -> None:
+    if not path.exists():
+        raise ModelNotFoundError(f"model folder not found: {ref}")
+    if not path.is_dir():
+        raise ModelNotFoundError(f"model {ref!r} is a file, not a model folder (one with a config.json)")
+    if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
+        raise ModelNotFoundError(f"model folder {ref} has no config.json, so it holds no saved model (an unfinished "
+                                 "stage or a wrong folder?)")
+
+
+def _in_cache(repo_id: str, cache: Path) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(repo_id, "config.json", cache_dir=cache), str)
+
+
+def _ask_hub(repo_id: str, endpoint: str, timeout: float) -> BaseException | None:
+    """None if the Hub knows `repo_id`, else what went wrong; never waits much longer than `timeout`."""
+    from huggingface_hub import HfApi
+
+    outcome: list[BaseException | None] = []
+
+    def ask() -> None:
+        try:
+            HfApi(endpoint=endpoint).model_info(repo_id, timeout=timeout)
+            outcome.append(None)
+        except Exception as e:  # noqa: BLE001 - reported to the caller, who names it
+            outcome.append(e)
+
+    thread = threading.Thread(target=ask, name=f"hub-check-{repo_id}", daemon=True)
+    thread.start()
+    thread.join(timeout + 1.0)  # DNS lookups are not covered by the HTTP timeout
+    return outcome[0] if outcome else TimeoutError(f"no answer within {timeout:g} s")
+
+
+def check_model_ref(name_or_path: str | Path, timeout: float = HUB_TIMEOUT_S) -> str:
+    """Check within seconds that a model reference can be loaded; returns where it is: `local` (a folder with
+    a config.json), `cache` (a hub id in the local hub cache) or `hub` (the Hub knows it). A `Path`, a reference
+    starting with `.`, `/` or `~`, one with more than one `/` and anything that exists on disk is a folder;
+    otherwise it is a hub id (`org/name`), looked for in the cache and then, unless HF_HUB_OFFLINE is set,
+    asked of the Hub (HF_ENDPOINT) with a `timeout`. Raises `ModelNotFoundError` naming the reference."""
+    ref = str(name_or_path)
+    if isinstance(name_or_path, Path) or _looks_local(ref):
+        _check_folder(Path(ref).expanduser(), ref)
+        return "local"
+    from huggingface_hub.errors import GatedRepoError, HFValidationError, RepositoryNotFoundError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(ref)
+    except HFValidationError as e:
+        raise ModelNotFoundError(f"model {ref!r} is neither a model folder (none exists) nor a valid hub id "
+                                 f"(org/name): {e}") from None
+    cache = hub_cache_dir()
+    if _in_cache(ref, cache):
+        return "cache"
+    also = f"; no folder {Path(ref).resolve()} exists either" if "/" in ref else ""
+    if hub_offline():
+        raise ModelNotFoundError(f"model {ref!r} not found in the local cache ({cache}) and HF_HUB_OFFLINE is set, "
+                                 f"so the Hub was not asked{also}")
+    endpoint = hub_endpoint()
+    err = _ask_hub(ref, endpoint, timeout)
+    if err is None:
+        return "hub"
+    status = getattr(getattr(err, "response", None), "status_code", None)
+    if isinstance(err, GatedRepoError):
+        raise ModelNotFoundError(f"model {ref!r} is gated on the Hub ({endpoint}): accept its terms on its page and "
+                                 "log in (HF_TOKEN)") from None
+    if isinstance(err, RepositoryNotFoundError) or status in (401, 404):
+        raise ModelNotFoundError(f"model {ref!r} not found on the Hub ({endpoint}) or in the local cache ({cache}); "
+                                 f"check the id, or log in (HF_TOKEN) for a private model{also}") from None
+    detail = f"HTTP {status}" if status else f"{type(err).__name__}: {err}"
+    raise ModelNotFoundError(f"model {ref!r} is not in the local cache ({cache}) and the Hub ({endpoint}) could not "
+                             f"be asked ({detail}); check the network, or set HF_HUB_OFFLINE=1 to use only the "
+                             f"cache{also}") from None
 
 
 def vision_module(model) -> torch.nn.Module:
