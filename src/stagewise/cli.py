@@ -13,10 +13,13 @@ log = logging.getLogger("stagewise")
 
 
 def setup_logging(verbose: bool = False) -> None:
+    from rich.console import Console
     from rich.logging import RichHandler
 
+    # Logs and errors go to stderr (rich's default is stdout), so stdout carries only tables and results.
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
-                        datefmt="[%X]", handlers=[RichHandler(show_path=False, rich_tracebacks=False)])
+                        datefmt="[%X]", handlers=[RichHandler(console=Console(stderr=True), show_path=False,
+                                                              rich_tracebacks=False)])
     for noisy in ("httpx", "urllib3", "filelock", "datasets", "transformers.modeling_utils"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -11,6 +11,8 @@ RECIPE = """
 name: r
 output_dir: {out}
 world: {{test_size: 12}}
+stages:
+  - {{name: visual, capability: visual_reasoning, data: {{families: [visual]}}}}
 eval:
   size: 2
   batch_size: 4

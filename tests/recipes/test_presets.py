@@ -15,12 +15,12 @@ PAPER = sorted((ROOT / "recipes" / "paper").glob("*.yaml"))
 
 
 def load_preset(path: Path, tmp_path: Path, monkeypatch) -> Recipe:
-    """Load a preset from a scratch folder holding (empty) files at its data paths."""
+    """Load a preset from a scratch folder holding a one-row text file at each of its data paths."""
     data = yaml.safe_load(path.read_text())
     for stage in data["stages"]:
         for p in stage["data"].get("paths", []):
             (tmp_path / p).parent.mkdir(parents=True, exist_ok=True)
-            (tmp_path / p).touch()
+            (tmp_path / p).write_text('{"id": "a", "problem": "1 + 1 = ?", "answer": "2"}\n')
     copy = tmp_path / path.name
     copy.write_text(yaml.safe_dump(data))
     monkeypatch.chdir(tmp_path)

@@ -199,9 +199,10 @@ def read_manifest(folder: Path) -> dict | None:
 
 def mark_started(folder: Path, planned: Planned) -> None:
     """Record what `folder` is made from before its work starts (a killed step's checkpoints and caches are
-    then checked on the rerun like finished results). A finished folder keeps its manifest."""
+    then checked on the rerun like finished results). A finished folder keeps its manifest, and one already
+    started from the same plan is left as it is (a rerun rewrites nothing it does not redo)."""
     m = read_manifest(folder)
-    if m is not None and m.get("status") == "done":
+    if m is not None and (m.get("status") == "done" or (m.get("planned_from") or {}).get("hash") == planned.hash):
         return
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_json(folder / "manifest.json", {"status": "started", "planned_from": planned.record()})
