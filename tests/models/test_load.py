@@ -131,3 +131,19 @@ def test_local_folders_must_hold_a_saved_model(tmp_path, tiny_model_dir):
         check_model_ref(tmp_path / "weights.bin")
     with pytest.raises(ModelNotFoundError, match="neither a model folder .* nor a valid hub id"):
         check_model_ref("org/has space")
+
+
+def test_a_run_naming_a_missing_hub_model_stops_before_any_work(hub, tmp_path):
+    from stagewise.cli import main
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"""
+name: r
+output_dir: {tmp_path / 'runs'}
+world: {{train_size: 4, test_size: 2}}
+model: {{source: nobody/no-such-vlm}}
+stages:
+  - {{name: p, capability: perception, data: {{families: [perception]}}}}
+""")
+    assert main(["run", str(recipe)]) == 2
+    assert not (tmp_path / "runs" / "r" / "data").exists()  # no world built for a run that cannot train

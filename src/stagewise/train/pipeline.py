@@ -489,6 +489,19 @@ def run_variant(recipe: Recipe, variant: str, seed: int, base: Path | str, data_
     return models
 
 
+def check_models(recipe: Recipe) -> None:
+    """Every model the recipe names (not a preset, not the run's own base) can be loaded: a typo in a hub id
+    fails here, in seconds, before the world is built or anything trains."""
+    from stagewise.config import MODEL_PRESETS
+    from stagewise.models.load import check_model_ref
+
+    refs = [recipe.model.source, recipe.difficulty.model,
+            recipe.perception_set.filter_model if recipe.perception_set is not None else None]
+    for ref in dict.fromkeys(refs):
+        if ref is not None and ref not in (*MODEL_PRESETS, "base"):
+            check_model_ref(ref)
+
+
 def run(recipe: Recipe, seeds: list[int] | None = None, launch=None, redo: list[str] | None = None,
         fresh: bool = False, wait: bool = False, command: str = "run") -> dict[str, dict]:
     """Everything a recipe asks for, in order: data, base, every variant for every seed, evaluation, tables.
@@ -498,6 +511,7 @@ def run(recipe: Recipe, seeds: list[int] | None = None, launch=None, redo: list[
     those steps are in `redo` (they and everything made from them are redone) or `fresh` (everything is)."""
     seeds = seeds or [recipe.seed]
     run_dir = recipe.run_dir
+    check_models(recipe)
     planned = provenance.planned_folders(recipe, seeds)
     machine_rank = getattr(launch, "machine_rank", 0)
     lock = ".lock" if machine_rank == 0 else f".lock.machine{machine_rank}"  # machines share the folder
