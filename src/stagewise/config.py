@@ -773,6 +773,7 @@ def validate(recipe: Recipe, src: str) -> None:
         if ps.extraction not in ("paper", "boxed"):
             raise RecipeError(f"{src}: perception_set.extraction must be paper or boxed, got {ps.extraction!r}")
     _validate_variants(recipe, src)
+    _check_model_family(recipe, src)
     for i, st in enumerate(recipe.stages):
         sources = set(st.data.families) | set(st.data.paths) | ({"perception_set"} if st.data.perception_set else set())
         for key, share in st.data.mix.items():
@@ -795,6 +796,38 @@ def validate(recipe: Recipe, src: str) -> None:
                                   f"{', '.join(BENCHMARKS[spec.name].MODES)}, not {spec.mode!r}")
     if recipe.eval.size > recipe.world.test_size:
         raise RecipeError(f"{src}: eval.size {recipe.eval.size} exceeds world.test_size {recipe.world.test_size}")
+
+
+def _vision_switches(recipe: Recipe) -> list[str]:
+    """Where the recipe separates the vision tower and projector from the language model."""
+    out = []
+    for i, st in enumerate(recipe.stages):
+        if st.freeze_vision:
+            out.append(f"stages[{i}].freeze_vision")
+        if st.trainer.trainable == "vision":
+            out.append(f"stages[{i}].trainer.trainable: vision")
+        if st.trainer.lora is not None and not st.trainer.lora.vision:
+            out.append(f"stages[{i}].trainer.lora (vision excluded)")
+    for name, v in recipe.variants.items():
+        if v.kind in ("merged", "difficulty") and v.freeze_vision is not False:
+            out.append(f"variants.{name} (a pooled run freezes the vision tower)")
+    return out
+
+
+def _check_model_family(recipe: Recipe, src: str) -> None:
+    """A model folder of a family whose vision modules stagewise does not know fails here, not at its first
+    frozen stage (hub ids are checked when loaded: their config is not read without the network)."""
+    from stagewise.models.families import UnsupportedModelError, family, folder_model_type
+
+    source = recipe.model.source
+    model_type = None if source in MODEL_PRESETS else folder_model_type(Path(source).expanduser())
+    switches = _vision_switches(recipe)
+    if model_type is None or not switches:
+        return
+    try:
+        family(model_type, source)
+    except UnsupportedModelError as e:
+        raise RecipeError(f"{src}: model.source: {e} (used by {', '.join(switches)})") from None
 
 
 def _validate_variants(recipe: Recipe, src: str) -> None:

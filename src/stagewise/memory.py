@@ -72,13 +72,9 @@ def _lora_per_rank_from_dims(k: dict) -> int:
 
 def shape_from_model(model: torch.nn.Module) -> ModelShape:
     """Exact counts from a model (built on the meta device: no memory, no download)."""
-    from stagewise.models.load import vision_module
+    from stagewise.models.families import vision_parameters
 
-    vision_mod = vision_module(model)
-    vision_ids = {id(p) for p in vision_mod.parameters()}
-    projector = getattr(getattr(model, "model", model), "multi_modal_projector", None)
-    if projector is not None:
-        vision_ids |= {id(p) for p in projector.parameters()}
+    vision_ids = {id(p) for p in vision_parameters(model).values()}  # tower and projector, as the switches mean
     params = {id(p): p for p in model.parameters()}  # tied weights once
     lora_text = lora_vision = 0
     for name, mod in model.named_modules():

@@ -16,7 +16,8 @@ from stagewise.memory import (
     stage_plan,
     trainable_parameters,
 )
-from stagewise.models.load import load_model, vision_module
+from stagewise.models.families import vision_parameters
+from stagewise.models.load import load_model
 
 GB = 1e9
 
@@ -57,7 +58,7 @@ def test_counts_of_a_local_model_folder_are_exact(tiny_model_dir, tmp_path):
     path.write_text(f"model: {{source: {tiny_model_dir}}}\nstages:\n  - name: s\n    data: {{families: [perception]}}\n")
     shape = model_shape(load_recipe(path))
     assert shape.parameters == sum(p.numel() for p in model.parameters())
-    assert shape.vision == sum(p.numel() for p in vision_module(model).parameters())
+    assert shape.vision == sum(p.numel() for p in vision_parameters(model).values())
     assert shape.hidden == model.config.text_config.hidden_size
     assert shape == shape_from_model(model)
 

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from stagewise.models.load import load_model_and_processor, load_processor, vision_module
+from stagewise.models.families import vision_parameters
+from stagewise.models.load import load_model_and_processor, load_processor
 from stagewise.models.tiny import PRESETS, model_config
 from stagewise.world.render import render
 from stagewise.world.tasks import generate
@@ -13,7 +14,7 @@ def test_tiny_model_is_a_real_qwen2vl_of_the_advertised_size(tiny_model_dir):
     assert type(processor).__name__ == "TinyQwen2VLProcessor"
     n = sum(p.numel() for p in model.parameters())
     assert 1.0e6 < n < 1.6e6
-    assert sum(p.numel() for p in vision_module(model).parameters()) > 0
+    assert sum(p.numel() for p in vision_parameters(model).values()) > 0
 
 
 def test_processor_expands_a_112px_image_to_16_tokens(tiny_model_dir):

@@ -4,7 +4,8 @@ import torch
 
 from stagewise.config import TrainerConfig
 from stagewise.data.sources import load_rows, to_dataset, to_trl_rows
-from stagewise.models.load import load_model_and_processor, vision_module
+from stagewise.models.families import vision_parameters
+from stagewise.models.load import load_model_and_processor
 from stagewise.train.grpo import run_grpo
 
 CFG = TrainerConfig(steps=2, learning_rate=1e-2, prompts_per_step=2, group_size=4, max_completion_length=12,
@@ -41,7 +42,7 @@ def test_frozen_vision_tower_stays_put_on_text_only_data(tiny_model_dir, world_d
     run_grpo(model, processor, to_dataset(rows), tmp_path / "out", CFG, freeze_vision_tower=True)
     assert not changed(before, model, "vision")
     assert changed(before, model, "text")
-    assert not any(p.requires_grad for p in vision_module(model).parameters())
+    assert not any(p.requires_grad for p in vision_parameters(model).values())
 
 
 def test_a_vision_only_stage_leaves_the_language_model_alone(tiny_model_dir, world_dir, tmp_path):

@@ -172,7 +172,8 @@ def test_lora_leaves_the_vision_tower_alone_unless_asked(tiny_model_dir):
     from stagewise.models.load import load_model
 
     def adapted(lora):
-        model = get_peft_model(load_model(tiny_model_dir, dtype=torch.float32), peft_config(TrainerConfig(lora=lora)))
+        model = load_model(tiny_model_dir, dtype=torch.float32)
+        model = get_peft_model(model, peft_config(TrainerConfig(lora=lora), model))
         return {n for n, _ in model.named_parameters() if "lora_A" in n}
 
     text_only = adapted(LoRAConfig(r=4))

@@ -23,8 +23,26 @@ def _saved_processor_class(path: Path) -> str | None:
     return json.loads(cfg.read_text()).get("processor_class") if cfg.exists() else None
 
 
+class ProcessorMissingError(FileNotFoundError):
+    """A model folder without a saved processor: its images could not be turned into the model's inputs."""
+
+
+_PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
+
+
 def load_processor(name_or_path: str | Path):
+    """The model's processor: the family's own, image-only where its video slot cannot load here (no
+    torchvision: stagewise.models.processors). A local folder without one is a `ProcessorMissingError` naming it."""
+    from stagewise.models.families import folder_model_type
+    from stagewise.models.processors import IMAGE_ONLY, needs_image_only
+
     path = Path(name_or_path)
+    local = path.is_dir()
+    if local and not any((path / f).is_file() for f in _PROCESSOR_FILES):
+        raise ProcessorMissingError(
+            f"model folder {name_or_path} has no processor (none of {', '.join(_PROCESSOR_FILES)}), so its images "
+            "cannot be prepared for the model; save one beside the weights (processor.save_pretrained(folder)), "
+            "e.g. copied from the model the folder was trained from")
     if _saved_processor_class(path) == "TinyQwen2VLProcessor":
         from stagewise.models.tiny import TinyQwen2VLProcessor
 
@@ -34,11 +52,24 @@ def load_processor(name_or_path: str | Path):
         # mm_token_type_ids with its left-padded prompts in GRPO.
         processor.tokenizer.padding_side = "left"
         return processor
+    model_type = folder_model_type(path) if local else _hub_model_type(str(name_or_path))
+    if needs_image_only(model_type):
+        return IMAGE_ONLY[model_type].from_pretrained(str(name_or_path))
     processor = AutoProcessor.from_pretrained(str(name_or_path))
     if not hasattr(processor, "image_processor"):
         raise ValueError(f"{name_or_path}: AutoProcessor returned {type(processor).__name__}, which has no image "
                          "processor; images would be silently dropped")
     return processor
+
+
+def _hub_model_type(repo_id: str) -> str | None:
+    """`model_type` of a hub model's config (from the cache, or fetched as transformers would)."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(repo_id).model_type
+    except (OSError, ValueError):
+        return None
 
 
 def load_model(name_or_path: str | Path, dtype: torch.dtype | str = "auto", **kwargs):
@@ -168,16 +199,3 @@ def check_model_ref(name_or_path: str | Path, timeout: float = HUB_TIMEOUT_S) ->
     raise ModelNotFoundError(f"model {ref!r} is not in the local cache ({cache}) and the Hub ({endpoint}) could not "
                              f"be asked ({detail}); check the network, or set HF_HUB_OFFLINE=1 to use only the "
                              f"cache{also}") from None
-
-
-def vision_module(model) -> torch.nn.Module:
-    """The vision tower of a Qwen-VL style model (`model.model.visual` in transformers 5, `model.visual` before)."""
-    for path in ("model.visual", "visual", "model.vision_tower", "vision_tower", "model.vision_model"):
-        obj = model
-        try:
-            for attr in path.split("."):
-                obj = getattr(obj, attr)
-        except AttributeError:
-            continue
-        return obj
-    raise AttributeError(f"{type(model).__name__}: no vision tower found")

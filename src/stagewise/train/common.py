@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from transformers import TrainingArguments
 
-from stagewise.models.load import vision_module
+from stagewise.models.families import model_family, vision_parameters
 
 log = logging.getLogger(__name__)
 
@@ -60,26 +60,39 @@ def log_into_stage_folder(trainer, out_dir: Path) -> None:
 
 
 def freeze_vision(model) -> int:
-    """Freeze the vision tower (and its merger); returns how many parameters were frozen."""
+    """Freeze the vision tower and its projector/merger (the family's modules, stagewise.models.families);
+    returns how many parameters were frozen."""
     n = 0
-    for p in vision_module(model).parameters():
+    for p in vision_parameters(model).values():
         if p.requires_grad:
             p.requires_grad_(False)
             n += p.numel()
-    log.info("froze %d vision parameters", n)
+    log.info("freeze_vision: froze %d parameters of %s's vision tower and projector (%s)", n,
+             model_family(model).label, ", ".join(model_family(model).vision_modules))
     return n
 
 
 def freeze_language(model) -> int:
-    """Freeze everything but the vision tower and its merger; returns how many parameters were frozen."""
-    vision = {id(p) for p in vision_module(model).parameters()}
+    """Freeze everything but the vision tower and its projector/merger; returns how many parameters were frozen."""
+    vision = {id(p) for p in vision_parameters(model).values()}
     n = 0
     for p in model.parameters():
         if id(p) not in vision and p.requires_grad:
             p.requires_grad_(False)
             n += p.numel()
-    log.info("froze %d language-model parameters (only the vision tower trains)", n)
+    log.info("trainable: vision: froze %d language-model parameters (only %s trains)", n,
+             ", ".join(model_family(model).vision_modules))
     return n
+
+
+def parameter_counts(model) -> dict[str, int]:
+    """Parameters in all, trainable and frozen (tied weights once): what a stage's manifest records, so that the
+    effect of its vision switches can be checked after the fact."""
+    params = {id(p): p for p in model.parameters()}.values()
+    # ZeRO-3 leaves each rank a shard (numel 0) and keeps the full size as ds_numel
+    total = sum(getattr(p, "ds_numel", p.numel()) for p in params)
+    trainable = sum(getattr(p, "ds_numel", p.numel()) for p in params if p.requires_grad)
+    return {"total": total, "trainable": trainable, "frozen": total - trainable}
 
 
 def save_model(trainer, processor, out_dir: Path, merge_lora: bool = False) -> None:
@@ -95,5 +108,7 @@ def save_model(trainer, processor, out_dir: Path, merge_lora: bool = False) -> N
     else:
         trainer.save_model(str(out_dir))
     if trainer.accelerator.is_main_process:
-        processor.save_pretrained(str(out_dir))
+        from stagewise.models.processors import save_processor
+
+        save_processor(processor, out_dir)  # records the family's real processor class (processors.py says why)
     trainer.accelerator.wait_for_everyone()

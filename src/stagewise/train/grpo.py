@@ -11,6 +11,7 @@ import datasets
 from trl import GRPOConfig, GRPOTrainer
 
 from stagewise.config import TrainerConfig
+from stagewise.models.families import lora_exclude_regex, model_family
 from stagewise.rewards import paper_reward_funcs
 from stagewise.train.checkpoint import CheckpointWeightsMixin
 from stagewise.train.common import (
@@ -31,11 +32,26 @@ warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprec
 
 
 class StageGRPOTrainer(CheckpointWeightsMixin, GRPOTrainer):
-    """TRL's GRPOTrainer that resumes with the checkpoint's weights (train/checkpoint.py says why)."""
+    """TRL's GRPOTrainer that resumes with the checkpoint's weights (train/checkpoint.py says why) and trains
+    LLaVA-OneVision."""
+
+    def _get_per_token_logps_and_entropies(self, *args, batch_num_images=None, **kwargs):
+        # TRL 1.16 passes every processor output on to this method, and the LLaVA-OneVision processor returns
+        # `batch_num_images`, which it does not accept: every LLaVA-OneVision stage with beta != 0 (or with
+        # several updates per rollout) failed here. With one image per prompt the model's default (each image
+        # patched on its own) is exactly what the processor counted tokens for, so the field can be dropped;
+        # with several, the model would patch differently from the processor, so refuse instead.
+        if batch_num_images is not None and any(int(n) > 1 for n in batch_num_images):
+            raise ValueError("LLaVA-OneVision prompts with several images are not supported in GRPO on TRL "
+                             f"{_trl_version()} (its log-prob pass drops `batch_num_images`); use one image per "
+                             "prompt")
+        return super()._get_per_token_logps_and_entropies(*args, **kwargs)
 
 
-# Module names of vision towers and projectors (Qwen2/2.5/3-VL `model.visual`, InternVL/LLaVA `vision_tower`).
-VISION_MODULES_REGEX = r".*(visual|vision_tower|vision_model|multi_modal_projector).*"
+def _trl_version() -> str:
+    import trl
+
+    return trl.__version__
 
 
 def per_device_batch(cfg: TrainerConfig, world_size: int) -> int:
@@ -63,16 +79,23 @@ def vllm_kwargs(cfg: TrainerConfig) -> dict:
     return kwargs
 
 
-def peft_config(cfg: TrainerConfig):
-    """PEFT LoraConfig for the stage, or None for full fine-tuning."""
+def peft_config(cfg: TrainerConfig, model=None):
+    """PEFT LoraConfig for the stage, or None for full fine-tuning. Without `lora.vision`, the adapters skip the
+    same modules `freeze_vision` freezes (the model's family's vision tower and projector), so `model` is needed."""
     if cfg.lora is None:
         return None
     from peft import LoraConfig
 
     lo = cfg.lora
     targets = lo.target_modules[0] if lo.target_modules == ["all-linear"] else list(lo.target_modules)
+    exclude = None
+    if not lo.vision:
+        if model is None:
+            raise ValueError("peft_config: LoRA without lora.vision needs the model, to exclude its vision modules")
+        fam = model_family(model)
+        exclude = lora_exclude_regex(model.config.model_type, fam.label)
     return LoraConfig(r=lo.r, lora_alpha=lo.alpha, lora_dropout=lo.dropout, target_modules=targets,
-                      exclude_modules=None if lo.vision else VISION_MODULES_REGEX, task_type="CAUSAL_LM")
+                      exclude_modules=exclude, task_type="CAUSAL_LM")
 
 
 def grpo_config(cfg: TrainerConfig, out_dir: Path, seed: int, world_size: int | None = None) -> GRPOConfig:
@@ -141,7 +164,7 @@ def run_grpo(model, processor, train: datasets.Dataset, out_dir: str | Path, cfg
         args=grpo_config(cfg, out, seed),
         train_dataset=train,
         processing_class=processor,
-        peft_config=peft_config(cfg),
+        peft_config=peft_config(cfg, model),
     )
     log_into_stage_folder(trainer, out)
     trainer.train(resume_from_checkpoint=resume or None)

@@ -356,7 +356,10 @@ def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Pa
         compute = {"sequences_seen": t.steps * t.batch_size, "prompts_seen": 0, "completions_generated": 0,
                    "tokens_generated": 0}
     compute["wall_s"] = time.time() - t0
+    from stagewise.train.common import parameter_counts
     from stagewise.train.launch import record_rank
+
+    parameters = parameter_counts(model)  # what the vision switches left trainable, recorded for checking
 
     record_rank(out, trainer)
     if not trainer.accelerator.is_main_process:  # launched ranks > 0: rank 0 writes the stage's files
@@ -367,7 +370,7 @@ def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Pa
         "freeze_vision": plan.freeze_vision, "trainer": asdict(t), "first_ids": [r["id"] for r in plan.rows[:5]]},
         started_from=relative(start_from, out.parent.parent.parent), train_items=len(plan.rows),
         resumed_from=resume.name if resume else None,
-        wall_s=compute["wall_s"], compute=compute)
+        wall_s=compute["wall_s"], compute=compute, parameters=parameters)
     shutil.rmtree(out / "checkpoints", ignore_errors=True)  # the final model is saved; checkpoints were for resuming
     return out
 
