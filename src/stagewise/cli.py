@@ -91,7 +91,7 @@ def cmd_data_difficulty(args) -> int:
 
     from stagewise.data.difficulty import estimate_pass_rates
     from stagewise.data.sources import load_rows, to_trl_rows
-    from stagewise.models.load import load_model_and_processor
+    from stagewise.models.load import load_for_inference
     from stagewise.utils import atomic_write_jsonl
 
     if args.threads:
@@ -99,7 +99,7 @@ def cmd_data_difficulty(args) -> int:
     src, out = Path(args.data), Path(args.out)
     raw = load_rows(src, limit=args.limit)
     rows = to_trl_rows(raw, instruction=args.instruction or None, source=src.name)
-    model, processor = load_model_and_processor(args.model, dtype=torch.float32)
+    model, processor = load_for_inference(args.model)
     rates = estimate_pass_rates(model, processor, rows, args.cache or f"{out}.cache.jsonl", model_name=args.model,
                                 k=args.k, temperature=args.temperature, top_p=args.top_p,
                                 max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed)
@@ -131,7 +131,7 @@ def cmd_data_headroom(args) -> int:
     from stagewise.data.difficulty import estimate_pass_rates
     from stagewise.data.sources import load_rows, to_trl_rows
     from stagewise.eval.world_eval import evaluate
-    from stagewise.models.load import load_model_and_processor
+    from stagewise.models.load import load_for_inference
     from stagewise.train.pipeline import markdown_table
     from stagewise.utils import atomic_write_json, atomic_write_text
 
@@ -147,7 +147,7 @@ def cmd_data_headroom(args) -> int:
         raw = load_rows(folder, limit=args.size)
         tags |= mentions(raw, words)
         tests[fam] = to_trl_rows(raw, instruction=args.instruction or None, source=fam)
-    model, processor = load_model_and_processor(args.model, dtype=torch.float32)
+    model, processor = load_for_inference(args.model)
     evaluate(model, processor, tests, out / "greedy", batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
     rows = [r for t in tests.values() for r in t]
     rates = estimate_pass_rates(model, processor, rows, out / "pass_rates.jsonl", model_name=args.model, k=args.k,
@@ -337,13 +337,13 @@ def cmd_diagnose(args) -> int:
     else:
         if not args.data:
             raise ValueError(f"{target}: diagnosing an items file needs --data (the data it was asked from)")
-        from stagewise.models.load import load_model_and_processor
+        from stagewise.models.load import load_for_inference
 
         model = processor = captioner = None
         if args.model:
-            model, processor = load_model_and_processor(args.model, dtype=torch.float32)
+            model, processor = load_for_inference(args.model)
         if args.captioner:
-            captioner = load_model_and_processor(args.captioner, dtype=torch.float32)
+            captioner = load_for_inference(args.captioner)
         out = Path(args.out) if args.out else target.parent / "diagnosis"
         summaries = {target.parent.name: diagnose(target, load_data(args.data), out, model=model,
                                                   processor=processor, captioner=captioner,
@@ -591,7 +591,8 @@ def build_parser() -> argparse.ArgumentParser:
     er = esub.add_parser("run", help="generate with a model (folder, hub id or served name) and score")
     er.add_argument("model")
     _eval_common(er)
-    er.add_argument("--backend", default="transformers", choices=["transformers", "vllm", "openai"])
+    er.add_argument("--backend", default="transformers", choices=["auto", "transformers", "vllm", "openai"],
+                    help="auto: vLLM when installed and on a GPU, else transformers (GPU and bf16 when there is one)")
     er.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint (backend openai)")
     er.add_argument("--api-key-env", default=None, help="environment variable holding the endpoint's key")
     er.add_argument("--tokenizer", default=None, help="tokenizer for think-token counts (backend openai)")

@@ -102,6 +102,17 @@ class ModelConfig:
     """SFT warm start on world traces before the stages; null to start the stages from `source` directly."""
     corpus_size: int = 1500
     """World items per family used to train the tiny model's tokenizer (presets only)."""
+    dtype: str = "auto"
+    """Weights dtype of every load outside training (evaluation, difficulty, the perception filter, diagnosis):
+    `auto` (bfloat16 on a CUDA GPU that has it, float32 otherwise), `bfloat16`, `float16` or `float32`. Those loads
+    go on the GPU when there is one."""
+    train_dtype: str = "float32"
+    """Weights dtype a stage trains from. float32 keeps master weights that bf16 autocast (`trainer.bf16`) computes
+    in, so that lr-1e-6 updates are not rounded away as they are on bfloat16 weights; `auto`/`bfloat16` halves the
+    load where DeepSpeed keeps its own fp32 master copy (ZeRO) or memory is short."""
+    attn_implementation: str | None = None
+    """transformers `attn_implementation` of every load (`sdpa`, `flash_attention_2` with the `[flash]` extra,
+    `eager`); null: transformers' default for the model."""
 
 
 @dataclass
@@ -292,12 +303,25 @@ class EvalConfig:
     """Evaluate the base and every stage (else only the final model)."""
     benchmarks: list[BenchmarkSpec] = field(default_factory=list)
     """Benchmarks also scored for each evaluated model, into `eval/<model>/<benchmark>/`."""
+    backend: str = "auto"
+    """Generation backend of every evaluation (world splits and benchmarks): `auto` (vLLM where the `[vllm]` extra
+    is installed and a GPU is there, else transformers), `transformers` (batched, on the GPU in `model.dtype` when
+    there is one), `vllm`, or `openai` (a server at `base_url` that serves each evaluated model folder under its
+    path, e.g. `vllm serve <folder>`)."""
+    base_url: str | None = None
+    """OpenAI-compatible endpoint of the `openai` backend (e.g. http://localhost:8000/v1)."""
 
 
 TRACKERS = ("tensorboard", "wandb", "trackio", "none")
 VARIANT_KINDS = ("staged", "merged", "caption_sft", "difficulty", "capability_difficulty")
 CAPABILITIES = ("perception", "textual_reasoning", "visual_reasoning")
 """What `stages[].capability` may say (or nothing)."""
+EVAL_BACKENDS = ("auto", "transformers", "vllm", "openai")
+"""stagewise.eval.backends.BACKENDS (not imported here: the recipe loader stays light)."""
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+"""What `model.dtype` and `model.train_dtype` may say (stagewise.models.load.resolve_dtype)."""
+ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
+"""transformers attention backends `model.attn_implementation` may name."""
 MODEL_PRESETS = ("tiny", "small")
 """stagewise.models.tiny.PRESETS (not imported here: that module loads torch and transformers)."""
 
@@ -680,6 +704,12 @@ def validate(recipe: Recipe, src: str) -> None:
         raise RecipeError(f"{src}: world.difficulty.min_objects {diff.min_objects} exceeds max_objects "
                           f"{diff.max_objects}")
     _check_model_ref(recipe.model.source, "model.source", src, MODEL_PRESETS)
+    for key, value in (("dtype", recipe.model.dtype), ("train_dtype", recipe.model.train_dtype)):
+        if value not in DTYPES:
+            raise RecipeError(f"{src}: model.{key} must be one of {', '.join(DTYPES)}, got {value!r}")
+    if recipe.model.attn_implementation not in (None, *ATTN_IMPLEMENTATIONS):
+        raise RecipeError(f"{src}: model.attn_implementation must be one of {', '.join(ATTN_IMPLEMENTATIONS)} or "
+                          f"null, got {recipe.model.attn_implementation!r}")
     if recipe.difficulty.model is not None:
         _check_model_ref(recipe.difficulty.model, "difficulty.model", src, ("base",))
     if recipe.perception_set is not None:
@@ -794,6 +824,10 @@ def validate(recipe: Recipe, src: str) -> None:
             if spec.mode not in BENCHMARKS[spec.name].MODES:
                 raise RecipeError(f"{src}: eval.benchmarks[{i}].mode: {spec.name} has modes "
                                   f"{', '.join(BENCHMARKS[spec.name].MODES)}, not {spec.mode!r}")
+    if recipe.eval.backend not in EVAL_BACKENDS:
+        raise RecipeError(f"{src}: eval.backend must be one of {', '.join(EVAL_BACKENDS)}, got {recipe.eval.backend!r}")
+    if recipe.eval.backend == "openai" and not recipe.eval.base_url:
+        raise RecipeError(f"{src}: eval.backend openai needs eval.base_url (e.g. http://localhost:8000/v1)")
     if recipe.eval.size > recipe.world.test_size:
         raise RecipeError(f"{src}: eval.size {recipe.eval.size} exceeds world.test_size {recipe.world.test_size}")
 

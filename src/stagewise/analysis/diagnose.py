@@ -238,7 +238,6 @@ def diagnose_run(run_dir: str | Path, *, probe: bool = False, judge: JudgeConfig
                  probe_mode: str = "replace", caption: str = "caption", which: str = "final", **kwargs) -> dict:
     """Diagnose the evaluated models of a run (`final`: the base and each variant's last stage; `all`: every
     evaluated checkpoint) into `<eval dir>/diagnosis/`; returns label -> summary."""
-    import torch
 
     from stagewise.analysis.runs import scan_run
     from stagewise.analysis.traces import final_rows
@@ -263,9 +262,9 @@ def diagnose_run(run_dir: str | Path, *, probe: bool = False, judge: JudgeConfig
             if path is None:
                 log.warning("%s: no model folder found; caption probe skipped", ref.label)
             else:
-                from stagewise.models.load import load_model_and_processor
+                from stagewise.models.load import load_for_inference
 
-                model, processor = load_model_and_processor(path, dtype=torch.float32)
+                model, processor = load_for_inference(path)  # on the GPU in bf16 when there is one
         log.info("diagnosing %s", ref.label)
         out[ref.label] = diagnose(ref.eval_dir / "items.jsonl", data, ref.eval_dir / "diagnosis", model=model,
                                   processor=processor, judge=judge, probe_mode=probe_mode, caption=caption,

@@ -11,7 +11,7 @@ import logging
 from stagewise.endpoint import ChatClient, EndpointConfig, image_part
 
 log = logging.getLogger(__name__)
-BACKENDS = ("transformers", "vllm", "openai")
+BACKENDS = ("auto", "transformers", "vllm", "openai")
 
 
 def chat_messages(text: str, images: list, system: str | None = None) -> list[dict]:
@@ -118,6 +118,17 @@ class VLLMBackend:
         return len(self.tokenizer(text, add_special_tokens=False).input_ids) if text else 0
 
 
+def resolve_backend(kind: str) -> str:
+    """`auto`: vLLM where it is installed and a GPU is there (the `[vllm]` extra), else transformers."""
+    if kind != "auto":
+        return kind
+    import importlib.util
+
+    import torch
+
+    return "vllm" if torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None else "transformers"
+
+
 def make_backend(
     kind: str,
     model: str,
@@ -126,21 +137,21 @@ def make_backend(
     api_key: str | None = None,
     tokenizer: str | None = None,
     concurrency: int = 8,
+    dtype: str = "auto",
+    attn_implementation: str | None = None,
 ):
-    """A backend by name; `model` is a folder or hub id (transformers, vllm) or a served model (openai)."""
+    """A backend by name; `model` is a folder or hub id (transformers, vllm) or a served model (openai). The
+    transformers backend loads on the GPU when there is one, in `dtype` (`auto`: bf16 on CUDA, fp32 on CPU)."""
+    kind = resolve_backend(kind)
     if kind == "transformers":
-        import torch
+        from stagewise.models.load import load_for_inference
 
-        from stagewise.models.load import load_model_and_processor
-
-        m, p = load_model_and_processor(
-            model,
-            dtype=torch.float32 if not torch.cuda.is_available() else "auto",
-            device_map="auto" if torch.cuda.is_available() else None,
-        )
+        m, p = load_for_inference(model, dtype, attn_implementation)
         return TransformersBackend(m, p, batch_size=batch_size)
     if kind == "vllm":
-        return VLLMBackend(model, batch_size=batch_size)
+        from stagewise.models.load import resolve_dtype
+
+        return VLLMBackend(str(model), batch_size=batch_size, dtype=str(resolve_dtype(dtype)).removeprefix("torch."))
     if kind == "openai":
         if not base_url:
             raise ValueError("the openai backend needs --base-url (e.g. http://localhost:8000/v1)")

@@ -37,7 +37,8 @@ def generate(model, processor, rows: list[dict], max_new_tokens: int = 128, do_s
         if not all(images):
             raise ValueError("a generation batch mixes image and text-only rows; batch them separately")
         kwargs["images"] = images
-    inputs = processor(**kwargs).to(model.device)
+    # pixel values in the model's dtype: SigLIP-style towers do not cast float32 pixels for a bfloat16 model
+    inputs = processor(**kwargs).to(model.device, dtype=model.dtype)
     gen = {"max_new_tokens": max_new_tokens, "do_sample": do_sample, "pad_token_id": tok.pad_token_id}
     if do_sample:
         gen.update(temperature=temperature, top_p=top_p)

@@ -13,8 +13,11 @@ from stagewise.eval.benchmarks import load_benchmark
 log = logging.getLogger(__name__)
 
 
-def run_benchmarks(ev: EvalConfig, model_path: str | Path, out_root: str | Path) -> dict[str, dict]:
-    """name -> metrics for each benchmark of `ev`; the model is loaded only if a benchmark is unfinished."""
+def run_benchmarks(ev: EvalConfig, model_path: str | Path, out_root: str | Path, backend=None) -> dict[str, dict]:
+    """name -> metrics for each benchmark of `ev`; the model is loaded only if a benchmark is unfinished.
+    `backend`: a callable that makes the generation backend (train/pipeline.eval_backend); default: transformers
+    with `ev.backend` resolved, on the GPU when there is one."""
+    make = backend
     backend = None
     results = {}
     for spec in ev.benchmarks:
@@ -23,13 +26,10 @@ def run_benchmarks(ev: EvalConfig, model_path: str | Path, out_root: str | Path)
             results[spec.name] = json.loads((out / "metrics.json").read_text())
             continue
         if backend is None:
-            import torch
+            from stagewise.eval.backends import make_backend
 
-            from stagewise.eval.backends import TransformersBackend
-            from stagewise.models.load import load_model_and_processor
-
-            model, processor = load_model_and_processor(model_path, dtype=torch.float32)
-            backend = TransformersBackend(model, processor, batch_size=ev.batch_size)
+            backend = make() if make is not None else make_backend(ev.backend, str(model_path),
+                                                                   batch_size=ev.batch_size, base_url=ev.base_url)
         rows = load_benchmark(spec.name, spec.data, limit=spec.limit, images=spec.images, subset=spec.subset)
         settings = harness.EvalSettings(
             mode=spec.mode,

@@ -63,8 +63,10 @@ def evaluate(
     out_dir: str | Path,
     batch_size: int = 64,
     max_new_tokens: int = 128,
+    backend=None,
 ) -> dict:
-    """Greedy answers for every row of every test set (TRL rows, instruction in the prompt); resumable."""
+    """Greedy answers for every row of every test set (TRL rows, instruction in the prompt); resumable. `backend`
+    (stagewise.eval.backends) instead of `model` and `processor`: e.g. vLLM."""
     from stagewise.eval import harness
     from stagewise.eval.backends import TransformersBackend
     from stagewise.eval.benchmarks.world import from_trl_rows
@@ -74,7 +76,7 @@ def evaluate(
     return harness.run(
         "world",
         rows,
-        TransformersBackend(model, processor, batch_size),
+        backend or TransformersBackend(model, processor, batch_size),
         out_dir,
         settings,
         metrics_name="summary.json",

@@ -82,6 +82,36 @@ def load_model_and_processor(name_or_path: str | Path, dtype: torch.dtype | str 
     return load_model(name_or_path, dtype=dtype, **kwargs), load_processor(name_or_path)
 
 
+def resolve_dtype(name: str) -> torch.dtype:
+    """A recipe's `model.dtype`: `auto` is bfloat16 on a CUDA GPU that has it, float32 elsewhere (CPU kernels
+    of bfloat16 are slow and some are missing)."""
+    if name == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+    if name not in ("bfloat16", "float16", "float32"):
+        raise ValueError(f"unknown dtype {name!r}; expected auto, bfloat16, float16 or float32")
+    return getattr(torch, name)
+
+
+def load_for_inference(name_or_path: str | Path, dtype: str = "auto", attn_implementation: str | None = None):
+    """Model and processor for generation only (evaluation, pass rates, the perception filter, diagnosis): in
+    `dtype`, on the GPU(s) when there are any (spread over them by accelerate when the model needs it), in eval
+    mode. On CPU it is the float32 model it always was."""
+    kwargs: dict = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    if torch.cuda.is_available():
+        kwargs["device_map"] = "auto"
+    model, processor = load_model_and_processor(name_or_path, dtype=resolve_dtype(dtype), **kwargs)
+    model.eval()
+    log.info("loaded %s for inference: %s on %s", name_or_path, model.dtype, model.device)
+    return model, processor
+
+
+def load_for_training(name_or_path: str | Path, dtype: str = "float32", attn_implementation: str | None = None):
+    """Model and processor a stage trains: on the CPU in `dtype` (the trainer moves it to its device, or
+    DeepSpeed ZeRO-3 shards it as it loads when the trainer's config was built first: train/pipeline.py)."""
+    kwargs: dict = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    return load_model_and_processor(name_or_path, dtype=resolve_dtype(dtype), **kwargs)
+
+
 class ModelNotFoundError(FileNotFoundError):
     """A model reference that names neither a saved model folder nor a model on the Hub or in its cache."""
 

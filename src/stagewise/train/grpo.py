@@ -145,8 +145,10 @@ def grpo_config(cfg: TrainerConfig, out_dir: Path, seed: int, world_size: int | 
 
 
 def run_grpo(model, processor, train: datasets.Dataset, out_dir: str | Path, cfg: TrainerConfig, *,
-             seed: int = 0, freeze_vision_tower: bool = False, resume: bool | str = False) -> StageGRPOTrainer:
-    """Train one stage and save the model (with its processor) to `out_dir`."""
+             seed: int = 0, freeze_vision_tower: bool = False, resume: bool | str = False,
+             args: GRPOConfig | None = None) -> StageGRPOTrainer:
+    """Train one stage and save the model (with its processor) to `out_dir`. `args`: the stage's `grpo_config`,
+    when the caller built it before loading the model (so that DeepSpeed ZeRO-3 shards the model as it loads)."""
     out = Path(out_dir)
     # `accelerate launch` sets these; the LoRA merge before saving needs the whole model on the main process.
     sharded = os.environ.get("ACCELERATE_USE_FSDP") == "true" or os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3"
@@ -161,7 +163,7 @@ def run_grpo(model, processor, train: datasets.Dataset, out_dir: str | Path, cfg
     trainer = StageGRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,
-        args=grpo_config(cfg, out, seed),
+        args=args if args is not None else grpo_config(cfg, out, seed),
         train_dataset=train,
         processing_class=processor,
         peft_config=peft_config(cfg, model),

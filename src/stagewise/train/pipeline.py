@@ -142,7 +142,7 @@ def build_base(recipe: Recipe, data_dir: Path, planned: dict[str, Planned] | Non
     if is_done(base):
         log.info("base: done already (%s)", base)
         return base
-    from stagewise.models.load import load_model_and_processor
+    from stagewise.models.load import load_for_training
     from stagewise.train.sft import run_sft
 
     _mark(base, planned, recipe.run_dir)
@@ -158,7 +158,7 @@ def build_base(recipe: Recipe, data_dir: Path, planned: dict[str, Planned] | Non
     n_rows = len(rows)
     order = arrange_order([approx_length(r) for r in rows], ws.batch_size, ws.steps, recipe.seed)
     seed_everything(recipe.seed)
-    model, processor = load_model_and_processor(source, dtype=torch.float32)
+    model, processor = load_for_training(source, recipe.model.train_dtype, recipe.model.attn_implementation)
     t0 = time.time()
     trainer = run_sft(model, processor, to_dataset(rows).select(order), base, steps=ws.steps, batch_size=ws.batch_size,
                       learning_rate=ws.learning_rate, seed=recipe.seed, logging_steps=100, shuffle=False,
@@ -314,7 +314,7 @@ def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Pa
     """Train one planned stage into `out`, resuming from its last checkpoint if a previous run was killed.
     `launch` (stagewise.train.launch.LaunchOptions) runs it in `accelerate launch` child processes instead, which
     call back into this function with the same plan."""
-    from stagewise.models.load import load_model_and_processor
+    from stagewise.models.load import load_for_training
 
     if is_done(out):
         log.info("stage %s: done already (%s)", out, out)
@@ -332,13 +332,18 @@ def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Pa
     log.info("stage %s (%s, %s): %d items, %d steps, from %s%s", out, plan.capability, plan.method,
              len(plan.rows), plan.trainer.steps, start_from, f", resuming from {resume.name}" if resume else "")
     seed_everything(seed)
-    model, processor = load_model_and_processor(start_from, dtype=torch.float32)
     t, t0 = plan.trainer, time.time()
+    # The trainer's config is built before the model is loaded: under accelerate's DeepSpeed ZeRO-3 it registers
+    # the config transformers reads in from_pretrained, so each rank loads only its shard instead of the whole
+    # fp32 model. `args` must stay referenced until the trainer exists (transformers keeps a weak reference).
+    args = _trainer_args(plan, out, seed)
+    model, processor = load_for_training(start_from, recipe.model.train_dtype, recipe.model.attn_implementation)
     if plan.method == "grpo":
         from stagewise.train.grpo import run_grpo
 
         trainer = run_grpo(model, processor, to_dataset(plan.rows), out, t, seed=seed,
-                           freeze_vision_tower=plan.freeze_vision, resume=str(resume) if resume else False)
+                           freeze_vision_tower=plan.freeze_vision, resume=str(resume) if resume else False,
+                           args=args)
         compute = {"prompts_seen": t.steps * t.prompts_per_step,
                    "completions_generated": t.steps * t.prompts_per_step * t.group_size,
                    "tokens_generated": _tokens_generated(trainer)}
@@ -352,7 +357,7 @@ def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Pa
             freeze_language(model)
         trainer = run_sft(model, processor, to_dataset(plan.rows), out, steps=t.steps, batch_size=t.batch_size,
                           learning_rate=t.learning_rate, seed=seed, save_steps=t.save_steps,
-                          resume=str(resume) if resume else False)
+                          resume=str(resume) if resume else False, args=args)
         compute = {"sequences_seen": t.steps * t.batch_size, "prompts_seen": 0, "completions_generated": 0,
                    "tokens_generated": 0}
     compute["wall_s"] = time.time() - t0
@@ -375,6 +380,24 @@ def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Pa
     return out
 
 
+def _trainer_args(plan: StagePlan, out: Path, seed: int):
+    """TRL's config of a planned stage. SFT stages take the GRPO stage's GPU sizing too: `batch_size` sequences
+    per step split over processes and `gradient_accumulation_steps`, activation checkpointing and bf16 as set (the
+    caption-SFT arm of a paper preset: 640 captions a step, 5 per micro-batch on 8 GPUs, not 640)."""
+    t = plan.trainer
+    if plan.method == "grpo":
+        from stagewise.train.grpo import grpo_config
+
+        return grpo_config(t, out, seed)
+    from stagewise.train.common import checkpointing_arg
+    from stagewise.train.sft import sft_config
+
+    extra = {**checkpointing_arg(t.gradient_checkpointing), **({"bf16": t.bf16} if t.bf16 is not None else {})}
+    return sft_config(out, steps=t.steps, batch_size=t.batch_size, learning_rate=t.learning_rate, seed=seed,
+                      save_steps=t.save_steps, gradient_accumulation_steps=t.gradient_accumulation_steps,
+                      extra=extra)
+
+
 def _tokens_generated(trainer) -> int | None:
     """TRL logs mean completion length per logging step; sum it up into generated tokens."""
     hist = trainer.state.log_history
@@ -394,7 +417,6 @@ def evaluate_models(recipe: Recipe, models: list[tuple[str, Path | str, Path]], 
                     planned: dict[str, Planned] | None = None) -> dict[str, dict]:
     """Score (label, model, output folder) triples on the world test splits; a finished folder is reused."""
     from stagewise.eval.world_eval import evaluate
-    from stagewise.models.load import load_model_and_processor
 
     ev = recipe.eval
     tests = {fam: to_trl_rows(load_rows(data_dir / fam / "test", limit=ev.size), instruction=_instruction(recipe),
@@ -407,17 +429,30 @@ def evaluate_models(recipe: Recipe, models: list[tuple[str, Path | str, Path]], 
         log.info("eval %s (%s)", label, path)
         _mark(out, planned, recipe.run_dir)
         t0 = time.time()
-        model, processor = load_model_and_processor(path, dtype=torch.float32)
-        summaries[label] = evaluate(model, processor, tests, out, batch_size=ev.batch_size,
-                                    max_new_tokens=ev.max_new_tokens)
+        backend = eval_backend(recipe, path)
+        summaries[label] = evaluate(None, None, tests, out, batch_size=ev.batch_size,
+                                    max_new_tokens=ev.max_new_tokens, backend=backend)
+        del backend  # one model in memory at a time
         write_manifest(out, recipe, step="eval", model=relative(path, recipe.run_dir), wall_s=time.time() - t0)
         log.info("eval %s: %.0f s", label, time.time() - t0)
     if ev.benchmarks:  # each benchmark is skipped once its metrics.json exists
         from stagewise.eval.suite import run_benchmarks
 
         for label, path, out in models:
-            summaries[label]["benchmarks"] = run_benchmarks(ev, path, out)
+            summaries[label]["benchmarks"] = run_benchmarks(ev, path, out, backend=lambda p=path: eval_backend(recipe, p))
     return summaries
+
+
+def eval_backend(recipe: Recipe, path: Path | str):
+    """The recipe's generation backend for one model (`eval.backend`, `model.dtype`)."""
+    import os
+
+    from stagewise.eval.backends import make_backend
+
+    ev = recipe.eval
+    return make_backend(ev.backend, str(path), batch_size=ev.batch_size, base_url=ev.base_url,
+                        api_key=os.environ.get("OPENAI_API_KEY"), dtype=recipe.model.dtype,
+                        attn_implementation=recipe.model.attn_implementation)
 
 
 # ------------------------------------------------------------------------------------------------ main
@@ -457,12 +492,12 @@ def pass_rate_fn(recipe: Recipe, base: Path | str, machine_rank: int = 0, wait_s
                                        f"{sum(r['id'] not in cached for r in missing)} items to {cache} after "
                                        f"{wait_s:.0f} s")
                 time.sleep(poll_s)
-        from stagewise.models.load import load_model_and_processor
+        from stagewise.models.load import load_for_inference
 
         if planned is not None and "difficulty" in planned:
             mark_started(cache.parent, planned["difficulty"])
         if "model" not in state:
-            state["model"] = load_model_and_processor(source, dtype=torch.float32)
+            state["model"] = load_for_inference(source, recipe.model.dtype, recipe.model.attn_implementation)
         model, processor = state["model"]
         known |= estimate_pass_rates(model, processor, missing, cache, model_name=name, k=d.k,
                                      temperature=d.temperature, top_p=d.top_p, max_new_tokens=d.max_new_tokens,

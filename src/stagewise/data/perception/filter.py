@@ -113,9 +113,9 @@ def local_runner(model: FilterModel, cfg: FilterConfig) -> Callable:
     from PIL import Image
 
     from stagewise.eval.generate import generate
-    from stagewise.models.load import load_model_and_processor
+    from stagewise.models.load import load_for_inference
 
-    net, processor = load_model_and_processor(model.path, dtype=torch.float32)
+    net, processor = load_for_inference(model.path)  # on the GPU in bf16 when there is one
     sample = {"do_sample": True, "temperature": cfg.temperature, "top_p": cfg.top_p} if cfg.samples > 1 else {}
 
     def run(items: list[dict], done: Callable[[int, dict], None]) -> None:

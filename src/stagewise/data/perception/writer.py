@@ -95,12 +95,11 @@ def endpoint_writer(cfg: WriterConfig) -> tuple[Callable, int]:
 
 
 def local_writer(cfg: WriterConfig) -> tuple[Callable, int]:
-    import torch
 
     from stagewise.eval.generate import generate
-    from stagewise.models.load import load_model_and_processor
+    from stagewise.models.load import load_for_inference
 
-    model, processor = load_model_and_processor(cfg.model, dtype=torch.float32)
+    model, processor = load_for_inference(cfg.model)  # on the GPU in bf16 when there is one
 
     def write(records: list[dict], done: Callable[[int, Result], None]) -> None:
         for start in range(0, len(records), cfg.batch_size):
