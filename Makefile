@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The CPU wheel of torch must go in first: a looser spec pulls a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: demo test test-fast lint bench clean install pretrain
+.PHONY: demo test test-fast lint bench clean install pretrain check-extras
 
 install: $(STAMP)
 
@@ -33,6 +33,10 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not slow"
+
+# The [gpu] extra (vLLM, DeepSpeed) resolves with the core ranges: pip --dry-run, nothing installed.
+check-extras: $(STAMP)
+	.ci/check-extras
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
