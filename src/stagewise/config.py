@@ -804,6 +804,7 @@ def validate(recipe: Recipe, src: str) -> None:
             raise RecipeError(f"{src}: perception_set.extraction must be paper or boxed, got {ps.extraction!r}")
     _validate_variants(recipe, src)
     _check_model_family(recipe, src)
+    _check_trainer_extra(recipe, src)
     for i, st in enumerate(recipe.stages):
         sources = set(st.data.families) | set(st.data.paths) | ({"perception_set"} if st.data.perception_set else set())
         for key, share in st.data.mix.items():
@@ -862,6 +863,26 @@ def _check_model_family(recipe: Recipe, src: str) -> None:
         family(model_type, source)
     except UnsupportedModelError as e:
         raise RecipeError(f"{src}: model.source: {e} (used by {', '.join(switches)})") from None
+
+
+def _check_trainer_extra(recipe: Recipe, src: str) -> None:
+    """`trainer.extra` keys must be GRPOConfig fields: a typo fails at load, not when its stage's config is built
+    hours into a run. trl is imported only for a recipe that has such keys (it loads torch)."""
+    stages = [(i, st) for i, st in enumerate(recipe.stages) if st.trainer.extra]
+    if not stages:
+        return
+    from trl import GRPOConfig
+
+    known = {f.name for f in dataclasses.fields(GRPOConfig)}
+    for i, st in stages:
+        if st.method != "grpo":
+            raise RecipeError(f"{src}: stages[{i}].trainer.extra: only grpo stages pass extra keys to TRL "
+                              f"(this stage's method is {st.method})")
+        for key in st.trainer.extra:
+            if key not in known:
+                close = sorted(k for k in known if key.split("_")[0] in k)[:5]
+                hint = f" (similar: {', '.join(close)})" if close else ""
+                raise RecipeError(f"{src}: stages[{i}].trainer.extra.{key}: not a field of TRL's GRPOConfig{hint}")
 
 
 def _validate_variants(recipe: Recipe, src: str) -> None:

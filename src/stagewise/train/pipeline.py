@@ -540,6 +540,22 @@ def check_models(recipe: Recipe) -> None:
             check_model_ref(ref)
 
 
+def check_variants(recipe: Recipe, data_dir: Path) -> None:
+    """Plan every variant's stages before the first one trains, so that a variant whose data cannot be planned
+    (the caption-SFT arm over data without a `caption` field, a missing file) fails now, not after the arms
+    before it have trained for hours. Curricula are planned with a stand-in pass rate (their real ones are
+    estimated when they run); only the data and the plan's shape are checked here."""
+    from stagewise.config import variant_names, variant_recipe
+    from stagewise.train.plan import plan_variant
+
+    for variant in variant_names(recipe):
+        try:
+            plan_variant(variant_recipe(recipe, variant), variant, data_dir,
+                         lambda rows: {r["id"]: 0.5 for r in rows}, seed=recipe.seed)
+        except (ValueError, KeyError, FileNotFoundError) as e:
+            raise ValueError(f"variant {variant!r} cannot be planned, so nothing was trained: {e}") from e
+
+
 def run(recipe: Recipe, seeds: list[int] | None = None, launch=None, redo: list[str] | None = None,
         fresh: bool = False, wait: bool = False, command: str = "run") -> dict[str, dict]:
     """Everything a recipe asks for, in order: data, base, every variant for every seed, evaluation, tables.
@@ -577,6 +593,7 @@ def _run_locked(recipe: Recipe, seeds: list[int], launch, planned: dict[str, Pla
     data_dir = build_data(recipe, planned)
     base = build_base(recipe, data_dir, planned)
     build_perception_set(recipe, data_dir, base, planned)
+    check_variants(recipe, data_dir)
     to_eval: list[tuple[str, Path | str, Path]] = [("base", base, run_dir / "eval" / "base")]
     finals: dict[tuple[str, int], str] = {}
     for variant in variant_names(recipe):
