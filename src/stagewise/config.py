@@ -124,7 +124,21 @@ class DataConfig:
     size: int = 1000
     """Items taken per family (from the world's train split)."""
     paths: list[str] = field(default_factory=list)
-    """JSONL files in the paper's schema or HF dataset folders (saved with save_to_disk)."""
+    """Data sources, each one of: a JSONL/JSON/parquet/arrow/CSV file; a folder saved with `save_to_disk`
+    (Dataset or DatasetDict); a folder `datasets.load_dataset` reads (parquet, arrow, JSON, imagefolder); a hub
+    dataset id `org/name` (EasyR1's `org/name@split` picks the split). Rows need `problem` and `answer` (see
+    `columns`); images (paths, bytes or `datasets.Image`, one or a list) stay encoded until a batch needs them."""
+    columns: dict[str, str] = field(default_factory=dict)
+    """Field -> source column for every path of this stage, e.g. the paper's perception data (EasyR1
+    `prompt_key`/`image_key`): `{problem: prompt, images: image_path}`."""
+    image_dir: str | None = None
+    """Folder relative image paths are read from (EasyR1 `data.image_dir`); default: the data file's folder."""
+    split: str = "train"
+    """Split read from a hub dataset, a DatasetDict or a `load_dataset` folder."""
+    config_name: str | None = None
+    """Hub dataset configuration (subset) name."""
+    revision: str | None = None
+    """Hub dataset revision (branch, tag or commit)."""
     perception_set: bool = False
     """Train on the perception data engine's output (recipe section `perception_set`): questions written from
     the world's captions and kept by perception-sensitive filtering with the base; `data.size` caps the rows."""
@@ -207,6 +221,9 @@ class TrainerConfig:
     """TRL loss aggregation: `dapo` is token-level mean over the batch, as EasyR1/verl's token-mean."""
     scale_rewards: str = "group"
     """Advantage normalisation by group std (`group`, `batch` or `none`)."""
+    reward_mode: str | None = None
+    """How completions are graded: `stagewise` or `paper` (see `RewardConfig.mode`); null: the recipe's
+    `reward.mode`, filled in when the recipe is loaded, so plans and stage manifests record the mode used."""
     batch_size: int = 32
     """Sequences per step for method `sft`."""
     logging_steps: int = 5
@@ -323,6 +340,9 @@ DTYPES = ("auto", "bfloat16", "float16", "float32")
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
 """transformers attention backends `model.attn_implementation` may name."""
 MODEL_PRESETS = ("tiny", "small")
+_HUB_DATASET = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*(@[\w.-]+)?")
+DATA_FIELDS = ("problem", "answer", "images", "id", "solution", "caption", "pass_rate", "answer_kind", "source")
+"""Fields of a stage data row that `data.columns` can map from a source column."""
 """stagewise.models.tiny.PRESETS (not imported here: that module loads torch and transformers)."""
 
 
@@ -418,6 +438,20 @@ class PerceptionSetConfig:
 
 
 @dataclass
+class RewardConfig:
+    """How GRPO completions are graded: 0.9 x accuracy + 0.1 x format in every mode."""
+
+    mode: str = "stagewise"
+    """`stagewise`: the shared verifier (math_verify behind structural guards), crediting only a boxed answer;
+    `paper`: the paper's own reward function rule for rule (mathruler's last-box extraction and grading). A
+    stage's `trainer.reward_mode` overrides it."""
+
+
+REWARD_MODES = ("stagewise", "paper")
+"""stagewise.rewards.REWARD_MODES (not imported here: config stays light)."""
+
+
+@dataclass
 class Recipe:
     """A staged post-training run."""
 
@@ -445,6 +479,8 @@ class Recipe:
     """How pass rates are estimated for the difficulty curricula."""
     perception_set: PerceptionSetConfig | None = None
     """The perception data engine run on the world (for stages with `data.perception_set`); null: none."""
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    """The reward mode of every GRPO stage that does not set its own `trainer.reward_mode`."""
 
     @property
     def run_dir(self) -> Path:
@@ -715,8 +751,13 @@ def validate(recipe: Recipe, src: str) -> None:
     if recipe.perception_set is not None:
         _check_model_ref(recipe.perception_set.filter_model, "perception_set.filter_model", src, ("base",))
     names = [s.name for s in recipe.stages]
+    if recipe.reward.mode not in REWARD_MODES:
+        raise RecipeError(f"{src}: reward.mode must be one of {', '.join(REWARD_MODES)}, got {recipe.reward.mode!r}")
     for i, st in enumerate(recipe.stages):
         where = f"stages[{i}]"
+        if st.trainer.reward_mode is not None and st.trainer.reward_mode not in REWARD_MODES:
+            raise RecipeError(f"{src}: {where}.trainer.reward_mode must be one of {', '.join(REWARD_MODES)} (or "
+                              f"null for the recipe's reward.mode), got {st.trainer.reward_mode!r}")
         if not st.name:
             raise RecipeError(f"{src}: {where}.name is required")
         if names.count(st.name) > 1:
@@ -736,8 +777,16 @@ def validate(recipe: Recipe, src: str) -> None:
                 raise RecipeError(f"{src}: {where}.trainer.report_to: unknown tracker {tracker.strip()!r} "
                                   f"(known: {', '.join(TRACKERS)})")
         for p in st.data.paths:
-            if not Path(p).exists():
-                raise RecipeError(f"{src}: {where}.data.paths: file not found: {p}")
+            if not Path(p).expanduser().exists() and (not _HUB_DATASET.fullmatch(p) or Path(p).suffix in (
+                    ".jsonl", ".json", ".parquet", ".arrow", ".csv")):
+                raise RecipeError(f"{src}: {where}.data.paths: file not found: {p} (nor is it a hub dataset id "
+                                  "org/name)")
+        if st.data.image_dir is not None and not Path(st.data.image_dir).expanduser().is_dir():
+            raise RecipeError(f"{src}: {where}.data.image_dir: folder not found: {st.data.image_dir}")
+        for fld in st.data.columns:
+            if fld not in DATA_FIELDS:
+                raise RecipeError(f"{src}: {where}.data.columns: unknown field {fld!r} (fields: "
+                                  f"{', '.join(DATA_FIELDS)})")
         t = st.trainer
         if t.vllm.mode not in ("off", "colocate", "server"):
             raise RecipeError(f"{src}: {where}.trainer.vllm.mode must be off, colocate or server, got {t.vllm.mode!r}")
@@ -914,7 +963,7 @@ def _validate_variants(recipe: Recipe, src: str) -> None:
                         f"null and stage {st.name!r} trains on world families, which carry no pass_rate column "
                         "(set difficulty.model, e.g. to `base`)")
                 for p in st.data.paths:
-                    if not _has_pass_rate(Path(p)):
+                    if "pass_rate" not in st.data.columns and not _has_pass_rate(Path(p)):
                         raise RecipeError(
                             f"{src}: {where}: the {v.kind} curriculum needs difficulty scores, but {p} has no "
                             "pass_rate column and difficulty.model is null (run `stagewise data difficulty`)")
@@ -924,6 +973,10 @@ def _validate_variants(recipe: Recipe, src: str) -> None:
 
 
 def _has_pass_rate(path: Path) -> bool:
+    """Whether a data source carries pass rates, where that is cheap to tell (JSONL, a saved dataset); other
+    sources are checked when their rows are read."""
+    if not path.exists() or (path.is_file() and path.suffix != ".jsonl"):
+        return True
     if path.suffix == ".jsonl":
         first = next((ln for ln in path.read_text().splitlines() if ln.strip()), "")
         try:
@@ -1032,6 +1085,8 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     if not Path(recipe.model.source).is_absolute() and (beside / "config.json").is_file():
         recipe.model.source = str(beside.resolve())
     validate(recipe, src)
+    for st in recipe.stages:  # the recipe's reward mode, unless the stage names its own
+        st.trainer.reward_mode = st.trainer.reward_mode or recipe.reward.mode
     for name in recipe.variants:  # a bad per-variant override fails now, not after hours of training
         variant_recipe(recipe, name, src)
     return recipe

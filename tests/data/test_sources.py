@@ -47,9 +47,11 @@ def test_malformed_rows_name_file_line_and_field(tmp_path, line, message):
 def test_missing_file_and_unknown_format(tmp_path):
     with pytest.raises(DataError, match="data file not found"):
         read_jsonl_rows(tmp_path / "none.jsonl")
-    (tmp_path / "x.csv").write_text("a,b\n")
-    with pytest.raises(DataError, match="not a JSONL file or a saved HF dataset folder"):
-        load_rows(tmp_path / "x.csv")
+    (tmp_path / "x.txt").write_text("a,b\n")
+    with pytest.raises(DataError, match="x.txt: not a data file stagewise reads"):
+        load_rows(tmp_path / "x.txt")
+    with pytest.raises(DataError, match="nope: data not found"):
+        load_rows(tmp_path / "nope")
 
 
 def test_world_jsonl_and_dataset_agree(world_dir):

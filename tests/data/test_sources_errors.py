@@ -175,8 +175,8 @@ def test_malformed_line_in_the_middle(tmp_path):
         ({"id": "b", "problem": "x", "answer": "1", "solution": 3}, ("field 'solution' has type int",)),
         ({"id": "b", "problem": "x", "answer": "1", "kind": ["k"]}, ("field 'kind' has type list",)),
         ({"id": "b", "problem": "x", "answer": "A", "answer_kind": "mcq"}, ("field 'answer_kind' is 'mcq'",)),
-        ({"id": "b", "problem": "x", "answer": "1", "images": [3]}, ("field 'images' must be a list of paths",)),
-        ({"id": "b", "problem": "x", "answer": "1", "images": [""]}, ("field 'images' must be a list of paths",)),
+        ({"id": "b", "problem": "x", "answer": "1", "images": [3]}, ("field 'images'", "must be a path, bytes or an image, got int")),
+        ({"id": "b", "problem": "x", "answer": "1", "images": [""]}, ("field 'images'", "an image path is empty")),
     ],
 )
 def test_missing_fields_and_wrong_types(tmp_path, row, parts):

@@ -135,9 +135,14 @@ def test_multi_node_server_mode_points_trainers_at_machine_0():
 
 
 def test_plan_round_trips_through_the_launch_folder(world_dir, tmp_path):
-    from stagewise.data.sources import load_rows, to_trl_rows
+    from PIL import Image
 
-    rows = to_trl_rows(load_rows(world_dir / "perception" / "train", limit=3), source="perception")
+    from stagewise.data.sources import decode_image, load_rows, to_trl_rows
+
+    rows = to_trl_rows(load_rows(world_dir / "perception" / "train", limit=3, decode=False), source="perception")
+    big = tmp_path / "big.png"  # a file-backed image travels as its path, not its pixels
+    Image.effect_noise((600, 600), 50).convert("RGB").save(big)
+    rows[1]["images"] = [{"path": str(big), "bytes": None}]
     t = TrainerConfig(steps=7, vllm=VLLMConfig(mode="colocate", max_model_length=512), lora=LoRAConfig(r=8),
                       extra={"delta": 3.0})
     write_plan(plan_of(t, rows), tmp_path)
@@ -145,7 +150,9 @@ def test_plan_round_trips_through_the_launch_folder(world_dir, tmp_path):
     assert back.trainer == t and (back.name, back.method, back.sources) == ("perception", "grpo", ["perception"])
     assert [r["id"] for r in back.rows] == [r["id"] for r in rows]
     assert back.rows[0]["prompt"] == rows[0]["prompt"] and back.rows[0]["answer"] == rows[0]["answer"]
-    assert back.rows[0]["images"][0].tobytes() == rows[0]["images"][0].tobytes()
+    assert decode_image(back.rows[0]["images"][0]).tobytes() == decode_image(rows[0]["images"][0]).tobytes()
+    assert back.rows[1]["images"] == [{"path": str(big), "bytes": None}]
+    assert (tmp_path / "rows.jsonl").stat().st_size < big.stat().st_size
 
 
 def test_paper_batch_geometry(tmp_path):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rich.progress import Progress
 
+from stagewise.data.sources import decode_image
 from stagewise.eval.generate import generate
 from stagewise.rewards import extract_answer, grade
 from stagewise.utils import append_jsonl
@@ -66,7 +67,9 @@ def estimate_pass_rates(model, processor, rows: list[dict], cache_path: str | Pa
         for group in ([r for r in todo if r.get("images")], [r for r in todo if not r.get("images")]):
             for start in range(0, len(group), per_batch):
                 batch = group[start: start + per_batch]
-                expanded = [r for r in batch for _ in range(k)]
+                # stage rows keep images encoded; decode this batch's once for its k samples
+                decoded = [{**r, "images": [decode_image(i) for i in r.get("images") or []]} for r in batch]
+                expanded = [r for r in decoded for _ in range(k)]
                 gens = generate(model, processor, expanded, max_new_tokens=max_new_tokens, do_sample=True,
                                 temperature=temperature, top_p=top_p)
                 lines = []

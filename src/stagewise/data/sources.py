@@ -9,9 +9,12 @@ Files are either HF datasets saved with `save_to_disk` (the world's format) or J
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import logging
 import math
+import os
 import re
 import warnings
 from pathlib import Path
@@ -131,18 +134,189 @@ def _lines(path: Path):
             yield lineno, text, lineno == len(raw_lines) and not data.endswith(b"\n")
 
 
-def read_jsonl_rows(path: str | Path) -> list[dict]:
-    """Validated paper-schema rows, images opened; any problem raises DataError naming file, line and field.
+class _Ids:
+    """Row ids: `id`, else `<file stem>-<index>`, else `<file stem>-<row - 1>`; a repeated id is an error whether or
+    not the rows agree, since rewards, logs and evaluation key on it (the message says when the answers differ)."""
 
-    Ids (`id`, else `<file stem>-<index>`, else `<file stem>-<line - 1>`) must be unique: a repeated id is an
-    error whether or not the rows agree, since rewards, logs and evaluation key on it; the message says when the
-    answers differ. A file with no rows is an error."""
-    path = Path(path)
+    def __init__(self, stem: str, unit: str):
+        self.stem, self.unit, self.seen = stem, unit, {}
+
+    def assign(self, raw: dict, where: str, number: int) -> None:
+        given = raw.get("id") is not None
+        made = "" if given else " (made from the file name and 'index'; give each row an 'id')"
+        index = raw["index"] if raw.get("index") is not None else number - 1
+        raw["id"] = str(raw["id"]) if given else f"{self.stem}-{index}"
+        if raw["id"] in self.seen:
+            first, answer = self.seen[raw["id"]]
+            differ = (f" with a different answer ({answer!r} there, {raw['answer']!r} here)"
+                      if answer != raw["answer"] else "")
+            raise DataError(f"{where}: field 'id': {raw['id']!r}{made} is also the id of {self.unit} {first}"
+                            f"{differ}; ids must be unique")
+        self.seen[raw["id"]] = (number, raw["answer"])
+
+
+INLINE_BYTES = 16_384
+"""Images embedded in a dataset (bytes) up to this size stay in the row; larger ones are written once to the
+image cache and referenced by path, so a stage's rows hold no pixels and little memory whatever their number."""
+
+
+def _image_ref(value, where: str, base: Path, image_dir: Path | None, cache_dir: Path | None) -> dict:
+    """One image as `datasets.Image` stores it undecoded, `{"path", "bytes"}`: a path (resolved against
+    `image_dir`, else the data's own folder) checked cheaply, or embedded bytes."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise DataError(f"{where}: an image path is empty")
+        p = Path(value).expanduser()
+        if not p.is_absolute():
+            p = (image_dir or base) / p
+        check_image_file(p, where)
+        return {"path": str(p.absolute()), "bytes": None}
+    if isinstance(value, dict) and ("bytes" in value or "path" in value):
+        data = value.get("bytes")
+        if data is None:
+            if not value.get("path"):
+                raise DataError(f"{where}: an image has neither bytes nor a path")
+            return _image_ref(value["path"], where, base, image_dir, cache_dir)
+        if not isinstance(data, (bytes, bytearray)):
+            raise DataError(f"{where}: image bytes have type {type(data).__name__}")
+        _check_image_bytes(bytes(data), where)
+        if len(data) <= INLINE_BYTES or cache_dir is None:
+            return {"path": None, "bytes": bytes(data)}
+        return {"path": str(_cached(bytes(data), cache_dir).absolute()), "bytes": None}
+    if isinstance(value, Image.Image):  # a dataset that decodes its images (one we could not keep encoded)
+        buf = io.BytesIO()
+        value.save(buf, format="PNG")
+        return {"path": None, "bytes": buf.getvalue()}
+    raise DataError(f"{where}: an image must be a path, bytes or an image, got {type(value).__name__}")
+
+
+def _cached(data: bytes, cache_dir: Path) -> Path:
+    """The bytes as a file named by their hash (written atomically once; identical images share a file)."""
+    digest = hashlib.sha1(data).hexdigest()
+    fmt = (Image.open(io.BytesIO(data)).format or "bin").lower()
+    path = cache_dir / digest[:2] / f"{digest}.{fmt}"
     if not path.exists():
-        raise DataError(f"{path}: data file not found")
-    if not path.is_file():
-        raise DataError(f"{path}: not a file")
-    rows, seen = [], {}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return path
+
+
+_TAILS = {"JPEG": (b"\xff\xd9",), "PNG": (b"IEND\xaeB`\x82",)}
+
+
+def check_image_file(path: Path, where: str) -> None:
+    """An image file that exists, opens (format from its header), is within the pixel limit and, for JPEG and
+    PNG, is not cut short (its end marker is there). No pixels are decoded: a few hundred microseconds per image,
+    so 16K paper-sized images are checked in seconds; corruption inside the pixel data shows only when a batch
+    decodes it."""
+    with _checked_image(path, where) as im:
+        fmt = im.format
+    tail = _TAILS.get(fmt)
+    if tail is None:
+        return
+    with open(path, "rb") as f:
+        f.seek(max(0, path.stat().st_size - 64))
+        end = f.read().rstrip(b"\x00 \r\n")
+    if not end.endswith(tail):
+        raise DataError(f"{where}: broken image: {path} ({fmt} file cut short: no end marker)")
+
+
+def _check_image_bytes(data: bytes, where: str) -> None:
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.verify()
+    except (OSError, ValueError, SyntaxError) as e:
+        raise DataError(f"{where}: broken embedded image ({type(e).__name__}: {e})") from e
+
+
+def decode_image(ref) -> Image.Image:
+    """A row's image as RGB pixels, whether it is kept encoded (`{"path", "bytes"}`) or already decoded."""
+    if isinstance(ref, Image.Image):
+        return ref
+    src = io.BytesIO(ref["bytes"]) if ref.get("bytes") is not None else ref["path"]
+    with Image.open(src) as im:
+        return im.convert("RGB")
+
+
+def _row_images(raw: dict, where: str, base: Path, image_dir: Path | None, cache_dir: Path | None,
+                decode: bool) -> list:
+    value = raw.get("images", raw.get("image"))
+    if value is None:
+        return []
+    values = value if isinstance(value, list) else [value]
+    refs = [_image_ref(v, f"{where}: field 'images'", base, image_dir, cache_dir) for v in values]
+    if not decode:
+        return refs
+    out = []
+    for ref in refs:
+        if ref["path"] is not None:
+            out.append(_open_image(Path(ref["path"]), f"{where}: field 'images'"))
+        else:
+            try:
+                out.append(decode_image(ref))
+            except (OSError, ValueError, SyntaxError) as e:
+                raise DataError(f"{where}: field 'images': broken embedded image ({e})") from e
+    return out
+
+
+def _mapped(raw: dict, columns: dict[str, str] | None, where: str) -> dict:
+    """The row with stagewise's field names: `columns` maps a field (problem, answer, images, id, ...) to the
+    source's column (e.g. EasyR1's `prompt_key`/`image_key`: `{problem: prompt, images: image_path}`)."""
+    if not columns:
+        return raw
+    out = dict(raw)
+    for fld, col in columns.items():
+        if col not in raw:
+            raise DataError(f"{where}: no column {col!r} (data.columns.{fld}); the row has "
+                            f"{', '.join(sorted(map(str, raw))) or 'no columns'}")
+        out[fld] = raw[col]
+    return out
+
+
+_PROBLEM_LIKE = ("prompt", "question", "query")
+_IMAGES_LIKE = ("image_path", "image_paths", "image_file", "image_files", "img", "imgs")
+
+
+def _problem_hint(raw: dict) -> str:
+    found = [a for a in _PROBLEM_LIKE if a in raw]
+    return f" (the row has {found[0]!r}: map it with `data.columns: {{problem: {found[0]}}}`)" if found else ""
+
+
+def _rows(records, stem: str, base: Path, *, columns: dict[str, str] | None, image_dir: Path | None,
+          cache_dir: Path | None, decode: bool, limit: int | None, unit: str = "line") -> list[dict]:
+    """Validated rows from `(where, number, raw dict)` records; any problem is a DataError naming where."""
+    rows, ids = [], _Ids(stem, unit)
+    for where, number, raw in records:
+        if limit is not None and len(rows) >= limit:
+            break
+        if not isinstance(raw, dict):
+            raise DataError(f"{where}: row is not a JSON object")
+        raw = _mapped(raw, columns, where)
+        try:
+            _check_fields(raw, where)
+        except DataError as e:
+            raise DataError(f"{e}{_problem_hint(raw) if 'problem' not in raw else ''}") from None
+        if "images" not in raw and "image" not in raw:
+            # never a silent text-only row: an image column under another name must be mapped
+            other = [c for c in _IMAGES_LIKE if raw.get(c)]
+            if other:
+                raise DataError(f"{where}: the row has no 'images' field but a {other[0]!r} column; map it with "
+                                f"`data.columns: {{images: {other[0]}}}` (and `data.image_dir` for relative paths)")
+        if "images" in raw and raw["images"] is not None and not isinstance(raw["images"], list):
+            raise DataError(f"{where}: field 'images' must be a list of images (paths or bytes)")
+        raw["answer"] = str(raw["answer"])
+        ids.assign(raw, where, number)
+        raw["images"] = _row_images(raw, where, base, image_dir, cache_dir, decode)
+        raw.pop("image", None)
+        rows.append(raw)
+    if not rows:
+        raise DataError(f"{stem}: no rows")
+    return rows
+
+
+def _jsonl_records(path: Path):
     for lineno, line, cut in _lines(path):
         where = f"{path}:{lineno}"
         try:
@@ -150,63 +324,108 @@ def read_jsonl_rows(path: str | Path) -> list[dict]:
         except json.JSONDecodeError as e:
             hint = "; the last line looks cut short (a partly written file?)" if cut else ""
             raise DataError(f"{where}: not valid JSON ({e.msg} at column {e.colno}){hint}") from e
-        if not isinstance(raw, dict):
-            raise DataError(f"{where}: row is not a JSON object")
-        _check_fields(raw, where)
-        images = raw.get("images", [])
-        if images is None:
-            images = []
-        if not isinstance(images, list) or not all(isinstance(p, str) and p.strip() for p in images):
-            raise DataError(f"{where}: field 'images' must be a list of paths")
-        raw["answer"] = str(raw["answer"])
-        given = raw.get("id") is not None
-        made = "" if given else " (made from the file name and 'index'; give each row an 'id')"
-        index = raw["index"] if raw.get("index") is not None else lineno - 1
-        raw["id"] = str(raw["id"]) if given else f"{path.stem}-{index}"
-        if raw["id"] in seen:
-            first, answer = seen[raw["id"]]
-            differ = (f" with a different answer ({answer!r} there, {raw['answer']!r} here)"
-                      if answer != raw["answer"] else "")
-            raise DataError(f"{where}: field 'id': {raw['id']!r}{made} is also the id of line {first}{differ}; "
-                            "ids must be unique")
-        seen[raw["id"]] = (lineno, raw["answer"])
-        raw["images"] = [
-            _open_image(Path(rel) if Path(rel).is_absolute() else path.parent / rel, f"{where}: field 'images'")
-            for rel in images]
-        rows.append(raw)
-    if not rows:
-        raise DataError(f"{path}: no rows (the file is empty or holds only blank lines)")
-    return rows
+        yield where, lineno, raw
 
 
-def _from_world_dataset(ds: datasets.Dataset) -> list[dict]:
-    rows = []
-    for r in ds:
-        r = dict(r)
-        r["images"] = [r.pop("image")] if r.get("image") is not None else []
-        rows.append(r)
-    return rows
-
-
-def load_rows(path: str | Path, limit: int | None = None) -> list[dict]:
-    """Raw rows (problem, answer, images, ...) from an HF dataset folder or a JSONL file."""
+def read_jsonl_rows(path: str | Path, *, columns: dict[str, str] | None = None, image_dir: str | Path | None = None,
+                    cache_dir: Path | None = None, decode: bool = True, limit: int | None = None) -> list[dict]:
+    """Validated paper-schema rows; images decoded (`decode`) or kept as checked references. Any problem raises
+    DataError naming file, line and field. Image paths are relative to `image_dir`, else to the file. A file with
+    no rows is an error."""
     path = Path(path)
-    if path.is_dir() and (path / "dataset_info.json").exists():
+    if not path.exists():
+        raise DataError(f"{path}: data file not found")
+    if not path.is_file():
+        raise DataError(f"{path}: not a file")
+    try:
+        return _rows(_jsonl_records(path), path.stem, path.parent, columns=columns,
+                     image_dir=Path(image_dir) if image_dir else None, cache_dir=cache_dir, decode=decode,
+                     limit=limit)
+    except DataError as e:
+        if str(e) == f"{path.stem}: no rows":
+            raise DataError(f"{path}: no rows (the file is empty or holds only blank lines)") from None
+        raise
+
+
+def _undecoded(ds: datasets.Dataset) -> datasets.Dataset:
+    """The same dataset with its image columns kept encoded (`{"path", "bytes"}` per image, no pixels)."""
+    for name, feat in ds.features.items():
+        if isinstance(feat, datasets.Image) and feat.decode:
+            ds = ds.cast_column(name, datasets.Image(decode=False))
+        elif isinstance(feat, (datasets.Sequence, datasets.List, datasets.LargeList)) and isinstance(
+                feat.feature, datasets.Image) and feat.feature.decode:
+            ds = ds.cast_column(name, type(feat)(datasets.Image(decode=False)))
+    return ds
+
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*(@[\w.-]+)?")
+_FILE_BUILDERS = {".json": "json", ".parquet": "parquet", ".arrow": "arrow", ".csv": "csv"}
+
+
+def open_dataset(ref: str | Path, split: str = "train", config_name: str | None = None,
+                 revision: str | None = None) -> tuple[datasets.Dataset, Path]:
+    """A stage data source other than JSONL as a `datasets` Dataset (memory-mapped Arrow), and the folder image
+    paths in it are relative to: a `save_to_disk` folder (Dataset or DatasetDict), a JSON/parquet/arrow/CSV file, a
+    folder `datasets.load_dataset` reads (parquet, arrow, JSON, imagefolder), or a hub dataset id (`org/name`, or
+    EasyR1's `org/name@split`). Errors name the source."""
+    path = Path(ref).expanduser()
+    if path.is_dir() and ((path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()):
         try:
             ds = datasets.load_from_disk(str(path))
         except IndexError as e:  # what `datasets` raises for a saved dataset of no rows
             raise DataError(f"{path}: no rows (the saved dataset is empty)") from e
         except (OSError, ValueError, TypeError) as e:  # missing or corrupt arrow files and the like
             raise DataError(f"{path}: cannot load the saved dataset ({type(e).__name__}: {e})") from e
-        if len(ds) == 0:
-            raise DataError(f"{path}: no rows (the saved dataset is empty)")
-        if limit is not None:
-            ds = ds.select(range(min(limit, len(ds))))
-        return _from_world_dataset(ds)
-    if path.suffix == ".jsonl":
-        rows = read_jsonl_rows(path)
-        return rows[:limit] if limit is not None else rows
-    raise DataError(f"{path}: not a JSONL file or a saved HF dataset folder")
+        if isinstance(ds, datasets.DatasetDict):
+            if split not in ds:
+                raise DataError(f"{path}: no split {split!r} in the saved DatasetDict (splits: {', '.join(ds)}); "
+                                "set data.split")
+            ds = ds[split]
+        return ds, path
+    if path.is_file():
+        builder = _FILE_BUILDERS.get(path.suffix)
+        if builder is None:
+            raise DataError(f"{path}: not a data file stagewise reads (JSONL, JSON, parquet, arrow, CSV)")
+        return _load(builder, str(path), data_files=str(path), split="train"), path.parent
+    if path.is_dir():
+        return _load(str(path), str(path), split=split, name=config_name), path
+    if _HUB_ID.fullmatch(str(ref)) and path.suffix not in (".jsonl", *_FILE_BUILDERS):
+        repo, _, at = str(ref).partition("@")
+        return _load(repo, str(ref), split=at or split, name=config_name, revision=revision), Path.cwd()
+    raise DataError(f"{ref}: data not found (neither a file, a folder, nor a hub dataset id org/name)")
+
+
+def _load(path: str, shown: str, **kwargs) -> datasets.Dataset:
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    try:
+        return datasets.load_dataset(path, **kwargs)
+    except (FileNotFoundError, ValueError) as e:  # DatasetNotFoundError is a FileNotFoundError; bad split: ValueError
+        raise DataError(f"{shown}: cannot load the dataset ({type(e).__name__}: {e})") from e
+    except (OSError, ConnectionError) as e:
+        raise DataError(f"{shown}: cannot reach or read the dataset ({type(e).__name__}: {e})") from e
+
+
+def load_rows(path: str | Path, limit: int | None = None, *, decode: bool = True, columns: dict[str, str] | None = None,
+              image_dir: str | Path | None = None, split: str = "train", config_name: str | None = None,
+              revision: str | None = None, cache_dir: Path | None = None) -> list[dict]:
+    """Raw rows (problem, answer, images, ...) from any stage data source (see `open_dataset`; JSONL is read
+    line by line). `decode=False` keeps images encoded (`{"path", "bytes"}`, decoded only when a batch needs
+    them); embedded images over INLINE_BYTES then go to files in `cache_dir`. An image column in any layout
+    `datasets` knows (paths, bytes, `Image`, lists of them; named `images` or `image`, or mapped with `columns`)
+    is read; one that cannot be read is an error, never a text-only row."""
+    image_dir = Path(image_dir).expanduser() if image_dir else None
+    if Path(path).suffix == ".jsonl":
+        return read_jsonl_rows(path, columns=columns, image_dir=image_dir, cache_dir=cache_dir, decode=decode,
+                               limit=limit)
+    ds, base = open_dataset(path, split, config_name, revision)
+    if len(ds) == 0:
+        raise DataError(f"{path}: no rows (the dataset is empty)")
+    if limit is not None:
+        ds = ds.select(range(min(limit, len(ds))))
+    ds = _undecoded(ds)
+    records = ((f"{path} row {i + 1}", i + 1, r) for i, r in enumerate(ds))
+    return _rows(records, Path(str(path).split("@")[0]).stem, base, columns=columns, image_dir=image_dir,
+                 cache_dir=cache_dir, decode=decode, limit=None, unit="row")
 
 
 def to_trl_rows(rows: list[dict], instruction: str | None = "think_boxed", with_completion: bool = False,

@@ -3,7 +3,8 @@
 For every stage DIR/<stage>/ gets `train.jsonl` and `val.jsonl` in the format of EasyR1's own examples
 (`{"problem": "<image>...", "answer": "...", "images": ["images/....png"]}`, images beside them), a
 `config.yaml` with the stage's hyperparameters under EasyR1's keys, and DIR/ gets the reward function
-(`reward.py`: 0.9 x accuracy + 0.1 x format with stagewise's own verifier, copied beside it), the prompt template
+(`reward.py`: 0.9 x accuracy + 0.1 x format in the stage's reward mode, with stagewise's own grading code copied
+beside it; `reward_<mode>.py` per mode when the stages use different modes), the prompt template
 (`format_prompt.jinja`) and `train.sh`, which trains the stages in order, merges each stage's last checkpoint into
 a Hugging Face folder with EasyR1's `scripts/model_merger.py` and starts the next stage from it.
 The export is the recipe's stages in order (the `staged` variant), with the rows the pipeline would train on.
@@ -20,14 +21,16 @@ import yaml
 
 from stagewise.config import Recipe, StageConfig
 from stagewise.data.prompts import load_prompt
+from stagewise.data.sources import decode_image
 from stagewise.utils import atomic_write_jsonl, atomic_write_text
 
 log = logging.getLogger(__name__)
 
-REWARD_PY = '''"""EasyR1 reward function exported by stagewise: 0.9 x accuracy + 0.1 x format, as in the paper.
+REWARD_PY = '''"""EasyR1 reward function exported by stagewise: 0.9 x accuracy + 0.1 x format, reward mode `{mode}`.
 
-Grading is stagewise's own verifier (stagewise_verify.py beside this file, needs `pip install math-verify`), so
-EasyR1 scores responses exactly as stagewise training and evaluation do.
+`stagewise`: stagewise's own verifier, a boxed answer only (stagewise_verify.py beside this file; needs
+`pip install math-verify`). `paper`: the paper's reward function rule for rule (stagewise_paper.py; needs
+`pip install mathruler pylatexenc`). EasyR1 scores responses exactly as stagewise training does.
 """
 
 import os
@@ -35,18 +38,39 @@ import sys
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stagewise_verify import extract_answer, format_ok, grade, infer_kind  # noqa: E402
+from stagewise_verify import DEFAULT_TIMEOUT_S, extract_answer, format_ok, grade, infer_kind  # noqa: E402
 
-REWARD_NAME = "stagewise_paper"
+MODE = "{mode}"
+REWARD_NAME = "stagewise_" + MODE
 REWARD_TYPE = "batch"
+
+
+def _paper(response: str, gold: str) -> tuple[float, float]:
+    from stagewise_paper import SYMPY_TARGET, extract, normalize_response, prejudge
+    from stagewise_paper import format_ok as paper_format_ok
+    from stagewise_verify import call_killable
+
+    text = normalize_response(response)
+    answer = extract(text)
+    correct, _ = prejudge(answer, gold)
+    if correct is None:  # only sympy can decide: mathruler in a worker process, 0 past the timeout
+        try:
+            correct = bool(call_killable(SYMPY_TARGET, answer, gold, timeout_s=DEFAULT_TIMEOUT_S))
+        except (TimeoutError, RuntimeError):
+            correct = False
+    return float(correct), float(paper_format_ok(text))
 
 
 def compute_score(reward_inputs: list[dict[str, Any]], format_weight: float = {format_weight}) -> list[dict[str, float]]:
     scores = []
     for reward_input in reward_inputs:
         response, gold = reward_input["response"], str(reward_input["ground_truth"])
-        format_score = 1.0 if format_ok(response) else 0.0
-        accuracy_score = 1.0 if grade(extract_answer(response), gold, infer_kind(gold)) else 0.0
+        if MODE == "paper":
+            accuracy_score, format_score = _paper(response, gold)
+        else:
+            format_score = 1.0 if format_ok(response) else 0.0
+            answer = extract_answer(response, boxed_only=True)
+            accuracy_score = 1.0 if grade(answer, gold, infer_kind(gold)) else 0.0
         scores.append({{
             "overall": (1 - format_weight) * accuracy_score + format_weight * format_score,
             "format": format_score,
@@ -68,7 +92,11 @@ def easyr1_rows(rows: list[dict], image_dir: Path, prefix: str) -> list[dict]:
         for k, img in enumerate(images):
             rel = Path("images") / f"{prefix}-{i:06d}-{k}.png"
             (image_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-            img.save(image_dir / rel)
+            if isinstance(img, dict) and img.get("path"):  # a file-backed image: copied as it is
+                rel = rel.with_suffix(Path(img["path"]).suffix or ".png")
+                shutil.copyfile(img["path"], image_dir / rel)
+            else:
+                decode_image(img).save(image_dir / rel)
             paths.append(rel.as_posix())
         row["images"] = paths
         out.append(row)
@@ -92,6 +120,12 @@ def rollout_steps(stage: StageConfig) -> int:
     t = stage.trainer
     per_rollout = (t.prompts_per_rollout or t.prompts_per_step) // t.prompts_per_step
     return max(1, t.steps // per_rollout)
+
+
+def reward_files(recipe: Recipe) -> dict[str, str]:
+    """Reward mode -> the reward file its stages use: one `reward.py`, or one file per mode when stages differ."""
+    modes = sorted({st.trainer.reward_mode or recipe.reward.mode for st in recipe.stages})
+    return {modes[0]: "reward.py"} if len(modes) == 1 else {m: f"reward_{m}.py" for m in modes}
 
 
 def stage_config(recipe: Recipe, stage: StageConfig, model_path: str, gpus_per_node: int, nnodes: int,
@@ -156,7 +190,7 @@ def stage_config(recipe: Recipe, stage: StageConfig, model_path: str, gpus_per_n
                 "tensor_parallel_size": v.tensor_parallel_size,
                 "val_override_config": {"temperature": 0.0, "n": 1},  # greedy, as the paper evaluates
             },
-            "reward": {"reward_function": "reward.py:compute_score"},
+            "reward": {"reward_function": reward_files(recipe)[t.reward_mode or recipe.reward.mode] + ":compute_score"},
         },
         "trainer": {
             "total_epochs": 1000,  # max_steps governs
@@ -213,6 +247,7 @@ def export_easyr1(recipe: Recipe, out: str | Path, gpus_per_node: int = 8, nnode
                   val_size: int = 256) -> Path:
     """Write the EasyR1 project for `recipe` to `out`; returns `out`."""
     from stagewise.rewards import FORMAT_WEIGHT
+    from stagewise.rewards import paper as paper_module
     from stagewise.rewards import verify as verify_module
 
     out = Path(out)
@@ -244,8 +279,10 @@ def export_easyr1(recipe: Recipe, out: str | Path, gpus_per_node: int = 8, nnode
                          "format_prompt.jinja")
     if instructions:
         atomic_write_text(out / "format_prompt.jinja", "{{ content | trim }}\n" + load_prompt(instructions.pop()))
-    atomic_write_text(out / "reward.py", REWARD_PY.format(format_weight=FORMAT_WEIGHT))
+    for mode, name in reward_files(recipe).items():
+        atomic_write_text(out / name, REWARD_PY.format(format_weight=FORMAT_WEIGHT, mode=mode))
     shutil.copyfile(verify_module.__file__, out / "stagewise_verify.py")
+    shutil.copyfile(paper_module.__file__, out / "stagewise_paper.py")
     atomic_write_text(out / "train.sh", train_script(recipe, recipe.stages))
     (out / "train.sh").chmod(0o755)
     return out

@@ -10,6 +10,7 @@ multi-node rendezvous) is accelerate's and TRL's.
 
 from __future__ import annotations
 
+import base64
 import copy
 import dataclasses
 import hashlib
@@ -146,23 +147,37 @@ def launch_trainer(trainer: TrainerConfig, opts: LaunchOptions) -> TrainerConfig
     return trainer
 
 
-def write_plan(plan: StagePlan, folder: Path) -> None:
-    """The plan as the children read it: settings as JSON, rows (images included) as an HF dataset."""
-    from stagewise.data.sources import to_dataset
+def _image_json(ref) -> dict:
+    from stagewise.data.sources import _image_ref
 
+    if not isinstance(ref, dict):  # a decoded image (not from stage data): kept as PNG bytes
+        ref = _image_ref(ref, "plan", Path("."), None, None)
+    if ref.get("bytes") is None:
+        return {"path": ref["path"]}
+    return {"b64": base64.b64encode(ref["bytes"]).decode()}
+
+
+def write_plan(plan: StagePlan, folder: Path) -> None:
+    """The plan as the children read it: settings as JSON, rows as JSONL whose images are references (a path, or
+    the small embedded bytes as base64), never pixels: every rank reads it and decodes only its batches."""
     meta = {"name": plan.name, "capability": plan.capability, "method": plan.method,
             "trainer": dataclasses.asdict(plan.trainer), "freeze_vision": plan.freeze_vision, "sources": plan.sources}
-    to_dataset(plan.rows).save_to_disk(str(folder / "rows"))
+    lines = "".join(json.dumps({**r, "images": [_image_json(i) for i in r.get("images") or []]}) + "\n"
+                    for r in plan.rows)
+    atomic_write_text(folder / "rows.jsonl", lines)
     atomic_write_json(folder / "plan.json", meta)
 
 
 def read_plan(folder: Path) -> StagePlan:
-    import datasets
-
     from stagewise.config import _build
 
     meta = json.loads((folder / "plan.json").read_text())
-    rows = [dict(r) for r in datasets.load_from_disk(str(folder / "rows"))]
+    rows = []
+    for line in (folder / "rows.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        r["images"] = [{"path": i["path"], "bytes": None} if "path" in i else
+                       {"path": None, "bytes": base64.b64decode(i["b64"])} for i in r["images"]]
+        rows.append(r)
     trainer = _build(TrainerConfig, meta.pop("trainer"), "trainer.", str(folder / "plan.json"))
     return StagePlan(rows=rows, trainer=trainer, **meta)
 

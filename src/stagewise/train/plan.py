@@ -55,20 +55,34 @@ def perception_set_train(data_dir: Path) -> Path:
     return Path(data_dir) / "perception_set" / "export" / "trl" / "train"
 
 
+def image_cache(data_dir: Path | None) -> Path | None:
+    """Where images embedded in stage data (bytes in a parquet or hub dataset) are written once, so that rows
+    reference them by path and hold no pixels (none without a data folder: small ones stay in the rows)."""
+    return Path(data_dir) / "image_cache" if data_dir is not None else None
+
+
+def read_source(stage: StageConfig, path: str, data_dir: Path, limit: int | None = None) -> list[dict]:
+    """One `data.paths` entry's rows with the stage's reading settings, images kept encoded."""
+    d = stage.data
+    return load_rows(path, limit, decode=False, columns=d.columns or None, image_dir=d.image_dir, split=d.split,
+                     config_name=d.config_name, revision=d.revision, cache_dir=image_cache(data_dir))
+
+
 def _source_rows(stage: StageConfig, data_dir: Path, sft: bool) -> dict[str, list[dict]]:
     out = {}
     if stage.data.perception_set:
-        out["perception_set"] = to_trl_rows(load_rows(perception_set_train(data_dir), limit=stage.data.size),
+        out["perception_set"] = to_trl_rows(load_rows(perception_set_train(data_dir), limit=stage.data.size,
+                                                      decode=False),
                                             instruction=stage.data.instruction, with_completion=sft,
                                             source="perception_set")
     for fam in stage.data.families:
-        out[fam] = to_trl_rows(load_rows(data_dir / fam / "train", limit=stage.data.size),
+        out[fam] = to_trl_rows(load_rows(data_dir / fam / "train", limit=stage.data.size, decode=False),
                                instruction=stage.data.instruction, with_completion=sft, source=fam)
     for path in stage.data.paths:
-        raw = load_rows(path)
+        raw = read_source(stage, path, data_dir)
         rows = to_trl_rows(raw, instruction=stage.data.instruction, with_completion=sft, source=str(path))
         for r, src in zip(rows, raw, strict=True):
-            if "pass_rate" in src:
+            if src.get("pass_rate") is not None:
                 r["pass_rate"] = float(src["pass_rate"])
         out[path] = rows
     return out
@@ -99,11 +113,13 @@ def caption_rows(stage: StageConfig, data_dir: Path, prompt: str) -> list[dict]:
     text = load_prompt(prompt)
     out = []
     for fam in stage.data.families:
-        for r in load_rows(data_dir / fam / "train", limit=stage.data.size):
+        for r in load_rows(data_dir / fam / "train", limit=stage.data.size, decode=False):
             out.append(_caption_row(r, text))
-    extra = [perception_set_train(data_dir)] if stage.data.perception_set else []
-    for path in [*stage.data.paths, *extra]:
-        for r in load_rows(path):
+    sources = [read_source(stage, p, data_dir) for p in stage.data.paths]
+    if stage.data.perception_set:
+        sources.append(load_rows(perception_set_train(data_dir), decode=False))
+    for path, rows in zip([*stage.data.paths, "perception_set"], sources, strict=False):
+        for r in rows:
             if not r.get("caption"):
                 raise ValueError(f"{path}: row {r.get('id')!r} has no 'caption' for the caption-SFT baseline")
             out.append(_caption_row(r, text))
