@@ -585,6 +585,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_data_commands(sub)
     _add_analysis_commands(sub)
+    from stagewise.rewards.score_file import add_reward_commands
+
+    add_reward_commands(sub)
 
     e = sub.add_parser("eval", help="evaluate a model on a benchmark, or score existing predictions")
     esub = e.add_subparsers(dest="eval_command", required=True)

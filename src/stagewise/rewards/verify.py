@@ -32,8 +32,6 @@ logger = logging.getLogger(__name__)
 AnswerKind = Literal["choice", "number", "expression"]
 ANSWER_KINDS: tuple[str, ...] = ("choice", "number", "expression")
 DEFAULT_TIMEOUT_S = 5.0
-# math_verify needs ~0.3 s for a 1 kB answer and ~20 s for 100 kB; no real final answer is that long.
-MAX_ANSWER_CHARS = 1000
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
@@ -126,13 +124,15 @@ def _answer_phrase(text: str) -> str | None:
     return match.group(1).strip().strip("*").strip().strip("$")
 
 
-def extract_answer(response: str) -> str | None:
+def extract_answer(response: str, boxed_only: bool = False) -> str | None:
     """Final answer of a response: last box after the reasoning, else ``<answer>`` tag, else "answer is X".
 
-    Returns ``""`` for an empty box (an answer was given, and it is empty) and None when nothing is found.
+    ``boxed_only`` (training): the box only, so a policy is never paid for skipping ``\\boxed{}``; the other
+    forms are for reading evaluation responses. Returns ``""`` for an empty box (an answer was given, and it is
+    empty) and None when nothing is found.
     """
     text = strip_think(response)
-    for extractor in (last_boxed, _answer_tag, _answer_phrase):
+    for extractor in (last_boxed,) if boxed_only else (last_boxed, _answer_tag, _answer_phrase):
         found = extractor(text)
         if found is not None:
             return found.strip()
@@ -202,6 +202,230 @@ def infer_kind(gold: str) -> AnswerKind:
     if re.fullmatch(r"\(?[A-Z]\)?", gold):
         return "choice"
     return "number" if parse_number(gold) is not None else "expression"
+
+
+# --- structural guards -----------------------------------------------------------------------------
+# Decided on the answer's shape alone, before any symbolic work, so that a grade never depends on how fast the
+# machine is: a symbolic library asked for 1000000! or 9^{9^9} computes for minutes, and math_verify's LaTeX
+# parser takes ~0.03 s per bracket level (depth 5: 0.7 s, depth 20: 2 s; measured, BENCHMARKS.md).
+MAX_SYMBOLIC_CHARS = 200
+"""Longest answer sent to math_verify (the paper's grader refuses over 200 too)."""
+MAX_NESTING = 4
+"""Deepest bracket nesting sent to math_verify; deeper arithmetic is still evaluated by `evaluate_arithmetic`."""
+MAX_BRACKETS = 40
+MAX_EXPONENT = 10_000
+MAX_FACTORIAL = 1000
+_EXP_OP_RE = re.compile(r"\^|\*\*")
+_OPEN, _CLOSE = "([{", ")]}"
+
+
+def _bracket_pairs(text: str) -> tuple[dict[int, int], int]:
+    """close index -> open index for balanced brackets (any kind), and the deepest nesting."""
+    pairs, stack, deepest = {}, [], 0
+    for i, ch in enumerate(text):
+        if ch in _OPEN:
+            stack.append(i)
+            deepest = max(deepest, len(stack))
+        elif ch in _CLOSE and stack:
+            pairs[i] = stack.pop()
+    return pairs, deepest
+
+
+def _operand_end(text: str, start: int) -> int:
+    """End of the exponent operand starting at `start`: a bracketed group, else one run of digits/letters."""
+    i = start
+    while i < len(text) and text[i] == " ":
+        i += 1
+    if i < len(text) and text[i] in _OPEN:
+        depth = 0
+        for j in range(i, len(text)):
+            depth += (text[j] in _OPEN) - (text[j] in _CLOSE)
+            if depth == 0:
+                return j + 1
+        return len(text)
+    if i < len(text) and text[i] in "+-":
+        i += 1
+    j = i
+    while j < len(text) and (text[j].isalnum() or text[j] == "."):
+        j += 1
+    return j
+
+
+def unbounded_reason(answer: str) -> str | None:
+    """Why evaluating `answer` could take unbounded time or memory, else None: a factorial of a group or of a
+    number over 1000, an exponent tower (a power of a power), an exponent over 10000, a run of 50+ digits."""
+    if re.search(r"\d{50,}", answer):
+        return "digit_run"
+    pairs, _ = _bracket_pairs(answer)
+    for m in re.finditer(r"(?<!\\)!", answer):
+        before = answer[: m.start()].rstrip()
+        digits = re.search(r"\d+$", before)
+        if not before or before[-1] in _CLOSE + "!" or (digits and int(digits.group()) > MAX_FACTORIAL):
+            return "factorial"
+    for m in _EXP_OP_RE.finditer(answer):
+        end = _operand_end(answer, m.end())
+        operand = answer[m.end() : end]
+        if _EXP_OP_RE.search(operand) or _EXP_OP_RE.match(answer[end:].lstrip()):
+            return "exponent_tower"
+        left = m.start() - 1
+        while left >= 0 and answer[left] == " ":
+            left -= 1
+        if left >= 0 and left in pairs and _EXP_OP_RE.search(answer[pairs[left] : left]):
+            return "exponent_tower"
+        if any(int(run) > MAX_EXPONENT for run in re.findall(r"\d+", operand)):
+            return "exponent"
+    return None
+
+
+def parser_cost_reason(answer: str) -> str | None:
+    """Why math_verify's parser would take long on `answer` (length, bracket count or depth), else None."""
+    if len(answer) > MAX_SYMBOLIC_CHARS:
+        return "too_long"
+    if sum(answer.count(c) for c in _OPEN) > MAX_BRACKETS:
+        return "brackets"
+    if _bracket_pairs(answer)[1] > MAX_NESTING:
+        return "nesting"
+    return None
+
+
+# --- arithmetic fast path --------------------------------------------------------------------------
+# Exact-valued LaTeX arithmetic (integers, \frac, \sqrt, \pi, powers) is evaluated here in microseconds; math_verify
+# (an ANTLR parser plus sympy, 3-100 ms per comparison) is kept for everything else. Tests check that both agree.
+_ARITH_TOKEN_RE = re.compile(
+    r"\s+|\\[,;:! ]|\\left|\\right|\\[dt]?frac|\\sqrt|\\pi|\\cdot|\\times|\\div|\d+(?:\.\d+)?|\*\*|[-+*/^(){}\[\]]"
+)
+_IMPLICIT = ("\\sqrt", "\\pi", "\\frac", "\\dfrac", "\\tfrac")
+
+
+class _NotArithmetic(Exception):
+    pass
+
+
+class _Arith:
+    """Recursive descent over the token list; any unsupported shape raises `_NotArithmetic`."""
+
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens, self.i = tokens, 0
+
+    def peek(self) -> str | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def take(self, expected: str | None = None) -> str:
+        tok = self.peek()
+        if tok is None or (expected is not None and tok != expected):
+            raise _NotArithmetic
+        self.i += 1
+        return tok
+
+    def expr(self) -> float:
+        value = self.term()
+        while self.peek() in ("+", "-"):
+            value = value + self.term() if self.take() == "+" else value - self.term()
+        return value
+
+    def term(self) -> float:
+        value = self.factor()
+        while True:
+            tok = self.peek()
+            if tok in ("*", "\\cdot", "\\times"):
+                self.take()
+                value *= self.factor()
+            elif tok in ("/", "\\div"):
+                self.take()
+                value /= self.factor()
+            elif tok in _IMPLICIT:  # 2\sqrt{3}, 3\pi; "2(3)" and "1 2" stay ambiguous and go to math_verify
+                value *= self.factor()
+            else:
+                return value
+
+    def factor(self) -> float:
+        if self.peek() in ("-", "+"):
+            return -self.factor() if self.take() == "-" else self.factor()
+        base = self.primary()
+        if self.peek() in ("^", "**"):
+            self.take()
+            exponent = self.group() if self.peek() in ("{", "(") else self.digit()
+            if self.peek() in ("^", "**") or abs(exponent) > MAX_EXPONENT:
+                raise _NotArithmetic
+            if base < 0 and exponent != int(exponent):
+                raise _NotArithmetic
+            return math.pow(base, exponent)
+        return base
+
+    def digit(self) -> float:
+        tok = self.take()
+        if not (len(tok) == 1 and tok.isdigit()):  # LaTeX reads 2^10 as 2^1 0; math_verify as 2^{10}
+            raise _NotArithmetic
+        return float(tok)
+
+    def group(self) -> float:
+        close = {"{": "}", "(": ")"}[self.take()]
+        value = self.expr()
+        self.take(close)
+        return value
+
+    def arg(self) -> float:
+        return self.group() if self.peek() == "{" else self.digit()
+
+    def primary(self) -> float:
+        tok = self.peek()
+        if tok == "(":  # a bare {...} is a set to math_verify, so it is not arithmetic here
+            return self.group()
+        self.take()
+        if tok == "\\pi":
+            return math.pi
+        if tok in ("\\frac", "\\dfrac", "\\tfrac"):
+            numerator = self.arg()
+            return numerator / self.arg()
+        if tok == "\\sqrt":
+            root = 2.0
+            if self.peek() == "[":
+                self.take()
+                root = self.expr()
+                self.take("]")
+            radicand = self.arg()
+            if radicand < 0 or root == 0:
+                raise _NotArithmetic
+            return math.pow(radicand, 1.0 / root)
+        if tok[0].isdigit():
+            return float(tok)
+        raise _NotArithmetic
+
+
+def evaluate_arithmetic(text: str) -> float | None:
+    """The value of a constant LaTeX arithmetic expression ("2\\sqrt{3}", "\\frac{\\pi}{6}", "10^2"), else None
+    (variables, text, decimals with exponents, ambiguous juxtaposition such as "1 2" or "2(3)", non-finite)."""
+    tokens, pos = [], 0
+    while pos < len(text):
+        m = _ARITH_TOKEN_RE.match(text, pos)
+        if m is None:
+            return None
+        tok = m.group()
+        if not (tok.isspace() or tok in ("\\left", "\\right") or tok[:1] == "\\" and tok[1:2] in ",;:! "):
+            tokens.append(tok)
+        pos = m.end()
+    if not tokens:
+        return None
+    parser = _Arith(tokens)
+    try:
+        value = parser.expr()
+    except (_NotArithmetic, ZeroDivisionError, OverflowError, ValueError, RecursionError):
+        return None
+    return value if parser.i == len(tokens) and math.isfinite(value) else None
+
+
+def arithmetic_equal(gold: str, pred: str) -> bool | None:
+    """True/False where both sides are constant arithmetic and the fast path can decide, else None.
+
+    Equal within 1e-9 is equal. Unequal values decide False only when neither side is written with decimals:
+    math_verify rounds to the precision a decimal is written with ("0.333333" equals 1/3), which is left to it.
+    """
+    a, b = evaluate_arithmetic(gold), evaluate_arithmetic(pred)
+    if a is None or b is None:
+        return None
+    if math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12):
+        return True
+    return False if "." not in gold and "." not in pred else None
 
 
 def _math_verify_parse(text: str) -> list:
@@ -343,24 +567,86 @@ def _serve_math_worker() -> None:
         out.flush()
 
 
-def math_equal(gold: str, pred: str, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> bool:
-    """Symbolic equivalence via math_verify; False on timeout, any error, or an over-long answer.
+def symbolic_equal(gold: str, pred: str, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> tuple[bool, str]:
+    """math_verify equivalence as ``(equal, reason)``, reason ``correct``/``wrong``/``timeout``/``error``.
 
-    With a timeout the comparison runs in a child process (`MathWorker`) that is killed when time runs out;
-    ``timeout_s=None`` runs it in this process with no limit.
+    With a timeout the comparison runs in this thread's child process (`MathWorker`), killed when time runs out
+    (a safety net: the guards in `math_equal` keep known slow shapes away); ``timeout_s=None`` runs it here.
     """
-    if len(pred) > MAX_ANSWER_CHARS or len(gold) > MAX_ANSWER_CHARS:
-        logger.debug("answer longer than %d chars, not sent to math_verify", MAX_ANSWER_CHARS)
-        return False
     try:
         if timeout_s is None or timeout_s <= 0:
-            return _math_verify_equal(gold, pred)
-        return bool(_thread_worker().call(None, [gold, pred], timeout_s))
+            equal = _math_verify_equal(gold, pred)
+        else:
+            equal = bool(_thread_worker().call(None, [gold, pred], timeout_s))
+        return equal, "correct" if equal else "wrong"
     except TimeoutError:
-        logger.debug("math_verify timed out after %s s (gold=%.200r pred=%.200r)", timeout_s, gold, pred)
+        logger.warning("math_verify timed out after %s s, scored 0 (gold=%.200r pred=%.200r)", timeout_s, gold, pred)
+        return False, "timeout"
     except Exception:
         logger.debug("math_verify failed (gold=%.200r pred=%.200r)", gold, pred, exc_info=True)
-    return False
+        return False, "error"
+
+
+def math_equal(gold: str, pred: str, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> bool:
+    """Equivalence: the arithmetic fast path, else math_verify; False on a guard, timeout or any error."""
+    fast = arithmetic_equal(gold, pred)
+    if fast is not None:
+        return fast
+    if any(unbounded_reason(x) or parser_cost_reason(x) for x in (gold, pred)):
+        logger.debug("answer too complex for math_verify (gold=%.200r pred=%.200r)", gold, pred)
+        return False
+    return symbolic_equal(gold, pred, timeout_s)[0]
+
+
+def prejudge(pred: str | None, gold: str, kind: str, n_options: int | None = None) -> tuple[bool | None, str]:
+    """Grade without symbolic work: ``(correct, reason)``, or ``(None, "symbolic")`` when only math_verify can
+    decide (``symbolic_equal(gold.strip(), pred.strip())``). Deterministic and bounded: structural guards
+    (`unbounded_reason`, `parser_cost_reason`) refuse an answer with reason ``too_complex:<which>``."""
+    if pred is None or gold is None:
+        return False, "no_answer"
+    pred, gold = pred.strip(), gold.strip()
+    if not pred or not gold:  # an empty box is never an answer
+        return False, "empty"
+    kind = kind.strip().lower()
+    kind = "expression" if kind == "math" else kind
+    if kind == "choice":
+        gold_letter = extract_choice(gold, 26) or gold.upper()
+        if n_options is None:
+            n_options = max(4, ord(gold_letter[0]) - ord("A") + 1)
+        ok = extract_choice(pred, n_options) == gold_letter
+        return ok, "correct" if ok else "wrong"
+    if kind not in ("number", "expression"):
+        raise ValueError(f"unknown answer kind {kind!r}; expected one of {ANSWER_KINDS} or 'math'")
+    if kind == "number":
+        pred_value, gold_value = parse_number(pred), parse_number(gold)
+        if pred_value is not None and gold_value is not None:
+            ok = math.isclose(pred_value, gold_value, rel_tol=1e-6, abs_tol=0.0)
+            return ok, "correct" if ok else "wrong"
+    elif " ".join(pred.split()) == " ".join(gold.split()):
+        return True, "correct"
+    too_complex = unbounded_reason(pred) or unbounded_reason(gold)
+    if too_complex:
+        return False, f"too_complex:{too_complex}"
+    fast = arithmetic_equal(gold, pred)
+    if fast is not None:
+        return fast, "correct" if fast else "wrong"
+    too_complex = parser_cost_reason(pred) or parser_cost_reason(gold)
+    if too_complex:
+        return False, f"too_complex:{too_complex}"
+    return None, "symbolic"
+
+
+def grade_reason(
+    pred: str | None, gold: str, kind: str, *, timeout_s: float | None = DEFAULT_TIMEOUT_S,
+    n_options: int | None = None,
+) -> tuple[bool, str]:
+    """`grade` with the reason (``correct``, ``wrong``, ``no_answer``, ``empty``, ``too_complex:...``,
+    ``timeout``, ``error``)."""
+    verdict, reason = prejudge(pred, gold, kind, n_options)
+    if verdict is None:
+        assert pred is not None
+        return symbolic_equal(gold.strip(), pred.strip(), timeout_s)
+    return verdict, reason
 
 
 def grade(
@@ -375,26 +661,7 @@ def grade(
 
     ``n_options`` bounds the valid choice letters; by default at least four and enough to include gold.
     """
-    if pred is None or gold is None:
-        return False
-    pred, gold = pred.strip(), gold.strip()
-    if not pred or not gold:  # an empty box is never an answer
-        return False
-    kind = kind.strip().lower()
-    kind = "expression" if kind == "math" else kind
-    if kind == "choice":
-        gold_letter = extract_choice(gold, 26) or gold.upper()
-        if n_options is None:
-            n_options = max(4, ord(gold_letter[0]) - ord("A") + 1)
-        return extract_choice(pred, n_options) == gold_letter
-    if kind == "number":
-        pred_value, gold_value = parse_number(pred), parse_number(gold)
-        if pred_value is not None and gold_value is not None:
-            return math.isclose(pred_value, gold_value, rel_tol=1e-6, abs_tol=0.0)
-        return math_equal(gold, pred, timeout_s)
-    if kind == "expression":
-        return " ".join(pred.split()) == " ".join(gold.split()) or math_equal(gold, pred, timeout_s)
-    raise ValueError(f"unknown answer kind {kind!r}; expected one of {ANSWER_KINDS} or 'math'")
+    return grade_reason(pred, gold, kind, timeout_s=timeout_s, n_options=n_options)[0]
 
 
 def format_ok(response: str) -> bool:

@@ -12,7 +12,7 @@ from trl import GRPOConfig, GRPOTrainer
 
 from stagewise.config import TrainerConfig
 from stagewise.models.families import lora_exclude_regex, model_family
-from stagewise.rewards import paper_reward_funcs
+from stagewise.rewards import reward_funcs_for
 from stagewise.train.checkpoint import CheckpointWeightsMixin
 from stagewise.train.common import (
     checkpointing_arg,
@@ -100,7 +100,7 @@ def peft_config(cfg: TrainerConfig, model=None):
 
 def grpo_config(cfg: TrainerConfig, out_dir: Path, seed: int, world_size: int | None = None) -> GRPOConfig:
     """Map a stage's trainer settings onto TRL's GRPOConfig (each line says which paper knob it is)."""
-    reward_funcs, weights = paper_reward_funcs()
+    reward_funcs, weights = reward_funcs_for(cfg.reward_mode or "stagewise")
     world_size = world_size or int(os.environ.get("WORLD_SIZE", "1"))  # set by `accelerate launch`
     batch = per_device_batch(cfg, world_size)
     kwargs = dict(
@@ -159,7 +159,7 @@ def run_grpo(model, processor, train: datasets.Dataset, out_dir: str | Path, cfg
         freeze_vision(model)
     if cfg.trainable == "vision":
         freeze_language(model)
-    reward_funcs, _ = paper_reward_funcs()
+    reward_funcs, _ = reward_funcs_for(cfg.reward_mode or "stagewise")  # the recipe's `reward.mode`
     trainer = StageGRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,
