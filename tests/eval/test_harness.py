@@ -165,7 +165,7 @@ def test_served_model_over_an_openai_compatible_endpoint(endpoint, tmp_path):
     rows = mmstar_rows(4)
     rows[0]["images"] = [Image.new("RGB", (8, 8), "red")]
     backend = OpenAIBackend(endpoint, "served-model", concurrency=2)
-    settings = harness.EvalSettings(system_prompt="Be brief.", batch_size=2)
+    settings = harness.EvalSettings(system_prompt="Be brief.", batch_size=2, mode="chain")
     m = harness.run("mmstar", rows, backend, tmp_path / "o", settings)
     items = {i["id"]: i for i in map(json.loads, (tmp_path / "o" / "items.jsonl").read_text().splitlines())}
     assert [items[str(i)]["correct"] for i in range(4)] == [True, True, False, False]
@@ -246,7 +246,9 @@ def test_mmstar_first_character_rule_and_vlmevalkit_mode():
     raw = ["a. x", "The answer is B", "(B)", "Option B", "I think B"]
     official = [r["correct"] for r in scored(mmstar, [rows[0]] + [rows[1]] * 4, raw, extract="raw")]
     assert official == [True, True, True, True, False]  # the official rule reads "I" from "I think B"
-    assert [r["correct"] for r in scored(mmstar, rows, ["A. x", "I think \\boxed{B}"])] == [True, True]
+    assert [r["correct"] for r in scored(mmstar, rows, ["A. x", "I think \\boxed{B}"], mode="chain")] == [True, True]
+    # official mode reads the raw response as the official code does: "I think ..." starts with I
+    assert [r["correct"] for r in scored(mmstar, rows, ["A. x", "I think \\boxed{B}"])] == [True, False]
     vlmevalkit = scored(mmstar, rows, ["A", "I think B"], "vlmevalkit", "raw")
     assert [r["correct"] for r in vlmevalkit] == [True, True]
 
@@ -307,7 +309,7 @@ def test_dynamath_average_and_worst_case():
         '{"solution": "x", "short answer": "B"}',
         "\\boxed{C}",
     ]
-    res = scored(dynamath, rows, responses)
+    res = scored(dynamath, rows, responses, mode="chain")
     m = dynamath.metrics(rows, res)
     assert [r["correct"] for r in res] == [True, False, True, True]
     assert m["average"]["correct"] == 3 and m["worst_case"] == {"accuracy": 50.0, "correct": 1, "total": 2}

@@ -29,10 +29,13 @@ class EvalSettings:
     """How a benchmark is prompted, extracted and scored."""
 
     mode: str = "official"
-    """Scoring mode: `official` (the benchmark authors' scorer) or a named harness mode (see each module)."""
+    """Scoring mode: `official` (the benchmark authors' scorer, applied to the raw response exactly as their code
+    reads it), `chain` (the harness's pre-extraction, then the official rule) or a named harness mode (see each
+    module)."""
     extract: str | None = None
-    """Pre-extraction before the benchmark's rule: `chain` (think block, boxed, answer tag, "answer is") or
-    `raw`; None: the benchmark's default (chain, except the world's own verifier)."""
+    """Pre-extraction before the benchmark's rule, overriding the mode's: `chain` (think block, boxed, answer tag,
+    "answer is") or `raw`; None: the mode's own (`official`: the benchmark's `OFFICIAL_EXTRACT`, raw for every
+    rule-based scorer here; harness modes: chain)."""
     instruction: str | None = None
     """Template appended to the benchmark's prompt (e.g. `think_boxed` for trained models); None for none."""
     system_prompt: str | None = None
@@ -65,16 +68,35 @@ def prompt_text(bench, row: dict, settings: EvalSettings) -> str:
     return f"{text}\n{instruction}" if instruction else text
 
 
+HARNESS_MODES = ("chain",)
+"""Modes every benchmark takes besides its own: `chain` = the harness's pre-extraction, then the official rule."""
+
+
+def extraction_style(bench, settings: EvalSettings) -> str:
+    """The pre-extraction a setting uses: an explicit `extract`, else the official scorer's own reading of the
+    response for `official`, else the harness's chain."""
+    if settings.extract:
+        return settings.extract
+    if settings.mode == "official":
+        return getattr(bench, "EXTRACT", None) or getattr(bench, "OFFICIAL_EXTRACT", "raw")
+    return getattr(bench, "EXTRACT", None) or "chain"
+
+
+def rule_mode(settings: EvalSettings) -> str:
+    """The benchmark module's own mode behind a setting (`chain` uses the official rule)."""
+    return "official" if settings.mode in HARNESS_MODES else settings.mode
+
+
 def score_response(bench, row: dict, response: str, settings: EvalSettings, judge=None) -> dict:
     """Extracted answer and correctness of one response (plus the benchmark's own fields)."""
-    style = settings.extract or getattr(bench, "EXTRACT", "chain")
-    text = pre_extract(response, style)
+    text = pre_extract(response, extraction_style(bench, settings))
+    mode = rule_mode(settings)
     if judge is not None and hasattr(bench, "judge"):
-        out = bench.judge(text, row, judge.ask, settings.mode)
+        out = bench.judge(text, row, judge.ask, mode)
     else:
-        out = {"extracted": bench.extract(text, row, settings.mode)}
+        out = {"extracted": bench.extract(text, row, mode)}
     if "correct" not in out:
-        out.update(bench.score(out["extracted"], row, settings.mode))
+        out.update(bench.score(out["extracted"], row, mode))
     out["correct"] = bool(out["correct"])
     return out
 
@@ -95,8 +117,8 @@ def read_done(items_path: Path) -> dict[str, dict]:
 
 
 def _check(bench, name: str, mode: str, rows: list[dict]) -> None:
-    if mode not in bench.MODES:
-        raise ValueError(f"{name}: unknown mode {mode!r} (modes: {', '.join(bench.MODES)})")
+    if mode not in bench.MODES + HARNESS_MODES:
+        raise ValueError(f"{name}: unknown mode {mode!r} (modes: {', '.join(bench.MODES + HARNESS_MODES)})")
     seen: set[str] = set()
     twice = [r["id"] for r in rows if r["id"] in seen or seen.add(r["id"])]
     if twice:
@@ -115,14 +137,17 @@ def finish(
     extra: dict | None = None,
 ) -> dict:
     results = [done[r["id"]] for r in rows]
-    metrics = bench.metrics(rows, results, settings.mode)
+    metrics = bench.metrics(rows, results, rule_mode(settings))
     tokens = [r["response_tokens"] for r in results if r.get("response_tokens") is not None]
     think = [r["think_tokens"] for r in results if r.get("think_tokens") is not None]
     metrics["run"] = {
         "benchmark": name,
         "n": len(results),
         **asdict(settings),
-        "extract": settings.extract or getattr(bench, "EXTRACT", "chain"),
+        "extract": extraction_style(bench, settings),
+        # the authors' scorer as they run it: official mode on the response as their code reads it
+        "official": settings.mode == "official"
+        and extraction_style(bench, settings) == extraction_style(bench, EvalSettings()),
         "mean_response_tokens": sum(tokens) / len(tokens) if tokens else None,
         "mean_think_tokens": sum(think) / len(think) if think else None,
         "judge": judge.record() if judge is not None else None,
@@ -268,7 +293,7 @@ def _score_prediction(bench, row: dict, rec: dict, field: str, settings: EvalSet
             "id": row["id"],
             "response": rec.get("response"),
             "extracted": value,
-            **bench.score(value, row, settings.mode),
+            **bench.score(value, row, rule_mode(settings)),
         }
         item["correct"] = bool(item["correct"])
     item.setdefault("response_tokens", rec.get("response_tokens"))

@@ -139,11 +139,8 @@ def normalize(extraction, row: dict, mode: str = "official") -> str | None:
     """The official normalize_extracted_answer; `vlmevalkit` skips nearest-choice and rounding."""
     choices, answer_type = row["choices"], row["answer_type"]
     if row["question_type"] == "multi_choice":
-        text = (
-            extraction.strip()
-            if isinstance(extraction, str)
-            else ("" if extraction is None else str(extraction))
-        )
+        # The official code: a string is stripped, anything else (None included) becomes str(...), "None".
+        text = extraction.strip() if isinstance(extraction, str) else str(extraction)
         letter = re.findall(r"\(([a-zA-Z])\)", text)
         if letter:
             text = letter[0].upper()
