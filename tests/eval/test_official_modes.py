@@ -78,3 +78,18 @@ def test_metrics_record_whether_a_run_was_official(tmp_path: Path) -> None:
         m = harness.score("wemath", rows, preds, tmp_path / f"{mode}-{extract}",
                           harness.EvalSettings(mode=mode, extract=extract))
         assert m["run"]["official"] is official
+
+
+def test_recipes_may_name_the_chain_mode(tmp_path: Path) -> None:
+    import yaml
+
+    from stagewise.config import RecipeError, load_recipe
+
+    data = {"name": "r", "stages": [{"name": "a", "data": {"families": ["perception"]}}],
+            "eval": {"benchmarks": [{"name": "wemath", "mode": "chain"}]}}
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(data))
+    assert load_recipe(tmp_path / "r.yaml").eval.benchmarks[0].mode == "chain"
+    data["eval"]["benchmarks"][0]["mode"] = "strict"
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(RecipeError, match="wemath has modes official, boxed, vlmevalkit, chain, not 'strict'"):
+        load_recipe(tmp_path / "r.yaml")
