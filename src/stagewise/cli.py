@@ -48,13 +48,13 @@ def show_table(title: str, header: list[str], rows: list[list[str]]) -> None:
 
 # ------------------------------------------------------------------------------------------- commands
 def cmd_run(args) -> int:
-    """`run`: every variant of the recipe with its `seed`; `grid`: variants x `seeds`."""
-    from stagewise.config import load_recipe
+    """`run`: every variant of the recipe (or those named by --variant) with its `seed`; `grid`: x `seeds`."""
+    from stagewise.config import load_recipe, select_variants
     from stagewise.train.launch import LaunchOptions
     from stagewise.train.pipeline import results_table, run
     from stagewise.train.summary import grid_table
 
-    recipe = load_recipe(args.recipe, args.overrides)
+    recipe = select_variants(load_recipe(args.recipe, args.overrides), args.variant)
     seeds = (recipe.seeds or [recipe.seed]) if args.command == "grid" else [recipe.seed]
     launch = LaunchOptions(launcher=args.launcher, accelerate_config=args.accelerate_config,
                            num_processes=args.num_processes, num_machines=args.num_machines,
@@ -240,6 +240,15 @@ def _show_metrics(name: str, metrics: dict, label: str) -> None:
     show_table(f"{name}: {label}", ["metric", "score (%)", "n"], rows)
 
 
+def cmd_data_pull(args) -> int:
+    from stagewise.data.paper import pull_paper
+
+    report = pull_paper(args.out, revision=args.revision, stages=args.stage)
+    show_table(f"paper data -> {args.out}", ["stage", "hub dataset", "rows", "images"],
+               [[s, r["repo"], str(r["rows"]), str(r["images"])] for s, r in report.items()])
+    return 0
+
+
 def _user_errors(fn):
     """Bad names, modes and prediction files end with a one-line error (exit 2), not a traceback."""
 
@@ -423,6 +432,13 @@ def _add_data_commands(sub) -> None:
     df.add_argument("--seed", type=int, default=0)
     df.add_argument("--threads", type=int, default=0)
     df.set_defaults(func=cmd_data_difficulty)
+    dp = dsub.add_parser("pull", help="fetch a released dataset and lay it out for the recipes: `paper` (the "
+                         "paper's three stage datasets -> OUT/{perception,textual,visual}.jsonl)")
+    dp.add_argument("name", choices=["paper"])
+    dp.add_argument("--out", type=Path, default=Path("data/paper"))
+    dp.add_argument("--revision", default=None, help="hub revision of every dataset (default: main)")
+    dp.add_argument("--stage", action="append", default=None, help="only this stage's data (repeatable)")
+    dp.set_defaults(func=cmd_data_pull)
     hr = dsub.add_parser("headroom", help="greedy vs k sampled answers of a model on the same world items: is "
                                           "there anything for RL to sharpen?")
     hr.add_argument("--model", required=True, help="model folder or hub id")
@@ -490,6 +506,8 @@ def _eval_common(p: argparse.ArgumentParser) -> None:
 
 
 def _add_rerun_args(r) -> None:
+    r.add_argument("--variant", action="append", metavar="NAME", default=None,
+                   help="train only this arm of the recipe's variants (repeatable); the others are left as they are")
     r.add_argument("--redo", nargs="+", metavar="STEP", default=None,
                    help="redo these steps and everything made from them (a stage name such as perception, or "
                    "data, init, base, perception_set, difficulty, eval; or a folder such as staged/seed0/visual); "

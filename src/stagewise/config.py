@@ -234,6 +234,9 @@ class TrainerConfig:
     installed is skipped with a warning, so training never fails for want of a logger."""
     save_steps: int = 0
     """Save a TRL checkpoint every N steps (0: only the final model). A killed run resumes from the last one."""
+    save_total_limit: int | None = 2
+    """Checkpoints kept on disk (TRL `save_total_limit`; the oldest are deleted); null keeps all. A paper-scale
+    checkpoint with optimizer state is about 3x the model (50 GB for an 8B model in bf16 with fp32 Adam)."""
     shuffle: bool = True
     """Shuffle the stage's data (TRL `shuffle_dataset`); curricula turn it off to keep their order."""
     trainable: str = "all"
@@ -624,6 +627,8 @@ def _coerce(tp, value, where: str, src: str):
             return float(value)  # YAML reads 1e-6 as a string
         except ValueError:
             pass
+    if tp is str and value is False and where.endswith("vllm.mode"):
+        return "off"  # YAML 1.1 reads a bare `off` as false
     if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
         raise RecipeError(f"{src}: {where} must be {tp.__name__}, got {value!r}")
     return value
@@ -871,10 +876,9 @@ def validate(recipe: Recipe, src: str) -> None:
             if spec.name not in BENCHMARKS:
                 raise RecipeError(f"{src}: eval.benchmarks[{i}].name: unknown benchmark {spec.name!r} "
                                   f"(known: {', '.join(BENCHMARKS)})")
-            modes = (*BENCHMARKS[spec.name].MODES, "chain")  # chain: the harness's reading (eval.harness)
-            if spec.mode not in modes:
+            if spec.mode not in BENCHMARKS[spec.name].MODES:
                 raise RecipeError(f"{src}: eval.benchmarks[{i}].mode: {spec.name} has modes "
-                                  f"{', '.join(modes)}, not {spec.mode!r}")
+                                  f"{', '.join(BENCHMARKS[spec.name].MODES)}, not {spec.mode!r}")
     if recipe.eval.backend not in EVAL_BACKENDS:
         raise RecipeError(f"{src}: eval.backend must be one of {', '.join(EVAL_BACKENDS)}, got {recipe.eval.backend!r}")
     if recipe.eval.backend == "openai" and not recipe.eval.base_url:
@@ -991,6 +995,27 @@ def _has_pass_rate(path: Path) -> bool:
 def variant_names(recipe: Recipe) -> list[str]:
     """The recipe's arms in order; a recipe without `variants` has one, `staged`."""
     return list(recipe.variants) or ["staged"]
+
+
+def select_variants(recipe: Recipe, names: list[str] | None) -> Recipe:
+    """The recipe with only the named arms (`stagewise run --variant NAME`), in the recipe's order."""
+    if not names:
+        return recipe
+    known = variant_names(recipe)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise RecipeError(f"recipe {recipe.name}: no variant {', '.join(map(repr, unknown))} (variants: "
+                          f"{', '.join(known)})")
+    if not recipe.variants:
+        return recipe
+    return dataclasses.replace(recipe, variants={n: v for n, v in recipe.variants.items() if n in names})
+
+
+def needs_world(recipe: Recipe) -> bool:
+    """Whether anything in the recipe reads the procedural world: a stage's families or perception set, the
+    warm start (which trains on it) or the evaluation's world splits. A recipe on its own data skips building it."""
+    return bool(recipe.model.warmstart is not None or recipe.perception_set is not None or recipe.eval.families
+                or any(st.data.families or st.data.perception_set for st in recipe.stages))
 
 
 def get_variant(recipe: Recipe, name: str) -> VariantConfig:

@@ -128,6 +128,7 @@ def grpo_config(cfg: TrainerConfig, out_dir: Path, seed: int, world_size: int | 
         logging_steps=cfg.logging_steps,
         save_strategy="steps" if cfg.save_steps else "no",
         save_steps=cfg.save_steps or 500,
+        save_total_limit=cfg.save_total_limit,
         seed=seed,
         shuffle_dataset=cfg.shuffle,  # curricula keep their easy -> hard order
         remove_unused_columns=False,

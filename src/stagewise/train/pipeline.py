@@ -40,7 +40,7 @@ from stagewise.analysis.paired import (
     load_eval_items,
     paired_table,
 )
-from stagewise.config import Recipe, to_dict
+from stagewise.config import Recipe, needs_world, to_dict
 from stagewise.data.sources import load_rows, to_dataset, to_trl_rows
 from stagewise.lock import folder_lock
 from stagewise.train import provenance
@@ -115,6 +115,10 @@ def build_data(recipe: Recipe, planned: dict[str, Planned] | None = None) -> Pat
             split_cfgs["warmstart"] = replace(cfg, confusions=dict(ws.confusions), confusion_rate=ws.confusion_rate)
     out = recipe.run_dir / "data"
     if is_done(out):
+        return out
+    if not needs_world(recipe):  # the folder still holds what the run derives from its data (the image cache)
+        out.mkdir(parents=True, exist_ok=True)
+        log.info("no stage, warm start or evaluation reads the procedural world: not built")
         return out
     _mark(out, planned, recipe.run_dir)
     build_world(out, list(FAMILIES), sizes, seed=w.seed, cfg=cfg, split_cfgs=split_cfgs)
