@@ -876,9 +876,10 @@ def validate(recipe: Recipe, src: str) -> None:
             if spec.name not in BENCHMARKS:
                 raise RecipeError(f"{src}: eval.benchmarks[{i}].name: unknown benchmark {spec.name!r} "
                                   f"(known: {', '.join(BENCHMARKS)})")
-            if spec.mode not in BENCHMARKS[spec.name].MODES:
+            modes = (*BENCHMARKS[spec.name].MODES, "chain")  # chain: the harness's reading (eval.harness)
+            if spec.mode not in modes:
                 raise RecipeError(f"{src}: eval.benchmarks[{i}].mode: {spec.name} has modes "
-                                  f"{', '.join(BENCHMARKS[spec.name].MODES)}, not {spec.mode!r}")
+                                  f"{', '.join(modes)}, not {spec.mode!r}")
     if recipe.eval.backend not in EVAL_BACKENDS:
         raise RecipeError(f"{src}: eval.backend must be one of {', '.join(EVAL_BACKENDS)}, got {recipe.eval.backend!r}")
     if recipe.eval.backend == "openai" and not recipe.eval.base_url:
