@@ -113,6 +113,12 @@ class ModelConfig:
     attn_implementation: str | None = None
     """transformers `attn_implementation` of every load (`sdpa`, `flash_attention_2` with the `[flash]` extra,
     `eager`); null: transformers' default for the model."""
+    min_pixels: int | None = None
+    """Training images smaller than this (width x height) are scaled up to it, aspect kept (EasyR1
+    `data.min_pixels`; the paper: 262144); null: as they are."""
+    max_pixels: int | None = None
+    """Training images larger than this are scaled down to it before the processor sees them (EasyR1
+    `data.max_pixels`; the paper: 4194304 on Qwen); null: as they are."""
 
 
 @dataclass
@@ -139,6 +145,10 @@ class DataConfig:
     """Hub dataset configuration (subset) name."""
     revision: str | None = None
     """Hub dataset revision (branch, tag or commit)."""
+    max_prompt_tokens: int | None = None
+    """Rows whose prompt (text and image tokens, images fitted to `model.min/max_pixels`) is longer than this
+    are dropped before training, with a count per source in the log (EasyR1 `max_prompt_length`; the paper: 2048
+    on Qwen, 4096 on InternVL3); null: no limit."""
     perception_set: bool = False
     """Train on the perception data engine's output (recipe section `perception_set`): questions written from
     the world's captions and kept by perception-sensitive filtering with the base; `data.size` caps the rows."""
@@ -526,15 +536,15 @@ _RANGES: dict[type, dict[str, _Range]] = {
                  "clutter": _NONNEG, "label_prob": _SHARE, "steps": _Range(1), "max_bar": _Range(1)},
     WarmstartConfig: {"steps": _POS, "save_steps": _NONNEG, "batch_size": _POS, "learning_rate": _POS,
                       "size": _POS, "caption_qa": _NONNEG, "confusion_rate": _SHARE},
-    ModelConfig: {"corpus_size": _POS},
-    DataConfig: {"size": _POS},
+    ModelConfig: {"corpus_size": _POS, "min_pixels": _POS, "max_pixels": _POS},
+    DataConfig: {"size": _POS, "max_prompt_tokens": _POS},
     VLLMConfig: {"gpu_memory_utilization": _TOP_P, "tensor_parallel_size": _POS, "server_gpus": _POS,
                  "server_port": _Range(1, hi=65535), "max_model_length": _POS},
     LoRAConfig: {"r": _POS, "alpha": _POS, "dropout": _Range(0, hi=1, hi_open=True)},
     TrainerConfig: {"steps": _POS, "learning_rate": _POS, "weight_decay": _NONNEG, "warmup_steps": _NONNEG,
                     "prompts_per_step": _POS, "group_size": _POS, "beta": _NONNEG, "clip_low": _NONNEG,
                     "clip_high": _NONNEG, "temperature": _POS, "top_p": _TOP_P, "max_completion_length": _POS,
-                    "batch_size": _POS, "logging_steps": _POS, "save_steps": _NONNEG,
+                    "batch_size": _POS, "logging_steps": _POS, "save_steps": _NONNEG, "save_total_limit": _POS,
                     "gradient_accumulation_steps": _POS, "prompts_per_rollout": _POS, "max_grad_norm": _NONNEG},
     BenchmarkSpec: {"limit": _POS, "max_new_tokens": _POS},
     EvalConfig: {"size": _POS, "batch_size": _POS, "max_new_tokens": _POS},
@@ -740,6 +750,9 @@ def validate(recipe: Recipe, src: str) -> None:
                            for i, st in enumerate(recipe.stages) if st.trainer.lora is not None]]:
         if items is not None and not items:
             raise RecipeError(f"{src}: {where} is empty; list at least one (or leave the key out for the default)")
+    m = recipe.model
+    if m.min_pixels is not None and m.max_pixels is not None and m.min_pixels > m.max_pixels:
+        raise RecipeError(f"{src}: model.min_pixels {m.min_pixels} exceeds model.max_pixels {m.max_pixels}")
     diff = recipe.world.difficulty
     if diff.min_objects > diff.max_objects:
         raise RecipeError(f"{src}: world.difficulty.min_objects {diff.min_objects} exceeds max_objects "

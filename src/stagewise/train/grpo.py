@@ -11,6 +11,7 @@ import datasets
 from trl import GRPOConfig, GRPOTrainer
 
 from stagewise.config import TrainerConfig
+from stagewise.data.budget import fit_pixels
 from stagewise.models.families import lora_exclude_regex, model_family
 from stagewise.rewards import reward_funcs_for
 from stagewise.train.checkpoint import CheckpointWeightsMixin
@@ -34,6 +35,16 @@ warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprec
 class StageGRPOTrainer(CheckpointWeightsMixin, GRPOTrainer):
     """TRL's GRPOTrainer that resumes with the checkpoint's weights (train/checkpoint.py says why) and trains
     LLaVA-OneVision."""
+
+    pixels: tuple[int | None, int | None] = (None, None)
+    """`model.min_pixels`, `model.max_pixels`: each prompt's images are fitted into them before TRL hands them
+    to the processor (stagewise.data.budget says why there and not in one family's processor settings)."""
+
+    def _generate_and_score_completions(self, inputs):
+        if self.pixels != (None, None):
+            inputs = [{**x, "images": [fit_pixels(im, *self.pixels) for im in x["images"]]} if x.get("images")
+                      else x for x in inputs]
+        return super()._generate_and_score_completions(inputs)
 
     def _get_per_token_logps_and_entropies(self, *args, batch_num_images=None, **kwargs):
         # TRL 1.16 passes every processor output on to this method, and the LLaVA-OneVision processor returns
@@ -147,7 +158,8 @@ def grpo_config(cfg: TrainerConfig, out_dir: Path, seed: int, world_size: int | 
 
 def run_grpo(model, processor, train: datasets.Dataset, out_dir: str | Path, cfg: TrainerConfig, *,
              seed: int = 0, freeze_vision_tower: bool = False, resume: bool | str = False,
-             args: GRPOConfig | None = None) -> StageGRPOTrainer:
+             args: GRPOConfig | None = None,
+             pixels: tuple[int | None, int | None] = (None, None)) -> StageGRPOTrainer:
     """Train one stage and save the model (with its processor) to `out_dir`. `args`: the stage's `grpo_config`,
     when the caller built it before loading the model (so that DeepSpeed ZeRO-3 shards the model as it loads)."""
     out = Path(out_dir)
@@ -169,6 +181,7 @@ def run_grpo(model, processor, train: datasets.Dataset, out_dir: str | Path, cfg
         processing_class=processor,
         peft_config=peft_config(cfg, model),
     )
+    trainer.pixels = pixels
     log_into_stage_folder(trainer, out)
     trainer.train(resume_from_checkpoint=resume or None)
     save_model(trainer, processor, out, merge_lora=cfg.lora is not None)

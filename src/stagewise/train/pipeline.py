@@ -347,7 +347,7 @@ def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Pa
 
         trainer = run_grpo(model, processor, to_dataset(plan.rows), out, t, seed=seed,
                            freeze_vision_tower=plan.freeze_vision, resume=str(resume) if resume else False,
-                           args=args)
+                           args=args, pixels=(recipe.model.min_pixels, recipe.model.max_pixels))
         compute = {"prompts_seen": t.steps * t.prompts_per_step,
                    "completions_generated": t.steps * t.prompts_per_step * t.group_size,
                    "tokens_generated": _tokens_generated(trainer)}
@@ -520,7 +520,8 @@ def run_variant(recipe: Recipe, variant: str, seed: int, base: Path | str, data_
     vr = variant_recipe(recipe, variant)
     vdir = variant_dir(recipe, variant, seed)
     rank = getattr(launch, "machine_rank", 0)
-    plans = plan_variant(vr, variant, data_dir, pass_rate_fn(vr, base, machine_rank=rank, planned=planned), seed=seed)
+    plans = plan_variant(vr, variant, data_dir, pass_rate_fn(vr, base, machine_rank=rank, planned=planned), seed=seed,
+                         keep=prompt_budget(vr, base))
     models: list[tuple[str, Path]] = []
     prev: Path | str = base
     for plan in plans:
@@ -529,6 +530,26 @@ def run_variant(recipe: Recipe, variant: str, seed: int, base: Path | str, data_
                            planned=planned[relative(out, recipe.run_dir)] if planned else None)
         models.append((plan.name, prev))
     return models
+
+
+def prompt_budget(recipe: Recipe, base: Path | str):
+    """The stages' `data.max_prompt_tokens` as a row filter for `plan_variant` (None when no stage sets one),
+    counting prompts with the base model's processor and images fitted to `model.min/max_pixels`."""
+    if all(st.data.max_prompt_tokens is None for st in recipe.stages):
+        return None
+    from stagewise.data.budget import PromptLength, drop_overlong
+    from stagewise.models.load import load_processor
+
+    length: list = []
+
+    def keep(rows: list[dict], stage) -> list[dict]:
+        if stage.data.max_prompt_tokens is None:
+            return rows
+        if not length:
+            length.append(PromptLength(load_processor(base), recipe.model.min_pixels, recipe.model.max_pixels))
+        return drop_overlong(rows, length[0], stage.data.max_prompt_tokens, stage.name)
+
+    return keep
 
 
 def check_models(recipe: Recipe) -> None:
@@ -544,7 +565,7 @@ def check_models(recipe: Recipe) -> None:
             check_model_ref(ref)
 
 
-def check_variants(recipe: Recipe, data_dir: Path) -> None:
+def check_variants(recipe: Recipe, data_dir: Path, base: Path | str | None = None) -> None:
     """Plan every variant's stages before the first one trains, so that a variant whose data cannot be planned
     (the caption-SFT arm over data without a `caption` field, a missing file) fails now, not after the arms
     before it have trained for hours. Curricula are planned with a stand-in pass rate (their real ones are
@@ -554,8 +575,9 @@ def check_variants(recipe: Recipe, data_dir: Path) -> None:
 
     for variant in variant_names(recipe):
         try:
-            plan_variant(variant_recipe(recipe, variant), variant, data_dir,
-                         lambda rows: {r["id"]: 0.5 for r in rows}, seed=recipe.seed)
+            vr = variant_recipe(recipe, variant)
+            plan_variant(vr, variant, data_dir, lambda rows: {r["id"]: 0.5 for r in rows}, seed=recipe.seed,
+                         keep=prompt_budget(vr, base) if base is not None else None)
         except (ValueError, KeyError, FileNotFoundError) as e:
             raise ValueError(f"variant {variant!r} cannot be planned, so nothing was trained: {e}") from e
 
@@ -597,7 +619,7 @@ def _run_locked(recipe: Recipe, seeds: list[int], launch, planned: dict[str, Pla
     data_dir = build_data(recipe, planned)
     base = build_base(recipe, data_dir, planned)
     build_perception_set(recipe, data_dir, base, planned)
-    check_variants(recipe, data_dir)
+    check_variants(recipe, data_dir, base)
     to_eval: list[tuple[str, Path | str, Path]] = [("base", base, run_dir / "eval" / "base")]
     finals: dict[tuple[str, int], str] = {}
     for variant in variant_names(recipe):

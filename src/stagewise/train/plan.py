@@ -68,7 +68,16 @@ def read_source(stage: StageConfig, path: str, data_dir: Path, limit: int | None
                      config_name=d.config_name, revision=d.revision, cache_dir=image_cache(data_dir))
 
 
-def _source_rows(stage: StageConfig, data_dir: Path, sft: bool) -> dict[str, list[dict]]:
+RowFilter = Callable[[list[dict], StageConfig], list[dict]]
+"""Given one source's TRL rows and their stage, those the stage can train on (the prompt-length budget)."""
+
+
+def _source_rows(stage: StageConfig, data_dir: Path, sft: bool, keep: RowFilter | None = None) -> dict[str, list[dict]]:
+    out = _read_sources(stage, data_dir, sft)
+    return {k: keep(rows, stage) for k, rows in out.items()} if keep is not None else out
+
+
+def _read_sources(stage: StageConfig, data_dir: Path, sft: bool) -> dict[str, list[dict]]:
     out = {}
     if stage.data.perception_set:
         out["perception_set"] = to_trl_rows(load_rows(perception_set_train(data_dir), limit=stage.data.size,
@@ -88,9 +97,10 @@ def _source_rows(stage: StageConfig, data_dir: Path, sft: bool) -> dict[str, lis
     return out
 
 
-def stage_rows(stage: StageConfig, data_dir: Path, seed: int = 0) -> list[dict]:
-    """A stage's TRL rows: every source pooled, or `data.size` rows drawn with the `data.mix` shares."""
-    sources = _source_rows(stage, data_dir, sft=stage.method == "sft")
+def stage_rows(stage: StageConfig, data_dir: Path, seed: int = 0, keep: RowFilter | None = None) -> list[dict]:
+    """A stage's TRL rows: every source pooled, or `data.size` rows drawn with the `data.mix` shares; `keep`
+    filters each source first."""
+    sources = _source_rows(stage, data_dir, sft=stage.method == "sft", keep=keep)
     if not stage.data.mix:
         return [r for rows in sources.values() for r in rows]
     rng = random.Random(f"mix-{stage.name}-{seed}")
@@ -202,17 +212,19 @@ def plan_outline(recipe: Recipe, name: str) -> list[tuple[str, list[StageConfig]
 
 
 def plan_variant(recipe: Recipe, name: str, data_dir: Path, pass_rates: PassRates | None = None,
-                 seed: int | None = None) -> list[StagePlan]:
+                 seed: int | None = None, keep: RowFilter | None = None) -> list[StagePlan]:
     """The stages variant `name` trains, in order. `recipe` must already have the variant's overrides applied
-    (see `config.variant_recipe`); `pass_rates` is needed by the curricula only."""
+    (see `config.variant_recipe`); `pass_rates` is needed by the curricula only; `keep` filters each source's
+    rows (the pipeline passes the prompt-length budget)."""
     seed = recipe.seed if seed is None else seed
-    return [_one_modality_per_step(p, seed) for p in _plan(recipe, name, data_dir, pass_rates, seed)]
+    return [_one_modality_per_step(p, seed) for p in _plan(recipe, name, data_dir, pass_rates, seed, keep)]
 
 
-def _plan(recipe: Recipe, name: str, data_dir: Path, pass_rates: PassRates | None, seed: int) -> list[StagePlan]:
+def _plan(recipe: Recipe, name: str, data_dir: Path, pass_rates: PassRates | None, seed: int,
+          keep: RowFilter | None = None) -> list[StagePlan]:
     v = get_variant(recipe, name)
     stages = variant_stages(recipe, name)
-    rows = {s.name: stage_rows(s, data_dir, seed) for s in stages if not (
+    rows = {s.name: stage_rows(s, data_dir, seed, keep) for s in stages if not (
         v.kind == "caption_sft" and s.capability == "perception")}
     pooled_freeze = True if v.freeze_vision is None else v.freeze_vision
     names = [s.name for s in stages]
