@@ -9,9 +9,10 @@ import pytest
 from stagewise.cli import main
 from stagewise.config import load_recipe
 from stagewise.data.perception.filter import filter_letter
+from stagewise.data.sft_rows import approx_length, caption_qa_rows
 from stagewise.data.sources import load_rows
 from stagewise.rewards import extract_answer, extract_choice
-from stagewise.train.pipeline import approx_length, build_data, caption_qa_rows
+from stagewise.train.pipeline import build_data
 from stagewise.train.plan import perception_set_train
 from stagewise.world.build import build_world
 from stagewise.world.tasks import FAMILIES, WorldConfig
@@ -137,7 +138,7 @@ def test_the_perception_stage_trains_on_the_filtered_engine_output(tmp_path):
 def test_warm_start_batches_keep_long_rows_together_and_mix_the_rest():
     from collections import Counter
 
-    from stagewise.train.pipeline import arrange_order
+    from stagewise.data.sft_rows import arrange_order
 
     def arrange_batches(rows, **kw):
         return [rows[i] for i in arrange_order([approx_length(r) for r in rows], **kw)]

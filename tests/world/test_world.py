@@ -209,8 +209,8 @@ def test_build_world_gives_a_split_its_own_config(tmp_path):
 
 
 def test_a_mis_seen_row_keeps_what_its_image_shows_and_describe_rows_use_it(tmp_path):
+    from stagewise.data.sft_rows import describe_rows
     from stagewise.data.sources import load_rows
-    from stagewise.train.pipeline import describe_rows
 
     cfg = WorldConfig(confusions={"red": "blue"}, confusion_rate=1.0)
     out = build_world(tmp_path, ["perception"], {"train": 40, "warmstart": 40}, seed=0,
