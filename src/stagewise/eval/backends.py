@@ -139,6 +139,7 @@ def make_backend(
     concurrency: int = 8,
     dtype: str = "auto",
     attn_implementation: str | None = None,
+    max_retries: int = 2,
 ):
     """A backend by name; `model` is a folder or hub id (transformers, vllm) or a served model (openai). The
     transformers backend loads on the GPU when there is one, in `dtype` (`auto`: bf16 on CUDA, fp32 on CPU)."""
@@ -161,5 +162,5 @@ def make_backend(
 
             tok = AutoTokenizer.from_pretrained(tokenizer)
         return OpenAIBackend(base_url, model, api_key=api_key, concurrency=concurrency, batch_size=batch_size,
-                             tokenizer=tok)
+                             tokenizer=tok, max_retries=max_retries)
     raise ValueError(f"unknown backend {kind!r}; expected one of {BACKENDS}")

@@ -17,6 +17,9 @@ from types import ModuleType
 
 from stagewise.eval.benchmarks import (
     aokvqa,
+    blink,
+    chartqa,
+    cvbench_2d,
     dynamath,
     hallusionbench,
     logicvista,
@@ -26,6 +29,10 @@ from stagewise.eval.benchmarks import (
     mmstar,
     pope,
     realworldqa,
+    textvqa,
+    visonlyqa_real,
+    visonlyqa_synthetic,
+    vstar,
     wemath,
     world,
 )
@@ -43,6 +50,13 @@ BENCHMARKS: dict[str, ModuleType] = {
     "pope": pope,
     "aokvqa": aokvqa,
     "realworldqa": realworldqa,
+    "blink": blink,
+    "visonlyqa_real": visonlyqa_real,
+    "visonlyqa_synthetic": visonlyqa_synthetic,
+    "cvbench_2d": cvbench_2d,
+    "vstar": vstar,
+    "chartqa": chartqa,
+    "textvqa": textvqa,
 }
 
 

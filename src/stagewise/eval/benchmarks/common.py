@@ -33,10 +33,15 @@ def pre_extract(response: str, style: str = "chain") -> str:
 
 
 # ------------------------------------------------------------------------------------------- reading
-def read_records(source: str | Path, split: str | None = None) -> list[dict]:
+def read_records(
+    source: str | Path, split: str | None = None, limit: int | None = None, config: str | None = None
+) -> list[dict]:
     """Annotation rows from a JSON list/dict, JSONL, parquet, TSV, a saved HF dataset folder or a hub id.
 
-    A JSON dict keyed by id (MathVista, LogicVista) becomes a list with the key under `_key`.
+    A JSON dict keyed by id (MathVista, LogicVista) becomes a list with the key under `_key`. `limit` (the
+    first N rows) reads only those rows where the format allows it: a hub id streams N rows instead of
+    downloading the split, a parquet file reads one batch, JSONL stops after N lines. Hub images stay encoded
+    ({"bytes", "path"}) until a row is generated for. `config`: the hub dataset's configuration (BLINK's tasks).
     """
     path = Path(source)
     if not path.exists() and (str(source).startswith((".", "/")) or path.suffix):
@@ -66,6 +71,8 @@ def read_records(source: str | Path, split: str | None = None) -> list[dict]:
     if path.suffix == ".jsonl":
         rows = []
         for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+            if limit and len(rows) >= limit:
+                break
             if line.strip():
                 try:
                     rows.append(json.loads(line))
@@ -75,6 +82,9 @@ def read_records(source: str | Path, split: str | None = None) -> list[dict]:
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
+        if limit:
+            batch = next(pq.ParquetFile(path).iter_batches(batch_size=limit), None)
+            return batch.to_pylist() if batch is not None else []
         return pq.read_table(path).to_pylist()
     if path.suffix in (".tsv", ".csv"):
         import csv
@@ -83,9 +93,24 @@ def read_records(source: str | Path, split: str | None = None) -> list[dict]:
             return list(csv.DictReader(f, delimiter="\t" if path.suffix == ".tsv" else ","))
     if path.exists():
         raise DataError(f"{path}: unsupported file type (JSON, JSONL, parquet, TSV or a dataset folder)")
-    import datasets  # a hub id: downloads unless HF_HUB_OFFLINE is set
+    return read_hub(str(source), split or "test", limit, config)
 
-    return [dict(r) for r in datasets.load_dataset(str(source), split=split or "test")]
+
+def read_hub(repo: str, split: str, limit: int | None = None, config: str | None = None) -> list[dict]:
+    """Rows of a hub dataset (downloads unless HF_HUB_OFFLINE is set), images left encoded: decoding a whole
+    split of PIL images up front costs minutes and gigabytes. With `limit`, N rows are streamed."""
+    import itertools
+
+    import datasets
+
+    if limit:
+        ds = datasets.load_dataset(repo, config, split=split, streaming=True).decode(False)
+        return [dict(r) for r in itertools.islice(ds, limit)]
+    ds = datasets.load_dataset(repo, config, split=split)
+    for name, feature in ds.features.items():
+        if isinstance(feature, datasets.Image):
+            ds = ds.cast_column(name, datasets.Image(decode=False))
+    return [dict(r) for r in ds]
 
 
 def need(record: dict, field: str, where: str, types: tuple = (str,)):

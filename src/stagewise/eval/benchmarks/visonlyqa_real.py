@@ -1,0 +1,31 @@
+"""VisOnlyQA Eval-Real: scored by the shared VisOnlyQA module (stagewise.eval.benchmarks.visonlyqa)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stagewise.eval.benchmarks.visonlyqa import (  # noqa: F401  (the benchmark contract, re-exported)
+    MODES,
+    extract,
+    load_subsets,
+    metrics,
+    prompt,
+    score,
+)
+
+HUB_ID = "ryokamoi/VisOnlyQA_Eval_Real"
+SUBSETS = (
+    "geometry__triangle", "geometry__quadrilateral", "geometry__length", "geometry__angle", "geometry__area",
+    "geometry__diameter_radius", "chemistry__shape_single", "chemistry__shape_multi", "charts__extraction",
+    "charts__intersection",
+)
+"""The subsets (hub splits) the paper's evaluation runs, in its order (src/config.py)."""
+
+
+def load(
+    source: str | Path = HUB_ID,
+    limit: int | None = None,
+    images: str | Path | None = None,
+    subset: str | None = None,
+) -> list[dict]:
+    return load_subsets(HUB_ID, SUBSETS, source, limit, images, subset)
