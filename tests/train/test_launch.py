@@ -302,7 +302,7 @@ def test_only_machine_0_evaluates(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "build_data", lambda r, planned: tmp_path / "data")
     monkeypatch.setattr(pipeline, "build_base", lambda r, d, planned: tmp_path / "base")
     monkeypatch.setattr(pipeline, "build_perception_set", lambda r, d, b, planned: None)
-    monkeypatch.setattr(pipeline, "check_variants", lambda r, d: None)  # there is no data to plan from
+    monkeypatch.setattr(pipeline, "check_variants", lambda r, d, base=None: None)  # there is no data to plan from
     monkeypatch.setattr(pipeline, "run_variant", lambda r, v, s, b, d, launch=None, planned=None: trained.append(v)
                         or [("visual", tmp_path / v)])
     monkeypatch.setattr(pipeline, "evaluate_models", lambda r, models, d, planned: evaluated.append(models) or {})
