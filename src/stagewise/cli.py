@@ -352,8 +352,10 @@ def cmd_plan(args) -> int:
     parts = ["weights", "gradients", "optimizer", "reference", "activations", "vllm", "total"]
     for name, rows in result["stages"].items():
         r0 = rows[0]
+        prompt = result["prompt_tokens"][name]
         title = (f"stage {name}: GiB per GPU on {r0['train_gpus']} training GPU(s), {r0['trainable'] / 1e9:.3f} B "
-                 f"trained, micro-batch {r0['micro_batch']} x {r0['seq_len']} tokens")
+                 f"trained, micro-batch {r0['micro_batch']} x {r0['seq_len']} tokens (prompt {prompt['tokens']}: "
+                 f"{prompt['from']}; weights trained from {recipe.model.train_dtype})")
         table = [[r["strategy"]] + [f"{r[k]:.2f}" for k in parts] + ["yes" if r["fits"] else "NO"] for r in rows]
         show_table(title, ["strategy"] + parts + [f"fits {args.gpu_memory:g} GiB"], table)
     return 0
@@ -618,7 +620,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("overrides", nargs="*")
     pl.add_argument("--gpus", type=int, required=True, help="GPUs over all machines")
     pl.add_argument("--gpu-memory", type=float, default=80.0, help="GiB per GPU (H100: 80, H200: 141)")
-    pl.add_argument("--prompt-tokens", type=int, default=1024, help="prompt length (text + image tokens)")
+    pl.add_argument("--prompt-tokens", type=int, default=None, help="prompt length (text + image tokens); "
+                    "default: each stage's data.max_prompt_tokens, else measured on its data with the processor")
     pl.set_defaults(func=cmd_plan)
 
     ex = sub.add_parser("export", help="export a recipe for another training stack")

@@ -133,7 +133,8 @@ def trainable_parameters(shape: ModelShape, stage: StageConfig) -> int:
 
 
 def model_state_bytes(parameters: int, trainable: int, gpus: int, strategy: str, bf16: bool = True) -> dict:
-    """Per-GPU bytes of weights, gradients and Adam states (16 bytes per trained parameter in bf16)."""
+    """Per-GPU bytes of weights, gradients and Adam states: 16 per trained parameter either way, split 2/2/12
+    with bf16 weights (`bf16`) or 4/4/8 with fp32 weights; frozen parameters cost their weights only."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
     w, g, o = (2, 2, 12) if bf16 else (4, 4, 8)  # fp32 training needs no master copy
@@ -154,9 +155,19 @@ def activation_bytes(shape: ModelShape, micro_batch: int, seq_len: int, checkpoi
     return layers + logits
 
 
+def bf16_weights(strategy: str, train_dtype: str, mixed_bf16: bool) -> bool:
+    """Whether the trained weights sit in bf16 (2 bytes, with a 4-byte fp32 master copy in the optimizer state)
+    or fp32 (4 bytes, no master copy) under `strategy`: DeepSpeed with bf16 on casts the loaded model to bf16 and
+    keeps fp32 masters whatever it was loaded in; DDP and FSDP keep the dtype `model.train_dtype` loaded (autocast
+    computes in bf16 on fp32 weights)."""
+    if strategy.startswith("zero"):
+        return mixed_bf16
+    return train_dtype in ("bfloat16", "auto")  # auto: bf16 on a CUDA GPU, which this plans for
+
+
 def stage_plan(shape: ModelShape, stage: StageConfig, gpus: int, prompt_tokens: int = 1024,
-               gpu_memory_gib: float = 80.0) -> list[dict]:
-    """One row per strategy: GiB per GPU of every part and the total."""
+               gpu_memory_gib: float = 80.0, train_dtype: str = "float32") -> list[dict]:
+    """One row per strategy: GiB per GPU of every part and the total, for weights loaded in `train_dtype`."""
     from stagewise.train.grpo import per_device_batch
 
     t: TrainerConfig = stage.trainer
@@ -172,22 +183,58 @@ def stage_plan(shape: ModelShape, stage: StageConfig, gpus: int, prompt_tokens: 
     seq = prompt_tokens + t.max_completion_length
     rows = []
     for strategy in STRATEGIES:
-        parts = model_state_bytes(shape.parameters, trainable, train_gpus, strategy, bf16)
-        # TRL keeps a frozen reference model for the KL term; with LoRA it disables the adapters instead.
+        half = bf16_weights(strategy, train_dtype, bf16)
+        parts = model_state_bytes(shape.parameters, trainable, train_gpus, strategy, half)
+        # TRL keeps a frozen reference model for the KL term (a copy of the policy, in its dtype); with LoRA it
+        # disables the adapters instead.
         ref = 0.0
         if stage.method == "grpo" and t.beta > 0 and t.lora is None:
-            ref = (2 if bf16 else 4) * shape.parameters / (train_gpus if strategy in ("zero3", "fsdp") else 1)
+            ref = (2 if half else 4) * shape.parameters / (train_gpus if strategy in ("zero3", "fsdp") else 1)
         parts["reference"] = ref
         parts["activations"] = activation_bytes(shape, micro, seq, t.gradient_checkpointing, bf16)
         parts["vllm"] = t.vllm.gpu_memory_utilization * gpu_memory_gib * GIB if t.vllm.mode == "colocate" else 0.0
         total = sum(parts.values())
         rows.append({"strategy": strategy, **{k: v / GIB for k, v in parts.items()}, "total": total / GIB,
                      "fits": total / GIB <= gpu_memory_gib, "micro_batch": micro, "seq_len": seq,
-                     "trainable": trainable, "train_gpus": train_gpus})
+                     "trainable": trainable, "train_gpus": train_gpus, "bf16_weights": half})
     return rows
 
 
-def plan(recipe: Recipe, gpus: int, prompt_tokens: int = 1024, gpu_memory_gib: float = 80.0) -> dict:
+DEFAULT_PROMPT_TOKENS = 1024
+"""Prompt length assumed where a stage's data cannot be measured and sets no `data.max_prompt_tokens`."""
+
+
+def stage_prompt_tokens(recipe: Recipe, stage: StageConfig, sample: int = 256) -> tuple[int, str]:
+    """The longest prompt a stage trains on, and how it is known: `data.max_prompt_tokens` (longer rows are
+    dropped), else measured with the model's processor on up to `sample` rows of each of the stage's data files
+    (images fitted to `model.min/max_pixels`, read from their headers), else DEFAULT_PROMPT_TOKENS."""
+    if stage.data.max_prompt_tokens is not None:
+        return stage.data.max_prompt_tokens, "data.max_prompt_tokens"
+    if not stage.data.paths:
+        return DEFAULT_PROMPT_TOKENS, "assumed (world data is made when the run starts)"
+    from stagewise.data.budget import PromptLength
+    from stagewise.data.sources import DataError, to_trl_rows
+    from stagewise.models.load import load_processor
+    from stagewise.train.plan import read_source
+
+    try:
+        length = PromptLength(load_processor(recipe.model.source), recipe.model.min_pixels, recipe.model.max_pixels)
+        rows = [r for p in stage.data.paths for r in to_trl_rows(
+            read_source(stage, p, recipe.run_dir / "data", limit=sample), instruction=stage.data.instruction)]
+        return max(length(r) for r in rows), f"longest of {len(rows)} rows measured with the processor"
+    except (DataError, OSError, ValueError) as e:
+        log.warning("stage %s: prompt length not measured (%s); assuming %d tokens", stage.name,
+                    str(e).splitlines()[0][:200], DEFAULT_PROMPT_TOKENS)
+        return DEFAULT_PROMPT_TOKENS, "assumed"
+
+
+def plan(recipe: Recipe, gpus: int, prompt_tokens: int | None = None, gpu_memory_gib: float = 80.0) -> dict:
+    """Every stage's memory per strategy; `prompt_tokens` overrides each stage's own (`stage_prompt_tokens`)."""
     shape = model_shape(recipe)
+    stages, prompts = {}, {}
+    for st in recipe.stages:
+        tokens, how = (prompt_tokens, "given") if prompt_tokens is not None else stage_prompt_tokens(recipe, st)
+        prompts[st.name] = {"tokens": tokens, "from": how}
+        stages[st.name] = stage_plan(shape, st, gpus, tokens, gpu_memory_gib, recipe.model.train_dtype)
     return {"model": recipe.model.source, "parameters": shape.parameters, "vision": shape.vision,
-            "stages": {st.name: stage_plan(shape, st, gpus, prompt_tokens, gpu_memory_gib) for st in recipe.stages}}
+            "stages": stages, "prompt_tokens": prompts}

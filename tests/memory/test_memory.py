@@ -94,3 +94,49 @@ def test_plan_cli_prints_every_strategy(capsys):
     for strategy in ("ddp", "zero1", "zero2", "zero3", "fsdp"):
         assert strategy in out
     assert "stage textual" in out
+
+
+def test_weights_are_counted_in_the_dtype_training_holds_them():
+    shape = ModelShape(parameters=1000, vision=0, hidden=8, layers=1, vocab=10, lora_per_rank=0)
+    stage = StageConfig(name="s", trainer=TrainerConfig(beta=0.01, prompts_per_step=1, group_size=2, bf16=True))
+    GiB = 1024**3
+    fp32 = {r["strategy"]: r for r in stage_plan(shape, stage, 1, train_dtype="float32")}
+    bf16 = {r["strategy"]: r for r in stage_plan(shape, stage, 1, train_dtype="bfloat16")}
+    # fp32 weights under DDP/FSDP (autocast computes in bf16): 4 bytes each, and so is the reference copy
+    assert fp32["ddp"]["weights"] * GiB == pytest.approx(4000) and fp32["ddp"]["reference"] * GiB == pytest.approx(4000)
+    assert bf16["ddp"]["weights"] * GiB == pytest.approx(2000) and bf16["ddp"]["optimizer"] * GiB == pytest.approx(12000)
+    # DeepSpeed with bf16 casts to bf16 and keeps fp32 masters whatever was loaded
+    assert fp32["zero1"]["weights"] * GiB == pytest.approx(2000) and not fp32["ddp"]["bf16_weights"]
+
+
+def test_prompt_tokens_come_from_the_data_or_its_limit(tmp_path, tiny_model_dir):
+    import json
+
+    from PIL import Image
+
+    from stagewise.data.budget import PromptLength
+    from stagewise.data.sources import load_rows, to_trl_rows
+    from stagewise.memory import plan
+    from stagewise.models.load import load_processor
+
+    Image.new("RGB", (224, 224)).save(tmp_path / "a.png")
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(
+        {"id": str(i), "problem": "Count the shapes. " * (1 + 10 * i), "answer": "1", "images": ["a.png"]}) + "\n"
+        for i in range(3)))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"""
+name: r
+output_dir: {tmp_path}
+model: {{source: {tiny_model_dir}}}
+stages:
+  - {{name: v, capability: visual_reasoning, data: {{paths: [{tmp_path / 'd.jsonl'}], instruction: null}}}}
+  - {{name: t, capability: visual_reasoning, data: {{paths: [{tmp_path / 'd.jsonl'}], max_prompt_tokens: 300}}}}
+""")
+    r = load_recipe(recipe)
+    out = plan(r, 1)
+    rows = to_trl_rows(load_rows(tmp_path / "d.jsonl", decode=False), instruction=None)
+    longest = max(PromptLength(load_processor(tiny_model_dir))(x) for x in rows)
+    assert out["prompt_tokens"]["v"]["tokens"] == longest > 64  # 64 image tokens plus the longest text
+    assert out["prompt_tokens"]["t"] == {"tokens": 300, "from": "data.max_prompt_tokens"}
+    assert out["stages"]["v"][0]["seq_len"] == longest + r.stages[0].trainer.max_completion_length
+    assert plan(r, 1, prompt_tokens=50)["prompt_tokens"]["v"] == {"tokens": 50, "from": "given"}
