@@ -25,13 +25,38 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def _quiet_libraries() -> None:
-    import datasets
     import transformers
 
-    datasets.disable_progress_bars()
+    # Library log chatter off, progress bars kept: downloads and dataset writes can take an hour and must not run
+    # silently. Blocks that draw stagewise's own bar turn them off there (stagewise.utils.library_bars_off).
     transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class _VersionAction(argparse.Action):
+    """`stagewise --version`: the package and the versions a bug report needs, read without importing them."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        sys.stdout.write(version_line() + "\n")
+        parser.exit()
+
+
+def version_line() -> str:
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    import stagewise
+
+    found = []
+    for pkg in ("torch", "transformers", "trl", "accelerate", "peft", "datasets", "huggingface_hub", "vllm"):
+        try:
+            found.append(f"{pkg} {version(pkg)}")
+        except PackageNotFoundError:  # optional extras (vllm) are simply not listed
+            pass
+    return f"stagewise {stagewise.__version__} ({', '.join(found)}; python {platform.python_version()})"
 
 
 def show_table(title: str, header: list[str], rows: list[list[str]]) -> None:
@@ -601,6 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="stagewise", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--version", action=_VersionAction, help="print the versions of stagewise and its stack")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="train a recipe's stages in order and evaluate them")

@@ -170,3 +170,31 @@ def append_jsonl(path: str | Path, rows: list[dict]) -> None:
         else:
             os.truncate(path, size)
         raise DiskFullError(path, _detail(e)) from e
+
+
+@contextmanager
+def library_bars_off() -> Iterator[None]:
+    """Progress bars of datasets, huggingface_hub and transformers off inside the block, restored after.
+
+    For the blocks where stagewise draws its own bar (a rich `Progress` or a tqdm bar): a library bar redrawing
+    the same terminal line garbles both. Everywhere else the libraries' bars stay on, so a 16 GB download or a
+    long `save_to_disk` shows its progress."""
+    import datasets
+    import huggingface_hub.utils as hub_utils
+    import transformers
+
+    was = (datasets.is_progress_bar_enabled(), hub_utils.are_progress_bars_disabled(),
+           transformers.utils.logging.is_progress_bar_enabled())
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()  # also the hub's
+    try:
+        yield
+    finally:
+        if was[0]:
+            datasets.enable_progress_bars()
+        if was[2]:
+            transformers.utils.logging.enable_progress_bar()  # turns the hub's on too
+        if was[1]:
+            hub_utils.disable_progress_bars()
+        elif not was[2]:
+            hub_utils.enable_progress_bars()

@@ -104,10 +104,11 @@ def run_probe(model, processor, rows: list[dict], cache_path: Path, batch_size: 
 
     from stagewise.eval.generate import generate
     from stagewise.rewards import extract_answer, grade
+    from stagewise.utils import library_bars_off
 
     done = {r["id"]: r for r in read_jsonl(cache_path)} if cache_path.exists() else {}
     todo = [r for r in rows if r["id"] not in done]
-    with Progress(transient=True) as progress:
+    with library_bars_off(), Progress(transient=True) as progress:
         task = progress.add_task("caption probe", total=len(todo))
         for start in range(0, len(todo), batch_size):
             batch = todo[start: start + batch_size]

@@ -15,7 +15,7 @@ from rich.progress import Progress
 from stagewise.data.sources import decode_image
 from stagewise.eval.generate import generate
 from stagewise.rewards import extract_answer, grade
-from stagewise.utils import append_jsonl
+from stagewise.utils import append_jsonl, library_bars_off
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def estimate_pass_rates(model, processor, rows: list[dict], cache_path: str | Pa
     torch.manual_seed(seed)
     model.eval()
     per_batch = max(1, batch_size // k) if batch_size >= k else 1
-    with Progress(transient=True) as progress:
+    with library_bars_off(), Progress(transient=True) as progress:
         task = progress.add_task("pass rates", total=len(todo))
         # Image and text-only rows go in separate batches (one processor call cannot mix them).
         for group in ([r for r in todo if r.get("images")], [r for r in todo if not r.get("images")]):

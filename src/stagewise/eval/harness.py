@@ -19,7 +19,7 @@ from stagewise.data.sources import DataError
 from stagewise.eval.benchmarks import get_benchmark
 from stagewise.eval.benchmarks.common import open_image, pre_extract, read_records
 from stagewise.rewards.verify import format_ok
-from stagewise.utils import append_jsonl, atomic_write_json, atomic_write_jsonl
+from stagewise.utils import append_jsonl, atomic_write_json, atomic_write_jsonl, library_bars_off
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ def run(
     # Image and text-only requests are generated in separate batches.
     todo.sort(key=lambda r: not r.get("images"))
     system = _template_or_text(settings.system_prompt)
-    with Progress(transient=True) as progress:
+    with library_bars_off(), Progress(transient=True) as progress:
         task = progress.add_task(f"{name} -> {out.name}", total=len(todo))
         for start in range(0, len(todo), settings.batch_size):
             batch = todo[start : start + settings.batch_size]
