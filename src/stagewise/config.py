@@ -299,8 +299,9 @@ class BenchmarkSpec:
     """One benchmark scored after each stage besides the world's test splits (stagewise.eval.benchmarks)."""
 
     name: str = ""
-    """Benchmark name: mathvista, mathvision, mathverse, wemath, logicvista, dynamath, hallusionbench, mmstar,
-    pope, aokvqa, realworldqa."""
+    """A benchmark (`stagewise eval list`), a suite (`paper-main`: the paper's 8 main benchmarks,
+    `paper-extended`: its 10 extended ones) or another harness's name (`MathVista_MINI`); suites expand into
+    one entry per benchmark, each with this entry's other settings."""
     data: str | None = None
     """Annotations: hub id, local folder, or JSON/JSONL/parquet/TSV file; null for the benchmark's hub id."""
     images: str | None = None
@@ -1011,6 +1012,22 @@ def variant_names(recipe: Recipe) -> list[str]:
     return list(recipe.variants) or ["staged"]
 
 
+def expand_benchmarks(specs: list[BenchmarkSpec]) -> list[BenchmarkSpec]:
+    """`eval.benchmarks` with suite names (`paper-main`, `paper-extended`) and other harnesses' names
+    (`MathVista_MINI`, ...) replaced by their benchmarks, each entry's other settings carried to every one; names
+    stagewise does not know are left for `validate` to report."""
+    from stagewise.eval.suites import ALIASES, SUITES
+
+    out = []
+    for spec in specs:
+        entries = SUITES.get(spec.name) or ((ALIASES[spec.name],) if spec.name in ALIASES else None)
+        if entries is None:
+            out.append(spec)
+            continue
+        out += [dataclasses.replace(spec, name=e.name, subset=e.subset or spec.subset) for e in entries]
+    return out
+
+
 def select_variants(recipe: Recipe, names: list[str] | None) -> Recipe:
     """The recipe with only the named arms (`stagewise run --variant NAME`), in the recipe's order."""
     if not names:
@@ -1124,6 +1141,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     beside = path.parent / recipe.model.source
     if not Path(recipe.model.source).is_absolute() and (beside / "config.json").is_file():
         recipe.model.source = str(beside.resolve())
+    recipe.eval.benchmarks = expand_benchmarks(recipe.eval.benchmarks)
     validate(recipe, src)
     for st in recipe.stages:  # the recipe's reward mode, unless the stage names its own
         st.trainer.reward_mode = st.trainer.reward_mode or recipe.reward.mode

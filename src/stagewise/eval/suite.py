@@ -21,9 +21,10 @@ def run_benchmarks(ev: EvalConfig, model_path: str | Path, out_root: str | Path,
     backend = None
     results = {}
     for spec in ev.benchmarks:
-        out = Path(out_root) / spec.name
+        label = spec_label(spec)
+        out = Path(out_root) / label
         if (out / "metrics.json").exists():
-            results[spec.name] = json.loads((out / "metrics.json").read_text())
+            results[label] = json.loads((out / "metrics.json").read_text())
             continue
         if backend is None:
             from stagewise.eval.backends import make_backend
@@ -37,6 +38,14 @@ def run_benchmarks(ev: EvalConfig, model_path: str | Path, out_root: str | Path,
             max_new_tokens=spec.max_new_tokens or ev.max_new_tokens,
             batch_size=ev.batch_size,
         )
-        log.info("eval %s on %s (%d items)", model_path, spec.name, len(rows))
-        results[spec.name] = harness.run(spec.name, rows, backend, out, settings)
+        log.info("eval %s on %s (%d items)", model_path, label, len(rows))
+        results[label] = harness.run(spec.name, rows, backend, out, settings)
     return results
+
+
+def spec_label(spec) -> str:
+    """An entry's output folder and result key: the benchmark, or benchmark-subset where two entries of one
+    benchmark differ by subset (MathVerse's Vision Intensive and Vision Only in the paper's suites)."""
+    if not spec.subset:
+        return spec.name
+    return f"{spec.name}-{spec.subset.lower().replace(' ', '_').replace('-', '_')}"
