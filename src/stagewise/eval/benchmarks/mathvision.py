@@ -31,7 +31,7 @@ MODES = ("official",)
 def load(
     source: str | Path = HUB_ID, limit: int | None = None, images: str | Path | None = None
 ) -> list[dict]:
-    recs = read_records(source, split=SPLIT)
+    recs = read_records(source, split=SPLIT, limit=limit)  # --limit reads only what it scores
     base = base_dir(source, images)
     rows = []
     for _, r, where in numbered(recs, limit, source):

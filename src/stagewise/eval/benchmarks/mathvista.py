@@ -51,7 +51,7 @@ PREDICTION_FIELDS = ("choices", "question_type", "answer_type", "precision", "me
 def load(
     source: str | Path = HUB_ID, limit: int | None = None, images: str | Path | None = None
 ) -> list[dict]:
-    recs = read_records(source, split=SPLIT)
+    recs = read_records(source, split=SPLIT, limit=limit)  # --limit reads only what it scores
     queries: dict = {}
     qfile = Path(source).parent / "query.json" if Path(source).is_file() else None
     if qfile and qfile.exists():  # the repo keeps the official queries beside testmini.json
