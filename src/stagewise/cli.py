@@ -699,6 +699,9 @@ def build_parser() -> argparse.ArgumentParser:
     from stagewise.rewards.score_file import add_reward_commands
 
     add_reward_commands(sub)
+    from stagewise.export.hub import add_publish_commands
+
+    add_publish_commands(sub)
 
     e = sub.add_parser("eval", help="evaluate a model on a benchmark, or score existing predictions")
     esub = e.add_subparsers(dest="eval_command", required=True)

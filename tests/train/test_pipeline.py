@@ -75,6 +75,16 @@ def test_run_trains_each_stage_from_the_previous_and_resumes(tmp_path):
     assert "overall Δ" in table and "kinds left out" in table
     assert all(set(c["without_collapsed"]) == {"perception", "textual", "visual", "overall"} for c in paired.values())
 
+    # every trained folder carries its Hub model card, rewritten with its results once evaluated
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(vdir / "visual" / "README.md")
+    assert card.data.model_name == "micro/staged/seed0/visual"
+    visual = json.loads((vdir / "eval" / "visual" / "summary.json").read_text())["families"]["visual"]
+    scored = {r.dataset_name: r.metric_value for r in card.data.eval_results}
+    assert scored["stagewise world: visual (held-out test)"] == round(100 * visual["accuracy"], 2)
+    assert "| textual | textual reasoning | GRPO |" in card.text and (run / "base" / "README.md").exists()
+
     stamps = {p: p.stat().st_mtime_ns for p in run.rglob("manifest.json")}
     assert main(["run", str(recipe)]) == 0
     assert stamps == {p: p.stat().st_mtime_ns for p in run.rglob("manifest.json")}

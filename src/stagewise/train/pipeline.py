@@ -43,6 +43,7 @@ from stagewise.analysis.paired import (
 from stagewise.config import Recipe, needs_world, to_dict
 from stagewise.data.sft_rows import approx_length, arrange_order, world_sft_rows
 from stagewise.data.sources import load_rows, to_dataset, to_trl_rows
+from stagewise.export.card import refresh_cards
 from stagewise.lock import folder_lock
 from stagewise.train import provenance
 from stagewise.train.plan import StagePlan
@@ -171,6 +172,7 @@ def build_base(recipe: Recipe, data_dir: Path, planned: dict[str, Planned] | Non
     _write_log(base, trainer)
     write_manifest(base, recipe, step="warmstart", started_from=relative(source, recipe.run_dir), config=asdict(ws),
                    train_items=n_rows, resumed_from=resume.name if resume else None, wall_s=time.time() - t0)
+    refresh_cards([base])
     shutil.rmtree(base / "checkpoints", ignore_errors=True)  # the model is saved; checkpoints were for resuming
     return base
 
@@ -283,6 +285,7 @@ def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Pa
         started_from=relative(start_from, out.parent.parent.parent), train_items=len(plan.rows),
         resumed_from=resume.name if resume else None,
         wall_s=compute["wall_s"], compute=compute, parameters=parameters)
+    refresh_cards([out])  # README.md: the Hub model card, rewritten with the results once evaluated
     shutil.rmtree(out / "checkpoints", ignore_errors=True)  # the final model is saved; checkpoints were for resuming
     return out
 
@@ -540,6 +543,7 @@ def _run_locked(recipe: Recipe, seeds: list[int], launch, planned: dict[str, Pla
                  run_dir / "results.md")
         return {"models": {}, "grid": None, "paired": {}}
     summaries = evaluate_models(recipe, to_eval, data_dir, planned)
+    refresh_cards(p for _, p, _ in to_eval if Path(p).absolute().is_relative_to(run_dir.absolute()))  # + results
     paired = compare_to_reference(load_eval_items({label: out for label, _, out in to_eval}), recipe.eval.families)
     header, rows = results_table(summaries, recipe.eval.families)
     p_header, p_rows = paired_table(paired, recipe.eval.families)
