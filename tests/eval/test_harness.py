@@ -279,8 +279,11 @@ def test_aokvqa_letter_or_choice_text():
             "images": [],
         }
     ]
-    assert "B. dog" in aokvqa.prompt(rows[0])
-    assert [r["correct"] for r in scored(aokvqa, rows * 3, ["B", "dog", "\\boxed{C}"])] == [True, True, False]
+    assert "B. dog" in aokvqa.prompt(rows[0]) and "text of the correct option" in aokvqa.prompt(rows[0])
+    letter = scored(aokvqa, rows * 3, ["B", "dog", "\\boxed{C}"], mode="letter")
+    assert [r["correct"] for r in letter] == [True, True, False]
+    # official (allenai/aokvqa eval_aokvqa): the raw response must be the correct choice's text, exactly
+    assert [r["correct"] for r in scored(aokvqa, rows * 3, ["B", "dog", "Dog"])] == [False, True, False]
 
 
 def test_dynamath_average_and_worst_case():
@@ -309,7 +312,7 @@ def test_dynamath_average_and_worst_case():
         '{"solution": "x", "short answer": "B"}',
         "\\boxed{C}",
     ]
-    res = scored(dynamath, rows, responses, mode="chain")
+    res = scored(dynamath, rows, responses, mode="boxed")
     m = dynamath.metrics(rows, res)
     assert [r["correct"] for r in res] == [True, False, True, True]
     assert m["average"]["correct"] == 3 and m["worst_case"] == {"accuracy": 50.0, "correct": 1, "total": 2}

@@ -1,4 +1,10 @@
-"""A-OKVQA, multiple-choice setting: the prediction must be the correct choice (by letter or by its text)."""
+"""A-OKVQA, multiple-choice setting.
+
+Official scorer (allenai/aokvqa, evaluation/eval_predictions.py `eval_aokvqa`, multiple_choice=True): the
+prediction must be the correct choice's text, exactly (case, blanks and punctuation count). Modes: `official`
+(that, on the raw response; the prompt asks for the choice's text); `letter` (the choice's letter read by the
+shared verifier, or the choice's text up to case and a trailing period: how letter-prompted harnesses score it).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ from stagewise.eval.benchmarks.common import (
 from stagewise.rewards.verify import extract_choice
 
 HUB_ID, SPLIT = "HuggingFaceM4/A-OKVQA", "validation"
-MODES = ("official",)
+MODES = ("official", "letter")
 
 
 def load(
@@ -44,11 +50,13 @@ def load(
 def prompt(row: dict) -> str:
     return (
         f"{row['question']}\n{options_block(row['choices'])}\n"
-        "Answer with the option's letter from the given choices directly."
+        "Answer with the text of the correct option, exactly as written above, and nothing else."
     )
 
 
 def extract(text: str, row: dict, mode: str = "official") -> str | None:
+    if mode == "official":
+        return text
     lowered = [c.lower() for c in row["choices"]]
     if text.strip().lower().rstrip(".") in lowered:  # the choice's text instead of its letter
         return letters(len(lowered))[lowered.index(text.strip().lower().rstrip("."))]
@@ -56,6 +64,8 @@ def extract(text: str, row: dict, mode: str = "official") -> str | None:
 
 
 def score(extracted, row: dict, mode: str = "official") -> dict:
+    if mode == "official":
+        return {"correct": extracted == row["choices"][letters(len(row["choices"])).index(row["answer"])]}
     return {"correct": extracted == row["answer"]}
 
 

@@ -3,14 +3,15 @@
 Official scorer (DynaMath/DynaMath, evaluation/opensource_json_eval.py): the model answers in JSON with a
 "short answer"; floats are correct within an absolute 0.001 (a trailing π multiplies), a multiple-choice answer
 must be the letter (or hold it in its first 3 characters), text answers must contain the gold answer. Worst-case
-accuracy counts a seed question only if all its variants are correct.
+accuracy counts a seed question only if all its variants are correct. Modes: `official` (the script's reading
+of the raw response: preprocess to the outer braces, JSON "short answer", else the last line less its last
+character); `boxed` (the harness's boxed/answer reading taken whole, the JSON rule where there is JSON).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from stagewise.eval.benchmarks.common import acc, base_dir, breakdown, image_ref
 
 HUB_ID, SPLIT = "DynaMath/DynaMath_Sample", None
 VARIANTS = [f"sample_variant{i}" for i in range(1, 11)]
-MODES = ("official",)
+MODES = ("official", "boxed")
 
 
 def _records(source: str | Path) -> list[tuple[str, dict]]:
@@ -74,17 +75,27 @@ def prompt(row: dict) -> str:
     return text + "\n" + load_prompt("dynamath")
 
 
-def short_answer(text: str) -> str:
-    """The official script's reading of a response: its JSON "short answer", else the last line without its last
-    character; a one-line answer (e.g. the content of a box) is taken as it is."""
-    found = re.search(r"\{.*\}", text, flags=re.S)
-    if found:
-        try:
-            return str(json.loads(found.group(0).replace("\\", ""), strict=False).get("short answer"))
-        except (json.JSONDecodeError, AttributeError):
-            pass
-    lines = text.split("\n")
-    return lines[-1][:-1] if len(lines) > 1 else text
+def _preprocess(text: str) -> str:
+    """The official script's `preprocess`: cut to the first "{" and the last "}", then drop every backslash; the
+    text unchanged when it has no such pair."""
+    if text == "":
+        return text
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end < 0 or end - start < 1 or len(text) - start <= 1:
+        return text
+    return text[start : end + 1].replace("\\", "")
+
+
+def short_answer(text: str) -> str | None:
+    """The official script's reading of a response: its JSON "short answer" (str() of it, "None" when absent),
+    else the last line of the preprocessed text without its last character; None when the JSON is not an object
+    (a bare number: the official grading fails on it)."""
+    description = _preprocess(text)
+    try:
+        found = json.loads(description, strict=False)
+    except json.JSONDecodeError:
+        return description.split("\n")[-1][:-1]
+    return str(found.get("short answer")) if isinstance(found, dict) else None
 
 
 def _float(text: str) -> float:
@@ -93,12 +104,16 @@ def _float(text: str) -> float:
     return float(text)
 
 
-def extract(text: str, row: dict, mode: str = "official") -> str:
-    return short_answer(text.strip())
+def extract(text: str, row: dict, mode: str = "official") -> str | None:
+    if mode == "boxed" and "{" not in text:  # an answer the harness read out (a box's content) is taken whole;
+        return text.strip()  # the official rule would drop its last character, as it does a JSON-less last line
+    return short_answer(text)
 
 
 def score(extracted, row: dict, mode: str = "official") -> dict:
-    answer, gold = "" if extracted is None else str(extracted), row["answer"]
+    if extracted is None:
+        return {"correct": False}
+    answer, gold = str(extracted), row["answer"]
     try:
         if row["answer_type"] == "float":
             value = answer if answer.isdigit() else answer.split(" ")[0]
@@ -106,7 +121,7 @@ def score(extracted, row: dict, mode: str = "official") -> dict:
         if row["answer_type"] == "multiple choice":
             return {"correct": answer == gold if len(answer) == 1 else gold in answer[0:3]}
         return {"correct": gold in answer}
-    except ValueError:
+    except (ValueError, IndexError):  # the official script counts any error as a fail
         return {"correct": False}
 
 

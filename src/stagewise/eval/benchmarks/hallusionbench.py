@@ -116,8 +116,9 @@ def _scores(rows: list[dict], results: list[dict]) -> dict:
             rows, results, figure, skip=lambda r: r["category"] == "VS" and r["figure_id"] == "0"
         ),
         "qAcc": _all_correct(rows, results, question),
-        "qAcc_easy": _all_correct(rows, results, question, skip=lambda r: r["figure_id"] != "0"),
-        "qAcc_hard": _all_correct(rows, results, question, skip=lambda r: r["figure_id"] == "0"),
+        # official get_eval_pair_easy/hard: split by visual_input (2 = an edited figure), not by figure_id
+        "qAcc_easy": _all_correct(rows, results, question, skip=lambda r: r["visual_input"] == "2"),
+        "qAcc_hard": _all_correct(rows, results, question, skip=lambda r: r["visual_input"] != "2"),
     }
 
 

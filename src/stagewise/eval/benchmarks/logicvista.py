@@ -1,6 +1,7 @@
 """LogicVista: multiple choice where some answers are several letters ("B, D"); set match of the letters.
 
-Modes: `official` (the set of letters must equal the gold set); `lmms_eval` (one letter only, as lmms-eval
+Modes: `official` (the letters, split on ", ", lower-cased and sorted, must equal the gold's: eval/extract_accuracy.py;
+its GPT-4 letter reader is a judge here, the rules read the letters without one); `lmms_eval` (one letter only, as lmms-eval
 collapses the answer: multi-letter gold answers can then never be matched).
 """
 
@@ -69,6 +70,13 @@ def letter_set(text: str | None) -> set[str]:
 
 
 def extract(text: str, row: dict, mode: str = "official") -> str | None:
+    entry = text.split("ASSISTANT:")[1] if "ASSISTANT:" in text else text  # as extract_accuracy.py reads it
+    one = entry.strip()
+    # the official script's only rule before GPT-4 reads the answer: one character that is neither a-e nor a
+    # digit is no answer ("ZZZZZ")
+    odd = one.lower() not in "abcde" if one.isalpha() else not one.isnumeric()
+    if mode == "official" and len(one) == 1 and odd:
+        return "ZZZZZ"
     found = sorted(letter_set(text))
     if mode == "lmms_eval":
         found = found[:1]
@@ -76,12 +84,15 @@ def extract(text: str, row: dict, mode: str = "official") -> str | None:
 
 
 def score(extracted, row: dict, mode: str = "official") -> dict:
-    gold = letter_set(row["answer"])
-    if not gold:  # a few gold answers are not letters ("3"): exact match
-        return {"correct": extracted is not None and str(extracted).strip() == row["answer"].strip()}
     if mode == "lmms_eval":
         return {"correct": extracted is not None and str(extracted) == row["answer"].strip()}
-    return {"correct": letter_set(extracted) == gold}
+    return {"correct": _answers(extracted) == _answers(row["answer"])}
+
+
+def _answers(text) -> list[str]:
+    """The official match: both sides split on ", ", lower-cased and sorted, then compared as lists (so a letter
+    given twice is not the letter once)."""
+    return sorted(x.strip().lower() for x in str(text or "").split(", "))
 
 
 def metrics(rows: list[dict], results: list[dict], mode: str = "official") -> dict:

@@ -1,8 +1,11 @@
 """MathVerse (testmini): five problem versions, the vision-intensive subset, and the judge-based score.
 
-The official score is two GPT-4 steps: extract the answer, then judge it against the gold answer (0/1). With a
-judge configured the second step runs on the judge model; without one the rule fallback grades the extracted
-answer with the shared verifier (a choice letter, or math equivalence). `subset` picks versions
+The official score is two GPT-4 steps: extract the answer, then judge it against the gold answer (0/1); the only
+rule in the official code is score_answer_s2.py's `--quick_match`: the extraction equals the answer string
+exactly. Modes: `official` (that quick match, on the raw response without a judge, on an extraction given with
+`--field`); `boxed` (the harness's boxed/answer reading graded by the shared verifier: a choice letter, or math
+equivalence; the stand-in for the GPT-4 steps when no judge is configured). With a judge the second step runs on
+the judge model, on the `boxed` reading. `subset` picks versions
 ("Vision Intensive", or several joined by commas; the paper reports Vision Intensive and Vision Only).
 """
 
@@ -15,7 +18,7 @@ from stagewise.eval.benchmarks.common import base_dir, breakdown, image_ref, nee
 from stagewise.rewards.verify import extract_choice, grade, infer_kind
 
 HUB_ID, SPLIT = "AI4Math/MathVerse", "testmini"
-MODES = ("official",)
+MODES = ("official", "boxed")
 VERSIONS = ("Text Dominant", "Text Lite", "Vision Intensive", "Vision Dominant", "Vision Only")
 JUDGE_PROMPT = "judge_mathverse_score"
 
@@ -59,6 +62,8 @@ def prompt(row: dict) -> str:
 
 
 def extract(text: str, row: dict, mode: str = "official") -> str | None:
+    if mode == "official":  # the official extraction is GPT-4's; no rule reads the response
+        return text
     if row["question_type"] == "multi-choice":
         return extract_choice(text, 8) or text
     return text
@@ -67,13 +72,15 @@ def extract(text: str, row: dict, mode: str = "official") -> str | None:
 def score(extracted, row: dict, mode: str = "official") -> dict:
     if extracted is None:
         return {"correct": False}
+    if mode == "official":
+        return {"correct": extracted == row["answer"]}
     if row["question_type"] == "multi-choice":
         return {"correct": extract_choice(str(extracted), 8) == row["answer"].strip().strip("()").upper()[:1]}
     return {"correct": grade(str(extracted), row["answer"], infer_kind(row["answer"]))}
 
 
 def judge(text: str, row: dict, ask, mode: str = "official") -> dict:
-    extracted = extract(text, row, mode)
+    extracted = extract(text, row, "boxed")
     reply = ask(JUDGE_PROMPT, question=row["question"], answer=row["answer"], extracted=extracted or "")
     return {
         "extracted": extracted,

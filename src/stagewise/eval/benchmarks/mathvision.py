@@ -168,6 +168,9 @@ def _strip_string(s: str) -> str:
 def _value(text: str) -> float:
     from latex2sympy2_extended import latex2sympy
 
+    # latex2sympy2 (the official parser) reads a braced group "{3}" as its content; the extended fork keeps it
+    if text.startswith("{") and text.endswith("}") and text.count("{") == 1:
+        text = text[1:-1]
     return round(float(latex2sympy(text).evalf()), 2)
 
 
