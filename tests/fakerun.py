@@ -60,7 +60,8 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 def trainer_log(steps: int, length: float) -> list[dict]:
     return [{"step": s, "reward": 0.1 * s, "rewards/accuracy_reward/mean": 0.05 * s,
              "rewards/format_reward/mean": 1.0, "completions/mean_length": length - s, "kl": 0.001 * s,
-             "loss": 0.0} for s in range(2, steps + 1, 2)]
+             "entropy": 0.5 - 0.02 * s, "clip_ratio/region_mean": 0.001 * s, "clip_ratio/low_mean": 0.0004 * s,
+             "clip_ratio/high_mean": 0.0006 * s, "loss": 0.0} for s in range(2, steps + 1, 2)]
 
 
 def make_run(world_dir: Path, run_dir: Path, variants: dict[str, list[str]] | None = None) -> dict:

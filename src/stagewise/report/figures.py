@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+from matplotlib.lines import Line2D  # noqa: E402
 
 # Trainer-log curves, panel title -> (log keys tried in order, y-axis label).
 CURVES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -105,4 +106,105 @@ def length_vs_accuracy(points: list[dict]) -> bytes:
     ax.set_title("Trace length vs accuracy across checkpoints")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def bars_with_intervals(title: str, groups: list[str], series: dict[str, list[tuple[float, float, float] | None]],
+                        ylabel: str, xlabel: str, colours: dict[str, str] | None = None) -> bytes:
+    """Bars per group (x) for each series (colour), each with its interval as an error bar: values are
+    (estimate, low, high); None leaves a bar out."""
+    fig, ax = plt.subplots(figsize=(min(16.0, max(5.5, 1.1 * len(groups) * max(1, len(series)) ** 0.5 + 2.5)), 3.8))
+    width = 0.8 / max(1, len(series))
+    for j, (name, values) in enumerate(series.items()):
+        pts = [(i + (j - (len(series) - 1) / 2) * width, v) for i, v in enumerate(values) if v is not None]
+        if not pts:
+            continue
+        xs, est = [p[0] for p in pts], [p[1][0] for p in pts]
+        err = [[p[1][0] - p[1][1] for p in pts], [p[1][2] - p[1][0] for p in pts]]
+        bars = ax.bar(xs, est, width=width, label=name, color=(colours or {}).get(name, PALETTE[j % len(PALETTE)]),
+                      alpha=0.85)
+        ax.errorbar(xs, est, yerr=err, fmt="none", ecolor="black", elinewidth=1, capsize=3)
+        if len(groups) * len(series) <= 30:
+            ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=2, label_type="center", color="white")
+    tilt = len(groups) > 5 or max((len(g) for g in groups), default=0) > 14
+    ax.set_xticks(range(len(groups)), groups, rotation=20 if tilt else 0, ha="right" if tilt else "center")
+    ax.set_ylim(0, 105)
+    ax.set_ylabel(ylabel)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, ncols=min(4, len(series)))
+    return _png(fig)
+
+
+def arms_on_compute(title: str, panels: dict[str, str], arms: dict[str, dict[str, dict]],
+                    colours: dict[str, str] | None = None) -> bytes:
+    """Every arm on one x axis (completions generated), one panel per metric: the smoothed mean over seeds as a
+    line and the spread over seeds (min to max) as a band; raw logged points faint behind. `colours`: arm ->
+    colour, so that an arm has one colour on every plot of the page.
+    `arms` = {arm: {metric: {"x": grid, "mean", "low", "high", "raw": [(x, y)], "seeds": n}}}."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.5), squeeze=False)
+    for ax, (metric, ylabel) in zip(axes[0], panels.items(), strict=True):
+        for j, (arm, curves) in enumerate(arms.items()):
+            c = curves.get(metric)
+            if not c or not c["x"]:
+                continue
+            colour = (colours or {}).get(arm, PALETTE[j % len(PALETTE)])
+            if c["raw"]:
+                ax.plot(*zip(*c["raw"], strict=True), ls="", marker=".", ms=2.5, alpha=0.25, color=colour)
+            ax.plot(c["x"], c["mean"], color=colour, lw=2, label=f"{arm} ({c['seeds']} seed{'s' * (c['seeds'] > 1)})")
+            if c["seeds"] > 1:
+                ax.fill_between(c["x"], c["low"], c["high"], color=colour, alpha=0.2, lw=0)
+        ax.set_title(metric)
+        ax.set_xlabel("completions generated (all stages)")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(title, y=1.03)
+    fig.subplots_adjust(wspace=0.35)
+    return _png(fig)
+
+
+# Optimisation-health curves: panel -> ((log key, line style label), ...), y label.
+STABILITY: dict[str, tuple[tuple[tuple[str, str], ...], str]] = {
+    "policy entropy": ((("entropy", "mean"),), "entropy (nats per token)"),
+    "clip ratio": ((("clip_ratio/region_mean", "region"), ("clip_ratio/low_mean", "low"),
+                    ("clip_ratio/high_mean", "high")), "share of tokens clipped"),
+}
+_STYLES = ("-", "--", ":")
+
+
+def stability_curves(title: str, stages: list[tuple[str, list[dict]]]) -> bytes | None:
+    """Entropy and clip ratio of one run's stages laid end to end (as `training_curves`): where GRPO
+    instability shows first (entropy collapsing or exploding, more and more tokens clipped). None when no stage
+    logged them."""
+    keys = [k for spec, _ in STABILITY.values() for k, _ in spec]
+    if not any(isinstance(r.get(k), (int, float)) for _, log in stages for r in log for k in keys):
+        return None
+    fig, axes = plt.subplots(1, len(STABILITY), figsize=(5.2 * len(STABILITY), 3.3))
+    offset = 0
+    for i, (stage, log) in enumerate(stages):
+        steps = [r["step"] for r in log if "step" in r]
+        for ax, (spec, _) in zip(axes, STABILITY.values(), strict=True):
+            for (key, _), ls in zip(spec, _STYLES, strict=False):
+                pts = [(offset + r["step"], r[key]) for r in log if "step" in r and isinstance(r.get(key), (int, float))]
+                if pts:
+                    ax.plot(*zip(*pts, strict=True), ls=ls, marker="o", ms=2.5, color=PALETTE[i % len(PALETTE)],
+                            label=stage if len(spec) == 1 else None)
+            if offset:
+                ax.axvline(offset, color="grey", ls=":", lw=1)
+        offset += max(steps, default=0)
+    for ax, (name, (_, ylabel)) in zip(axes, STABILITY.items(), strict=True):
+        ax.set_title(name)
+        ax.set_xlabel("optimizer step (stages in order)")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    # Colour = stage (legend of the first panel), line style = which clip ratio (a grey key of its own).
+    axes[0].legend(title="stage", fontsize=7)
+    for ax, (spec, _) in zip(axes, STABILITY.values(), strict=True):
+        if len(spec) > 1:
+            ax.legend(handles=[Line2D([], [], color="grey", ls=ls, label=label)
+                               for (_, label), ls in zip(spec, _STYLES, strict=False)], fontsize=7)
+    fig.suptitle(title, y=1.04)
+    fig.subplots_adjust(wspace=0.3)
     return _png(fig)
