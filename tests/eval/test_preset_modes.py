@@ -1,0 +1,57 @@
+"""The paper presets' benchmark modes read a think/boxed response's final answer (as the paper's VLMEvalKit judge
+does), where the authors' rule on the raw response would not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stagewise.config import load_recipe
+from stagewise.eval import harness
+from stagewise.eval.benchmarks import get_benchmark
+
+ROOT = Path(__file__).resolve().parents[2]
+PAPER = sorted((ROOT / "recipes" / "paper").glob("*.yaml"))
+MC = {"question_type": "multi_choice", "answer_type": "text", "choices": ["3", "4", "5", "6"], "answer": "4",
+      "precision": None, "prompt": "q"}
+# benchmark -> (row, a think/boxed response with the right final answer, whether the official raw reading credits it)
+CASES = {
+    "mathvista": (MC, "<think>Could it be 3? No.</think> \\boxed{B}", False),
+    "mathvision": ({"answer": "12", "options": []}, "<think>7 or 12</think> \\boxed{12}", True),
+    "mathverse": ({"answer": "12", "question_type": "free-form"}, "<think>so</think> \\boxed{12}", False),
+    "wemath": ({"answer": "B", "option": "A. 1;B. 2"}, "<think>not A</think> \\boxed{B}", False),
+    "logicvista": ({"answer": "B"}, "<think>A or C?</think> \\boxed{B}", False),
+    "dynamath": ({"answer": "3.5", "answer_type": "float"}, "<think>3.5</think> \\boxed{3.5}", False),
+    "hallusionbench": ({"answer": "1", "category": "VD", "figure_id": "1"},
+                       "<think>No wait, look again.</think> \\boxed{Yes}", False),
+    "mmstar": ({"answer": "B"}, "<think>A?</think> \\boxed{B}", False),
+}
+
+
+def _benchmarks(path: Path, tmp_path: Path) -> list:
+    data = yaml.safe_load(path.read_text())
+    for stage in data["stages"]:
+        for p in stage["data"].get("paths", []):
+            (tmp_path / p).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / p).write_text('{"id": "a", "problem": "1 + 1 = ?", "answer": "2"}\n')
+    copy = tmp_path / path.name
+    copy.write_text(yaml.safe_dump(data))
+    return load_recipe(copy).eval.benchmarks
+
+
+@pytest.mark.parametrize("path", PAPER, ids=lambda p: p.stem)
+def test_paper_presets_load_and_their_modes_read_the_boxed_answer(path, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    benchmarks = _benchmarks(path, tmp_path)
+    assert {b.name for b in benchmarks} == set(CASES)
+    for b in benchmarks:
+        row, response, official_credits = CASES[b.name]
+        bench = get_benchmark(b.name)
+        preset = harness.score_response(bench, row, response, harness.EvalSettings(mode=b.mode))
+        assert preset["correct"], (path.stem, b.name, b.mode, preset)
+        official = harness.score_response(bench, row, response, harness.EvalSettings())
+        assert official["correct"] is official_credits, (b.name, official)
+        # a preset that leaves the official mode does so only where the official raw reading misses the box
+        assert (b.mode == "official") is official_credits, b.name
