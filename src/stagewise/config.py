@@ -87,6 +87,9 @@ class WarmstartConfig:
     Train and test data stay true."""
     confusion_rate: float = 0.6
     """Per-shape probability of each confusion in the warm-start data."""
+    report_to: str = "tensorboard"
+    """Where the warm start's SFT metrics go besides `trainer_log.jsonl`, as a stage's `trainer.report_to`
+    (TensorBoard into `base/logs/`, `wandb`, `trackio`, comma-separated, or `none`)."""
 
 
 @dataclass
@@ -495,6 +498,10 @@ class Recipe:
     """The perception data engine run on the world (for stages with `data.perception_set`); null: none."""
     reward: RewardConfig = field(default_factory=RewardConfig)
     """The reward mode of every GRPO stage that does not set its own `trainer.reward_mode`."""
+    project: str | None = None
+    """Tracker project (W&B, trackio) that every trainer and the evaluation log into, each run named
+    `<name>/<variant>/seed<k>/<stage>` and grouped by arm and seed (stagewise.train.tracking); null: the
+    recipe's `name`."""
 
     @property
     def run_dir(self) -> Path:
@@ -859,6 +866,10 @@ def validate(recipe: Recipe, src: str) -> None:
             check_confusions({str(k): str(v) for k, v in recipe.model.warmstart.confusions.items()})
         except ValueError as e:
             raise RecipeError(f"{src}: model.warmstart.confusions: {e}") from None
+        for tracker in recipe.model.warmstart.report_to.split(","):
+            if tracker.strip() not in TRACKERS:
+                raise RecipeError(f"{src}: model.warmstart.report_to: unknown tracker {tracker.strip()!r} "
+                                  f"(known: {', '.join(TRACKERS)})")
     if recipe.perception_set is not None:
         ps = recipe.perception_set
         for fam in ps.families:

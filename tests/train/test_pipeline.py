@@ -84,6 +84,14 @@ def test_run_trains_each_stage_from_the_previous_and_resumes(tmp_path):
     scored = {r.dataset_name: r.metric_value for r in card.data.eval_results}
     assert scored["stagewise world: visual (held-out test)"] == round(100 * visual["accuracy"], 2)
     assert "| textual | textual reasoning | GRPO |" in card.text and (run / "base" / "README.md").exists()
+    # the warm start's SFT logs to TensorBoard too, and every model's evaluation joins its stage's curves
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert list((run / "base" / "logs").glob("events.out.tfevents.*"))
+    events = EventAccumulator(str(vdir / "visual" / "logs"))
+    events.Reload()
+    assert events.Scalars("eval/visual/accuracy")[-1].value == pytest.approx(100 * visual["accuracy"])
+    assert (run / "logs" / "evaluation_logged.json").exists()
 
     stamps = {p: p.stat().st_mtime_ns for p in run.rglob("manifest.json")}
     assert main(["run", str(recipe)]) == 0

@@ -538,18 +538,14 @@ def render_markdown(title: str, blocks: list, figure_dir: str) -> str:
     return "\n".join(out)
 
 
-def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
-    """Write `report.html` (self-contained), `report.md` and `figures/*.png` into `out_dir` (default
-    `<run_dir>/report/`); returns the HTML path. Works on partial runs: what is missing is listed first."""
-    run_dir = Path(run_dir)
-    out = Path(out_dir) if out_dir else run_dir / "report"
-    layout = scan_run(run_dir)
-    index = data_index(run_dir)
+def run_rows(layout, index: dict) -> list[dict]:
+    """Every evaluated model's per-item rows (world splits and benchmarks); an unreadable eval file costs that
+    model (or benchmark) and is listed in `layout.missing`, not the report."""
     rows = []
     for ref in list(layout.evals):
         try:
             rows += load_items(ref, index)
-        except ValueError as e:  # one bad eval file costs that model, not the report
+        except ValueError as e:
             layout.missing.append(f"{ref.label}: unreadable eval output: {e}")
             layout.evals.remove(ref)
             continue
@@ -558,6 +554,25 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
                 rows += load_items(ref, None, path, bench)
             except ValueError as e:
                 layout.missing.append(f"{ref.label}/{bench}: unreadable eval output: {e}")
+    return rows
+
+
+def run_paper_table(run_dir: str | Path) -> tuple[list[str], list[list[str]]] | None:
+    """The report's paper-style table of a run folder (None before any model is evaluated): what the pipeline
+    logs to the trackers once the run is evaluated."""
+    layout = scan_run(run_dir)
+    finals = final_rows(run_rows(layout, data_index(Path(run_dir))))
+    return paper_table(finals) if finals else None
+
+
+def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+    """Write `report.html` (self-contained), `report.md` and `figures/*.png` into `out_dir` (default
+    `<run_dir>/report/`); returns the HTML path. Works on partial runs: what is missing is listed first."""
+    run_dir = Path(run_dir)
+    out = Path(out_dir) if out_dir else run_dir / "report"
+    layout = scan_run(run_dir)
+    index = data_index(run_dir)
+    rows = run_rows(layout, index)
     finals = final_rows(rows)
     blocks: list = []
     if layout.missing:

@@ -45,7 +45,7 @@ from stagewise.data.sft_rows import approx_length, arrange_order, world_sft_rows
 from stagewise.data.sources import load_rows, to_dataset, to_trl_rows
 from stagewise.export.card import refresh_cards
 from stagewise.lock import folder_lock
-from stagewise.train import provenance
+from stagewise.train import provenance, tracking
 from stagewise.train.plan import StagePlan
 from stagewise.train.provenance import Planned, mark_started
 from stagewise.utils import atomic_write_json, atomic_write_jsonl, atomic_write_text
@@ -166,9 +166,16 @@ def build_base(recipe: Recipe, data_dir: Path, planned: dict[str, Planned] | Non
     seed_everything(recipe.seed)
     model, processor = load_for_training(source, recipe.model.train_dtype, recipe.model.attn_implementation)
     t0 = time.time()
+    from stagewise.train.common import report_targets
+    from stagewise.train.sft import sft_config
+
+    args = sft_config(base, steps=ws.steps, batch_size=ws.batch_size, learning_rate=ws.learning_rate,
+                      seed=recipe.seed, logging_steps=100, shuffle=False, save_steps=ws.save_steps,
+                      extra={"report_to": report_targets(ws.report_to)})
+    tracking.name_trainer(args, tracking.names_for(recipe.project or recipe.name, recipe.name, base, recipe.run_dir))
     trainer = run_sft(model, processor, to_dataset(rows).select(order), base, steps=ws.steps, batch_size=ws.batch_size,
                       learning_rate=ws.learning_rate, seed=recipe.seed, logging_steps=100, shuffle=False,
-                      save_steps=ws.save_steps, resume=str(resume) if resume else False)
+                      save_steps=ws.save_steps, resume=str(resume) if resume else False, args=args)
     _write_log(base, trainer)
     write_manifest(base, recipe, step="warmstart", started_from=relative(source, recipe.run_dir), config=asdict(ws),
                    train_items=n_rows, resumed_from=resume.name if resume else None, wall_s=time.time() - t0)
@@ -246,6 +253,7 @@ def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Pa
     # the config transformers reads in from_pretrained, so each rank loads only its shard instead of the whole
     # fp32 model. `args` must stay referenced until the trainer exists (transformers keeps a weak reference).
     args = _trainer_args(plan, out, seed)
+    tracking.name_trainer(args, tracking.names_for(recipe.project or recipe.name, recipe.name, out, recipe.run_dir))
     model, processor = load_for_training(start_from, recipe.model.train_dtype, recipe.model.attn_implementation)
     if plan.method == "grpo":
         from stagewise.train.grpo import run_grpo
@@ -299,10 +307,11 @@ def _trainer_args(plan: StagePlan, out: Path, seed: int):
         from stagewise.train.grpo import grpo_config
 
         return grpo_config(t, out, seed)
-    from stagewise.train.common import checkpointing_arg
+    from stagewise.train.common import checkpointing_arg, report_targets
     from stagewise.train.sft import sft_config
 
-    extra = {**checkpointing_arg(t.gradient_checkpointing), **({"bf16": t.bf16} if t.bf16 is not None else {})}
+    extra = {**checkpointing_arg(t.gradient_checkpointing), **({"bf16": t.bf16} if t.bf16 is not None else {}),
+             "report_to": report_targets(t.report_to)}  # SFT stages (caption SFT) log where GRPO stages do
     return sft_config(out, steps=t.steps, batch_size=t.batch_size, learning_rate=t.learning_rate, seed=seed,
                       save_steps=t.save_steps, gradient_accumulation_steps=t.gradient_accumulation_steps,
                       extra=extra)
@@ -554,6 +563,7 @@ def _run_locked(recipe: Recipe, seeds: list[int], launch, planned: dict[str, Pla
     atomic_write_json(run_dir / "paired.json", paired)
     grid = grid_summary(recipe, summaries, finals)
     write_grid_summary(run_dir, grid)
+    tracking.log_run(recipe, summaries)
     log.info("run %s finished in %.0f s", recipe.name, time.time() - t0)
     return {"models": summaries, "grid": grid, "paired": paired}
 

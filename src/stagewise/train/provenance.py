@@ -29,7 +29,7 @@ from stagewise.utils import atomic_write_json
 log = logging.getLogger(__name__)
 
 # Settings that change how a run is watched or where it writes, not what it computes.
-NOT_RESULTS = {"threads", "output_dir", "name", "seeds", "report_to", "logging_steps", "save_steps",
+NOT_RESULTS = {"threads", "output_dir", "name", "seeds", "report_to", "project", "logging_steps", "save_steps",
                "server_host", "server_port"}
 CURRICULA = ("difficulty", "capability_difficulty")
 

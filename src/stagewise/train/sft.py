@@ -10,7 +10,7 @@ import datasets
 from trl import SFTConfig, SFTTrainer
 
 from stagewise.train.checkpoint import CheckpointWeightsMixin
-from stagewise.train.common import device_defaults, save_model
+from stagewise.train.common import device_defaults, log_into_stage_folder, save_model
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ def run_sft(model, processor, train: datasets.Dataset, out_dir: str | Path, *, s
                           max_length=max_length, completion_only_loss=completion_only_loss, extra=extra,
                           shuffle=shuffle, gradient_accumulation_steps=gradient_accumulation_steps)
     trainer = StageSFTTrainer(model=model, args=args, train_dataset=train, processing_class=processor)
+    log_into_stage_folder(trainer, out)  # TensorBoard into <stage>/logs/, as GRPO stages
     trainer.train(resume_from_checkpoint=resume or None)
     save_model(trainer, processor, out)
     return trainer
