@@ -164,3 +164,12 @@ def test_card_command_writes_readme(run, capsys):
     assert path == run / "base" / "README.md"
     assert "the SFT warm start" in path.read_text()
     assert write_card(run / "base") == path
+
+
+def test_a_preset_built_by_the_run_is_where_the_chain_starts(run):
+    _manifest(run / "init", step="init", preset="tiny")
+    base = json.loads((run / "base" / "manifest.json").read_text())
+    (run / "base" / "manifest.json").write_text(json.dumps({**base, "started_from": "init"}))
+    text = model_card(run / "staged" / "seed0" / "perception")
+    assert "From `stagewise's tiny preset, randomly initialised`" in text
+    assert "| init |" not in text and "| base | SFT warm start |" in text

@@ -72,11 +72,15 @@ def stage_chain(folder: Path) -> tuple[list[tuple[Path, dict]], str | None]:
         manifest = _json(node / "manifest.json")
         if manifest is None:
             break
+        if manifest.get("step") == "init":  # a preset built by the run: where the chain starts, not a stage
+            root = f"stagewise's {manifest.get('preset', 'tiny')} preset, randomly initialised"
+            break
         chain.append((node, manifest))
         started = manifest.get("started_from") or manifest.get("preset")
         node = None
-        if started and run_dir is not None and (run_dir / started).is_dir() and (run_dir / started / "manifest.json").exists():
-            node = (run_dir / started).resolve()
+        inside = run_dir / started if started and run_dir is not None else None
+        if inside is not None and (inside / "manifest.json").exists():
+            node = inside.resolve()
         else:
             root = str(started) if started else None
     return chain[::-1], root
