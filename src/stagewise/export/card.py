@@ -304,9 +304,12 @@ def model_card(folder: str | Path, base_model: str | None = None, repo_id: str |
 
 
 def write_card(folder: str | Path, base_model: str | None = None, repo_id: str | None = None) -> Path:
-    """Write `README.md` into a trained folder; returns its path."""
+    """Write `README.md` into a trained folder (left untouched when it already says the same: a rerun that
+    finds everything done rewrites nothing); returns its path."""
     path = Path(folder) / "README.md"
-    atomic_write_text(path, model_card(folder, base_model, repo_id))
+    text = model_card(folder, base_model, repo_id)
+    if not path.exists() or path.read_text() != text:
+        atomic_write_text(path, text)
     return path
 
 
