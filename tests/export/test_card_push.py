@@ -101,8 +101,15 @@ def test_card_of_an_unfinished_folder_is_refused_and_a_local_root_is_not_named_b
     assert str(local) not in str(card) and "local my-model" in card.text
 
 
+def tmp_root(run: Path) -> Path:
+    return run.parents[1]
+
+
 def test_push_uploads_the_folder_with_its_card_and_never_shows_the_token(run, monkeypatch, capsys, caplog):
     folder = run / "staged" / "seed0" / "visual"
+    local = tmp_root(run) / "home" / "me" / "data" / "visual.jsonl"  # a local path a manifest may record
+    m = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**m, "data_file": str(local)}))
     calls = {}
 
     def create_repo(self, repo_id, **kw):
@@ -114,6 +121,9 @@ def test_push_uploads_the_folder_with_its_card_and_never_shows_the_token(run, mo
     def upload_folder(self, **kw):
         calls["upload"] = (self.token, kw)
         calls["card_at_upload"] = (Path(kw["folder_path"]) / "README.md").read_text()
+        calls["manifest_at_upload"] = (Path(kw["folder_path"]) / "manifest.json").read_text()
+        calls["files_at_upload"] = sorted(str(p.relative_to(kw["folder_path"]))
+                                          for p in Path(kw["folder_path"]).rglob("*") if p.is_file())
 
         class Info:
             commit_url = f"https://huggingface.co/{kw['repo_id']}/commit/abc"
@@ -132,7 +142,13 @@ def test_push_uploads_the_folder_with_its_card_and_never_shows_the_token(run, mo
     assert calls["create_branch"] == ("me/demo-visual", {"branch": "v1", "repo_type": "model", "exist_ok": True})
     token, kw = calls["upload"]
     assert token == TOKEN and kw["repo_id"] == "me/demo-visual" and kw["revision"] == "v1"
-    assert Path(kw["folder_path"]) == folder and kw["repo_type"] == "model"
+    assert Path(kw["folder_path"]).name == folder.name and kw["repo_type"] == "model"
+    assert calls["files_at_upload"] == sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    # the published manifest names no local folder (the run's own one still does, for resuming)
+    assert str(tmp_root(run)) not in calls["manifest_at_upload"]
+    assert json.loads(calls["manifest_at_upload"])["data_file"] == "<local>/visual.jsonl"
+    assert json.loads((folder / "manifest.json").read_text())["data_file"] == str(local)
+    assert not list(folder.parent.glob(".*publish-*"))  # the staging copy is gone
     assert {"checkpoints/**", "training_args.bin"} <= set(kw["ignore_patterns"])
     assert calls["card_at_upload"].startswith("---\n") and '"me/demo-visual"' in calls["card_at_upload"]
     out = capsys.readouterr()

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from stagewise.export.card import write_card
@@ -45,18 +47,50 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool | None = None
     card = write_card(folder, base_model=base_model, repo_id=repo_id)
     log.info("model card: %s", card)
     api = HfApi(token=token)
-    try:
-        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-        if revision:
-            api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
-        info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="model", revision=revision,
-                                 commit_message=commit_message or f"stagewise: {folder.name}",
-                                 ignore_patterns=IGNORE)
-    except Exception as e:  # noqa: BLE001 — every hub failure leaves here as one error without the token
-        raise PublishError(_redact(f"push of {folder} to {repo_id} failed: {type(e).__name__}: {e}", token)) from None
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}.publish-") as tmp:
+        staged = _public_copy(folder, Path(tmp))
+        try:
+            api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+            if revision:
+                api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
+            info = api.upload_folder(repo_id=repo_id, folder_path=str(staged), repo_type="model",
+                                     revision=revision, commit_message=commit_message or f"stagewise: {folder.name}",
+                                     ignore_patterns=IGNORE)
+        except Exception as e:  # noqa: BLE001 — every hub failure leaves here as one error without the token
+            raise PublishError(_redact(f"push of {folder} to {repo_id} failed: {type(e).__name__}: {e}",
+                                       token)) from None
     url = str(getattr(info, "commit_url", None) or info)
     log.info("pushed %s to %s", folder, url)
     return url
+
+
+def _public_copy(folder: Path, tmp: Path) -> Path:
+    """The folder as published: its files hard-linked (copied across filesystems) into `tmp`, except that
+    `manifest.json` names local folders outside the run by their last part only, as the card does (a manifest
+    records where a run started from, e.g. `/home/<user>/models/x`, which is nobody's business on the Hub)."""
+    out = tmp / folder.name
+    for src in folder.rglob("*"):
+        if not src.is_file() or src.name == "manifest.json" and src.parent == folder:
+            continue
+        dst = out / src.relative_to(folder)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (out / "manifest.json").write_text(json.dumps(_without_local_paths(manifest), indent=2))
+    return out
+
+
+def _without_local_paths(value):
+    if isinstance(value, dict):
+        return {k: _without_local_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_local_paths(v) for v in value]
+    if isinstance(value, str) and value.startswith(("/", "~")) and "\n" not in value:
+        return f"<local>/{Path(value).name}"
+    return value
 
 
 def cmd_card(args) -> int:
