@@ -538,6 +538,67 @@ def render_markdown(title: str, blocks: list, figure_dir: str) -> str:
     return "\n".join(out)
 
 
+def checkpoint_scores(layout) -> dict[str, dict[str, float | None]]:
+    """label -> {world split or benchmark label: its one number (%)} for every evaluated checkpoint: the world
+    splits' accuracy from `summary.json`, each benchmark's headline (stagewise.eval.suites.headline) from its
+    `metrics.json`."""
+    from stagewise.eval.suites import headline
+
+    out = {}
+    for ref in layout.evals:
+        scores: dict[str, float | None] = {}
+        summary = ref.eval_dir / "summary.json"
+        if summary.exists():
+            for fam, m in (json.loads(summary.read_text()).get("families") or {}).items():
+                scores[fam] = 100 * m["accuracy"] if m.get("accuracy") is not None else None
+        for d in sorted(p for p in ref.eval_dir.iterdir() if p.is_dir() and (p / "metrics.json").exists()):
+            name = d.name.split("-")[0]
+            scores[d.name] = headline(name, json.loads((d / "metrics.json").read_text()))
+        out[ref.label] = scores
+    return out
+
+
+def suite_section(layout) -> list:
+    """Every evaluated checkpoint in the paper's layout (world splits, then the benchmarks and their suite
+    averages where scored), and each seed's staged - merged difference of final models."""
+    from stagewise.eval.suites import suite_scores, suite_table
+
+    scores = checkpoint_scores(layout)
+    if not scores:
+        return []
+    world = ("perception", "textual", "visual")
+    worlds = [w for w in world if any(w in s for s in scores.values())]
+    benches = {m: {k: v for k, v in s.items() if k not in world} for m, s in scores.items()}
+    if any(v is not None for s in benches.values() for v in s.values()):
+        header, rows = suite_table(benches)
+    else:  # world splits only: no empty benchmark columns
+        header, rows = ["model"], [[m] for m in scores]
+    header = header[:1] + worlds + header[1:]
+    rows = [[r[0]] + [_num(scores[r[0]].get(w), 2) or "n/a" for w in worlds] + r[1:] for r in rows]
+    finals: dict[tuple[str, int | None], str] = {}
+    for ref in layout.evals:  # the last checkpoint of each arm and seed
+        key = (ref.variant, ref.seed)
+        if key not in finals or ref.position > [r for r in layout.evals if r.label == finals[key]][0].position:
+            finals[key] = ref.label
+    for (variant, seed), label in sorted(finals.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+        merged = finals.get(("merged", seed))
+        if variant == "merged" or merged is None:
+            continue
+        a = {**scores[label], **suite_scores(scores[label])}
+        b = {**scores[merged], **suite_scores(scores[merged])}
+        cells = []
+        for col in header[1:]:
+            x, y = a.get(col), b.get(col)
+            cells.append(_num(x - y, 2, sign=True) if x is not None and y is not None else "n/a")
+        rows.append([f"{label} - {merged}"] + cells)
+    return [("h2", "Benchmark suite (paper layout)"),
+            ("p", "Every evaluated checkpoint: world test splits, then each benchmark's headline score (%) in the "
+                  "paper's layout with its Visual-Math, Perception, Overall and Extended averages (n/a where not "
+                  "all of an average's benchmarks were scored); the last rows are each seed's final staged-type "
+                  "arm minus the merged arm."),
+            ("table", header, rows, "suite-table")]
+
+
 def run_rows(layout, index: dict) -> list[dict]:
     """Every evaluated model's per-item rows (world splits and benchmarks); an unreadable eval file costs that
     model (or benchmark) and is listed in `layout.missing`, not the report."""
@@ -592,6 +653,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
             "items (each item's correctness averaged over seeds; mean ± 1.96 standard errors)."))
     else:
         blocks.append(("p", "No evaluated model yet: no table."))
+    blocks += suite_section(layout)
     blocks += curves_section(layout)
     if rows:
         blocks += length_section(rows, finals)
