@@ -26,12 +26,12 @@ from typing import Any
 from stagewise.rewards import paper
 from stagewise.rewards.verify import (
     DEFAULT_TIMEOUT_S,
-    _thread_worker,
     extract_answer,
     format_ok,
     infer_kind,
     prejudge,
     symbolic_equal,
+    worker_equal,
 )
 
 log = logging.getLogger(__name__)
@@ -110,15 +110,7 @@ def _executor() -> ThreadPoolExecutor:
 
 
 def _paper_symbolic(answer: str, gold: str, timeout_s: float) -> tuple[bool, str]:
-    try:
-        ok = bool(_thread_worker().call(paper.SYMPY_TARGET, [answer, gold], timeout_s))
-        return ok, "correct" if ok else "wrong"
-    except TimeoutError:
-        log.warning("mathruler timed out after %s s, scored 0 (gold=%.200r answer=%.200r)", timeout_s, gold, answer)
-        return False, "timeout"
-    except Exception:
-        log.debug("mathruler failed (gold=%.200r answer=%.200r)", gold, answer, exc_info=True)
-        return False, "error"
+    return worker_equal(paper.SYMPY_TARGET, [answer, gold], timeout_s, "mathruler", gold, answer)
 
 
 def run_symbolic(jobs: list[Callable[[], tuple[bool, str]]]) -> list[tuple[bool, str]]:

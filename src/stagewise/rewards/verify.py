@@ -573,17 +573,28 @@ def symbolic_equal(gold: str, pred: str, timeout_s: float | None = DEFAULT_TIMEO
     With a timeout the comparison runs in this thread's child process (`MathWorker`), killed when time runs out
     (a safety net: the guards in `math_equal` keep known slow shapes away); ``timeout_s=None`` runs it here.
     """
-    try:
-        if timeout_s is None or timeout_s <= 0:
+    if timeout_s is None or timeout_s <= 0:
+        try:
             equal = _math_verify_equal(gold, pred)
-        else:
-            equal = bool(_thread_worker().call(None, [gold, pred], timeout_s))
+        except Exception:
+            logger.debug("math_verify failed (gold=%.200r pred=%.200r)", gold, pred, exc_info=True)
+            return False, "error"
+        return equal, "correct" if equal else "wrong"
+    return worker_equal(None, [gold, pred], timeout_s, "math_verify", gold, pred)
+
+
+def worker_equal(target: str | None, args: list, timeout_s: float, what: str, gold: str, pred: str
+                 ) -> tuple[bool, str]:
+    """A comparison run in this thread's `MathWorker` (`target`: "module:function", None for math_verify) as
+    ``(equal, reason)``: a timeout or a failure scores 0 with its reason, logged with the two answers."""
+    try:
+        equal = bool(_thread_worker().call(target, args, timeout_s))
         return equal, "correct" if equal else "wrong"
     except TimeoutError:
-        logger.warning("math_verify timed out after %s s, scored 0 (gold=%.200r pred=%.200r)", timeout_s, gold, pred)
+        logger.warning("%s timed out after %s s, scored 0 (gold=%.200r pred=%.200r)", what, timeout_s, gold, pred)
         return False, "timeout"
     except Exception:
-        logger.debug("math_verify failed (gold=%.200r pred=%.200r)", gold, pred, exc_info=True)
+        logger.debug("%s failed (gold=%.200r pred=%.200r)", what, gold, pred, exc_info=True)
         return False, "error"
 
 
