@@ -357,7 +357,6 @@ DTYPES = ("auto", "bfloat16", "float16", "float32")
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
 """transformers attention backends `model.attn_implementation` may name."""
 MODEL_PRESETS = ("tiny", "small")
-_HUB_DATASET = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*(@[\w.-]+)?")
 DATA_FIELDS = ("problem", "answer", "images", "id", "solution", "caption", "pass_rate", "answer_kind", "source")
 """Fields of a stage data row that `data.columns` can map from a source column."""
 """stagewise.models.tiny.PRESETS (not imported here: that module loads torch and transformers)."""
@@ -748,6 +747,8 @@ def _check_model_ref(ref: str, where: str, src: str, named: tuple[str, ...]) -> 
 
 
 def validate(recipe: Recipe, src: str) -> None:
+    from stagewise.data.sources import is_hub_dataset_id
+
     if not recipe.stages:
         raise RecipeError(f"{src}: stages is empty; a recipe needs at least one stage (name, data, trainer)")
     _check_ranges(recipe, "", src)
@@ -803,8 +804,7 @@ def validate(recipe: Recipe, src: str) -> None:
                 raise RecipeError(f"{src}: {where}.trainer.report_to: unknown tracker {tracker.strip()!r} "
                                   f"(known: {', '.join(TRACKERS)})")
         for p in st.data.paths:
-            if not Path(p).expanduser().exists() and (not _HUB_DATASET.fullmatch(p) or Path(p).suffix in (
-                    ".jsonl", ".json", ".parquet", ".arrow", ".csv")):
+            if not Path(p).expanduser().exists() and not is_hub_dataset_id(p):
                 raise RecipeError(f"{src}: {where}.data.paths: file not found: {p} (nor is it a hub dataset id "
                                   "org/name)")
         if st.data.image_dir is not None and not Path(st.data.image_dir).expanduser().is_dir():

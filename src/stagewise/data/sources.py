@@ -362,6 +362,11 @@ _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*(@[\w.-]+)?")
 _FILE_BUILDERS = {".json": "json", ".parquet": "parquet", ".arrow": "arrow", ".csv": "csv"}
 
 
+def is_hub_dataset_id(ref: str) -> bool:
+    """`org/name` or EasyR1's `org/name@split`, and not a data file's name (`data/x.jsonl` is a missing file)."""
+    return bool(_HUB_ID.fullmatch(ref)) and Path(ref).suffix not in (".jsonl", *_FILE_BUILDERS)
+
+
 def open_dataset(ref: str | Path, split: str = "train", config_name: str | None = None,
                  revision: str | None = None) -> tuple[datasets.Dataset, Path]:
     """A stage data source other than JSONL as a `datasets` Dataset (memory-mapped Arrow), and the folder image
@@ -389,7 +394,7 @@ def open_dataset(ref: str | Path, split: str = "train", config_name: str | None 
         return _load(builder, str(path), data_files=str(path), split="train"), path.parent
     if path.is_dir():
         return _load(str(path), str(path), split=split, name=config_name), path
-    if _HUB_ID.fullmatch(str(ref)) and path.suffix not in (".jsonl", *_FILE_BUILDERS):
+    if is_hub_dataset_id(str(ref)):
         repo, _, at = str(ref).partition("@")
         return _load(repo, str(ref), split=at or split, name=config_name, revision=revision), Path.cwd()
     raise DataError(f"{ref}: data not found (neither a file, a folder, nor a hub dataset id org/name)")
