@@ -576,13 +576,11 @@ def suite_section(layout) -> list:
     header = header[:1] + worlds + header[1:]
     rows = [[r[0]] + [_num(scores[r[0]].get(w), 2) or "n/a" for w in worlds] + r[1:] for r in rows]
     finals: dict[tuple[str, int | None], str] = {}
-    for ref in layout.evals:  # the last checkpoint of each arm and seed
-        key = (ref.variant, ref.seed)
-        if key not in finals or ref.position > [r for r in layout.evals if r.label == finals[key]][0].position:
-            finals[key] = ref.label
+    for ref in sorted(layout.evals, key=lambda r: r.position):  # the last checkpoint of each arm and seed wins
+        finals[(ref.variant, ref.seed)] = ref.label
     for (variant, seed), label in sorted(finals.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
         merged = finals.get(("merged", seed))
-        if variant == "merged" or merged is None:
+        if variant in ("merged", "base") or merged is None:
             continue
         a = {**scores[label], **suite_scores(scores[label])}
         b = {**scores[merged], **suite_scores(scores[merged])}

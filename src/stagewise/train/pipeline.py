@@ -22,6 +22,7 @@ process writes into a run folder at a time (stagewise.lock).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import platform
@@ -455,14 +456,14 @@ def prompt_budget(recipe: Recipe, base: Path | str):
     from stagewise.data.budget import PromptLength, drop_overlong
     from stagewise.models.load import load_processor
 
-    length: list = []
+    @functools.cache
+    def length() -> PromptLength:  # the processor is loaded once, and only if a stage has a limit
+        return PromptLength(load_processor(base), recipe.model.min_pixels, recipe.model.max_pixels)
 
     def keep(rows: list[dict], stage) -> list[dict]:
         if stage.data.max_prompt_tokens is None:
             return rows
-        if not length:
-            length.append(PromptLength(load_processor(base), recipe.model.min_pixels, recipe.model.max_pixels))
-        return drop_overlong(rows, length[0], stage.data.max_prompt_tokens, stage.name)
+        return drop_overlong(rows, length(), stage.data.max_prompt_tokens, stage.name)
 
     return keep
 
