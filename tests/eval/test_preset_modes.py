@@ -3,17 +3,12 @@ does), where the authors' rule on the raw response would not."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
+from paper_presets import PAPER, load_preset
 
-from stagewise.config import load_recipe
 from stagewise.eval import harness
 from stagewise.eval.benchmarks import get_benchmark
 
-ROOT = Path(__file__).resolve().parents[2]
-PAPER = sorted((ROOT / "recipes" / "paper").glob("*.yaml"))
 MC = {"question_type": "multi_choice", "answer_type": "text", "choices": ["3", "4", "5", "6"], "answer": "4",
       "precision": None, "prompt": "q"}
 # benchmark -> (row, a think/boxed response with the right final answer, whether the official raw reading credits it)
@@ -35,21 +30,9 @@ CASES = {
 TABLE_1 = {"mathvista", "mathvision", "mathverse", "wemath", "aokvqa", "realworldqa", "mmstar", "pope"}
 
 
-def _benchmarks(path: Path, tmp_path: Path) -> list:
-    data = yaml.safe_load(path.read_text())
-    for stage in data["stages"]:
-        for p in stage["data"].get("paths", []):
-            (tmp_path / p).parent.mkdir(parents=True, exist_ok=True)
-            (tmp_path / p).write_text('{"id": "a", "problem": "1 + 1 = ?", "answer": "2"}\n')
-    copy = tmp_path / path.name
-    copy.write_text(yaml.safe_dump(data))
-    return load_recipe(copy).eval.benchmarks
-
-
 @pytest.mark.parametrize("path", PAPER, ids=lambda p: p.stem)
 def test_paper_presets_load_and_their_modes_read_the_boxed_answer(path, tmp_path, monkeypatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    benchmarks = _benchmarks(path, tmp_path)
+    benchmarks = load_preset(path, tmp_path, monkeypatch).eval.benchmarks
     assert {b.name for b in benchmarks} == TABLE_1
     assert [b.subset for b in benchmarks if b.name == "mathverse"] == ["Vision Intensive"]
     for b in benchmarks:

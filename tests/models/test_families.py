@@ -12,6 +12,7 @@ import shutil
 import pytest
 import torch
 import transformers as T
+from vision_sides import VISION
 
 from stagewise.config import LoRAConfig, RecipeError, TrainerConfig, load_recipe
 from stagewise.models.families import FAMILIES, UnsupportedModelError, vision_parameters
@@ -19,16 +20,6 @@ from stagewise.models.load import ProcessorMissingError, load_model_and_processo
 from stagewise.models.tiny_families import FAMILY_NAMES, build_family_model
 from stagewise.train.common import freeze_language, freeze_vision, parameter_counts
 
-# Written out here, independently of stagewise.models.families: what must count as the vision side.
-VISION = {
-    "qwen2_vl": ("model.visual.",),
-    "qwen2_5_vl": ("model.visual.",),
-    "qwen3_vl": ("model.visual.",),
-    "internvl": ("model.vision_tower.", "model.multi_modal_projector."),
-    "gemma3": ("model.vision_tower.", "model.multi_modal_projector."),
-    "idefics3": ("model.vision_model.", "model.connector."),
-    "llava_onevision": ("model.vision_tower.", "model.multi_modal_projector.", "model.image_newline"),
-}
 PROJECTOR_WORDS = ("merger", "projector", "connector", "image_newline")
 
 

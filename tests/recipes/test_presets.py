@@ -1,30 +1,13 @@
 """Every shipped recipe loads; the paper presets carry the paper's hyperparameters and map onto TRL."""
 
-from pathlib import Path
 
 import pytest
 import yaml
+from paper_presets import PAPER, ROOT, load_preset
 
-from stagewise.config import Recipe, load_recipe
 from stagewise.memory import model_shape, stage_plan
 from stagewise.train.grpo import grpo_config
 from stagewise.train.plan import plan_variant
-
-ROOT = Path(__file__).resolve().parents[2]
-PAPER = sorted((ROOT / "recipes" / "paper").glob("*.yaml"))
-
-
-def load_preset(path: Path, tmp_path: Path, monkeypatch) -> Recipe:
-    """Load a preset from a scratch folder holding a one-row text file at each of its data paths."""
-    data = yaml.safe_load(path.read_text())
-    for stage in data["stages"]:
-        for p in stage["data"].get("paths", []):
-            (tmp_path / p).parent.mkdir(parents=True, exist_ok=True)
-            (tmp_path / p).write_text('{"id": "a", "problem": "1 + 1 = ?", "answer": "2"}\n')
-    copy = tmp_path / path.name
-    copy.write_text(yaml.safe_dump(data))
-    monkeypatch.chdir(tmp_path)
-    return load_recipe(copy)
 
 
 def test_there_are_three_paper_presets():

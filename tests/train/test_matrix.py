@@ -12,20 +12,10 @@ import logging
 
 import pytest
 import torch
+from vision_sides import VISION
 
 from stagewise.cli import main
 from stagewise.models.tiny_families import FAMILY_NAMES, build_family_model
-
-# The vision tower and its projector/merger of each family, as the transformers 5 classes name them.
-VISION = {
-    "qwen2_vl": ("model.visual.",),
-    "qwen2_5_vl": ("model.visual.",),
-    "qwen3_vl": ("model.visual.",),
-    "internvl": ("model.vision_tower.", "model.multi_modal_projector."),
-    "gemma3": ("model.vision_tower.", "model.multi_modal_projector."),
-    "idefics3": ("model.vision_model.", "model.connector."),
-    "llava_onevision": ("model.vision_tower.", "model.multi_modal_projector.", "model.image_newline"),
-}
 
 RECIPE = """
 name: {family}
