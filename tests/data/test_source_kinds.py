@@ -195,3 +195,18 @@ def test_memory_of_the_data_path_does_not_grow_with_rows(tmp_path):
     small, large = _peak_growth(tmp_path, 50), _peak_growth(tmp_path, 400)
     assert large < 120, f"400 rows grew the peak by {large:.0f} MB"
     assert large - small < 40, f"50 rows: +{small:.0f} MB, 400 rows: +{large:.0f} MB"
+
+
+def test_a_jpeg_with_bytes_after_its_end_marker_is_readable_and_a_cut_one_is_not(tmp_path):
+    img = tmp_path / "x.jpg"
+    Image.effect_noise((64, 48), 40).convert("RGB").save(img, quality=90)
+    data = img.read_bytes()
+    img.write_bytes(data + b"camera trailer " * 20)  # some cameras append data after the JPEG's end
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    rows = [{"id": "a", "problem": "q", "answer": "2", "images": ["x.jpg"]},
+            {"id": "b", "problem": "q", "answer": "3", "images": ["x.jpg"]}]
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _check(load_rows(tmp_path / "d.jsonl", decode=False))
+    (tmp_path / "d.jsonl").write_text(json.dumps({**rows[0], "images": ["cut.jpg"]}) + "\n")
+    with pytest.raises(DataError, match=r"d.jsonl:1: field 'images': broken image: .*cut.jpg \(JPEG file cut short"):
+        load_rows(tmp_path / "d.jsonl", decode=False)

@@ -219,8 +219,16 @@ def check_image_file(path: Path, where: str) -> None:
     with open(path, "rb") as f:
         f.seek(max(0, path.stat().st_size - 64))
         end = f.read().rstrip(b"\x00 \r\n")
-    if not end.endswith(tail):
-        raise DataError(f"{where}: broken image: {path} ({fmt} file cut short: no end marker)")
+    if end.endswith(tail):
+        return
+    # No end marker: cut short, or (some cameras and editors) bytes appended after it. Only then decode, at 1/8
+    # scale for JPEG, to tell the two apart.
+    with _checked_image(path, where) as im:
+        try:
+            im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
+            im.load()
+        except (OSError, ValueError, SyntaxError, EOFError) as e:
+            raise DataError(f"{where}: broken image: {path} ({fmt} file cut short: {e})") from e
 
 
 def _check_image_bytes(data: bytes, where: str) -> None:
