@@ -210,7 +210,21 @@ def check_image_file(path: Path, where: str) -> None:
     """An image file that exists, opens (format from its header), is within the pixel limit and, for JPEG and
     PNG, is not cut short (its end marker is there). No pixels are decoded: a few hundred microseconds per image,
     so 16K paper-sized images are checked in seconds; corruption inside the pixel data shows only when a batch
-    decodes it."""
+    decodes it. A file already checked in this process (same size and modification time) is not read again:
+    every arm of a grid plans from the same files."""
+    stat = path.stat() if path.is_file() else None
+    key = (str(path.absolute()), stat.st_size, stat.st_mtime_ns) if stat else None
+    if key in _CHECKED:
+        return
+    _check_image_file(path, where)
+    if key is not None:
+        _CHECKED.add(key)
+
+
+_CHECKED: set[tuple[str, int, int]] = set()
+
+
+def _check_image_file(path: Path, where: str) -> None:
     with _checked_image(path, where) as im:
         fmt = im.format
     tail = _TAILS.get(fmt)
