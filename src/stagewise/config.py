@@ -805,8 +805,9 @@ def validate(recipe: Recipe, src: str) -> None:
                                   f"(known: {', '.join(TRACKERS)})")
         for p in st.data.paths:
             if not Path(p).expanduser().exists() and not is_hub_dataset_id(p):
-                raise RecipeError(f"{src}: {where}.data.paths: file not found: {p} (nor is it a hub dataset id "
-                                  "org/name)")
+                pull = " (the paper's data: run `stagewise data pull paper --out data/paper` first)" \
+                    if Path(p).parts[:2] == ("data", "paper") else " (nor is it a hub dataset id org/name)"
+                raise RecipeError(f"{src}: {where}.data.paths: file not found: {p}{pull}")
         if st.data.image_dir is not None and not Path(st.data.image_dir).expanduser().is_dir():
             raise RecipeError(f"{src}: {where}.data.image_dir: folder not found: {st.data.image_dir}")
         for fld in st.data.columns:
