@@ -1,10 +1,14 @@
-"""Stage data: world families or files on disk -> the rows TRL trains on.
+"""Stage data: world families, files, folders or hub datasets -> the rows TRL trains on.
 
-A TRL row is `{"prompt": [user message], "images": [PIL...] or [], "answer", "answer_kind", "id", "family",
+A TRL row is `{"prompt": [user message], "images": [...] or [], "answer", "answer_kind", "id", "family",
 "kind"}`; SFT rows add `"completion"`. TRL puts the image placeholders into the prompt itself from `images`.
+Images are either decoded (`load_rows(decode=True)`, PIL: the world's small images for the warm start and the
+evaluation) or kept encoded as `datasets.Image` stores them, `{"path", "bytes"}` (`decode=False`: stage data at
+any scale, decoded only when a batch is built).
 
-Files are either HF datasets saved with `save_to_disk` (the world's format) or JSONL in the paper's schema
-`{index, problem, answer, images, source}` with image paths relative to the file.
+Sources (`load_rows`): JSONL in the paper's schema `{id, problem, answer, images: [paths], ...}` read line by
+line; anything `datasets` reads (JSON/parquet/arrow/CSV files, `save_to_disk` folders, `load_dataset` folders,
+hub ids) through `open_dataset`.
 """
 
 from __future__ import annotations
