@@ -34,7 +34,8 @@ def pre_extract(response: str, style: str = "chain") -> str:
 
 # ------------------------------------------------------------------------------------------- reading
 def read_records(
-    source: str | Path, split: str | None = None, limit: int | None = None, config: str | None = None
+    source: str | Path, split: str | None = None, limit: int | None = None, config: str | None = None,
+    keep: Callable[[dict], bool] | None = None,
 ) -> list[dict]:
     """Annotation rows from a JSON list/dict, JSONL, parquet, TSV, a saved HF dataset folder or a hub id.
 
@@ -42,7 +43,13 @@ def read_records(
     first N rows) reads only those rows where the format allows it: a hub id streams N rows instead of
     downloading the split, a parquet file reads one batch, JSONL stops after N lines. Hub images stay encoded
     ({"bytes", "path"}) until a row is generated for. `config`: the hub dataset's configuration (BLINK's tasks).
+    `keep`: only rows it accepts (a benchmark's subset), so that `limit` counts the rows the loader wants and a
+    streamed hub split stops after N of them.
     """
+    if keep is not None:
+        if limit and not Path(source).exists():  # a hub id: filter while streaming
+            return read_hub(str(source), split or "test", limit, config, keep)
+        return [r for r in read_records(source, split, None, config) if keep(r)][:limit or None]
     path = Path(source)
     if not path.exists() and (str(source).startswith((".", "/")) or path.suffix):
         raise DataError(f"{path}: file not found")
@@ -96,16 +103,18 @@ def read_records(
     return read_hub(str(source), split or "test", limit, config)
 
 
-def read_hub(repo: str, split: str, limit: int | None = None, config: str | None = None) -> list[dict]:
+def read_hub(repo: str, split: str, limit: int | None = None, config: str | None = None,
+             keep: Callable[[dict], bool] | None = None) -> list[dict]:
     """Rows of a hub dataset (downloads unless HF_HUB_OFFLINE is set), images left encoded: decoding a whole
-    split of PIL images up front costs minutes and gigabytes. With `limit`, N rows are streamed."""
+    split of PIL images up front costs minutes and gigabytes. With `limit`, N rows (that `keep` accepts) are
+    streamed."""
     import itertools
 
     import datasets
 
     if limit:
         ds = datasets.load_dataset(repo, config, split=split, streaming=True).decode(False)
-        return [dict(r) for r in itertools.islice(ds, limit)]
+        return [dict(r) for r in itertools.islice(filter(keep, ds) if keep else ds, limit)]
     ds = datasets.load_dataset(repo, config, split=split)
     for name, feature in ds.features.items():
         if isinstance(feature, datasets.Image):

@@ -20,7 +20,9 @@ def load(
     images: str | Path | None = None,
     subset: str | None = None,
 ) -> list[dict]:
-    recs = read_records(source, split=SPLIT)
+    # --limit: only the first N rows of the category are read (streamed from the hub)
+    recs = read_records(source, split=SPLIT, limit=limit,
+                        keep=(lambda r: r.get("category") == subset) if subset and limit else None)
     base = base_dir(source, images)
     rows = []
     for i, r in enumerate(recs):
