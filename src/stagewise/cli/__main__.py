@@ -1,0 +1,5 @@
+import sys
+
+from stagewise.cli import main
+
+sys.exit(main())
