@@ -48,6 +48,38 @@ def test_visonlyqa_rule_is_the_official(response, options, qtype, official):
     assert visonlyqa.extract(response, {"options": options, "question_type": qtype}) == official
 
 
+@pytest.mark.parametrize(("response", "options", "qtype", "question", "reply", "gold", "sent", "final", "accuracy"),
+                         EXPECTED["visonlyqa_judged"])
+def test_visonlyqa_judge_asks_and_reads_as_the_official(response, options, qtype, question, reply, gold, sent,
+                                                        final, accuracy):
+    """Where the official script asks GPT-4o, the judge is asked the same prompt, and its reply is read the same
+    way (multiple-answer rows included: the official code has no rule for them)."""
+    from stagewise.data.prompts import load_prompt
+
+    asked = []
+
+    def ask(template, **fields):
+        asked.append(load_prompt(template).format(**fields))
+        return reply
+
+    row = {"options": options, "question_type": qtype, "prompt": question, "answer": gold}
+    out = visonlyqa.judge(response, row, ask)
+    assert asked == ([sent] if sent is not None else [])
+    assert out["extracted"] == final
+    assert visonlyqa.score(out["extracted"], row)["correct"] is (accuracy == 1.0)
+
+
+def test_visonlyqa_without_a_judge_counts_unread_multiple_answer_rows():
+    rows = [{"subset": "chemistry__shape_multi", "question_type": "multiple_answers", "options": list("abcd"),
+             "answer": "a,c"},
+            {"subset": "geometry__triangle", "question_type": "single_answer", "options": ["True", "False"],
+             "answer": "True"}]
+    results = [{"extracted": visonlyqa.extract(r, row), "correct": False} for r, row in zip(("a,c", "True"), rows, strict=True)]
+    results[1]["correct"] = visonlyqa.score(results[1]["extracted"], rows[1])["correct"]
+    m = visonlyqa.metrics(rows, results)
+    assert m["unread_multiple_answers"] == 1 and m["overall"]["correct"] == 1
+
+
 @pytest.mark.parametrize(("response", "official"), EXPECTED["cambrian_letter"])
 def test_cvbench_and_vstar_letter_is_the_official(response, official):
     assert cambrian_letter(response) == official

@@ -7,11 +7,16 @@ listed in this file; judge calls are replaced by a stub returning "JUDGE" (where
     git clone https://github.com/facebookresearch/mmf            # b0ffc7fb  mmf/utils/m4c_evaluators.py
     git clone https://github.com/google-research/pix2struct      # 945f27e   pix2struct/metrics.py
     git clone https://github.com/zeyofu/BLINK_Benchmark          # 2d6a779   eval/test_benchmark.py
-    git clone https://github.com/psunlpgroup/VisOnlyQA           # 33a1355   src/evaluation/evaluation.py
+    git clone https://github.com/psunlpgroup/VisOnlyQA           # 33a1355   src/evaluation/evaluation.py,
+        # src/prompts/prompts.py, src/evaluation/metrics.py
     git clone https://github.com/cambrian-mllm/cambrian          # 539ffc3   eval/eval/ade/ade_test.py
     python tests/eval/official/make_expected.py OFFICIAL_DIR     # OFFICIAL_DIR holds the five files above,
         # saved flat as m4c_evaluators.py, pix2struct_metrics.py, blink_test_benchmark.py,
-        # visonlyqa_evaluation.py, cambrian_ade_test.py
+        # visonlyqa_evaluation.py, visonlyqa_prompts.py, visonlyqa_metrics.py, cambrian_ade_test.py
+
+VisOnlyQA's judged path runs the official extraction with a stub GPT-4o that records the prompt it is sent and
+returns a scripted reply, then the official post-step and metric (`--only visonlyqa_judged` recomputes just that
+key, from the three VisOnlyQA files).
 """
 
 import ast
@@ -73,11 +78,55 @@ VISONLYQA = [  # (response, options, question_type)
     ("(True)", ["True", "False"], "single_answer"), ("a,c", list("abcd"), "multiple_answers"),
     ("(c)", list("abcd"), "multiple_answers"), ("It is False, not True", ["True", "False"], "single_answer"),
 ]
+VO_Q = "Which segment is longest? (a) AB (b) BC (c) CD (d) DA (e) AC"
+VISONLYQA_JUDGED = [  # (response, options, question_type, question, judge reply, gold answer)
+    ("Final answer: c", list("abcde"), "single_answer", VO_Q, "c", "c"),
+    ("I pick (b) and maybe (c)", list("abcde"), "single_answer", VO_Q, " b ", "b"),
+    ("Final answer: d", list("abcde"), "single_answer", VO_Q, "Answer: (d)", "d"),
+    ("It is B", list("abcde"), "single_answer", VO_Q, "The answer is (b)", "b"),
+    ("(a)", list("abcde"), "single_answer", VO_Q, "unused", "a"),
+    ("true", ["True", "False"], "single_answer", "Is the triangle isosceles?", "True", "True"),
+    ("It is False, not True", ["True", "False"], "single_answer", "Is it so?", "False", "False"),
+    ("True", ["True", "False"], "single_answer", "Is it so?", "unused", "False"),
+    ("The answer is (a), (c).", list("abcd"), "multiple_answers", "Which are benzene rings?", "a, c", "a,c"),
+    ("(c)", list("abcd"), "multiple_answers", "Which are benzene rings?", "c", "a,c"),
+    ("a and b and d", list("abcd"), "multiple_answers", "Which?", "a,b,d", "a,b,d"),
+    ("a,c", list("abcd"), "multiple_answers", "Which?", "(a), (c)", "a,c"),
+    ("None of them", list("abcd"), "multiple_answers", "Which?", "", "b"),
+    ("b, a", list("abcd"), "multiple_answers", "Which?", "b,a", "a,b"),
+]
 MCQ = [
     "A", "(A)", "a", "A.", "(b)", "B) cat", "The answer is C.", "The answer is: (D)", "Answer: b", "answer: (c).",
     "I think the answer is B because", "", "  ", "C..", "((A))", "Option A", "ANSWER IS D", "the answer: a",
     "<think>A</think> B", "\\boxed{C}", "(", "abc",
 ]
+
+
+def visonlyqa_judged(official: Path) -> list:
+    """[response, options, qtype, question, reply, gold, prompt sent to GPT-4o (None: not asked), final answer,
+    official accuracy] per VISONLYQA_JUDGED case."""
+    penv: dict = {"random": __import__("random"), "Literal": __import__("typing").Literal, "QTYPE": str}
+    tree = ast.parse((official / "visonlyqa_prompts.py").read_text())
+    for node in tree.body:  # the prompt constants, then the function that picks one
+        if isinstance(node, ast.Assign) or (isinstance(node, ast.FunctionDef)
+                                            and node.name == "get_postprocess_prompt"):
+            exec(compile(ast.Module([node], []), "visonlyqa_prompts.py", "exec"), penv)
+    metric = function(official / "visonlyqa_metrics.py", "get_metrics", {"np": __import__("numpy")})
+    out = []
+    for response, options, qtype, question, reply, gold in VISONLYQA_JUDGED:
+        sent = []
+        venv = {"get_postprocess_prompt": penv["get_postprocess_prompt"], "QTYPE": str,
+                "call_llm": lambda prompt, reply=reply, sent=sent, **k: sent.append(prompt) or reply}
+        final = function(official / "visonlyqa_evaluation.py", "get_final_answer_from_response", venv)
+        post = final(prompt=question, response=response, question_type=qtype, response_options=options, seed=0)
+        if qtype == "single_answer":  # the post-step of evaluation.py's main loop
+            for option in options:
+                if option in post:
+                    post = option
+                    break
+        accuracy = float(metric(y_pred=[post], y_true=[gold])["accuracy"])
+        out.append([response, options, qtype, question, reply, gold, sent[0] if sent else None, post, accuracy])
+    return out
 
 
 def main(official: Path) -> None:
@@ -117,9 +166,15 @@ def main(official: Path) -> None:
         "blink": [[r, n, blink(r, n)] for r, n in BLINK],
         "visonlyqa": [[r, o, q, visonlyqa(r, o, q)] for r, o, q in VISONLYQA],
         "cambrian_letter": [[r, cambrian(r)] for r in MCQ],
+        "visonlyqa_judged": visonlyqa_judged(official),
     }
     (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    if sys.argv[2:] == ["--only", "visonlyqa_judged"]:
+        expected = json.loads((HERE / "expected.json").read_text())
+        expected["visonlyqa_judged"] = visonlyqa_judged(Path(sys.argv[1]))
+        (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+    else:
+        main(Path(sys.argv[1]))

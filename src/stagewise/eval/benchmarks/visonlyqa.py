@@ -4,9 +4,15 @@ Shared by `visonlyqa_real` and `visonlyqa_synthetic` (the two benchmarks the pap
 Official pipeline (psunlpgroup/VisOnlyQA, src/evaluation/evaluation.py, metrics.py): the prompt is the row's
 `prompt_no_reasoning` (the script's default); for a single-answer question the options are looked for as
 substrings of the raw response, first as "(option)" then bare, and exactly one found is the answer; otherwise
-(and for every multiple-answer question) the official code asks GPT-4o to extract it. Without that judge such a
-response has no answer here (the rule-based path). The answer is then the first option contained in it, and a
-row is correct when it equals the gold answer exactly. Metrics: accuracy per subset and over all rows.
+GPT-4o extracts it (src/prompts/prompts.py: the options for a single answer, "a,b"-style letters for multiple
+answers, spaces removed from its reply). For a single answer the reading is then the first option contained in
+it; a row is correct when it equals the gold answer exactly ("a,c" for multiple answers).
+
+The official code has no rule for multiple-answer questions (its rule for them is commented out as unreliable,
+and the authors' own VLMEvalKit version leaves `chemistry__shape_multi`, the one multiple-answer subset, out).
+So without a judge such a row has no answer and counts wrong (the rule-based path; `metrics` counts them under
+`unread_multiple_answers`). With `--judge-url` the judge is the official extractor: `judge` asks it exactly where
+the official script asks GPT-4o, with the official prompts (`prompts/judge_visonlyqa*.txt`).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from stagewise.eval.benchmarks.common import acc, base_dir, image_ref, need, rea
 
 MODES = ("official",)
 PROMPT_FIELD = "prompt_no_reasoning"
+JUDGE_PROMPT, JUDGE_PROMPT_MULTIPLE = "judge_visonlyqa", "judge_visonlyqa_multiple"
 
 
 def load_subsets(
@@ -86,12 +93,26 @@ def rule(response: str, options: list[str], question_type: str) -> str | None:
     return None
 
 
+def first_option(found: str, options: list[str]) -> str:
+    """The official post-step for a single answer: the first option contained in the reading."""
+    return next((o for o in options if o in found), found)
+
+
 def extract(text: str, row: dict, mode: str = "official") -> str | None:
     found = rule(text, row["options"], row["question_type"])
-    if found is None:
-        return None
-    # the official post-step: the first option contained in the reading
-    return next((o for o in row["options"] if o in found), found)
+    return None if found is None else first_option(found, row["options"])
+
+
+def judge(text: str, row: dict, ask, mode: str = "official") -> dict:
+    """The rule where it decides, else the judge extracts the answer as the official script's GPT-4o does."""
+    found = rule(text, row["options"], row["question_type"])
+    if found is not None:
+        return {"extracted": first_option(found, row["options"])}
+    if row["question_type"] == "single_answer":
+        reply = ask(JUDGE_PROMPT, response_type=", ".join(row["options"]), question=row["prompt"], response=text)
+        return {"extracted": first_option(reply.replace(" ", ""), row["options"]), "judge_reply": reply}
+    reply = ask(JUDGE_PROMPT_MULTIPLE, response=text)
+    return {"extracted": reply.replace(" ", ""), "judge_reply": reply}
 
 
 def score(extracted, row: dict, mode: str = "official") -> dict:
@@ -105,4 +126,7 @@ def metrics(rows: list[dict], results: list[dict], mode: str = "official") -> di
     return {
         "overall": acc(sum(bool(r["correct"]) for r in results), len(results)),
         "subsets": {s: acc(sum(v), len(v)) for s, v in subsets.items()},
+        # rows the official code leaves to its LLM and no judge read: counted wrong
+        "unread_multiple_answers": sum(row["question_type"] == "multiple_answers" and res.get("extracted") is None
+                                       for row, res in zip(rows, results, strict=True)),
     }

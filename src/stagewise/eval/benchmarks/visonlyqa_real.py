@@ -7,6 +7,7 @@ from pathlib import Path
 from stagewise.eval.benchmarks.visonlyqa import (  # noqa: F401  (the benchmark contract, re-exported)
     MODES,
     extract,
+    judge,
     load_subsets,
     metrics,
     prompt,
