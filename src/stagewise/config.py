@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from stagewise.world.scene import GRID, Difficulty
-from stagewise.world.tasks import FAMILIES, check_confusions
+from stagewise.world.tasks import FAMILIES, WorldConfig, check_confusions, check_world_config
 
 
 class RecipeError(ValueError):
@@ -46,6 +46,12 @@ class WorldSection:
     """How perception traces reach the letter: lookup, scan or none (see stagewise.world.tasks.WorldConfig)."""
     inventory_in_trace: bool = False
     """Open visual traces with the whole scene inventory."""
+    trace_styles: dict[str, float] = field(default_factory=dict)
+    """Reference-trace styles and their proportions (`direct`, `inventory`, `recheck`, `options`; see
+    stagewise.world.tasks.WorldConfig); empty: the fixed form of `recheck_prob` and `inventory_in_trace`."""
+    perception_kinds: list[str] = field(default_factory=list)
+    """Perception question kinds drawn (count, colour, position, relation, size, label, bar_value, bar_max);
+    empty: all."""
     train_size: int = 2000
     """Training items generated per family (stages take the first `data.size` of them). The warm start has a
     split of its own (`model.warmstart.size` items per family, never shared with train or test), so the RL
@@ -87,6 +93,9 @@ class WarmstartConfig:
     Train and test data stay true."""
     confusion_rate: float = 0.6
     """Per-shape probability of each confusion in the warm-start data."""
+    hedge_rate: float = 0.0
+    """Where a confusion changed an item's answer, the annotator looks again ("Let me look again. I see ...")
+    with this probability: unsure where it mis-sees, as people are (world.tasks.WorldConfig.hedge_rate)."""
     report_to: str = "tensorboard"
     """Where the warm start's SFT metrics go besides `trainer_log.jsonl`, as a stage's `trainer.report_to`
     (TensorBoard into `base/logs/`, `wandb`, `trackio`, comma-separated, or `none`)."""
@@ -542,7 +551,7 @@ _RANGES: dict[type, dict[str, _Range]] = {
     Difficulty: {"min_objects": _Range(1, hi=GRID * GRID), "max_objects": _Range(1, hi=GRID * GRID),
                  "clutter": _NONNEG, "label_prob": _SHARE, "steps": _Range(1), "max_bar": _Range(1)},
     WarmstartConfig: {"steps": _POS, "save_steps": _NONNEG, "batch_size": _POS, "learning_rate": _POS,
-                      "size": _POS, "caption_qa": _NONNEG, "confusion_rate": _SHARE},
+                      "size": _POS, "caption_qa": _NONNEG, "confusion_rate": _SHARE, "hedge_rate": _SHARE},
     ModelConfig: {"corpus_size": _POS, "min_pixels": _POS, "max_pixels": _POS},
     DataConfig: {"size": _POS, "max_prompt_tokens": _POS},
     VLLMConfig: {"gpu_memory_utilization": _TOP_P, "tensor_parallel_size": _POS, "server_gpus": _POS,
@@ -561,8 +570,10 @@ _RANGES: dict[type, dict[str, _Range]] = {
                           "min_caption_right": _SHARE, "batch_size": _POS},
     Recipe: {"threads": _NONNEG},
 }
-_ANY_NUMBER = {(WorldSection, "seed"), (Recipe, "seed"), (Recipe, "seeds"), (DataConfig, "mix")}
-"""Numbers not bounded by _RANGES: seeds (any integer) and the `data.mix` shares (checked in validate)."""
+_ANY_NUMBER = {(WorldSection, "seed"), (Recipe, "seed"), (Recipe, "seeds"), (DataConfig, "mix"),
+               (WorldSection, "trace_styles")}
+"""Numbers not bounded by _RANGES: seeds (any integer), the `data.mix` shares and the trace-style proportions
+(checked in validate)."""
 
 
 def _join(where: str, key: str) -> str:
@@ -856,6 +867,11 @@ def validate(recipe: Recipe, src: str) -> None:
         raise RecipeError(f"{src}: world.options must be sampled or fixed, got {recipe.world.options!r}")
     if recipe.world.option_trace not in ("lookup", "scan", "none"):
         raise RecipeError(f"{src}: world.option_trace must be lookup, scan or none, got {recipe.world.option_trace!r}")
+    try:
+        check_world_config(WorldConfig(trace_styles=dict(recipe.world.trace_styles),
+                                       perception_kinds=list(recipe.world.perception_kinds)))
+    except ValueError as e:
+        raise RecipeError(f"{src}: world: {e}") from None
     for fam in recipe.eval.families:
         if fam not in FAMILIES:
             raise RecipeError(f"{src}: eval.families: unknown task family {fam!r} (known: {', '.join(FAMILIES)})")

@@ -106,6 +106,7 @@ def build_data(recipe: Recipe, planned: dict[str, Planned] | None = None) -> Pat
     w = recipe.world
     cfg = WorldConfig(image_size=w.image_size, chart_share=w.chart_share, recheck_prob=w.recheck_prob,
                       options=w.options, option_trace=w.option_trace, inventory_in_trace=w.inventory_in_trace,
+                      trace_styles=dict(w.trace_styles), perception_kinds=list(w.perception_kinds),
                       difficulty=w.difficulty)
     sizes = {"train": w.train_size, "test": w.test_size}
     split_cfgs = {}
@@ -115,7 +116,8 @@ def build_data(recipe: Recipe, planned: dict[str, Planned] | None = None) -> Pat
         # Any warm start gets it (a preset, or a pretrained model warm-started on the world, mis-seeing or not).
         sizes["warmstart"] = ws.size
         if ws.confusions:
-            split_cfgs["warmstart"] = replace(cfg, confusions=dict(ws.confusions), confusion_rate=ws.confusion_rate)
+            split_cfgs["warmstart"] = replace(cfg, confusions=dict(ws.confusions), confusion_rate=ws.confusion_rate,
+                                              hedge_rate=ws.hedge_rate)
     out = recipe.run_dir / "data"
     if is_done(out):
         return out

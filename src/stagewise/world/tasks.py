@@ -5,7 +5,8 @@
 - textual: the same kinds of steps, with the scene stated in words and no image; the answer is a number.
 
 Traces follow the paper's format: `<think>` what is seen (or given), then the steps `</think> \\boxed{answer}`.
-A share of traces re-check a step, so that trace length is something training can move.
+They come in honest styles of different length (`WorldConfig.trace_styles`), so that trace length is something
+training can move; nothing that grades an answer reads the trace.
 """
 
 from __future__ import annotations
@@ -332,35 +333,92 @@ class WorldConfig:
     right answer still likely when sampled: something RL on perception can find and fix. Empty: none."""
     confusion_rate: float = 0.6
     """Per-shape probability that a confusion in `confusions` is applied."""
+    trace_styles: dict[str, float] = field(default_factory=dict)
+    """Reference-trace styles and their proportions, one drawn per item: `direct` (what is seen, the steps, the
+    answer), `inventory` (the whole scene described first), `recheck` (a step, or the observation, checked
+    again) and `options` (perception only: every option read out before choosing; reasoning items draw among
+    the others, or `direct`). Lengths differ by style, so a policy can grow shorter or longer by training. Empty: the
+    older fixed form (`recheck_prob`, `inventory_in_trace`)."""
+    hedge_rate: float = 0.0
+    """Where a confusion changed what the item's answer would be, the annotator looks again with this
+    probability ("Let me look again. I see ..."), repeating what it saw: people re-examine where they are
+    unsure, and this annotator is unsure exactly where it mis-sees. Only with `confusions`."""
+    perception_kinds: list[str] = field(default_factory=list)
+    """Perception question kinds to draw (shape kinds: count, colour, position, relation, size, label; chart
+    kinds: bar_value, bar_max); empty: all of them."""
+
+
+TRACE_STYLES = ("direct", "inventory", "recheck", "options")
+
+
+def check_world_config(cfg: WorldConfig) -> None:
+    if cfg.options not in ("sampled", "fixed"):
+        raise ValueError(f"options must be sampled or fixed, got {cfg.options!r}")
+    check_confusions(cfg.confusions)
+    unknown = sorted(set(cfg.trace_styles) - set(TRACE_STYLES))
+    if unknown or any(v < 0 for v in cfg.trace_styles.values()) or (
+            cfg.trace_styles and not sum(cfg.trace_styles.values())):
+        raise ValueError(f"trace_styles {cfg.trace_styles}: styles are {', '.join(TRACE_STYLES)} with "
+                         f"non-negative proportions, not all 0" + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+    if not 0.0 <= cfg.hedge_rate <= 1.0:
+        raise ValueError(f"hedge_rate must be within [0, 1], got {cfg.hedge_rate}")
+    known = {*PERCEPTION_KINDS, *CHART_PERCEPTION_KINDS}
+    if unknown := sorted(set(cfg.perception_kinds) - known):
+        raise ValueError(f"perception_kinds: unknown {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+
+
+def _kinds(table: dict[str, Callable], allowed: list[str]) -> dict[str, Callable]:
+    return {k: f for k, f in table.items() if not allowed or k in allowed}
 
 
 def make_item(family: str, rng: random.Random, cfg: WorldConfig, item_id: str) -> Item:
     """Draw one item of `family`, retrying scenes that cannot carry the drawn question kind."""
     if family not in FAMILIES:
         raise ValueError(f"unknown task family {family!r}; expected one of {', '.join(FAMILIES)}")
-    if cfg.options not in ("sampled", "fixed"):
-        raise ValueError(f"options must be sampled or fixed, got {cfg.options!r}")
-    check_confusions(cfg.confusions)
+    check_world_config(cfg)
     diff = cfg.difficulty
+    fixed = cfg.options == "fixed"
     for _ in range(200):
         chart = rng.random() < cfg.chart_share
         truth = random_chart_scene(rng, diff) if chart else random_shapes_scene(rng, diff)
         scene = misperceive(truth, cfg.confusions, cfg.confusion_rate, rng) if family != "textual" else truth
         try:
             if family == "perception":
-                kinds = CHART_PERCEPTION_KINDS if chart else PERCEPTION_KINDS
+                kinds = _kinds(CHART_PERCEPTION_KINDS if chart else PERCEPTION_KINDS, cfg.perception_kinds)
+                if not kinds:
+                    continue
                 kind = rng.choice(list(kinds))
-                spec = kinds[kind](rng, scene, cfg.options == "fixed")
-                item = _perception_item(spec, kind, scene, rng, cfg, item_id)
+                state = rng.getstate()
+                spec = kinds[kind](rng, scene, fixed)
+                hedge = _hedges(cfg, rng, scene, truth, state, kinds[kind], fixed, spec[2], answer_at=2)
+                item = _perception_item(spec, kind, scene, rng, cfg, item_id, hedge)
             else:
                 kinds = CHART_REASONING_KINDS if chart else REASONING_KINDS
                 kind = rng.choice(list(kinds))
-                item = _reasoning_item(family, kinds[kind](rng, scene, diff), kind, scene, rng, cfg, item_id)
+                state = rng.getstate()
+                spec = kinds[kind](rng, scene, diff)
+                hedge = _hedges(cfg, rng, scene, truth, state, kinds[kind], diff, spec[3], answer_at=3)
+                item = _reasoning_item(family, spec, kind, scene, rng, cfg, item_id, hedge)
         except Skip:
             continue
         item.image_scene = truth if scene != truth else None
         return item
     raise RuntimeError(f"could not draw a {family} item in 200 tries; the difficulty settings are too tight")
+
+
+def _hedges(cfg: WorldConfig, rng: random.Random, scene: Scene, truth: Scene, state: tuple, make: Callable,
+            setting, answer: str | int, answer_at: int) -> bool:
+    """Whether the annotator looks again: only where what it mis-saw changes the answer (the same question
+    kind asked of the true scene, drawn with the same random choices from `state`, answers otherwise)."""
+    if not cfg.hedge_rate or scene == truth:
+        return False
+    twin = random.Random()
+    twin.setstate(state)
+    try:
+        differs = make(twin, truth, setting)[answer_at] != answer
+    except Skip:
+        differs = True
+    return differs and rng.random() < cfg.hedge_rate
 
 
 _CONFUSABLE = (COLOURS, KINDS, tuple(str(d) for d in range(1, 10)))  # what can be mistaken for what
@@ -390,12 +448,37 @@ def misperceive(scene: Scene, confusions: dict[str, str], rate: float, rng: rand
     return replace(scene, shapes=shapes)
 
 
-def _perception_item(spec, kind, scene, rng, cfg, item_id) -> Item:
+def _style(rng: random.Random, cfg: WorldConfig, with_options: bool) -> str | None:
+    """One style drawn with the recipe's proportions (None: the older fixed form)."""
+    if not cfg.trace_styles:
+        return None
+    styles = [s for s in TRACE_STYLES if cfg.trace_styles.get(s, 0) > 0 and (with_options or s != "options")]
+    if not styles:  # only `options`, and a reasoning item has none to read out
+        return "direct"
+    return rng.choices(styles, weights=[cfg.trace_styles[s] for s in styles])[0]
+
+
+def _look_again(observation: str) -> str:
+    return f"Let me look again. {observation}"
+
+
+def _perception_item(spec, kind, scene, rng, cfg, item_id, hedge: bool = False) -> Item:
     question, options, letter, observation = spec
-    steps = ([summary(scene)] if cfg.inventory_in_trace else []) + [observation]
-    if rng.random() < cfg.recheck_prob:
-        steps.append(f"Check: {observation}")
-    if cfg.option_trace == "scan":
+    style = _style(rng, cfg, with_options=True)
+    if style is None:
+        steps = ([summary(scene)] if cfg.inventory_in_trace else []) + [observation]
+        if rng.random() < cfg.recheck_prob:
+            steps.append(f"Check: {observation}")
+    else:
+        steps = ([summary(scene)] if style == "inventory" else []) + [observation]
+        if style == "recheck":
+            steps.append(f"Check: {observation}")
+    if hedge:
+        steps.append(_look_again(observation))
+    if style == "options":
+        steps.append("Options: " + ", ".join(f"{key} is {value}" for key, value in options.items()) + ".")
+        steps.append(f"{options[letter]} is {letter}.")
+    elif cfg.option_trace == "scan":
         for key, value in options.items():
             steps.append(f"{key} is {value}, {'yes' if key == letter else 'no'}.")
             if key == letter:
@@ -411,14 +494,19 @@ def _perception_item(spec, kind, scene, rng, cfg, item_id) -> Item:
                 dense_caption(scene), len(scene.shapes) or len(scene.bars), options)
 
 
-def _reasoning_item(family, spec, kind, scene, rng, cfg, item_id) -> Item:
+def _reasoning_item(family, spec, kind, scene, rng, cfg, item_id, hedge: bool = False) -> Item:
     question, facts, steps, answer = spec
+    style = _style(rng, cfg, with_options=False)
+    inventory_first = cfg.inventory_in_trace if style is None else style == "inventory"
     if family == "visual":
-        lines = ([summary(scene)] if cfg.inventory_in_trace else []) + [f"I see {join(facts)}."]
+        lines = ([summary(scene)] if inventory_first else []) + [f"I see {join(facts)}."]
+        if hedge:
+            lines.append(_look_again(lines[-1]))
     else:
         lines = [f"We have {join(facts)}."]
     lines += steps
-    if rng.random() < cfg.recheck_prob and steps:
+    recheck = rng.random() < cfg.recheck_prob if style is None else style == "recheck"
+    if recheck and steps:
         lines.append(f"Check: {steps[-1]}")
     text = question if family == "visual" else f"{_statement(scene)} {question}"
     return Item(item_id, family, kind, text, str(answer), "number", _trace(lines, str(answer)), scene,
