@@ -24,9 +24,10 @@ VARIANTS = [f"sample_variant{i}" for i in range(1, 11)]
 MODES = ("official", "boxed")
 
 
-def _records(source: str | Path) -> list[tuple[str, dict]]:
+def _records(source: str | Path, limit: int | None = None) -> list[tuple[str, dict]]:
     """(variant, record) pairs: hub splits sample_variant1..10, a folder of per-variant parquet files, or one
-    JSON/JSONL file whose rows name their `variant`."""
+    JSON/JSONL file whose rows name their `variant`. `limit` (hub only): the first N seeds of the first variant
+    and those seeds' rows of the others, streamed."""
     path = Path(source)
     if path.is_dir():
         files = sorted(path.rglob("*.parquet"))
@@ -35,7 +36,14 @@ def _records(source: str | Path) -> list[tuple[str, dict]]:
         return [(f.name.split("-")[0], r) for f in files for r in read_records(f)]
     if path.exists():
         return [(str(r.get("variant", r.get("varid", ""))), r) for r in read_records(path)]
-    return [(v, r) for v in VARIANTS for r in read_records(source, split=v)]
+    if not limit:
+        return [(v, r) for v in VARIANTS for r in read_records(source, split=v)]
+    first = read_records(source, split=VARIANTS[0], limit=limit)
+    seeds = {r.get("id") for r in first}
+    return [(VARIANTS[0], r) for r in first] + [
+        (v, r) for v in VARIANTS[1:]
+        for r in read_records(source, split=v, limit=len(seeds), keep=lambda r: r.get("id") in seeds)
+    ]
 
 
 def load(
@@ -43,7 +51,7 @@ def load(
 ) -> list[dict]:
     base = base_dir(source, images)
     rows = []
-    for i, (variant, r) in enumerate(_records(source)):
+    for i, (variant, r) in enumerate(_records(source, limit)):
         where = f"{source}: row {i}"
         qid = str(need(r, "id", where, (str, int)))
         if not variant:

@@ -25,9 +25,11 @@ def load(
     source: str | Path = HUB_ID, limit: int | None = None, images: str | Path | None = None
 ) -> list[dict]:
     if Path(source).exists():
-        recs = read_records(source)
+        recs = read_records(source, limit=limit)
     else:  # the Hub release splits the 951 questions with a figure from the 178 without
-        recs = read_records(source, split="image") + read_records(source, split="non_image")
+        recs = read_records(source, split="image", limit=limit)
+        if not limit or len(recs) < limit:  # --limit N: the second split only for what the first lacks
+            recs += read_records(source, split="non_image", limit=limit and limit - len(recs))
     base = base_dir(source, images)
     rows = []
     for _, r, where in numbered(recs, limit, source):

@@ -31,7 +31,7 @@ _STRIP = re.compile(r"[><:.]")
 def load(
     source: str | Path = HUB_ID, limit: int | None = None, images: str | Path | None = None
 ) -> list[dict]:
-    recs = read_records(source, split=SPLIT)
+    recs = read_records(source, split=SPLIT, limit=limit)
     domains = (
         _domains(Path(source).parent / "knowledge_structure_nodes.json") if Path(source).is_file() else {}
     )
