@@ -261,6 +261,10 @@ class TrainerConfig:
     checkpoint with optimizer state is about 3x the model (50 GB for an 8B model in bf16 with fp32 Adam)."""
     shuffle: bool = True
     """Shuffle the stage's data (TRL `shuffle_dataset`); curricula turn it off to keep their order."""
+    epochs: int = 1
+    """Passes over the stage's data within `steps`: the stage trains on `steps x prompts_per_step / epochs` of
+    its rows, each seen `epochs` times (curricula: easy to hard in every pass, as the paper's sorted data with
+    shuffling off; paper: 16/15/15). 1: the rows as given, read once or cycled as TRL does."""
     trainable: str = "all"
     """Which weights train: `all`, or `vision` (the vision tower and merger only, language model frozen). A
     vision-only perception stage cannot learn a per-question-kind answer prior, since the vision tower never
@@ -561,7 +565,8 @@ _RANGES: dict[type, dict[str, _Range]] = {
                     "prompts_per_step": _POS, "group_size": _POS, "beta": _NONNEG, "clip_low": _NONNEG,
                     "clip_high": _NONNEG, "temperature": _POS, "top_p": _TOP_P, "max_completion_length": _POS,
                     "batch_size": _POS, "logging_steps": _POS, "save_steps": _NONNEG, "save_total_limit": _POS,
-                    "gradient_accumulation_steps": _POS, "prompts_per_rollout": _POS, "max_grad_norm": _NONNEG},
+                    "gradient_accumulation_steps": _POS, "prompts_per_rollout": _POS, "max_grad_norm": _NONNEG,
+                    "epochs": _POS},
     BenchmarkSpec: {"limit": _POS, "max_new_tokens": _POS},
     EvalConfig: {"size": _POS, "batch_size": _POS, "max_new_tokens": _POS},
     CaptionSFTConfig: {"steps": _POS, "batch_size": _POS, "learning_rate": _POS},

@@ -1,6 +1,7 @@
 """The grid's arms: what each variant trains on, in which order, with how many steps."""
 
 import logging
+from collections import Counter
 
 import pytest
 
@@ -199,3 +200,40 @@ def test_a_vision_only_stage_does_not_make_the_pooled_run_vision_only(recipe, wo
     assert plan_variant(recipe, "staged", world_dir)[0].trainer.trainable == "vision"
     (merged,) = plan_variant(recipe, "merged", world_dir)
     assert merged.trainer.trainable == "all"
+
+
+def _with_epochs(recipe, epochs):
+    for s in recipe.stages:
+        s.trainer.epochs = epochs
+    return recipe
+
+
+def test_epochs_make_every_arm_read_one_pass_several_times_at_the_same_compute(recipe, world_dir):
+    """The paper trains 16/15/15 epochs per stage: with `epochs: 2` a stage takes half a budget's rows and
+    reads each twice; curricula go easy to hard in every pass; merged pools the same passes' rows."""
+    _with_epochs(recipe, 2)
+    staged = plan_variant(recipe, "staged", world_dir)
+    for p in staged:  # budget 2 x steps; one pass = steps rows (the stage has at least that many)
+        one = p.trainer.steps * p.trainer.prompts_per_step // 2
+        assert len(p.rows) == 2 * one and _ids(p.rows[:one]) == _ids(p.rows[one:])
+        assert len(set(_ids(p.rows))) == one
+    (merged,) = plan_variant(recipe, "merged", world_dir)
+    assert sorted(set(_ids(merged.rows))) == sorted(i for p in staged for i in set(_ids(p.rows)))
+    assert Counter(_ids(merged.rows)) == Counter(i for p in staged for i in _ids(p.rows))
+    assert merged.trainer.steps == sum(p.trainer.steps for p in staged)
+    for p in plan_variant(recipe, "capability_difficulty", world_dir, fake_rates):
+        one = len(p.rows) // 2
+        assert _ids(p.rows[:one]) == _ids(p.rows[one:])  # two passes, the same order
+        r = [x["pass_rate"] for x in p.rows[:one]]
+        assert r == sorted(r, reverse=True) and len(p.rows) <= p.trainer.steps * p.trainer.prompts_per_step
+    (pooled,) = plan_variant(recipe, "difficulty", world_dir, fake_rates)
+    assert max(Counter(_ids(pooled.rows)).values()) == 2  # each row once per pass
+
+
+def test_one_epoch_leaves_every_plan_as_before(recipe, world_dir):
+    before = {v: [_ids(p.rows) for p in plan_variant(recipe, v, world_dir, fake_rates)]
+              for v in ("staged", "merged", "difficulty", "capability_difficulty")}
+    after = {v: [_ids(p.rows) for p in plan_variant(_with_epochs(recipe, 1), v, world_dir, fake_rates)]
+             for v in before}
+    assert before == after
+    assert [len(r) for r in before["staged"]] == [10, 12, 8]  # all of each stage's rows, TRL cycles them

@@ -14,6 +14,7 @@ size, so prompts seen and completions generated are equal by construction (the m
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -162,14 +163,29 @@ def _filtered(rows: list[dict], rates: dict[str, float], recipe: Recipe) -> list
     return kept
 
 
+def _per_pass(trainer: TrainerConfig) -> int:
+    return math.ceil(trainer.steps * trainer.prompts_per_step / trainer.epochs)
+
+
 def _fit_budget(ordered: list[dict], trainer: TrainerConfig) -> list[dict]:
     """Without shuffling, a run reads its rows front to back and stops after `steps x prompts_per_step` of
     them; with more rows than that it would never reach the hard end. Keep an evenly spaced subsample of the
-    ordered rows instead, so the curriculum spans easy to hard within the budget."""
-    budget = trainer.steps * trainer.prompts_per_step
-    if len(ordered) <= budget:
-        return ordered
-    return [ordered[i * len(ordered) // budget] for i in range(budget)]
+    ordered rows instead, so the curriculum spans easy to hard within the budget; with `epochs`, that many
+    passes over a subsample of a pass's size, each easy to hard."""
+    per_pass = _per_pass(trainer)
+    if len(ordered) > per_pass:
+        ordered = [ordered[i * len(ordered) // per_pass] for i in range(per_pass)]
+    return ordered * trainer.epochs if trainer.epochs > 1 else ordered
+
+
+def _one_pass(rows: list[dict], trainer: TrainerConfig) -> list[dict]:
+    """The rows of one pass: with `epochs`, the first `steps x prompts_per_step / epochs`; else all."""
+    return rows[: _per_pass(trainer)] if trainer.epochs > 1 else rows
+
+
+def _passes(rows: list[dict], trainer: TrainerConfig) -> list[dict]:
+    """Shuffled data with `epochs`: one pass's rows, each seen `epochs` times (the trainer shuffles)."""
+    return _one_pass(rows, trainer) * trainer.epochs
 
 
 def _one_modality_per_step(plan: StagePlan, seed: int) -> StagePlan:
@@ -230,18 +246,21 @@ def _plan(recipe: Recipe, name: str, data_dir: Path, pass_rates: PassRates | Non
     names = [s.name for s in stages]
 
     if v.kind == "staged":
-        return [StagePlan(s.name, s.capability, s.method, rows[s.name], s.trainer, s.freeze_vision, [s.name])
-                for s in stages]
+        return [StagePlan(s.name, s.capability, s.method, _passes(rows[s.name], s.trainer), s.trainer,
+                          s.freeze_vision, [s.name]) for s in stages]
     if v.kind == "merged":
-        pooled = [r for s in stages for r in rows[s.name]]
+        # each stage gives the rows of one of its passes, as in the staged arm; the pool is read `epochs` times
+        pooled = [r for s in stages for r in _one_pass(rows[s.name], s.trainer)]
         random.Random(f"merged-{seed}").shuffle(pooled)
-        return [StagePlan("merged", "all", "grpo", pooled, _pooled_trainer(stages), pooled_freeze, names)]
+        trainer = _pooled_trainer(stages)
+        pooled = pooled * trainer.epochs
+        return [StagePlan("merged", "all", "grpo", pooled, trainer, pooled_freeze, names)]
     if v.kind == "caption_sft":
         plans = []
         for s in stages:
             if s.capability != "perception":
-                plans.append(StagePlan(s.name, s.capability, s.method, rows[s.name], s.trainer, s.freeze_vision,
-                                       [s.name]))
+                plans.append(StagePlan(s.name, s.capability, s.method, _passes(rows[s.name], s.trainer), s.trainer,
+                                       s.freeze_vision, [s.name]))
                 continue
             c, t = v.caption_sft, s.trainer
             trainer = replace(t, steps=c.steps or t.steps, batch_size=c.batch_size or t.prompts_per_step * t.group_size,
