@@ -277,6 +277,24 @@ def test_suites_aliases_and_unknown_names():
         suites.resolve("mathvista,mathvistaa")
 
 
+def test_headlines_are_the_numbers_vlmevalkit_reports():
+    """The paper scores with VLMEvalKit; each headline is that dataset's primary metric there."""
+    from stagewise.eval.benchmarks import hallusionbench, pope
+
+    rows = [{"category": "VD", "subcategory": "s", "set_id": "0", "figure_id": f, "question_id": q,
+             "visual_input": "1"} for f, q in (("0", "0"), ("0", "1"), ("1", "0"), ("1", "1"))]
+    m = hallusionbench.metrics(rows, [{"correct": c} for c in (True, True, True, False)])
+    # aAcc 75, fAcc 50 (one figure all right), qAcc 50 (question 0 right on both figures)
+    assert suites.headline("hallusionbench", m) == pytest.approx((75 + 50 + 50) / 3)
+    prows = [{"answer": a, "category": "random"} for a in ("yes", "yes", "no", "no")]
+    m = pope.metrics(prows, [{"predicted": p} for p in ("yes", "no", "no", "no")])
+    assert m["overall"]["accuracy"] == 75 and suites.headline("pope", m) == pytest.approx(200 / 3)  # F1
+    brows = [{"task": t} for t in ("Counting", "Counting", "Counting", "Jigsaw")]
+    m = blink.metrics(brows, [{"correct": c} for c in (True, True, True, False)])
+    assert m["average"]["accuracy"] == 50 and suites.headline("blink", m) == 75  # pooled, not the task mean
+    assert suites.headline("dynamath", {"average": {"accuracy": 40.0}, "worst_case": {"accuracy": 10.0}}) == 40
+
+
 def test_suite_table_has_the_paper_layout():
     scores = {e.label: 50.0 for e in suites.SUITES["paper-main"]} | {"mathvista": 70.0}
     averages = suites.suite_scores(scores)

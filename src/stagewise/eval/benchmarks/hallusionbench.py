@@ -126,6 +126,8 @@ def _scores(rows: list[dict], results: list[dict]) -> dict:
 
 def metrics(rows: list[dict], results: list[dict], mode: str = "official") -> dict:
     out = _scores(rows, results)
+    # VLMEvalKit's one HallusionBench number ("Overall Acc"): the mean of the three
+    out["average"] = {"accuracy": sum(out[k]["accuracy"] for k in ("aAcc", "fAcc", "qAcc")) / 3}
     for cat in sorted({r["category"] for r in rows}):
         sub = [(row, res) for row, res in zip(rows, results, strict=True) if row["category"] == cat]
         out[cat] = _scores([s[0] for s in sub], [s[1] for s in sub])
