@@ -18,10 +18,10 @@ def _words(item) -> int:
 def test_styles_are_drawn_in_the_recipes_proportions():
     cfg = WorldConfig(trace_styles=STYLES)
     rng = random.Random(0)
-    drawn = Counter(_style(rng, cfg, with_options=True) for _ in range(4000))
+    drawn = Counter(_style(rng, cfg, with_options=True, item_id=f"p{i}") for i in range(4000))
     for style, share in STYLES.items():
         assert abs(drawn[style] / 4000 - share) < 0.03, drawn
-    reasoning = Counter(_style(rng, cfg, with_options=False) for _ in range(4000))
+    reasoning = Counter(_style(rng, cfg, with_options=False, item_id=f"v{i}") for i in range(4000))
     assert "options" not in reasoning and abs(reasoning["direct"] / 4000 - 0.5) < 0.03
 
 
@@ -40,11 +40,20 @@ def test_styles_differ_in_length_and_never_in_the_answer(family):
         assert lengths["direct"] < lengths["options"], lengths
 
 
-def test_a_style_changes_the_trace_only():
-    """Same seed, other style: the same questions and answers (the style is drawn after the item)."""
-    a = generate("visual", 60, seed=2, cfg=WorldConfig(trace_styles={"direct": 1.0}))
-    b = generate("visual", 60, seed=2, cfg=WorldConfig(trace_styles={"inventory": 1.0}))
-    assert [(x.question, x.answer) for x in a] == [(x.question, x.answer) for x in b]
+@pytest.mark.parametrize("family", FAMILIES)
+def test_styles_and_second_looks_change_the_traces_only(family):
+    """Same seed, any styles or none, second looks or none: the same items (questions, answers, scenes), so a
+    recipe's trace settings never change its test set."""
+    def items(**kw):
+        return [(x.id, x.question, x.answer, x.scene) for x in generate(family, 120, seed=2, cfg=WorldConfig(**kw))]
+
+    legacy = items()
+    assert items(trace_styles={"direct": 1.0}) == legacy
+    assert items(trace_styles=STYLES) == legacy
+    confused = {"confusions": {"red": "blue"}}
+    assert items(**confused, hedge_rate=1.0, trace_styles=STYLES) == items(**confused)
+    a = generate(family, 60, seed=2, cfg=WorldConfig(trace_styles={"direct": 1.0}, option_trace="none"))
+    b = generate(family, 60, seed=2, cfg=WorldConfig(trace_styles={"recheck": 1.0}, option_trace="none"))
     assert all(x.trace != y.trace for x, y in zip(a, b, strict=True))
 
 

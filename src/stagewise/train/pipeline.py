@@ -29,7 +29,7 @@ import platform
 import random
 import shutil
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -50,7 +50,7 @@ from stagewise.train import provenance, tracking
 from stagewise.train.plan import StagePlan
 from stagewise.train.provenance import Planned, mark_started
 from stagewise.utils import atomic_write_json, atomic_write_jsonl, atomic_write_text
-from stagewise.world.tasks import FAMILIES, WorldConfig
+from stagewise.world.tasks import FAMILIES
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +104,7 @@ def build_data(recipe: Recipe, planned: dict[str, Planned] | None = None) -> Pat
     from stagewise.world.build import build_world
 
     w = recipe.world
-    cfg = WorldConfig(image_size=w.image_size, chart_share=w.chart_share, recheck_prob=w.recheck_prob,
-                      options=w.options, option_trace=w.option_trace, inventory_in_trace=w.inventory_in_trace,
-                      trace_styles=dict(w.trace_styles), perception_kinds=list(w.perception_kinds),
-                      difficulty=w.difficulty)
+    cfg = w.world_config()
     sizes = {"train": w.train_size, "test": w.test_size}
     split_cfgs = {}
     ws = recipe.model.warmstart
@@ -116,8 +113,7 @@ def build_data(recipe: Recipe, planned: dict[str, Planned] | None = None) -> Pat
         # Any warm start gets it (a preset, or a pretrained model warm-started on the world, mis-seeing or not).
         sizes["warmstart"] = ws.size
         if ws.confusions:
-            split_cfgs["warmstart"] = replace(cfg, confusions=dict(ws.confusions), confusion_rate=ws.confusion_rate,
-                                              hedge_rate=ws.hedge_rate)
+            split_cfgs["warmstart"] = w.world_config(annotator=ws)
     out = recipe.run_dir / "data"
     if is_done(out):
         return out

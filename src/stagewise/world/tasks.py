@@ -390,14 +390,14 @@ def make_item(family: str, rng: random.Random, cfg: WorldConfig, item_id: str) -
                 kind = rng.choice(list(kinds))
                 state = rng.getstate()
                 spec = kinds[kind](rng, scene, fixed)
-                hedge = _hedges(cfg, rng, scene, truth, state, kinds[kind], fixed, spec[2], answer_at=2)
+                hedge = _hedges(cfg, scene, truth, state, kinds[kind], fixed, spec[2], answer_at=2, item_id=item_id)
                 item = _perception_item(spec, kind, scene, rng, cfg, item_id, hedge)
             else:
                 kinds = CHART_REASONING_KINDS if chart else REASONING_KINDS
                 kind = rng.choice(list(kinds))
                 state = rng.getstate()
                 spec = kinds[kind](rng, scene, diff)
-                hedge = _hedges(cfg, rng, scene, truth, state, kinds[kind], diff, spec[3], answer_at=3)
+                hedge = _hedges(cfg, scene, truth, state, kinds[kind], diff, spec[3], answer_at=3, item_id=item_id)
                 item = _reasoning_item(family, spec, kind, scene, rng, cfg, item_id, hedge)
         except Skip:
             continue
@@ -406,8 +406,14 @@ def make_item(family: str, rng: random.Random, cfg: WorldConfig, item_id: str) -
     raise RuntimeError(f"could not draw a {family} item in 200 tries; the difficulty settings are too tight")
 
 
-def _hedges(cfg: WorldConfig, rng: random.Random, scene: Scene, truth: Scene, state: tuple, make: Callable,
-            setting, answer: str | int, answer_at: int) -> bool:
+def _trace_rng(item_id: str, what: str) -> random.Random:
+    """How an item is written up is drawn apart from the item itself, so that trace styles and second looks
+    never change which items a seed gives (the test set is the same whatever the traces look like)."""
+    return random.Random(f"{what}-{item_id}")
+
+
+def _hedges(cfg: WorldConfig, scene: Scene, truth: Scene, state: tuple, make: Callable, setting,
+            answer: str | int, answer_at: int, item_id: str) -> bool:
     """Whether the annotator looks again: only where what it mis-saw changes the answer (the same question
     kind asked of the true scene, drawn with the same random choices from `state`, answers otherwise)."""
     if not cfg.hedge_rate or scene == truth:
@@ -418,7 +424,7 @@ def _hedges(cfg: WorldConfig, rng: random.Random, scene: Scene, truth: Scene, st
         differs = make(twin, truth, setting)[answer_at] != answer
     except Skip:
         differs = True
-    return differs and rng.random() < cfg.hedge_rate
+    return differs and _trace_rng(item_id, "hedge").random() < cfg.hedge_rate
 
 
 _CONFUSABLE = (COLOURS, KINDS, tuple(str(d) for d in range(1, 10)))  # what can be mistaken for what
@@ -448,10 +454,13 @@ def misperceive(scene: Scene, confusions: dict[str, str], rate: float, rng: rand
     return replace(scene, shapes=shapes)
 
 
-def _style(rng: random.Random, cfg: WorldConfig, with_options: bool) -> str | None:
-    """One style drawn with the recipe's proportions (None: the older fixed form)."""
+def _style(rng: random.Random, cfg: WorldConfig, with_options: bool, item_id: str = "") -> str | None:
+    """One style drawn with the recipe's proportions (None: the older fixed form). The item's own draw of the
+    older form's re-check is still taken from `rng`, so the items that follow are the same either way."""
     if not cfg.trace_styles:
         return None
+    rng.random()
+    rng = _trace_rng(item_id, "style")
     styles = [s for s in TRACE_STYLES if cfg.trace_styles.get(s, 0) > 0 and (with_options or s != "options")]
     if not styles:  # only `options`, and a reasoning item has none to read out
         return "direct"
@@ -464,7 +473,7 @@ def _look_again(observation: str) -> str:
 
 def _perception_item(spec, kind, scene, rng, cfg, item_id, hedge: bool = False) -> Item:
     question, options, letter, observation = spec
-    style = _style(rng, cfg, with_options=True)
+    style = _style(rng, cfg, with_options=True, item_id=item_id)
     if style is None:
         steps = ([summary(scene)] if cfg.inventory_in_trace else []) + [observation]
         if rng.random() < cfg.recheck_prob:
@@ -496,7 +505,7 @@ def _perception_item(spec, kind, scene, rng, cfg, item_id, hedge: bool = False) 
 
 def _reasoning_item(family, spec, kind, scene, rng, cfg, item_id, hedge: bool = False) -> Item:
     question, facts, steps, answer = spec
-    style = _style(rng, cfg, with_options=False)
+    style = _style(rng, cfg, with_options=False, item_id=item_id)
     inventory_first = cfg.inventory_in_trace if style is None else style == "inventory"
     if family == "visual":
         lines = ([summary(scene)] if inventory_first else []) + [f"I see {join(facts)}."]
