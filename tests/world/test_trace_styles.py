@@ -116,9 +116,9 @@ def test_recipe_rejects_bad_styles_before_any_work(tmp_path):
 
     path = tmp_path / "r.yaml"
     path.write_text("name: r\nworld: {trace_styles: {terse: 1}}\nstages: [{name: s, data: {families: [visual]}}]\n")
-    with pytest.raises(RecipeError, match=r"r.yaml: world: .*unknown: terse"):
+    with pytest.raises(RecipeError, match=r"r.yaml: world.trace_styles .*unknown: terse"):
         load_recipe(path)
     path.write_text("name: r\nworld: {perception_kinds: [shade]}\nstages: [{name: s, data: {families: [visual]}}]\n")
-    with pytest.raises(RecipeError, match=r"world: perception_kinds: unknown shade"):
+    with pytest.raises(RecipeError, match=r"world.perception_kinds: unknown shade"):
         load_recipe(path)
     assert set(PERCEPTION_KINDS) >= {"position", "label"}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from stagewise.world.caption import dense_caption, inventory, join, plural, summary
 from stagewise.world.scene import (
@@ -302,21 +303,22 @@ def _statement(scene: Scene) -> str:
 
 # ------------------------------------------------------------------------------------------------- builder
 @dataclass
-class WorldConfig:
-    """How the world draws scenes and items."""
+class DrawConfig:
+    """How the world draws scenes and writes items up (a recipe's `world` section is this, plus its seed and
+    split sizes)."""
 
     image_size: int = 112
-    """Rendered image side in pixels."""
+    """Rendered image side in pixels (112 px = 16 image tokens for Qwen2-VL)."""
     chart_share: float = 0.2
     """Share of scenes that are bar charts rather than shapes."""
     recheck_prob: float = 0.3
     """Share of reference traces that re-check their last step (so trace length can change in training)."""
-    options: str = "sampled"
+    options: Literal["sampled", "fixed"] = "sampled"
     """How perception questions get their four options. `sampled`: the right answer among three distractors
     drawn per item, shuffled (what an LLM item writer produces); `fixed`: one option list per question kind in a
     fixed order (numbers 1-4, the four colours, the four quadrants, bars A-D), as in benchmarks with fixed answer
     sets (CV-Bench, POPE), so that the letter is a function of what is seen and a tiny model needs no lookup."""
-    option_trace: str = "lookup"
+    option_trace: Literal["lookup", "scan", "none"] = "lookup"
     """How perception traces get from what was seen to the letter. `lookup`: list the options value-first, then
     look the seen value up ("Options: 3 is A, 2 is B, ... 2 is B."), which a small model does by plain copying;
     `scan`: check options in order until one matches ("A is 3, no. B is 2, yes."); `none`: name the letter."""
@@ -325,27 +327,40 @@ class WorldConfig:
     own observation: longer traces that describe everything (harder for tiny models)."""
     difficulty: Difficulty = field(default_factory=Difficulty)
     """Objects, clutter, labels and reasoning steps."""
-    confusions: dict[str, str] = field(default_factory=dict)
-    """A mis-seeing annotator, for warm-start data: each shape whose colour, kind or label (as a string) is a key
-    is written up as the value instead, with probability `confusion_rate` per shape, and the question, trace,
-    answer and caption follow what was "seen" while the image shows the truth (textual items are unaffected).
-    A base trained on such data makes the systematic perception errors the paper finds in real VLMs, with the
-    right answer still likely when sampled: something RL on perception can find and fix. Empty: none."""
-    confusion_rate: float = 0.6
-    """Per-shape probability that a confusion in `confusions` is applied."""
     trace_styles: dict[str, float] = field(default_factory=dict)
     """Reference-trace styles and their proportions, one drawn per item: `direct` (what is seen, the steps, the
     answer), `inventory` (the whole scene described first), `recheck` (a step, or the observation, checked
     again) and `options` (perception only: every option read out before choosing; reasoning items draw among
     the others, or `direct`). Lengths differ by style, so a policy can grow shorter or longer by training. Empty: the
     older fixed form (`recheck_prob`, `inventory_in_trace`)."""
+    perception_kinds: list[str] = field(default_factory=list)
+    """Perception question kinds to draw (shape kinds: count, colour, position, relation, size, label; chart
+    kinds: bar_value, bar_max); empty: all of them."""
+
+
+@dataclass
+class AnnotatorConfig:
+    """A mis-seeing annotator, for warm-start data (a recipe's `model.warmstart` section sets it; train and test
+    data stay true)."""
+
+    confusions: dict[str, str] = field(default_factory=dict)
+    """Each shape whose colour, kind or label (as a string) is a key is written up as the value instead, with
+    probability `confusion_rate` per shape, and the question, trace, answer and caption follow what was "seen"
+    while the image shows the truth (textual items are unaffected): e.g. `{red: blue}` (digit labels quoted in
+    YAML: `{"3": "8"}`). A base trained on such data makes the systematic perception errors the paper finds in
+    real VLMs, with the right answer still likely when sampled: something RL on perception can find and fix.
+    Empty: none."""
+    confusion_rate: float = 0.6
+    """Per-shape probability that a confusion in `confusions` is applied."""
     hedge_rate: float = 0.0
     """Where a confusion changed what the item's answer would be, the annotator looks again with this
     probability ("Let me look again. I see ..."), repeating what it saw: people re-examine where they are
     unsure, and this annotator is unsure exactly where it mis-sees. Only with `confusions`."""
-    perception_kinds: list[str] = field(default_factory=list)
-    """Perception question kinds to draw (shape kinds: count, colour, position, relation, size, label; chart
-    kinds: bar_value, bar_max); empty: all of them."""
+
+
+@dataclass
+class WorldConfig(AnnotatorConfig, DrawConfig):
+    """How the world draws scenes and items, and who writes them up."""
 
 
 TRACE_STYLES = ("direct", "inventory", "recheck", "options")
