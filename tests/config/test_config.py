@@ -346,3 +346,47 @@ def test_model_presets_match_the_models_module():
     from stagewise.models.tiny import PRESETS
 
     assert tuple(PRESETS) == MODEL_PRESETS
+
+
+def _choice_fields(cls, seen=None):
+    """(class, field, allowed values) of every `Literal` field reachable from `cls`."""
+    import dataclasses
+    import typing
+
+    seen = seen if seen is not None else set()
+    if cls in seen:
+        return []
+    seen.add(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        parts = [typing.get_type_hints(cls)[f.name]]
+        while parts:
+            t = parts.pop()
+            if typing.get_origin(t) is typing.Literal:
+                out.append((cls, f.name, typing.get_args(t)))
+            elif typing.get_origin(t) is not None:
+                parts += list(typing.get_args(t))
+            elif dataclasses.is_dataclass(t):
+                out += _choice_fields(t, seen)
+    return out
+
+
+def test_a_value_outside_a_fields_choices_names_the_field_and_the_choices():
+    from stagewise.config import _build
+
+    fields = _choice_fields(Recipe)
+    assert len(fields) >= 12
+    for cls, name, allowed in fields:
+        listed = ", ".join(v or "''" for v in allowed)
+        with pytest.raises(RecipeError, match=rf"^r.yaml: section.{name} must be one of {listed}(, or null)?, "
+                                              r"got 'bogus'$"):
+            _build(cls, {name: "bogus"}, "section.", "r.yaml")
+
+
+def test_a_bad_choice_in_a_recipe_fails_at_load_and_yaml_off_is_the_string(tmp_path):
+    with pytest.raises(RecipeError, match=r"r.yaml: stages\[0\].trainer.vllm.mode must be one of off, colocate, "
+                                          r"server, got 'fast'"):
+        load_recipe(write(tmp_path, TWO), ["stages.0.trainer.vllm.mode=fast"])
+    with pytest.raises(RecipeError, match=r"model.attn_implementation must be one of eager, .*, or null, got 3"):
+        load_recipe(write(tmp_path, TWO), ["model.attn_implementation=3"])
+    assert load_recipe(write(tmp_path, TWO), ["stages.0.trainer.vllm.mode=off"]).stages[0].trainer.vllm.mode == "off"
