@@ -13,6 +13,7 @@ from stagewise.cli import eval as eval_cli
 from stagewise.cli import export as export_cli
 from stagewise.cli import model as model_cli
 from stagewise.cli import run as run_cli
+from stagewise.cli import steps as steps_cli
 from stagewise.export.hub import add_publish_commands
 from stagewise.rewards.score_file import add_reward_commands
 
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_cli.add_world_command(sub)
     model_cli.add_model_command(sub)
     run_cli.add_grid_command(sub)
+    steps_cli.add_step_commands(sub)
     data_cli.add_data_commands(sub)
     analysis_cli.add_analysis_commands(sub)
     add_reward_commands(sub)

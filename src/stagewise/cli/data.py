@@ -71,7 +71,7 @@ def cmd_data_headroom(args) -> int:
     from stagewise.data.sources import load_rows, to_trl_rows
     from stagewise.eval.world_eval import evaluate
     from stagewise.models.load import load_for_inference
-    from stagewise.train.pipeline import markdown_table
+    from stagewise.train.summary import markdown_table
     from stagewise.utils import atomic_write_json, atomic_write_text
 
     if args.threads:

@@ -30,7 +30,7 @@ def _eval_settings(args, bench: str | None = None):
 def _judge(args):
     if not args.judge_url:
         return None
-    from stagewise.eval.judge import Judge
+    from stagewise.judge import Judge
 
     if not args.judge_model:
         raise ValueError("--judge-url needs --judge-model")
@@ -40,7 +40,7 @@ def _judge(args):
 
 def _show_metrics(name: str, metrics: dict, label: str) -> None:
     if name == "world":
-        from stagewise.train.pipeline import results_table
+        from stagewise.train.summary import results_table
 
         header, rows = results_table({label: metrics}, list(metrics["families"]))
         show_table("held-out world test accuracy (%)", header, rows)
@@ -137,7 +137,7 @@ def cmd_eval_list(args) -> int:
     from stagewise.eval.benchmarks import BENCHMARKS
     from stagewise.eval.suites import ALIASES, SUITES
 
-    rows = [[n, "benchmark", (getattr(m, "HUB_ID", "") or "")] for n, m in BENCHMARKS.items()]
+    rows = [[n, "benchmark", m.HUB_ID or ""] for n, m in BENCHMARKS.items()]
     rows += [[n, "suite", ", ".join(e.label for e in entries)] for n, entries in SUITES.items()]
     rows += [[n, "alias", e.name + (f" --subset {e.subset!r}" if e.subset else "")] for n, e in ALIASES.items()]
     show_table("stagewise eval run MODEL --bench NAME[,NAME...]", ["name", "kind", "what"], rows)

@@ -12,17 +12,13 @@ log = logging.getLogger("stagewise")
 
 def cmd_run(args) -> int:
     """`run`: every variant of the recipe (or those named by --variant) with its `seed`; `grid`: x `seeds`."""
+    # The pipeline (torch, transformers, TRL) is imported when a command needs it: `stagewise --help` stays quick.
     from stagewise.config import load_recipe, select_variants
-    from stagewise.train.launch import LaunchOptions
-    from stagewise.train.pipeline import results_table, run
-    from stagewise.train.summary import grid_table
+    from stagewise.train.pipeline import run
 
     recipe = select_variants(load_recipe(args.recipe, args.overrides), args.variant)
     seeds = (recipe.seeds or [recipe.seed]) if args.command == "grid" else [recipe.seed]
-    launch = LaunchOptions(launcher=args.launcher, accelerate_config=args.accelerate_config,
-                           num_processes=args.num_processes, num_machines=args.num_machines,
-                           machine_rank=args.machine_rank, main_process_ip=args.main_process_ip,
-                           main_process_port=args.main_process_port, cpu=args.cpu)
+    launch = launch_options(args)
     if launch.machine_rank > 0:
         from stagewise.train.launch import wait_for_machine_0
 
@@ -30,7 +26,25 @@ def cmd_run(args) -> int:
     out = run(recipe, seeds, launch=launch, redo=args.redo, fresh=args.fresh, wait=args.wait, command=args.command)
     if out["grid"] is None:  # a machine other than 0: it trained, machine 0 evaluates
         return 0
-    if args.command == "run":
+    show_results(recipe, out, every_model=args.command == "run")
+    return 0
+
+
+def launch_options(args):
+    from stagewise.train.launch import LaunchOptions
+
+    return LaunchOptions(launcher=args.launcher, accelerate_config=args.accelerate_config,
+                         num_processes=args.num_processes, num_machines=args.num_machines,
+                         machine_rank=args.machine_rank, main_process_ip=args.main_process_ip,
+                         main_process_port=args.main_process_port, cpu=args.cpu)
+
+
+def show_results(recipe, out: dict, every_model: bool) -> None:
+    """The tables a run wrote (`every_model`: each evaluated model and its paired difference to the base, then
+    the variants side by side; else only the latter)."""
+    from stagewise.train.summary import grid_table, results_table
+
+    if every_model:
         header, rows = results_table(out["models"], recipe.eval.families)
         show_table(f"{recipe.name}: held-out world test accuracy (%) and mean trace length (tokens)", header, rows)
         if out.get("paired"):
@@ -45,7 +59,6 @@ def cmd_run(args) -> int:
     header, rows = grid_table(out["grid"])
     show_table(f"{recipe.name}: variants side by side (final models; accuracy %, trace tokens)", header, rows)
     log.info("results: %s and %s", recipe.run_dir / "results.md", recipe.run_dir / "grid.md")
-    return 0
 
 
 def cmd_check(args) -> int:
@@ -81,6 +94,10 @@ def cmd_plan(args) -> int:
 def _add_rerun_args(r) -> None:
     r.add_argument("--variant", action="append", metavar="NAME", default=None,
                    help="train only this arm of the recipe's variants (repeatable); the others are left as they are")
+    add_redo_args(r)
+
+
+def add_redo_args(r) -> None:
     r.add_argument("--redo", nargs="+", metavar="STEP", default=None,
                    help="redo these steps and everything made from them (a stage name such as perception, or "
                    "data, init, base, perception_set, difficulty, eval; or a folder such as staged/seed0/visual); "
@@ -91,7 +108,7 @@ def _add_rerun_args(r) -> None:
                    "it (default: refuse at once)")
 
 
-def _add_launch_args(r) -> None:
+def add_launch_args(r) -> None:
     r.add_argument("--launcher", choices=["local", "accelerate"], default="local",
                    help="train each stage in this process (local) or through `accelerate launch`")
     r.add_argument("--accelerate-config", help="accelerate config file, e.g. recipes/accelerate/zero3.yaml")
@@ -108,7 +125,7 @@ def add_run_commands(sub) -> None:
     r = sub.add_parser("run", help="train a recipe's stages in order and evaluate them")
     r.add_argument("recipe")
     r.add_argument("overrides", nargs="*", help="dotted overrides, e.g. stages.perception.trainer.steps=10")
-    _add_launch_args(r)
+    add_launch_args(r)
     _add_rerun_args(r)
     r.set_defaults(func=cmd_run)
 
@@ -131,6 +148,6 @@ def add_grid_command(sub) -> None:
     g = sub.add_parser("grid", help="run every variant x seed of a recipe and summarise (mean +- std, vs merged)")
     g.add_argument("recipe")
     g.add_argument("overrides", nargs="*")
-    _add_launch_args(g)
+    add_launch_args(g)
     _add_rerun_args(g)
     g.set_defaults(func=cmd_run)

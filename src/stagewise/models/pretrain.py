@@ -18,7 +18,16 @@ from pathlib import Path
 
 import torch
 
+from stagewise.data.sft_rows import approx_length, arrange_order, world_sft_rows
+from stagewise.data.sources import load_rows, to_dataset
+from stagewise.models.load import load_model_and_processor
+from stagewise.models.tiny import build_tiny_model, world_corpus
+from stagewise.train.common import seed_everything
+from stagewise.train.manifest import latest_checkpoint
+from stagewise.train.sft import run_sft
 from stagewise.utils import atomic_write_json
+from stagewise.world.build import build_world
+from stagewise.world.tasks import FAMILIES, WorldConfig
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +41,6 @@ def pretrain(out_dir: str | Path, *, preset: str = "tiny", steps: int = 8000, si
     do) for `steps` batches; the world is drawn with `world_seed`, so the demo's world (seed 0) is never trained
     on. Writes the model to `out_dir` (checkpoints every `save_steps` under `out_dir/checkpoints`; a killed run
     resumes from the last one)."""
-    from stagewise.data.sft_rows import approx_length, arrange_order, world_sft_rows
-    from stagewise.data.sources import load_rows, to_dataset
-    from stagewise.models.load import load_model_and_processor
-    from stagewise.models.tiny import build_tiny_model, world_corpus
-    from stagewise.train.pipeline import latest_checkpoint, seed_everything
-    from stagewise.train.sft import run_sft
-    from stagewise.world.build import build_world
-    from stagewise.world.tasks import FAMILIES, WorldConfig
-
     out = Path(out_dir)
     work = out / "work"  # world data and the initial model: removed once the model is written
     torch.set_num_threads(threads)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import logging
+import random
 from pathlib import Path
 
 import torch
@@ -13,6 +14,11 @@ from transformers import TrainingArguments
 from stagewise.models.families import model_family, vision_parameters
 
 log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
 
 
 def checkpointing_arg(on: bool) -> dict:

@@ -29,6 +29,7 @@ import torch
 import yaml
 
 from stagewise.config import Recipe, TrainerConfig, to_dict
+from stagewise.train.manifest import is_done
 from stagewise.train.plan import StagePlan
 from stagewise.utils import atomic_write_json, atomic_write_text
 
@@ -220,8 +221,6 @@ def launch_stage(recipe: Recipe, plan: StagePlan, start_from: str | Path, out: P
         if server is not None:
             _stop(server)
     if opts.machine_rank > 0:  # rank 0 lives on machine 0 and writes the manifest once it has saved
-        from stagewise.train.pipeline import is_done
-
         deadline = time.time() + opts.manifest_timeout_s
         while not is_done(Path(out)) and time.time() < deadline:
             time.sleep(5)

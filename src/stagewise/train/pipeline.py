@@ -25,10 +25,10 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import platform
-import random
+import os
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -41,68 +41,52 @@ from stagewise.analysis.paired import (
     load_eval_items,
     paired_table,
 )
-from stagewise.config import Recipe, needs_world, to_dict
+from stagewise.config import MODEL_PRESETS, Recipe, needs_world, to_dict, variant_names, variant_recipe
+from stagewise.data.budget import PromptLength, drop_overlong
+from stagewise.data.perception.filter import FilterConfig
+from stagewise.data.perception.pipeline import build_perception_set as build_question_set
 from stagewise.data.sft_rows import approx_length, arrange_order, world_sft_rows
 from stagewise.data.sources import load_rows, to_dataset, to_trl_rows
+from stagewise.eval.backends import make_backend
+from stagewise.eval.suite import run_benchmarks
+from stagewise.eval.world_eval import evaluate
 from stagewise.export.card import refresh_cards
 from stagewise.lock import folder_lock
+from stagewise.models.load import check_model_ref, load_for_training, load_processor
+from stagewise.models.tiny import PRESETS, build_tiny_model, world_corpus
 from stagewise.train import provenance, tracking
-from stagewise.train.plan import StagePlan
+from stagewise.train.common import (
+    checkpointing_arg,
+    freeze_language,
+    freeze_vision,
+    parameter_counts,
+    report_targets,
+    seed_everything,
+)
+from stagewise.train.grpo import grpo_config, run_grpo
+from stagewise.train.launch import launch_stage, record_rank
+from stagewise.train.manifest import is_done, latest_checkpoint, mark_planned, relative, write_manifest
+from stagewise.train.pass_rates import pass_rate_fn
+from stagewise.train.plan import StagePlan, plan_outline, plan_variant
 from stagewise.train.provenance import Planned, mark_started
+from stagewise.train.sft import run_sft, sft_config
+from stagewise.train.summary import (
+    COLLAPSE_NOTE,
+    PAIRED_NOTE,
+    grid_summary,
+    markdown_table,
+    results_table,
+    write_grid_summary,
+)
 from stagewise.utils import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from stagewise.world.build import build_world
 from stagewise.world.tasks import FAMILIES
 
 log = logging.getLogger(__name__)
 
 
-def versions() -> dict:
-    import datasets
-    import transformers
-    import trl
-
-    import stagewise
-
-    return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
-            "trl": trl.__version__, "datasets": datasets.__version__, "stagewise": stagewise.__version__}
-
-
-def is_done(folder: Path) -> bool:
-    manifest = folder / "manifest.json"
-    return manifest.exists() and json.loads(manifest.read_text()).get("status") == "done"
-
-
-def write_manifest(folder: Path, recipe: Recipe, **fields) -> None:
-    """The folder is done; what it was planned from (recorded when it started) is kept."""
-    started = provenance.read_manifest(folder) or {}
-    if "planned_from" in started:
-        fields.setdefault("planned_from", started["planned_from"])
-    atomic_write_json(folder / "manifest.json", {
-        "status": "done", "recipe": recipe.name, "seed": recipe.seed, "versions": versions(), **fields})
-
-
-def relative(path: Path | str, run_dir: Path) -> str:
-    """A path inside the run folder relative to it (a moved or copied run folder stays consistent); a hub id or
-    an outside folder as given."""
-    try:
-        return str(Path(path).absolute().relative_to(run_dir.absolute()))
-    except ValueError:
-        return str(path)
-
-
-def _mark(folder: Path, planned: dict[str, Planned] | None, run_dir: Path) -> None:
-    if planned is not None:
-        mark_started(folder, planned[relative(folder, run_dir)])
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    torch.manual_seed(seed)
-
-
 # ---------------------------------------------------------------------------------------------- steps
 def build_data(recipe: Recipe, planned: dict[str, Planned] | None = None) -> Path:
-    from stagewise.world.build import build_world
-
     w = recipe.world
     cfg = w.world_config()
     sizes = {"train": w.train_size, "test": w.test_size}
@@ -121,7 +105,7 @@ def build_data(recipe: Recipe, planned: dict[str, Planned] | None = None) -> Pat
         out.mkdir(parents=True, exist_ok=True)
         log.info("no stage, warm start or evaluation reads the procedural world: not built")
         return out
-    _mark(out, planned, recipe.run_dir)
+    mark_planned(out, planned, recipe.run_dir)
     build_world(out, list(FAMILIES), sizes, seed=w.seed, cfg=cfg, split_cfgs=split_cfgs)
     write_manifest(out, recipe, step="data")
     return out
@@ -129,13 +113,11 @@ def build_data(recipe: Recipe, planned: dict[str, Planned] | None = None) -> Pat
 
 def build_base(recipe: Recipe, data_dir: Path, planned: dict[str, Planned] | None = None) -> Path:
     """The model the first stage starts from: a local preset (built + warm-started) or any HF VLM."""
-    from stagewise.models.tiny import PRESETS, build_tiny_model, world_corpus
-
     source = recipe.model.source
     if source in PRESETS:
         init = recipe.run_dir / "init"
         if not is_done(init):
-            _mark(init, planned, recipe.run_dir)
+            mark_planned(init, planned, recipe.run_dir)
             t0 = time.time()
             build_tiny_model(source, world_corpus(recipe.model.corpus_size), init, seed=recipe.seed)
             write_manifest(init, recipe, step="init", preset=source, wall_s=time.time() - t0)
@@ -147,10 +129,7 @@ def build_base(recipe: Recipe, data_dir: Path, planned: dict[str, Planned] | Non
     if is_done(base):
         log.info("base: done already (%s)", base)
         return base
-    from stagewise.models.load import load_for_training
-    from stagewise.train.sft import run_sft
-
-    _mark(base, planned, recipe.run_dir)
+    mark_planned(base, planned, recipe.run_dir)
     resume = latest_checkpoint(base)
     log.info("base: SFT warm start of %s for %d steps%s", source, ws.steps,
              f", resuming from {resume.name}" if resume else "")
@@ -165,9 +144,6 @@ def build_base(recipe: Recipe, data_dir: Path, planned: dict[str, Planned] | Non
     seed_everything(recipe.seed)
     model, processor = load_for_training(source, recipe.model.train_dtype, recipe.model.attn_implementation)
     t0 = time.time()
-    from stagewise.train.common import report_targets
-    from stagewise.train.sft import sft_config
-
     args = sft_config(base, steps=ws.steps, batch_size=ws.batch_size, learning_rate=ws.learning_rate,
                       seed=recipe.seed, logging_steps=100, shuffle=False, save_steps=ws.save_steps,
                       extra={"report_to": report_targets(ws.report_to)})
@@ -189,18 +165,13 @@ def build_perception_set(recipe: Recipe, data_dir: Path, base: Path | str,
     export), when a stage trains on it. Resumes from the engine's per-item caches."""
     if not any(st.data.perception_set for st in recipe.stages) or recipe.perception_set is None:
         return None
-    from stagewise.data.perception.filter import FilterConfig
-    from stagewise.data.perception.pipeline import build_perception_set as build
-
     ps = recipe.perception_set
     model = str(base) if ps.filter_model == "base" else ps.filter_model
     folder = data_dir / "perception_set"
     if not is_done(folder):
-        _mark(folder, planned, recipe.run_dir)
-    cfg = FilterConfig(max_new_tokens=ps.max_new_tokens, extraction=ps.extraction, batch_size=ps.batch_size,
-                       samples=ps.samples, min_image_wrong=ps.min_image_wrong,
-                       min_caption_right=ps.min_caption_right, seed=recipe.seed)
-    out = build(data_dir, [model], data_dir / "perception_set", families=tuple(ps.families), split="train",
+        mark_planned(folder, planned, recipe.run_dir)
+    cfg = FilterConfig.from_rule(ps, batch_size=ps.batch_size, seed=recipe.seed)
+    out = build_question_set(data_dir, [model], data_dir / "perception_set", families=tuple(ps.families), split="train",
                 limit=ps.limit, filter_cfg=cfg, question_style=ps.question_style, balance=ps.balance)
     done = json.loads((folder / "done.json").read_text())
     if not is_done(folder):
@@ -214,31 +185,17 @@ def _instruction(recipe: Recipe) -> str | None:
     return recipe.stages[0].data.instruction if recipe.stages else "think_boxed"
 
 
-def latest_checkpoint(folder: Path) -> Path | None:
-    """The newest *complete* TRL checkpoint (trainer_state.json is written last), or None."""
-    ckpts = []
-    for c in (folder / "checkpoints").glob("checkpoint-*"):
-        step = c.name.removeprefix("checkpoint-")
-        if step.isdigit() and (c / "trainer_state.json").exists():
-            ckpts.append((int(step), c))
-    return max(ckpts)[1] if ckpts else None
-
-
 def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Path, seed: int,
                 launch=None, planned: Planned | None = None) -> Path:
     """Train one planned stage into `out`, resuming from its last checkpoint if a previous run was killed.
     `launch` (stagewise.train.launch.LaunchOptions) runs it in `accelerate launch` child processes instead, which
     call back into this function with the same plan."""
-    from stagewise.models.load import load_for_training
-
     if is_done(out):
         log.info("stage %s: done already (%s)", out, out)
         return out
     if planned is not None:
         mark_started(out, planned)
     if launch is not None and launch.launcher != "local":
-        from stagewise.train.launch import launch_stage
-
         launch_stage(recipe, plan, start_from, out, seed, launch)
         if not is_done(out):
             raise RuntimeError(f"stage {plan.name}: launched training ended without a finished {out}/manifest.json")
@@ -255,8 +212,6 @@ def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Pa
     tracking.name_trainer(args, tracking.names_for(recipe.project or recipe.name, recipe.name, out, recipe.run_dir))
     model, processor = load_for_training(start_from, recipe.model.train_dtype, recipe.model.attn_implementation)
     if plan.method == "grpo":
-        from stagewise.train.grpo import run_grpo
-
         trainer = run_grpo(model, processor, to_dataset(plan.rows), out, t, seed=seed,
                            freeze_vision_tower=plan.freeze_vision, resume=str(resume) if resume else False,
                            args=args, pixels=(recipe.model.min_pixels, recipe.model.max_pixels))
@@ -264,9 +219,6 @@ def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Pa
                    "completions_generated": t.steps * t.prompts_per_step * t.group_size,
                    "tokens_generated": _tokens_generated(trainer)}
     else:
-        from stagewise.train.common import freeze_language, freeze_vision
-        from stagewise.train.sft import run_sft
-
         if plan.freeze_vision:
             freeze_vision(model)
         if t.trainable == "vision":
@@ -277,9 +229,6 @@ def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Pa
         compute = {"sequences_seen": t.steps * t.batch_size, "prompts_seen": 0, "completions_generated": 0,
                    "tokens_generated": 0}
     compute["wall_s"] = time.time() - t0
-    from stagewise.train.common import parameter_counts
-    from stagewise.train.launch import record_rank
-
     parameters = parameter_counts(model)  # what the vision switches left trainable, recorded for checking
 
     record_rank(out, trainer)
@@ -303,12 +252,7 @@ def _trainer_args(plan: StagePlan, out: Path, seed: int):
     caption-SFT arm of a paper preset: 640 captions a step, 5 per micro-batch on 8 GPUs, not 640)."""
     t = plan.trainer
     if plan.method == "grpo":
-        from stagewise.train.grpo import grpo_config
-
         return grpo_config(t, out, seed)
-    from stagewise.train.common import checkpointing_arg, report_targets
-    from stagewise.train.sft import sft_config
-
     extra = {**checkpointing_arg(t.gradient_checkpointing), **({"bf16": t.bf16} if t.bf16 is not None else {}),
              "report_to": report_targets(t.report_to)}  # SFT stages (caption SFT) log where GRPO stages do
     return sft_config(out, steps=t.steps, batch_size=t.batch_size, learning_rate=t.learning_rate, seed=seed,
@@ -334,8 +278,6 @@ def _write_log(folder: Path, trainer) -> None:
 def evaluate_models(recipe: Recipe, models: list[tuple[str, Path | str, Path]], data_dir: Path,
                     planned: dict[str, Planned] | None = None) -> dict[str, dict]:
     """Score (label, model, output folder) triples on the world test splits; a finished folder is reused."""
-    from stagewise.eval.world_eval import evaluate
-
     ev = recipe.eval
     tests = {fam: to_trl_rows(load_rows(data_dir / fam / "test", limit=ev.size), instruction=_instruction(recipe),
                               source=fam) for fam in ev.families}
@@ -345,7 +287,7 @@ def evaluate_models(recipe: Recipe, models: list[tuple[str, Path | str, Path]], 
             summaries[label] = json.loads((out / "summary.json").read_text())
             continue
         log.info("eval %s (%s)", label, path)
-        _mark(out, planned, recipe.run_dir)
+        mark_planned(out, planned, recipe.run_dir)
         t0 = time.time()
         backend = eval_backend(recipe, path)
         summaries[label] = evaluate(None, None, tests, out, batch_size=ev.batch_size,
@@ -354,8 +296,6 @@ def evaluate_models(recipe: Recipe, models: list[tuple[str, Path | str, Path]], 
         write_manifest(out, recipe, step="eval", model=relative(path, recipe.run_dir), wall_s=time.time() - t0)
         log.info("eval %s: %.0f s", label, time.time() - t0)
     if ev.benchmarks:  # each benchmark is skipped once its metrics.json exists
-        from stagewise.eval.suite import run_benchmarks
-
         for label, path, out in models:
             summaries[label]["benchmarks"] = run_benchmarks(ev, path, out, backend=lambda p=path: eval_backend(recipe, p))
     return summaries
@@ -363,10 +303,6 @@ def evaluate_models(recipe: Recipe, models: list[tuple[str, Path | str, Path]], 
 
 def eval_backend(recipe: Recipe, path: Path | str):
     """The recipe's generation backend for one model (`eval.backend`, `model.dtype`)."""
-    import os
-
-    from stagewise.eval.backends import make_backend
-
     ev = recipe.eval
     return make_backend(ev.backend, str(path), batch_size=ev.batch_size, base_url=ev.base_url,
                         api_key=os.environ.get("OPENAI_API_KEY"), dtype=recipe.model.dtype,
@@ -378,82 +314,11 @@ def variant_dir(recipe: Recipe, variant: str, seed: int) -> Path:
     return recipe.run_dir / variant / f"seed{seed}"
 
 
-def pass_rate_fn(recipe: Recipe, base: Path | str, machine_rank: int = 0, wait_s: float = 4 * 3600.0,
-                 poll_s: float = 10.0, planned: dict[str, Planned] | None = None):
-    """Pass rates for the curricula: the data's own column, else estimated once with the recipe's model and
-    cached in `runs/<name>/difficulty/pass_rates.jsonl`. Machines other than 0 wait for machine 0's estimates
-    instead of sampling their own: every machine must order the data the same way."""
-    state: dict = {}
-
-    def rates(rows: list[dict]) -> dict[str, float]:
-        known = {r["id"]: r["pass_rate"] for r in rows if "pass_rate" in r}
-        missing = [r for r in rows if r["id"] not in known]
-        if not missing:
-            return known
-        d = recipe.difficulty
-        if d.model is None:
-            raise ValueError(f"{len(missing)} items have no pass_rate and difficulty.model is null")
-        from stagewise.data.difficulty import cache_settings, estimate_pass_rates, read_cache
-
-        source = base if d.model == "base" else d.model
-        name = relative(source, recipe.run_dir)  # the cache's model name: a moved run folder keeps its cache
-        cache = recipe.run_dir / "difficulty" / "pass_rates.jsonl"
-        if machine_rank > 0:
-            settings = cache_settings(name, d.k, d.temperature, d.top_p, d.max_new_tokens)
-            deadline = time.time() + wait_s
-            while True:
-                cached = read_cache(cache, settings)
-                if all(r["id"] in cached for r in missing):
-                    return known | {r["id"]: cached[r["id"]] for r in missing}
-                if time.time() > deadline:
-                    raise TimeoutError(f"machine {machine_rank}: machine 0 has not written pass rates for "
-                                       f"{sum(r['id'] not in cached for r in missing)} items to {cache} after "
-                                       f"{wait_s:.0f} s")
-                time.sleep(poll_s)
-        from stagewise.models.load import load_for_inference
-
-        if planned is not None and "difficulty" in planned:
-            mark_started(cache.parent, planned["difficulty"])
-        if "model" not in state:
-            state["model"] = load_for_inference(source, recipe.model.dtype, recipe.model.attn_implementation)
-        model, processor = state["model"]
-        known |= estimate_pass_rates(model, processor, missing, cache, model_name=name, k=d.k,
-                                     temperature=d.temperature, top_p=d.top_p, max_new_tokens=d.max_new_tokens,
-                                     batch_size=d.batch_size, seed=recipe.seed)
-        return known
-
-    return rates
-
-
-def run_variant(recipe: Recipe, variant: str, seed: int, base: Path | str, data_dir: Path,
-                launch=None, planned: dict[str, Planned] | None = None) -> list[tuple[str, Path]]:
-    """Train one arm of the grid for one seed: its planned stages in order, each from the previous model."""
-    from stagewise.config import variant_recipe
-    from stagewise.train.plan import plan_variant
-
-    vr = variant_recipe(recipe, variant)
-    vdir = variant_dir(recipe, variant, seed)
-    rank = getattr(launch, "machine_rank", 0)
-    plans = plan_variant(vr, variant, data_dir, pass_rate_fn(vr, base, machine_rank=rank, planned=planned), seed=seed,
-                         keep=prompt_budget(vr, base))
-    models: list[tuple[str, Path]] = []
-    prev: Path | str = base
-    for plan in plans:
-        out = vdir / plan.name
-        prev = train_stage(vr, plan, prev, out, seed, launch=launch,
-                           planned=planned[relative(out, recipe.run_dir)] if planned else None)
-        models.append((plan.name, prev))
-    return models
-
-
 def prompt_budget(recipe: Recipe, base: Path | str):
     """The stages' `data.max_prompt_tokens` as a row filter for `plan_variant` (None when no stage sets one),
     counting prompts with the base model's processor and images fitted to `model.min/max_pixels`."""
     if all(st.data.max_prompt_tokens is None for st in recipe.stages):
         return None
-    from stagewise.data.budget import PromptLength, drop_overlong
-    from stagewise.models.load import load_processor
-
     @functools.cache
     def length() -> PromptLength:  # the processor is loaded once, and only if a stage has a limit
         return PromptLength(load_processor(base), recipe.model.min_pixels, recipe.model.max_pixels)
@@ -469,9 +334,6 @@ def prompt_budget(recipe: Recipe, base: Path | str):
 def check_models(recipe: Recipe) -> None:
     """Every model the recipe names (not a preset, not the run's own base) can be loaded: a typo in a hub id
     fails here, in seconds, before the world is built or anything trains."""
-    from stagewise.config import MODEL_PRESETS
-    from stagewise.models.load import check_model_ref
-
     refs = [recipe.model.source, recipe.difficulty.model,
             recipe.perception_set.filter_model if recipe.perception_set is not None else None]
     for ref in dict.fromkeys(refs):
@@ -484,9 +346,6 @@ def check_variants(recipe: Recipe, data_dir: Path, base: Path | str | None = Non
     (the caption-SFT arm over data without a `caption` field, a missing file) fails now, not after the arms
     before it have trained for hours. Curricula are planned with a stand-in pass rate (their real ones are
     estimated when they run); only the data and the plan's shape are checked here."""
-    from stagewise.config import variant_names, variant_recipe
-    from stagewise.train.plan import plan_variant
-
     for variant in variant_names(recipe):
         try:
             vr = variant_recipe(recipe, variant)
@@ -496,62 +355,99 @@ def check_variants(recipe: Recipe, data_dir: Path, base: Path | str | None = Non
             raise ValueError(f"variant {variant!r} cannot be planned, so nothing was trained: {e}") from e
 
 
-def run(recipe: Recipe, seeds: list[int] | None = None, launch=None, redo: list[str] | None = None,
-        fresh: bool = False, wait: bool = False, command: str = "run") -> dict[str, dict]:
-    """Everything a recipe asks for, in order: data, base, every variant for every seed, evaluation, tables.
-    Finished steps are skipped, so rerunning the same command continues a stopped run (`launch`: see
-    `train_stage`). Holds the run folder's lock throughout (`wait`: wait for another writer instead of
-    refusing); a recipe that changed what finished folders were made from stops here, before any work, unless
-    those steps are in `redo` (they and everything made from them are redone) or `fresh` (everything is)."""
-    seeds = seeds or [recipe.seed]
-    run_dir = recipe.run_dir
-    check_models(recipe)
-    planned = provenance.planned_folders(recipe, seeds)
-    machine_rank = getattr(launch, "machine_rank", 0)
-    lock = ".lock" if machine_rank == 0 else f".lock.machine{machine_rank}"  # machines share the folder
-    with folder_lock(run_dir, command, wait=wait, name=lock):
-        if machine_rank == 0:
-            if fresh:
-                provenance.fresh(run_dir)
-            provenance.supersede(run_dir, provenance.check(run_dir, planned, redo))
-            # Written once the folder's contents are known to come from this recipe.
-            atomic_write_text(run_dir / "recipe.yaml", yaml.safe_dump(to_dict(recipe), sort_keys=False))
-        else:
-            provenance.check(run_dir, planned)  # machine 0 redoes; the others only refuse a stale folder
-        return _run_locked(recipe, seeds, launch, planned)
+def built_base(recipe: Recipe) -> Path | str:
+    """The base model `build_base` made, for the steps after it (`stagewise step`); an error naming the step to
+    run when it has not finished."""
+    source = recipe.model.source
+    if source in PRESETS:
+        source = str(require_done(recipe.run_dir / "init", "base"))
+    if recipe.model.warmstart is None:
+        return Path(source) if Path(source).exists() else source
+    return require_done(recipe.run_dir / "base", "base")
 
 
-def _run_locked(recipe: Recipe, seeds: list[int], launch, planned: dict[str, Planned]) -> dict[str, dict]:
-    from stagewise.config import variant_names
-    from stagewise.train.summary import grid_summary, write_grid_summary
+def built_data(recipe: Recipe) -> Path:
+    """The world data `build_data` made (a recipe that reads no world has an empty folder)."""
+    out = recipe.run_dir / "data"
+    return require_done(out, "world") if needs_world(recipe) else out
 
-    if recipe.threads:
-        torch.set_num_threads(recipe.threads)
-    run_dir = recipe.run_dir
-    t0 = time.time()
 
-    data_dir = build_data(recipe, planned)
-    base = build_base(recipe, data_dir, planned)
-    build_perception_set(recipe, data_dir, base, planned)
-    check_variants(recipe, data_dir, base)
-    to_eval: list[tuple[str, Path | str, Path]] = [("base", base, run_dir / "eval" / "base")]
+def require_done(folder: Path, step: str, args: str = "") -> Path:
+    if not is_done(folder):
+        raise FileNotFoundError(f"{folder}: not finished; run `stagewise step {step} RECIPE{args}` first")
+    return folder
+
+
+def variant_plans(recipe: Recipe, variant: str, seed: int, base: Path | str, data_dir: Path, launch=None,
+                  planned: dict[str, Planned] | None = None) -> tuple[Recipe, list[StagePlan]]:
+    """One arm's recipe (its overrides applied) and its planned stages, in order."""
+    vr = variant_recipe(recipe, variant)
+    rank = getattr(launch, "machine_rank", 0)
+    plans = plan_variant(vr, variant, data_dir, pass_rate_fn(vr, base, machine_rank=rank, planned=planned), seed=seed,
+                         keep=prompt_budget(vr, base))
+    return vr, plans
+
+
+def run_variant(recipe: Recipe, variant: str, seed: int, base: Path | str, data_dir: Path,
+                launch=None, planned: dict[str, Planned] | None = None) -> list[tuple[str, Path]]:
+    """Train one arm of the grid for one seed: its planned stages in order, each from the previous model."""
+    vr, plans = variant_plans(recipe, variant, seed, base, data_dir, launch, planned)
+    vdir = variant_dir(recipe, variant, seed)
+    models: list[tuple[str, Path]] = []
+    prev: Path | str = base
+    for plan in plans:
+        out = vdir / plan.name
+        prev = train_stage(vr, plan, prev, out, seed, launch=launch,
+                           planned=planned[relative(out, recipe.run_dir)] if planned else None)
+        models.append((plan.name, prev))
+    return models
+
+
+def run_one_stage(recipe: Recipe, variant: str, seed: int, stage: str, base: Path | str, data_dir: Path,
+                  launch=None, planned: dict[str, Planned] | None = None) -> Path:
+    """One stage of one arm and seed (`stagewise step stage`), from the stage before it, which must be done."""
+    names = [name for name, _ in plan_outline(variant_recipe(recipe, variant), variant)]
+    if stage not in names:
+        raise ValueError(f"variant {variant!r} has no stage {stage!r}; its stages, in order: {', '.join(names)}")
+    vdir = variant_dir(recipe, variant, seed)
+    i = names.index(stage)
+    prev = base if i == 0 else require_done(vdir / names[i - 1], "stage", f" --variant {variant} --seed {seed} "
+                                                                         f"--stage {names[i - 1]}")
+    vr, plans = variant_plans(recipe, variant, seed, base, data_dir, launch, planned)
+    out = vdir / stage
+    return train_stage(vr, plans[i], prev, out, seed, launch=launch,
+                       planned=planned[relative(out, recipe.run_dir)] if planned else None)
+
+
+def eval_targets(recipe: Recipe, seeds: list[int], base: Path | str):
+    """What a run evaluates, known from the recipe alone: (label, model, output folder) triples, the base first,
+    and each (variant, seed)'s final model's label."""
+    to_eval: list[tuple[str, Path | str, Path]] = [("base", base, recipe.run_dir / "eval" / "base")]
     finals: dict[tuple[str, int], str] = {}
     for variant in variant_names(recipe):
+        names = [name for name, _ in plan_outline(variant_recipe(recipe, variant), variant)]
         for seed in seeds:
-            models = run_variant(recipe, variant, seed, base, data_dir, launch=launch, planned=planned)
             vdir = variant_dir(recipe, variant, seed)
-            picked = models if recipe.eval.after_each_stage else models[-1:]
-            for stage, path in picked:
-                to_eval.append((f"{variant}/seed{seed}/{stage}", path, vdir / "eval" / stage))
-            finals[(variant, seed)] = f"{variant}/seed{seed}/{models[-1][0]}"
+            for stage in names if recipe.eval.after_each_stage else names[-1:]:
+                to_eval.append((f"{variant}/seed{seed}/{stage}", vdir / stage, vdir / "eval" / stage))
+            finals[(variant, seed)] = f"{variant}/seed{seed}/{names[-1]}"
+    return to_eval, finals
 
-    machine_rank = getattr(launch, "machine_rank", 0)
-    if machine_rank > 0:  # every machine trained; machine 0 alone evaluates and writes the tables
-        log.info("machine %d: all stages joined; machine 0 evaluates and writes %s", machine_rank,
-                 run_dir / "results.md")
-        return {"models": {}, "grid": None, "paired": {}}
+
+def evaluate_run(recipe: Recipe, to_eval: list[tuple[str, Path | str, Path]], data_dir: Path,
+                 planned: dict[str, Planned] | None = None) -> dict[str, dict]:
+    """Every model of the run on the world test splits (and the recipe's benchmarks); their cards get the
+    results."""
     summaries = evaluate_models(recipe, to_eval, data_dir, planned)
+    run_dir = recipe.run_dir
     refresh_cards(p for _, p, _ in to_eval if Path(p).absolute().is_relative_to(run_dir.absolute()))  # + results
+    return summaries
+
+
+def write_results(recipe: Recipe, summaries: dict[str, dict], to_eval: list[tuple[str, Path | str, Path]],
+                  finals: dict[tuple[str, int], str]) -> dict:
+    """results.md|json, paired.json and grid.md|json from the evaluated models; the trackers get the summary."""
+    run_dir = recipe.run_dir
     paired = compare_to_reference(load_eval_items({label: out for label, _, out in to_eval}), recipe.eval.families)
     header, rows = results_table(summaries, recipe.eval.families)
     p_header, p_rows = paired_table(paired, recipe.eval.families)
@@ -563,34 +459,56 @@ def _run_locked(recipe: Recipe, seeds: list[int], launch, planned: dict[str, Pla
     grid = grid_summary(recipe, summaries, finals)
     write_grid_summary(run_dir, grid)
     tracking.log_run(recipe, summaries)
-    log.info("run %s finished in %.0f s", recipe.name, time.time() - t0)
     return {"models": summaries, "grid": grid, "paired": paired}
 
 
-PAIRED_NOTE = ("\nEach model minus the base on the same test items, in accuracy points, ± the 95% interval of the "
-               "paired difference; * where the interval excludes 0 (stagewise.analysis.paired).\n\n")
-COLLAPSE_NOTE = ("\nThe same, leaving out the question kinds either model answers with one answer for 90%+ of their "
-                 "items while the gold answers are spread: accuracy gained there is the kind's most common gold "
-                 "answer, not looking.\n\n")
+@contextmanager
+def run_folder(recipe: Recipe, seeds: list[int], command: str, redo: list[str] | None = None, fresh: bool = False,
+               wait: bool = False, machine_rank: int = 0):
+    """Hold the run folder for one command (`run`, or one step): its lock (`wait`: wait for another writer
+    instead of refusing), and a check that finished folders were made from this recipe, which stops before any
+    work unless those steps are in `redo` (they and everything made from them are redone) or `fresh`
+    (everything is). Yields what each folder is planned from."""
+    run_dir = recipe.run_dir
+    check_models(recipe)
+    planned = provenance.planned_folders(recipe, seeds)
+    lock = ".lock" if machine_rank == 0 else f".lock.machine{machine_rank}"  # machines share the folder
+    with folder_lock(run_dir, command, wait=wait, name=lock):
+        if machine_rank == 0:
+            if fresh:
+                provenance.fresh(run_dir)
+            provenance.supersede(run_dir, provenance.check(run_dir, planned, redo))
+            # Written once the folder's contents are known to come from this recipe.
+            atomic_write_text(run_dir / "recipe.yaml", yaml.safe_dump(to_dict(recipe), sort_keys=False))
+        else:
+            provenance.check(run_dir, planned)  # machine 0 redoes; the others only refuse a stale folder
+        if recipe.threads:
+            torch.set_num_threads(recipe.threads)
+        yield planned
 
 
-def results_table(summaries: dict[str, dict], families: list[str]) -> tuple[list[str], list[list[str]]]:
-    header = ["model"] + [f"{f} acc" for f in families] + ["overall acc", "format", "trace tokens"]
-    rows = []
-    for label, s in summaries.items():
-        fam = s["families"]
-        rows.append([label] + [f"{100 * fam[f]['accuracy']:.1f}" for f in families] + [
-            f"{100 * s['overall']['accuracy']:.1f}", f"{100 * s['overall']['format_rate']:.1f}",
-            _tokens(s["overall"].get("mean_response_tokens"))])
-    return header, rows
-
-
-def _tokens(n: float | None) -> str:
-    """Trace length, or n/a where it is unknown (scored prediction files carry text, not token counts)."""
-    return "n/a" if n is None else f"{n:.1f}"
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+def run(recipe: Recipe, seeds: list[int] | None = None, launch=None, redo: list[str] | None = None,
+        fresh: bool = False, wait: bool = False, command: str = "run") -> dict[str, dict]:
+    """Everything a recipe asks for, in order: data, base, every variant for every seed, evaluation, tables;
+    each of them is also a command of its own (`stagewise step`). Finished steps are skipped, so rerunning the
+    same command continues a stopped run (`launch`: see `train_stage`; the rest: `run_folder`)."""
+    seeds = seeds or [recipe.seed]
+    machine_rank = getattr(launch, "machine_rank", 0)
+    with run_folder(recipe, seeds, command, redo, fresh, wait, machine_rank) as planned:
+        t0 = time.time()
+        data_dir = build_data(recipe, planned)
+        base = build_base(recipe, data_dir, planned)
+        build_perception_set(recipe, data_dir, base, planned)
+        check_variants(recipe, data_dir, base)
+        for variant in variant_names(recipe):
+            for seed in seeds:
+                run_variant(recipe, variant, seed, base, data_dir, launch=launch, planned=planned)
+        if machine_rank > 0:  # every machine trained; machine 0 alone evaluates and writes the tables
+            log.info("machine %d: all stages joined; machine 0 evaluates and writes %s", machine_rank,
+                     recipe.run_dir / "results.md")
+            return {"models": {}, "grid": None, "paired": {}}
+        to_eval, finals = eval_targets(recipe, seeds, base)
+        summaries = evaluate_run(recipe, to_eval, data_dir, planned)
+        out = write_results(recipe, summaries, to_eval, finals)
+        log.info("run %s finished in %.0f s", recipe.name, time.time() - t0)
+        return out

@@ -1,5 +1,6 @@
-"""The grid's answer: per variant, accuracy per capability and overall, trace length and compute, as mean +- std
-over seeds, with the difference to `merged` (the paper's reference arm)."""
+"""The run's tables: every evaluated model (results.md, with the paired differences to the base), and the
+grid's answer: per variant, accuracy per capability and overall, trace length and compute, as mean +- std over
+seeds, with the difference to `merged` (the paper's reference arm)."""
 
 from __future__ import annotations
 
@@ -90,10 +91,37 @@ def grid_table(grid: dict) -> tuple[list[str], list[list[str]]]:
 
 
 def write_grid_summary(run_dir: Path, grid: dict) -> None:
-    from stagewise.train.pipeline import markdown_table
-
     header, rows = grid_table(grid)
     note = ("Accuracy (%) on the held-out world test splits, final model of each variant, mean ± std over seeds; "
             "Δ = difference of means to `merged`; compute = per seed, summed over the variant's stages.\n\n")
     atomic_write_text(run_dir / "grid.md", note + markdown_table(header, rows))
     atomic_write_json(run_dir / "grid.json", grid)
+
+
+PAIRED_NOTE = ("\nEach model minus the base on the same test items, in accuracy points, ± the 95% interval of the "
+               "paired difference; * where the interval excludes 0 (stagewise.analysis.paired).\n\n")
+COLLAPSE_NOTE = ("\nThe same, leaving out the question kinds either model answers with one answer for 90%+ of their "
+                 "items while the gold answers are spread: accuracy gained there is the kind's most common gold "
+                 "answer, not looking.\n\n")
+
+
+def results_table(summaries: dict[str, dict], families: list[str]) -> tuple[list[str], list[list[str]]]:
+    header = ["model"] + [f"{f} acc" for f in families] + ["overall acc", "format", "trace tokens"]
+    rows = []
+    for label, s in summaries.items():
+        fam = s["families"]
+        rows.append([label] + [f"{100 * fam[f]['accuracy']:.1f}" for f in families] + [
+            f"{100 * s['overall']['accuracy']:.1f}", f"{100 * s['overall']['format_rate']:.1f}",
+            _tokens(s["overall"].get("mean_response_tokens"))])
+    return header, rows
+
+
+def _tokens(n: float | None) -> str:
+    """Trace length, or n/a where it is unknown (scored prediction files carry text, not token counts)."""
+    return "n/a" if n is None else f"{n:.1f}"
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"

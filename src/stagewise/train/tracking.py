@@ -20,6 +20,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from stagewise.train.summary import markdown_table
+
 log = logging.getLogger(__name__)
 
 
@@ -139,8 +141,6 @@ def _tensorboard(run_dir: Path, metrics: dict[str, dict[str, float]], table) -> 
             for key, value in values.items():
                 writer.add_scalar(key, value, step)
     if table:
-        from stagewise.train.pipeline import markdown_table
-
         with SummaryWriter(log_dir=str(run_dir / "logs" / "summary")) as writer:
             writer.add_text("paper_table", markdown_table(*table))
 
