@@ -22,6 +22,8 @@ from typing import Any, Literal
 
 import yaml
 
+from stagewise.data.perception.offline import QuestionStyle
+from stagewise.data.perception.rule import FilterRule
 from stagewise.world.scene import GRID, Difficulty
 from stagewise.world.tasks import (
     FAMILIES,
@@ -57,10 +59,6 @@ Capability = Literal["", "perception", "textual_reasoning", "visual_reasoning"]
 EvalBackend = Literal["auto", "transformers", "vllm", "openai"]
 """stagewise.eval.backends.BACKENDS (not imported here: the recipe loader stays light)."""
 VariantKind = Literal["staged", "merged", "caption_sft", "difficulty", "capability_difficulty"]
-QuestionStyle = Literal["varied", "world"]
-"""stagewise.data.perception.offline.STYLES (not imported: the package would load datasets with the recipe)."""
-Extraction = Literal["paper", "boxed"]
-"""stagewise.data.perception.filter.EXTRACTORS."""
 
 TRACKERS = ("tensorboard", "wandb", "trackio", "none")
 VARIANT_KINDS = typing.get_args(VariantKind)
@@ -543,17 +541,17 @@ class DifficultyConfig:
 
 
 @dataclass
-class PerceptionSetConfig:
+class PerceptionSetConfig(FilterRule):
     """The paper's perception data built inside a run (stagewise.data.perception): the offline writer turns the
     world's captions and scene graphs into multiple-choice questions, the base model filters them (kept: wrong
-    from the image, right from the caption), and stages with `data.perception_set` train on what is kept."""
+    from the image, right from the caption; the rule: stagewise.data.perception.rule.FilterRule), and stages
+    with `data.perception_set` train on what is kept."""
 
     families: list[str] = field(default_factory=lambda: ["perception"])
     """World families whose train images and captions questions are written from."""
     question_style: QuestionStyle = "varied"
-    """The offline writer's questions: `varied` (its own kinds, options shuffled per item, as an LLM writes
-    them) or `world` (the world's perception question kinds and fixed option lists, what the test set asks).
-    Also the style of the warm start's `caption_qa` rows."""
+    """The offline writer's questions (stagewise.data.perception.offline.QuestionStyle); also the style of the
+    warm start's `caption_qa` rows."""
     balance: bool = False
     """Even out the kept items' gold letters per question kind (each kind's letters capped at its rarest one's
     count): what the filter keeps bunches on the answers the model mis-sees, and GRPO learns that skew."""
@@ -561,17 +559,6 @@ class PerceptionSetConfig:
     """At most this many images (all of them: null)."""
     filter_model: str = "base"
     """`base` (the run's base model) or a model folder / hub id."""
-    extraction: Extraction = "paper"
-    """Letter extraction: `paper` (`answer: X`, else the first standalone A-D) or `boxed` (the final answer,
-    for models that think first, such as the tiny base)."""
-    max_new_tokens: int = 8
-    """Filter generation budget (paper: 8; a model that thinks first needs its whole trace)."""
-    samples: int = 1
-    """Answers per item and condition: 1 is the paper's greedy pass; k > 1 samples and uses pass rates."""
-    min_image_wrong: float = 1.0
-    """Keep an item when at least this share of its image answers is wrong (paper: every one)."""
-    min_caption_right: float = 1.0
-    """... and at least this share of its caption answers is right (paper: every one)."""
     batch_size: int = 64
     """Prompts per generation batch."""
 

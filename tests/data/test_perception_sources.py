@@ -7,8 +7,9 @@ import pytest
 from PIL import Image
 
 from stagewise.cli import main
-from stagewise.data.perception import build_perception_set, sources
+from stagewise.data.perception import sources
 from stagewise.data.perception.filter import FilterConfig
+from stagewise.data.perception.pipeline import build_perception_set
 from stagewise.data.perception.writer import WriterConfig, write_mcq
 from stagewise.data.sources import DataError, load_rows
 

@@ -1,6 +1,4 @@
 """The perception data engine: captioned images -> written multiple choice -> perception-sensitive filter ->
-training sets. `build_perception_set` runs all of it for the procedural world with the offline writer."""
-
-from stagewise.data.perception.pipeline import build_perception_set
-
-__all__ = ["build_perception_set"]
+training sets. `pipeline.build_perception_set` runs all of it for the procedural world with the offline writer.
+Nothing is imported here, so that the recipe can embed the filter's rule (`rule.FilterRule`) without loading
+the engine."""

@@ -78,6 +78,7 @@ def cmd_export(args) -> int:
 def add_perception_commands(dsub) -> None:
     """Add write-mcq, filter and export to the `stagewise data` subcommands."""
     from stagewise.data.perception.offline import STYLES
+    from stagewise.data.perception.rule import EXTRACTIONS
     from stagewise.data.perception.sources import SOURCES
     from stagewise.data.perception.writer import WRITERS
 
@@ -118,7 +119,7 @@ def add_perception_commands(dsub) -> None:
     f.add_argument("--min-image-wrong", type=float, default=1.0)
     f.add_argument("--min-caption-right", type=float, default=1.0)
     f.add_argument("--max-new-tokens", type=int, default=8)
-    f.add_argument("--extraction", default="paper", choices=["paper", "boxed"],
+    f.add_argument("--extraction", default="paper", choices=EXTRACTIONS,
                    help="paper: 'answer: X' else first standalone A-D; boxed: the final answer (thinking models)")
     f.add_argument("--batch-size", type=int, default=16)
     f.add_argument("--threads", type=int, default=2)

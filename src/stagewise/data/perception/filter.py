@@ -18,13 +18,14 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from tqdm import tqdm
 
 from stagewise.data.perception.cache import ItemCache, fingerprint
 from stagewise.data.perception.parse import mcq_text
+from stagewise.data.perception.rule import FilterRule
 from stagewise.data.prompts import load_prompt
 from stagewise.endpoint import ChatClient, EndpointConfig, EndpointError, image_part
 from stagewise.utils import append_jsonl, atomic_write_json, atomic_write_jsonl, atomic_write_text
@@ -67,26 +68,15 @@ class FilterModel:
 
 
 @dataclass
-class FilterConfig:
-    """How the filter asks and decides."""
+class FilterConfig(FilterRule):
+    """The filter's rule (`FilterRule`), the models it asks and how."""
 
     models: list[FilterModel] = field(default_factory=list)
     """Filter models; an item must pass every one of them (the paper: Qwen2.5-VL-7B and -32B)."""
-    samples: int = 1
-    """Passes per (item, model, view): 1 is one greedy pass (the paper); k > 1 samples k and uses pass rates."""
     temperature: float = 1.0
     """Sampling temperature when `samples > 1`."""
     top_p: float = 1.0
     """Nucleus sampling when `samples > 1`."""
-    max_new_tokens: int = 8
-    """Most tokens per answer (the paper: 8)."""
-    extraction: str = "paper"
-    """`paper`: `answer: X`, else the first standalone A-D; `boxed`: the final answer's letter (for models that
-    think before answering; give them more than 8 new tokens)."""
-    min_image_wrong: float = 1.0
-    """Keep only if at least this share of image passes name a wrong letter (an empty answer is not wrong)."""
-    min_caption_right: float = 1.0
-    """Keep only if at least this share of caption passes name the right letter."""
     batch_size: int = 16
     """Items per generation batch (local models)."""
     image_prompt: str = "filter_image"
@@ -95,6 +85,11 @@ class FilterConfig:
     """Template for the caption pass, with `{caption}` and `{question}`."""
     seed: int = 0
     """Seed for sampled passes."""
+
+    @classmethod
+    def from_rule(cls, rule: FilterRule, **settings) -> FilterConfig:
+        """`rule`'s settings (e.g. a recipe's `perception_set` section), `settings` for the rest."""
+        return cls(**{f.name: getattr(rule, f.name) for f in fields(FilterRule)}, **settings)
 
 
 def image_prompt(cfg: FilterConfig, item: dict) -> str:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import typing
+from typing import Literal
 
 from stagewise.world.scene import COL_NAMES, COLOURS, KINDS, ROW_NAMES, SIZES, Scene, Shape
 
@@ -117,7 +119,10 @@ def q_bar_neighbour(rng, scene):
     return f"Which bar stands directly to the right of {names[i]}?", opts, letter
 
 
-STYLES = ("varied", "world")
+QuestionStyle = Literal["varied", "world"]
+"""`varied`: the writer's own question kinds, options shuffled per item, as an LLM writes them; `world`: the
+world's perception question kinds and fixed option lists, what its test set asks."""
+STYLES = typing.get_args(QuestionStyle)
 
 
 def world_question(item_id: str, scene: dict | Scene) -> dict:
