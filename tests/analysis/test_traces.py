@@ -82,3 +82,29 @@ def test_bad_items_file_names_the_line_and_field(world_dir, tmp_path):
     path.write_text("\n".join([lines[0], json.dumps(bad)] + lines[2:]) + "\n")
     with pytest.raises(ValueError, match=r"items.jsonl:2: missing field 'response_tokens'"):
         load_items(scan_run(tmp_path / "run").evals[0])
+
+
+def test_paired_length_difference_matches_hand_computed_values():
+    """Staged minus merged on the same items, per seed: the items' own lengths cancel out of the interval."""
+    from stagewise.analysis.traces import paired_length
+
+    def arm(variant, lengths_by_seed):
+        return [{**_row(variant, 1, "final", "visual", True, n, 0, seed=seed), "id": f"i{i}"}
+                for seed, lengths in lengths_by_seed.items() for i, n in enumerate(lengths)]
+
+    merged = arm("merged", {0: [10, 40, 70], 1: [12, 42, 72]})
+    staged = arm("staged", {0: [8, 38, 68], 1: [11, 40, 70]})  # every item 1-2 tokens shorter
+    d = paired_length(merged, staged)
+    diffs = [-2, -2, -2, -1, -2, -2]
+    mean = sum(diffs) / 6
+    sd = (sum((x - mean) ** 2 for x in diffs) / 5) ** 0.5
+    assert d["n"] == 6 and d["delta"] == pytest.approx(mean)
+    assert d["ci95"] == pytest.approx(1.96 * sd / 6 ** 0.5)
+    assert d["significant"]  # items of 10 to 72 tokens, yet every pair is shorter: the interval excludes 0
+    assert d["pct"] == pytest.approx(100 * mean / (sum([10, 40, 70, 12, 42, 72]) / 6))
+    assert d["per_seed"] == {0: pytest.approx(-2), 1: pytest.approx(-5 / 3)}
+    # unpaired pools of the same rows would not tell the arms apart: their lengths spread over 10 to 72
+    assert paired_length(merged, arm("staged", {2: [1, 2, 3]}))["n"] == 0
+    svm = staged_vs_merged(merged + staged)
+    assert svm["paired"]["delta"] == pytest.approx(mean)
+    assert svm["staged"]["response_tokens_ci95"] > abs(mean)

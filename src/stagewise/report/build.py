@@ -251,14 +251,27 @@ def curves_section(layout) -> list:
     return blocks
 
 
+def _with_ci(stats: dict) -> str:
+    """Mean response tokens ± the 95% half-width of that mean."""
+    ci = stats.get("response_tokens_ci95")
+    return f"{stats['response_tokens']:.1f}" + (f" ± {ci:.1f}" if ci is not None else "")
+
+
 def length_section(rows: list[dict], finals: list[dict]) -> list:
     blocks: list = [("h2", "Trace length")]
     svm = staged_vs_merged(rows)
     if svm:
+        pair = svm["paired"]
+        paired = (f" Paired on the same test items (each seed's staged against the same seed's merged, "
+                  f"{pair['n']} pairs): {pair['delta']:+.2f} ± {pair['ci95']:.2f} tokens, {pair['pct']:+.1f} ± "
+                  f"{pair['pct_ci95']:.1f}% (95%){'' if pair['significant'] else ', an interval that includes 0'}; "
+                  f"per seed: " + ", ".join(f"seed {seed} {d:+.2f}" for seed, d in pair["per_seed"].items()) + "."
+                  if pair["n"] > 1 and pair["ci95"] is not None and pair["pct"] is not None else "")
         blocks.append(("p", f"Final staged model vs final merged model: mean response "
-                            f"{svm['staged']['response_tokens']:.1f} vs {svm['merged']['response_tokens']:.1f} tokens "
+                            f"{_with_ci(svm['staged'])} vs {_with_ci(svm['merged'])} tokens "
                             f"({svm['response_tokens_pct']:+.1f}%; the paper reports -20.8%), think block "
-                            f"{svm['staged']['think_tokens']:.1f} vs {svm['merged']['think_tokens']:.1f} tokens."))
+                            f"{svm['staged']['think_tokens']:.1f} vs {svm['merged']['think_tokens']:.1f} tokens."
+                            + paired))
     else:
         blocks.append(("p", "No staged-vs-merged comparison: this run has no final model of both a `staged` and a "
                             "`merged` variant (run `stagewise grid` with a merged arm)."))
@@ -291,10 +304,10 @@ def length_section(rows: list[dict], finals: list[dict]) -> list:
         blocks.append(("figure", "length-vs-accuracy", figures.length_vs_accuracy(points),
                        "Each point is an evaluated checkpoint (base, then each stage); x: mean response length in "
                        "tokens, y: accuracy over all test items."))
-        blocks.append(("table", ["checkpoint", "items", "accuracy (%)", "think tokens", "response tokens",
+        blocks.append(("table", ["checkpoint", "items", "accuracy (%)", "think tokens", "response tokens (± 95%)",
                                  "truncated (%)"],
-                       [[p["model"], str(p["n"]), _pct(p["accuracy"]), _num(p["think_tokens"]),
-                         _num(p["response_tokens"]), _pct(p["truncation_rate"])] for p in points]))
+                       [[p["model"], str(p["n"]), _pct(p["accuracy"]), _num(p["think_tokens"]), _with_ci(p),
+                         _pct(p["truncation_rate"])] for p in points]))
     return blocks
 
 
