@@ -6,7 +6,7 @@ import pytest
 from fakerun import make_run
 
 from stagewise.analysis.runs import load_items, scan_run
-from stagewise.analysis.traces import analyse, breakdown, final_rows, length_vs_accuracy, staged_vs_merged
+from stagewise.analysis.traces import breakdown, final_rows, length_vs_accuracy, staged_vs_merged
 
 
 def _row(variant, position, stage, capability, correct, response, think, truncated=False, difficulty=1, seed=0):
@@ -56,7 +56,6 @@ def test_length_vs_accuracy_follows_the_checkpoint_chain():
     staged_final = points[-1]
     assert staged_final["accuracy"] == pytest.approx(2 / 3) and staged_final["truncation_rate"] == pytest.approx(1 / 3)
     assert staged_vs_merged([r for r in ROWS if r["variant"] != "merged"]) is None
-    assert set(analyse(ROWS)["breakdowns"]) == {"model", "capability", "task", "correctness", "difficulty"}
 
 
 def test_run_is_read_in_stage_chain_order_and_items_are_labelled(world_dir, tmp_path):

@@ -10,12 +10,11 @@ import pytest
 from stagewise.rewards import (
     ACCURACY_WEIGHT,
     FORMAT_WEIGHT,
-    REWARD_FUNCS,
     accuracy_reward,
     completion_text,
     format_reward,
     paper_reward,
-    paper_reward_funcs,
+    reward_funcs_for,
 )
 
 GOOD = r"<think>I see 2 red circles and 1 blue one. 2 + 1 = 3.</think> \boxed{3}"
@@ -129,8 +128,8 @@ def test_paper_reward_is_weighted_sum(wrap: Any) -> None:
     assert total == pytest.approx([expected for _, _, expected in PAPER_CASES])
 
 
-def test_paper_reward_funcs_match_paper_reward() -> None:
-    funcs, weights = paper_reward_funcs()
+def test_reward_funcs_match_paper_reward() -> None:
+    funcs, weights = reward_funcs_for()
     assert [f.__name__ for f in funcs] == ["accuracy_reward", "format_reward"]  # TRL logs rewards/<name>/mean
     assert weights == [0.9, 0.1]
     completions = [response for response, _, _ in PAPER_CASES]
@@ -147,9 +146,8 @@ def test_missing_gold_is_ignored_not_punished() -> None:
     assert paper_reward(completions, answer=[None, "3"]) == pytest.approx([0.1, 1.0])
 
 
-def test_reward_funcs_registry_and_pickling() -> None:
-    assert REWARD_FUNCS == {"accuracy": accuracy_reward, "format": format_reward, "paper": paper_reward}
-    for func in REWARD_FUNCS.values():
+def test_reward_functions_pickle() -> None:
+    for func in (accuracy_reward, format_reward, paper_reward):
         assert pickle.loads(pickle.dumps(func)) is func
 
 

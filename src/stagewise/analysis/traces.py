@@ -111,14 +111,3 @@ def staged_vs_merged(rows: list[dict]) -> dict | None:
                                                              stats["merged"]["response_tokens"]),
             "think_tokens_pct": relative_change(stats["staged"]["think_tokens"], stats["merged"]["think_tokens"]),
             "paired": paired_length(by_variant["merged"], by_variant["staged"])}
-
-
-def analyse(rows: list[dict]) -> dict:
-    """Every breakdown of the final models, plus length vs accuracy over all checkpoints."""
-    finals = final_rows(rows)
-    return {
-        "breakdowns": {name: breakdown(finals, by) for name, by in BREAKDOWNS.items() if name != "model"}
-        | {"model": breakdown(rows, BREAKDOWNS["model"])},
-        "checkpoints": length_vs_accuracy(rows),
-        "staged_vs_merged": staged_vs_merged(rows),
-    }

@@ -19,12 +19,5 @@ def load_prompt(name: str) -> str:
     return path.read_text().strip()
 
 
-def user_message(question: str, has_image: bool, instruction: str | None = "think_boxed") -> list[dict]:
-    """The conversational prompt TRL renders with the chat template; the image part comes first."""
-    text = question if not instruction else f"{question}\n{load_prompt(instruction)}"
-    content = ([{"type": "image"}] if has_image else []) + [{"type": "text", "text": text}]
-    return [{"role": "user", "content": content}]
-
-
 def assistant_message(text: str) -> list[dict]:
     return [{"role": "assistant", "content": [{"type": "text", "text": text}]}]

@@ -228,17 +228,6 @@ def paper_reward(
     completions: Sequence[Completion], answer: Sequence[str | None], **kwargs: Any
 ) -> list[float | None]:
     """``0.9 * accuracy + 0.1 * format`` in one function, stagewise mode; an ungradable row scores its format
-    part only, as TRL's NaN-skipping weighted sum of ``paper_reward_funcs()`` would."""
+    part only, as TRL's NaN-skipping weighted sum of ``reward_funcs_for()`` would."""
     return [s.overall for s in score_responses(_texts(completions), answer, "stagewise", kwargs.get("answer_kind"))]
 
-
-def paper_reward_funcs(mode: str = "stagewise") -> tuple[list[Callable[..., list]], list[float]]:
-    """``(reward_funcs, reward_weights)`` for TRL's GRPO (the paper's weighting) in a reward mode."""
-    return reward_funcs_for(mode)
-
-
-REWARD_FUNCS: dict[str, Callable[..., list]] = {
-    "accuracy": accuracy_reward,
-    "format": format_reward,
-    "paper": paper_reward,
-}
