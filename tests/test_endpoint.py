@@ -238,7 +238,7 @@ def test_refused_connection_is_a_clear_error():
 
 # ------------------------------------------------------------- every caller: no key in what it writes
 def test_analysis_judge_cache_never_holds_the_key(server, keyed, tmp_path):
-    from stagewise.analysis.judge import JudgeConfig, judge_items
+    from stagewise.judge import JudgeConfig, judge_items
 
     srv = server()
     cfg = JudgeConfig(url=srv.url, model="judge-m", api_key_env=KEY_ENV, retries=1, concurrency=2)
@@ -254,7 +254,7 @@ def test_analysis_judge_cache_never_holds_the_key(server, keyed, tmp_path):
 def test_eval_items_and_judge_never_hold_the_key(server, keyed, tmp_path):
     from stagewise.eval import harness
     from stagewise.eval.backends import OpenAIBackend
-    from stagewise.eval.judge import Judge
+    from stagewise.judge import Judge
 
     srv = server()
     rows = [{"id": str(i), "question": f"ECHO Q{i}? Options: A: x, B: y", "answer": "A", "category": "c",

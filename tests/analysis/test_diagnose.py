@@ -10,7 +10,7 @@ import pytest
 from fakerun import make_run
 
 from stagewise.analysis.diagnose import agreement, diagnose, load_data
-from stagewise.analysis.judge import JudgeConfig, parse_verdict
+from stagewise.judge import JudgeConfig, parse_verdict
 
 
 class ScriptedJudge:

@@ -11,7 +11,7 @@ from PIL import Image
 from stagewise.eval import harness
 from stagewise.eval.backends import OpenAIBackend
 from stagewise.eval.benchmarks import aokvqa, dynamath, get_benchmark, mmstar, pope, realworldqa
-from stagewise.eval.judge import Judge
+from stagewise.judge import Judge
 
 
 def mmstar_rows(n: int = 4) -> list[dict]:

@@ -4,8 +4,10 @@ import torch
 
 from stagewise.data.sources import load_rows, to_trl_rows
 from stagewise.eval.backends import TransformersBackend
-from stagewise.eval.harness import EvalSettings, score_response
-from stagewise.eval.world_eval import evaluate, summarize, think_text
+from stagewise.eval.benchmarks import world
+from stagewise.eval.benchmarks.world import summarize
+from stagewise.eval.harness import EvalSettings, score_response, think_text
+from stagewise.eval.world_eval import evaluate
 from stagewise.models.load import load_model_and_processor, load_processor
 
 
@@ -16,8 +18,6 @@ def test_think_text():
 
 
 def test_world_scoring_uses_the_shared_verifier(tiny_model_dir):
-    from stagewise.eval.benchmarks import world
-
     backend = TransformersBackend(None, load_processor(tiny_model_dir))
     row = {"id": "x", "family": "visual", "kind": "more", "answer": "3", "answer_kind": "number"}
     good = score_response(world, row, "<think>I see 3.</think> \\boxed{3}", EvalSettings())

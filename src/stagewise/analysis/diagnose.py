@@ -5,7 +5,7 @@ Three attributions of every wrongly answered item of an eval output (any per-ite
 - `oracle` (world items): the trace's observations checked against the scene graph (`analysis/oracle.py`);
 - `probe`: the same model re-asked with a caption of the image in place of the image (`replace`) or beside it
   (`beside`); right with the caption means the image was the problem -> perception, else reasoning;
-- `judge`: an LLM behind an OpenAI-compatible endpoint names the first error (`analysis/judge.py`).
+- `judge`: an LLM behind an OpenAI-compatible endpoint names the first error (`stagewise/judge.py`).
 Output in the diagnosis folder: `diagnosis.jsonl` (per item, with each method's evidence), `summary.json`
 (perception-error share per method overall and per benchmark/task; precision and recall of probe and judge
 against the oracle), and the resumable caches `probe.jsonl` and `judge.jsonl`.
@@ -18,9 +18,9 @@ import logging
 from collections import defaultdict
 from pathlib import Path
 
-from stagewise.analysis.judge import JudgeConfig, judge_items
 from stagewise.analysis.oracle import attribute
 from stagewise.analysis.runs import read_jsonl
+from stagewise.judge import JudgeConfig, judge_items
 from stagewise.utils import append_jsonl, atomic_write_json, atomic_write_jsonl
 
 log = logging.getLogger(__name__)

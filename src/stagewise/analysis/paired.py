@@ -15,7 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from stagewise.analysis.runs import read_jsonl
-from stagewise.eval.world_eval import answer_spread
+from stagewise.eval.benchmarks.world import answer_spread
 
 Z95 = 1.96
 COLLAPSE_SHARE = 0.9  # one answer for this share of a kind's items, where the gold answers are spread: collapsed

@@ -13,7 +13,7 @@ def cmd_diagnose(args) -> int:
     import torch
 
     from stagewise.analysis.diagnose import diagnose, diagnose_run, load_data
-    from stagewise.analysis.judge import JudgeConfig
+    from stagewise.judge import JudgeConfig
 
     if args.threads:
         torch.set_num_threads(args.threads)

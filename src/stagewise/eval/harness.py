@@ -35,7 +35,7 @@ class EvalSettings:
     extract: str | None = None
     """Pre-extraction before the benchmark's rule, overriding the mode's: `chain` (think block, boxed, answer tag,
     "answer is") or `raw`; None: the mode's own (`official`: the benchmark's `OFFICIAL_EXTRACT`, raw for every
-    rule-based scorer here; harness modes: chain)."""
+    rule-based scorer here; other modes: its `HARNESS_EXTRACT`, chain except for the world's verifier)."""
     instruction: str | None = None
     """Template appended to the benchmark's prompt (e.g. `think_boxed` for trained models); None for none."""
     system_prompt: str | None = None
@@ -73,13 +73,11 @@ HARNESS_MODES = ("chain",)
 
 
 def extraction_style(bench, settings: EvalSettings) -> str:
-    """The pre-extraction a setting uses: an explicit `extract`, else the official scorer's own reading of the
-    response for `official`, else the harness's chain."""
+    """The pre-extraction a setting uses: an explicit `extract`, else the benchmark's own for its mode (the
+    official scorer's reading of the response for `official`)."""
     if settings.extract:
         return settings.extract
-    if settings.mode == "official":
-        return getattr(bench, "EXTRACT", None) or getattr(bench, "OFFICIAL_EXTRACT", "raw")
-    return getattr(bench, "EXTRACT", None) or "chain"
+    return bench.OFFICIAL_EXTRACT if settings.mode == "official" else bench.HARNESS_EXTRACT
 
 
 def rule_mode(settings: EvalSettings) -> str:
@@ -91,7 +89,7 @@ def score_response(bench, row: dict, response: str, settings: EvalSettings, judg
     """Extracted answer and correctness of one response (plus the benchmark's own fields)."""
     text = pre_extract(response, extraction_style(bench, settings))
     mode = rule_mode(settings)
-    if judge is not None and hasattr(bench, "judge"):
+    if judge is not None and bench.judge is not None:
         out = bench.judge(text, row, judge.ask, mode)
     else:
         out = {"extracted": bench.extract(text, row, mode)}
@@ -236,7 +234,7 @@ def run(
         settings,
         judge,
         metrics_name,
-        {"backend": getattr(backend, "name", type(backend).__name__)},
+        {"backend": backend.name},
     )
 
 
@@ -349,7 +347,7 @@ def score(
     for row in rows:
         rec = preds[row["id"]]
         # Official scorers that read problem fields from the output file (MathVista) get them from there too.
-        row = {**row, **{f: rec[f] for f in getattr(bench, "PREDICTION_FIELDS", ()) if f in rec}}
+        row = {**row, **{f: rec[f] for f in bench.PREDICTION_FIELDS if f in rec}}
         scored_rows.append(row)
         if row["id"] in done:
             continue

@@ -129,7 +129,7 @@ def evaluation(folder: Path) -> dict[str, dict]:
 def _benchmark_hub_id(name: str) -> str | None:
     from stagewise.eval.benchmarks import BENCHMARKS
 
-    return getattr(BENCHMARKS.get(name), "HUB_ID", None)
+    return BENCHMARKS[name].HUB_ID if name in BENCHMARKS else None
 
 
 def _recipe(run_dir: Path | None) -> dict:

@@ -25,7 +25,7 @@ from stagewise.analysis.runs import (
     scan_run,
 )
 from stagewise.analysis.traces import BREAKDOWNS, breakdown, final_rows, length_vs_accuracy, staged_vs_merged
-from stagewise.eval.world_eval import answer_spread
+from stagewise.eval.benchmarks.world import answer_spread
 from stagewise.report import figures
 from stagewise.utils import atomic_write_text
 

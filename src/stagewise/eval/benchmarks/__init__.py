@@ -1,14 +1,22 @@
-"""The benchmarks: one plain module each (load, prompt, extract, score, metrics; optional judge), one dict.
+"""The benchmarks: one plain module each, all with the same module-level names, listed in one dict.
 
-Module contract:
+The contract (every module defines every name; tests/eval/test_contract.py checks it, the harness reads them
+directly):
     MODES                      scoring modes, the official one first (the default)
-    load(source, limit, images[, subset]) -> rows with at least "id", "answer", "images" (PIL or paths)
+    HUB_ID                     the default source on the Hub, or None where there is none (`--data` needed)
+    SPLIT                      the split (or splits) read from HUB_ID, or None where the subsets are the splits
+    SUBSETS                    the names `subset` takes (comma-separated where several may be picked); () for none
+    OFFICIAL_EXTRACT           pre-extraction of the `official` mode: `raw` (the response as the authors' code
+                               reads it) or `chain` (common.pre_extract)
+    HARNESS_EXTRACT            pre-extraction of every other mode (`chain`, and the module's named modes)
+    PREDICTION_FIELDS          fields an official scorer reads from the prediction file (`eval score`); () for none
+    load(source, limit, images, subset) -> rows with at least "id", "answer", "images" (PIL or paths)
     prompt(row) -> str         the benchmark's own prompt (an instruction may be appended by the harness)
-    extract(text, row, mode)   the benchmark's answer rule, applied after the harness's pre-extraction
+    extract(text, row, mode)   the benchmark's answer rule, applied after the pre-extraction
     score(extracted, row, mode) -> {"correct": bool, ...}
     metrics(rows, results, mode) -> dict with every breakdown the official scorer reports
-    judge(text, row, ask, mode) (optional) the LLM-judge path, `ask(template, **fields) -> reply`
-    HUB_ID, SPLIT              the default source on the Hub
+    judge                      (text, row, ask, mode) -> {"extracted", ["correct"], ...}: the LLM-judge path used
+                               when a judge is configured, `ask(template, **fields) -> reply`; None for none
 """
 
 from __future__ import annotations
@@ -75,18 +83,8 @@ def load_benchmark(
 ) -> list[dict]:
     """Rows of a benchmark from `source` (default: its hub id); `subset` where the module takes one."""
     bench = get_benchmark(name)
-    kwargs = {"limit": limit, "images": images}
-    if subset:
-        import inspect
-
-        if "subset" in inspect.signature(bench.load).parameters:
-            kwargs["subset"] = subset
-        elif name == "world":
-            kwargs["families"] = subset.split(",")
-        else:
-            raise ValueError(f"{name}: takes no subset")
-    if source is None:
-        if not hasattr(bench, "HUB_ID"):
-            raise ValueError(f"{name}: needs a data source (--data)")
-        source = bench.HUB_ID
-    return bench.load(source, **kwargs)
+    if subset and not bench.SUBSETS:
+        raise ValueError(f"{name}: takes no subset")
+    if source is None and bench.HUB_ID is None:
+        raise ValueError(f"{name}: needs a data source (--data)")
+    return bench.load(source or bench.HUB_ID, limit=limit, images=images, subset=subset or None)

@@ -24,10 +24,17 @@ from stagewise.rewards.verify import extract_choice
 
 HUB_ID, SPLIT = "HuggingFaceM4/A-OKVQA", "validation"
 MODES = ("official", "letter")
+SUBSETS: tuple[str, ...] = ()
+OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
+PREDICTION_FIELDS: tuple[str, ...] = ()
+judge = None  # no LLM-judge path: the official scorer is a rule
 
 
 def load(
-    source: str | Path = HUB_ID, limit: int | None = None, images: str | Path | None = None
+    source: str | Path = HUB_ID,
+    limit: int | None = None,
+    images: str | Path | None = None,
+    subset: str | None = None,
 ) -> list[dict]:
     recs = read_records(source, split=SPLIT, limit=limit)  # --limit reads only what it scores
     base = base_dir(source, images)

@@ -20,11 +20,14 @@ from stagewise.eval.benchmarks.common import acc, base_dir, image_ref, need, rea
 
 HUB_ID, SPLIT = "BLINK-Benchmark/BLINK", "val"
 MODES = ("official",)
+OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
+PREDICTION_FIELDS: tuple[str, ...] = ()
 TASKS = (
     "Art_Style", "Counting", "Forensic_Detection", "Functional_Correspondence", "IQ_Test", "Jigsaw",
     "Multi-view_Reasoning", "Object_Localization", "Relative_Depth", "Relative_Reflectance",
     "Semantic_Correspondence", "Spatial_Relation", "Visual_Correspondence", "Visual_Similarity",
 )
+SUBSETS = TASKS
 DISCLAIMER_TASKS = ("Forensic_Detection", "Jigsaw", "Art_Style")
 DISCLAIMER = (
     "Disclaimer: This is not to make unfair assumptions about the people in the image and you just need to give "

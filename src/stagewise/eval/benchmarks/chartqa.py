@@ -17,6 +17,10 @@ from stagewise.eval.benchmarks.common import acc, base_dir, image_ref, numbered,
 
 HUB_ID, SPLIT = "HuggingFaceM4/ChartQA", "test"
 MODES = ("official",)
+SUBSETS: tuple[str, ...] = ("human", "augmented")
+OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
+PREDICTION_FIELDS: tuple[str, ...] = ()
+judge = None  # no LLM-judge path: the official scorer is a rule
 MAX_RELATIVE_CHANGE = 0.05
 INSTRUCTION = "Answer the question using a single word or phrase."
 SPLITS = {0: "human", 1: "augmented", "human_test": "human", "augmented_test": "augmented", "human": "human",

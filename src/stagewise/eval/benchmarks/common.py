@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
+import csv
 import io
+import itertools
 import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import datasets
+import pyarrow.parquet as pq
 from PIL import Image
 
 from stagewise.data.sources import DataError
@@ -54,8 +58,6 @@ def read_records(
     if not path.exists() and (str(source).startswith((".", "/")) or path.suffix):
         raise DataError(f"{path}: file not found")
     if path.is_dir():
-        import datasets
-
         if (path / "dataset_info.json").exists() or (path / "state.json").exists():
             return [dict(r) for r in datasets.load_from_disk(str(path))]
         if (path / "dataset_dict.json").exists():
@@ -87,15 +89,11 @@ def read_records(
                     raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg})") from e
         return rows
     if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
         if limit:
             batch = next(pq.ParquetFile(path).iter_batches(batch_size=limit), None)
             return batch.to_pylist() if batch is not None else []
         return pq.read_table(path).to_pylist()
     if path.suffix in (".tsv", ".csv"):
-        import csv
-
         with open(path, newline="") as f:
             return list(csv.DictReader(f, delimiter="\t" if path.suffix == ".tsv" else ","))
     if path.exists():
@@ -108,10 +106,6 @@ def read_hub(repo: str, split: str, limit: int | None = None, config: str | None
     """Rows of a hub dataset (downloads unless HF_HUB_OFFLINE is set), images left encoded: decoding a whole
     split of PIL images up front costs minutes and gigabytes. With `limit`, N rows (that `keep` accepts) are
     streamed."""
-    import itertools
-
-    import datasets
-
     if limit:
         ds = datasets.load_dataset(repo, config, split=split, streaming=True).decode(False)
         return [dict(r) for r in itertools.islice(filter(keep, ds) if keep else ds, limit)]

@@ -17,12 +17,19 @@ from stagewise.eval.benchmarks.mcq_letter import cambrian_letter
 
 HUB_ID, CONFIG, SPLIT = "nyu-visionx/CV-Bench", "2D", "test"
 MODES = ("official",)
+SUBSETS: tuple[str, ...] = ()
+OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
+PREDICTION_FIELDS: tuple[str, ...] = ()
+judge = None  # no LLM-judge path: the official scorer is a rule
 INSTRUCTION = "Answer with the option's letter from the given choices directly."
 SOURCES = ("ADE20K", "COCO")
 
 
 def load(
-    source: str | Path = HUB_ID, limit: int | None = None, images: str | Path | None = None
+    source: str | Path = HUB_ID,
+    limit: int | None = None,
+    images: str | Path | None = None,
+    subset: str | None = None,
 ) -> list[dict]:
     """The hub's 2D configuration, or a local file/folder of CV-Bench rows (3D rows are skipped)."""
     if str(source) == HUB_ID:

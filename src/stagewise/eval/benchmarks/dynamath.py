@@ -22,6 +22,10 @@ from stagewise.eval.benchmarks.common import acc, base_dir, breakdown, image_ref
 HUB_ID, SPLIT = "DynaMath/DynaMath_Sample", None
 VARIANTS = [f"sample_variant{i}" for i in range(1, 11)]
 MODES = ("official", "boxed")
+SUBSETS: tuple[str, ...] = ()
+OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
+PREDICTION_FIELDS: tuple[str, ...] = ()
+judge = None  # no LLM-judge path: the official scorer is a rule
 
 
 def _records(source: str | Path, limit: int | None = None) -> list[tuple[str, dict]]:
@@ -47,7 +51,10 @@ def _records(source: str | Path, limit: int | None = None) -> list[tuple[str, di
 
 
 def load(
-    source: str | Path = HUB_ID, limit: int | None = None, images: str | Path | None = None
+    source: str | Path = HUB_ID,
+    limit: int | None = None,
+    images: str | Path | None = None,
+    subset: str | None = None,
 ) -> list[dict]:
     base = base_dir(source, images)
     rows = []

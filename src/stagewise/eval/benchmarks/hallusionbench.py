@@ -13,16 +13,23 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+from stagewise.data.sources import DataError
 from stagewise.eval.benchmarks.common import acc, base_dir, image_ref, need, numbered, read_records
 
 HUB_ID, SPLIT = "lmms-lab/HallusionBench", ("image", "non_image")
 MODES = ("official",)
+SUBSETS: tuple[str, ...] = ()
+OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
+PREDICTION_FIELDS: tuple[str, ...] = ()
 JUDGE_PROMPT = "judge_hallusionbench"
 _YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
 
 
 def load(
-    source: str | Path = HUB_ID, limit: int | None = None, images: str | Path | None = None
+    source: str | Path = HUB_ID,
+    limit: int | None = None,
+    images: str | Path | None = None,
+    subset: str | None = None,
 ) -> list[dict]:
     if Path(source).exists():
         recs = read_records(source, limit=limit)
@@ -39,8 +46,6 @@ def load(
         ]
         gold = str(need(r, "gt_answer", where, (str, int)))
         if gold not in ("0", "1"):
-            from stagewise.data.sources import DataError
-
             raise DataError(f"{where}: field 'gt_answer' is {gold!r}, expected '0' (no) or '1' (yes)")
         img = r.get("image") or r.get("filename")
         if str(r.get("visual_input", "1")) == "0":

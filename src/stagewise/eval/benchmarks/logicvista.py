@@ -23,11 +23,18 @@ from stagewise.rewards.verify import extract_choice
 
 HUB_ID, SPLIT = "lscpku/LogicVista", "test"
 MODES = ("official", "lmms_eval")
+SUBSETS: tuple[str, ...] = ()
+OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
+PREDICTION_FIELDS: tuple[str, ...] = ()
+judge = None  # no LLM-judge path: the official scorer is a rule
 _LETTER_LIST = re.compile(r"\(?([A-H])\)?(?:\s*(?:,|and|&|/)\s*\(?([A-H])\)?)*\s*\.?")
 
 
 def load(
-    source: str | Path = HUB_ID, limit: int | None = None, images: str | Path | None = None
+    source: str | Path = HUB_ID,
+    limit: int | None = None,
+    images: str | Path | None = None,
+    subset: str | None = None,
 ) -> list[dict]:
     recs = read_records(source, split=SPLIT, limit=limit)  # --limit reads only what it scores
     base = base_dir(source, images)

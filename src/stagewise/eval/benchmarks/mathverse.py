@@ -19,7 +19,10 @@ from stagewise.rewards.verify import extract_choice, grade, infer_kind
 
 HUB_ID, SPLIT = "AI4Math/MathVerse", "testmini"
 MODES = ("official", "boxed")
+OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
+PREDICTION_FIELDS: tuple[str, ...] = ()
 VERSIONS = ("Text Dominant", "Text Lite", "Vision Intensive", "Vision Dominant", "Vision Only")
+SUBSETS = VERSIONS
 JUDGE_PROMPT = "judge_mathverse_score"
 
 

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 HUB_ID, SPLIT = "AI4Math/MathVista", "testmini"
 MODES = ("official", "vlmevalkit")
+SUBSETS: tuple[str, ...] = ()
+OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
 BREAKDOWNS = (
     "question_type",
     "answer_type",
@@ -49,7 +51,10 @@ PREDICTION_FIELDS = ("choices", "question_type", "answer_type", "precision", "me
 
 
 def load(
-    source: str | Path = HUB_ID, limit: int | None = None, images: str | Path | None = None
+    source: str | Path = HUB_ID,
+    limit: int | None = None,
+    images: str | Path | None = None,
+    subset: str | None = None,
 ) -> list[dict]:
     recs = read_records(source, split=SPLIT, limit=limit)  # --limit reads only what it scores
     queries: dict = {}

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stagewise.data.sources import DataError
 from stagewise.eval.benchmarks.common import base_dir, image_ref, need, read_records
 
 HUB_ID, SPLIT = "lmms-lab/POPE", "test"
 MODES = ("official",)
+SUBSETS: tuple[str, ...] = ("adversarial", "popular", "random")
+OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
+PREDICTION_FIELDS: tuple[str, ...] = ()
+judge = None  # no LLM-judge path: the official scorer is a rule
 
 
 def load(
@@ -31,8 +36,6 @@ def load(
             continue
         answer = need(r, "answer", where).strip().lower()
         if answer not in ("yes", "no"):
-            from stagewise.data.sources import DataError
-
             raise DataError(f"{where}: field 'answer' is {answer!r}, expected yes or no")
         rows.append(
             {

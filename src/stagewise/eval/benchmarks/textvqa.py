@@ -20,6 +20,10 @@ from stagewise.eval.benchmarks.common import base_dir, image_ref, need, numbered
 
 HUB_ID, SPLIT = "lmms-lab/textvqa", "validation"
 MODES = ("official",)
+SUBSETS: tuple[str, ...] = ()
+OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
+PREDICTION_FIELDS: tuple[str, ...] = ()
+judge = None  # no LLM-judge path: the official scorer is a rule
 INSTRUCTION = "Answer the question using a single word or phrase."
 
 # The official normalization's tables (facts of the evaluator, kept in this layout): contractions written
@@ -83,7 +87,10 @@ def answer_scores(answers: list[str]) -> dict[str, float]:
 
 
 def load(
-    source: str | Path = HUB_ID, limit: int | None = None, images: str | Path | None = None
+    source: str | Path = HUB_ID,
+    limit: int | None = None,
+    images: str | Path | None = None,
+    subset: str | None = None,
 ) -> list[dict]:
     """Rows of the hub layout (`question_id`, `question`, `answers`, `image`) or the authors' JSON
     (TextVQA_0.5.1_val.json: {"data": [...]} with `image_id`, images at <images>/<image_id>.jpg)."""

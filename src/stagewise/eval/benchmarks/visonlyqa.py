@@ -23,6 +23,8 @@ from stagewise.data.sources import DataError
 from stagewise.eval.benchmarks.common import acc, base_dir, image_ref, need, read_records
 
 MODES = ("official",)
+OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
+PREDICTION_FIELDS: tuple[str, ...] = ()
 PROMPT_FIELD = "prompt_no_reasoning"
 JUDGE_PROMPT, JUDGE_PROMPT_MULTIPLE = "judge_visonlyqa", "judge_visonlyqa_multiple"
 

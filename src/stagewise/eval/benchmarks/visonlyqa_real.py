@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from stagewise.eval.benchmarks.visonlyqa import (  # noqa: F401  (the benchmark contract, re-exported)
+    HARNESS_EXTRACT,
     MODES,
+    OFFICIAL_EXTRACT,
+    PREDICTION_FIELDS,
     extract,
     judge,
     load_subsets,
@@ -15,6 +18,7 @@ from stagewise.eval.benchmarks.visonlyqa import (  # noqa: F401  (the benchmark 
 )
 
 HUB_ID = "ryokamoi/VisOnlyQA_Eval_Real"
+SPLIT = None  # each subset is a split of its own
 SUBSETS = (
     "geometry__triangle", "geometry__quadrilateral", "geometry__length", "geometry__angle", "geometry__area",
     "geometry__diameter_radius", "chemistry__shape_single", "chemistry__shape_multi", "charts__extraction",

@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from stagewise.eval.benchmarks.visonlyqa import (  # noqa: F401  (the benchmark contract, re-exported)
+    HARNESS_EXTRACT,
     MODES,
+    OFFICIAL_EXTRACT,
+    PREDICTION_FIELDS,
     extract,
     judge,
     load_subsets,
@@ -15,6 +18,7 @@ from stagewise.eval.benchmarks.visonlyqa import (  # noqa: F401  (the benchmark 
 )
 
 HUB_ID = "ryokamoi/VisOnlyQA_Eval_Synthetic"
+SPLIT = None  # each subset is a split of its own
 SUBSETS = (
     "syntheticgeometry__triangle", "syntheticgeometry__quadrilateral", "syntheticgeometry__length",
     "syntheticgeometry__angle", "syntheticgeometry__area", "3d__size", "3d__angle",

@@ -18,6 +18,11 @@ from stagewise.eval.benchmarks.mcq_letter import cambrian_letter
 HUB_ID = "craigwu/vstar_bench"
 ANNOTATIONS = "test_questions.jsonl"
 MODES = ("official",)
+SPLIT = None  # the repository's annotation file, not a dataset split
+SUBSETS: tuple[str, ...] = ()
+OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
+PREDICTION_FIELDS: tuple[str, ...] = ()
+judge = None  # no LLM-judge path: the official scorer is a rule
 
 
 def _hub_rows(limit: int | None) -> tuple[list[dict], Path]:
@@ -32,7 +37,10 @@ def _hub_rows(limit: int | None) -> tuple[list[dict], Path]:
 
 
 def load(
-    source: str | Path = HUB_ID, limit: int | None = None, images: str | Path | None = None
+    source: str | Path = HUB_ID,
+    limit: int | None = None,
+    images: str | Path | None = None,
+    subset: str | None = None,
 ) -> list[dict]:
     if str(source) == HUB_ID:
         recs, base = _hub_rows(limit)
@@ -76,5 +84,3 @@ def metrics(rows: list[dict], results: list[dict], mode: str = "official") -> di
         "overall": acc(sum(bool(r["correct"]) for r in results), len(results)),
         "categories": {c: acc(sum(v), len(v)) for c, v in sorted(cats.items())},
     }
-
-

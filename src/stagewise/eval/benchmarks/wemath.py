@@ -23,13 +23,19 @@ from stagewise.rewards.verify import extract_choice
 
 HUB_ID, SPLIT = "We-Math/We-Math", "testmini"
 MODES = ("official", "boxed", "vlmevalkit")
+SUBSETS: tuple[str, ...] = ()
+OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
+PREDICTION_FIELDS: tuple[str, ...] = ()
 JUDGE_PROMPT = "judge_option_match"
 _OPTION = re.compile(r"(?:^|;)\s*([A-H])\.\s*")
 _STRIP = re.compile(r"[><:.]")
 
 
 def load(
-    source: str | Path = HUB_ID, limit: int | None = None, images: str | Path | None = None
+    source: str | Path = HUB_ID,
+    limit: int | None = None,
+    images: str | Path | None = None,
+    subset: str | None = None,
 ) -> list[dict]:
     recs = read_records(source, split=SPLIT, limit=limit)
     domains = (

@@ -1,7 +1,13 @@
-"""Judge attribution, following the paper: an LLM behind an OpenAI-compatible `/v1/chat/completions` endpoint
-reads the question, the gold answer, a description of the image and the model's trace, and names the first
-error as perception or reasoning. The prompt is a template file; every verdict (prompt, raw reply, label) is
-stored in a per-item cache, so a stopped diagnosis resumes and a rerun asks nothing twice.
+"""The LLM judge, behind any OpenAI-compatible endpoint (through the one client, stagewise.endpoint).
+
+Two uses, one module:
+- **Benchmark judge modes** (`stagewise eval --judge-url`): `Judge.ask(template, **fields)` renders a `prompts/`
+  template (`str.format` fields) into one greedy user turn; the benchmarks whose official scorer uses an LLM call
+  it from their `judge` (stagewise.eval.benchmarks); the model and every template used go into the metrics.
+- **Error attribution** (`stagewise diagnose`, following the paper): `judge_items` asks the judge to read the
+  question, the gold answer, a description of the image and the model's trace, and to name the first error as
+  perception or reasoning (`JudgeConfig.template`, `$`-fields). Every verdict (prompt, raw reply, label) is stored
+  in a per-item cache, so a stopped diagnosis resumes and a rerun asks nothing twice.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ import hashlib
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
@@ -22,9 +28,54 @@ log = logging.getLogger(__name__)
 LABELS = ("perception", "reasoning")
 
 
+# ------------------------------------------------------------------------------------- benchmark judge modes
+@dataclass
+class Judge:
+    """A judge model; greedy, one user turn rendered from a `prompts/` template."""
+
+    base_url: str
+    """Endpoint root, e.g. http://localhost:8000/v1."""
+    model: str
+    """Model name the endpoint serves."""
+    api_key: str | None = field(default=None, repr=False)
+    """Bearer token, if the endpoint needs one (read from an environment variable by the caller; never recorded)."""
+    max_tokens: int = 256
+    """Budget of the judge's reply."""
+    timeout_s: float = 120.0
+    """Per-request timeout in seconds."""
+    max_retries: int = 2
+    """Retries after the first attempt (timeouts, connection errors, 429, 5xx)."""
+    used: dict[str, str] = field(default_factory=dict)
+    """Templates used so far, name -> text (recorded with the metrics)."""
+    client: ChatClient = field(init=False, repr=False, compare=False)
+    """One client (one connection pool) for every question this judge is asked."""
+
+    def __post_init__(self):
+        cfg = EndpointConfig(base_url=self.base_url, model=self.model, api_key_env="", max_tokens=self.max_tokens,
+                             timeout_s=self.timeout_s, max_retries=self.max_retries)
+        self.client = ChatClient(cfg, api_key=self.api_key or "")
+
+    def ask(self, template: str, **fields) -> str:
+        text = load_prompt(template)
+        self.used[template] = text
+        messages = [{"role": "user", "content": text.format(**fields)}]
+        return self.client.complete(messages, max_tokens=self.max_tokens, temperature=0.0).texts[0]
+
+    def record(self) -> dict:
+        return {
+            "model": self.model,
+            "base_url": self.base_url,
+            "prompts": {
+                k: {"sha256": hashlib.sha256(v.encode()).hexdigest()[:16], "text": v}
+                for k, v in self.used.items()
+            },
+        }
+
+
+# ------------------------------------------------------------------------------------------ error attribution
 @dataclass
 class JudgeConfig:
-    """Where the judge is and how it is asked."""
+    """Where the attribution judge is and how it is asked."""
 
     url: str
     """Base URL of the OpenAI-compatible API, e.g. `http://localhost:8000/v1` (`/chat/completions` is added)."""
