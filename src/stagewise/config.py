@@ -746,7 +746,8 @@ def _coerce(tp, value, where: str, src: str, nullable: bool = False):
         _, val_tp = typing.get_args(tp)
         for k, v in value.items():
             if v is None and val_tp is VariantConfig:
-                # `merged: null` used to become a staged arm named merged
+                # `merged:` with nothing under it means `{kind: merged}` or `{}`; silently taking it as a staged
+                # arm named merged would train the wrong thing under the right name
                 hint = f"`{k}: {{kind: {k}}}` for the {k} arm, " if k in VARIANT_KINDS and k != "staged" else ""
                 raise RecipeError(f"{src}: {where}.{k} is null; a variant must be a mapping ({hint}`{k}: {{}}` for "
                                   f"the stages in order; kinds: {', '.join(VARIANT_KINDS)})")

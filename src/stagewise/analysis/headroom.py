@@ -3,7 +3,7 @@
 GRPO raises the probability of the model's own sampled answers that score well. Where the greedy answer is wrong
 but samples are right well above chance ("half-known" items), there is something to sharpen. Where samples on the
 greedy-wrong items are right at chance, the model is guessing there, and a few hundred GRPO steps have nothing to
-amplify but a per-kind answer prior: the tiny demo base is such a model (BENCHMARKS.md, issue 2). Run this on a
+amplify but a per-kind answer prior: the tiny demo base is such a model (BENCHMARKS.md). Run this on a
 base before spending compute on RL from it: `stagewise data headroom --model BASE --data RUN/data`.
 """
 

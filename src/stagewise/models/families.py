@@ -5,7 +5,7 @@ the LoRA exclusion (`trainer.lora.vision: false`) all mean one thing for every f
 projector/merger that maps its features into the language model. Where that projector sits differs by family
 (inside `visual` on Qwen, beside the tower elsewhere, called `connector` on Idefics3), so each family lists its
 modules by name here rather than stagewise guessing from attribute names: a guess silently leaves a projector
-trainable under `freeze_vision` and frozen under `trainable: vision` (issue 18). A model of any other family
+trainable under `freeze_vision` and frozen under `trainable: vision`. A model of any other family
 fails with `UnsupportedModelError` naming it, before any training.
 
 This module imports neither torch nor transformers, so the recipe loader can check a model's family cheaply.

@@ -4,7 +4,7 @@ pretrained hub VLM.
 The paper post-trains Qwen2.5-VL-7B, a model that already sees well and mis-sees some things. A randomly
 initialised tiny model warm-started for a few minutes does not see well at all (about 40% on the world's 4-option
 perception questions), and RL on perception cannot teach a model to see what it cannot: a 4-way reward carries
-about one bit per sample (BENCHMARKS.md, "Issue 2"). An hour of SFT on 60,000 fresh items gives a model that
+about one bit per sample (measured: BENCHMARKS.md). An hour of SFT on 60,000 fresh items gives a model that
 reads colours, sizes and bar values almost perfectly, like a real pretrained VLM, which the demo then teaches to
 mis-see on purpose (`model.warmstart.confusions`). `make pretrain` rebuilds `assets/tiny-pretrained` this way.
 """

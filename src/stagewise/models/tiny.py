@@ -18,7 +18,7 @@ from stagewise.utils import atomic_write_json
 
 log = logging.getLogger(__name__)
 
-# Sizes that train in minutes on 2 CPU cores (measured in ../shared/NOTES.md and BENCHMARKS.md).
+# Sizes that train in minutes on 2 CPU cores (BENCHMARKS.md, "Speed").
 PRESETS: dict[str, dict] = {
     "tiny": {"hidden": 128, "layers": 4, "heads": 4, "kv_heads": 2, "intermediate": 512, "vision_depth": 2,
              "vision_dim": 64, "vision_heads": 4, "vocab": 1024},

@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 def balance_answers(items: list[dict]) -> list[dict]:
     """At most as many items per (question kind, gold letter) as the kind's rarest kept letter has, the first
     ones in id order; a kind kept with one letter only is dropped. What the filter keeps is what the model
-    mis-sees, which is bunched on a few answers; RL on such a set teaches those answers (BENCHMARKS.md, session 6)
-    rather than looking."""
+    mis-sees, which is bunched on a few answers, and RL on such a set learns those answers rather than looking
+    (measured on the demo: BENCHMARKS.md)."""
     groups: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for it in sorted(items, key=lambda r: r["id"]):
         groups[it.get("kind", "")][it["answer"]].append(it)
