@@ -73,9 +73,12 @@ from stagewise.train.sft import run_sft, sft_config
 from stagewise.train.summary import (
     COLLAPSE_NOTE,
     PAIRED_NOTE,
+    VERSUS_MERGED_NOTE,
     grid_summary,
     markdown_table,
     results_table,
+    versus_merged,
+    versus_merged_table,
     write_grid_summary,
 )
 from stagewise.utils import atomic_write_json, atomic_write_jsonl, atomic_write_text
@@ -448,15 +451,20 @@ def write_results(recipe: Recipe, summaries: dict[str, dict], to_eval: list[tupl
                   finals: dict[tuple[str, int], str]) -> dict:
     """results.md|json, paired.json and grid.md|json from the evaluated models; the trackers get the summary."""
     run_dir = recipe.run_dir
-    paired = compare_to_reference(load_eval_items({label: out for label, _, out in to_eval}), recipe.eval.families)
-    header, rows = results_table(summaries, recipe.eval.families)
+    items = load_eval_items({label: out for label, _, out in to_eval})
+    paired = compare_to_reference(items, recipe.eval.families)
+    vs_merged = versus_merged(items, finals, recipe.eval.families)
+    header, rows = results_table(summaries, recipe.eval.families, items)
     p_header, p_rows = paired_table(paired, recipe.eval.families)
     c_header, c_rows = collapse_free_table(paired, recipe.eval.families)
-    atomic_write_text(run_dir / "results.md", markdown_table(header, rows) + PAIRED_NOTE
-                      + markdown_table(p_header, p_rows) + COLLAPSE_NOTE + markdown_table(c_header, c_rows))
+    text = (markdown_table(header, rows) + PAIRED_NOTE + markdown_table(p_header, p_rows) + COLLAPSE_NOTE
+            + markdown_table(c_header, c_rows))
+    if vs_merged:
+        text += VERSUS_MERGED_NOTE + markdown_table(*versus_merged_table(vs_merged, recipe.eval.families))
+    atomic_write_text(run_dir / "results.md", text)
     atomic_write_json(run_dir / "results.json", summaries)
-    atomic_write_json(run_dir / "paired.json", paired)
-    grid = grid_summary(recipe, summaries, finals)
+    atomic_write_json(run_dir / "paired.json", paired)  # staged vs merged: grid.json's `paired_vs_merged`
+    grid = grid_summary(recipe, summaries, finals, vs_merged)
     write_grid_summary(run_dir, grid)
     tracking.log_run(recipe, summaries)
     return {"models": summaries, "grid": grid, "paired": paired}
