@@ -11,32 +11,14 @@ from stagewise.cli import main
 
 SCRIPT = Path(__file__).parents[2] / "recipes" / "tiny" / "staged.sh"
 
-MICRO = """
-name: micro
-output_dir: {out}
-world: {{train_size: 16, test_size: 4}}
-model:
-  source: tiny
-  corpus_size: 100
-  warmstart: {{steps: 2, batch_size: 4, size: 8, caption_qa: 4}}
-perception_set: {{families: [perception], min_image_wrong: 0, min_caption_right: 0, batch_size: 8}}
-stages:
-  - name: perception
-    capability: perception
-    data: {{perception_set: true, size: 8, instruction: null}}
-    trainer: &t {{steps: 1, prompts_per_step: 2, group_size: 2, max_completion_length: 8, learning_rate: 1.0e-3}}
-  - name: textual
-    capability: textual_reasoning
-    data: {{families: [textual], size: 8, instruction: null}}
-    trainer: *t
-    freeze_vision: true
-  - name: visual
-    capability: visual_reasoning
-    data: {{families: [visual], size: 8, instruction: null}}
-    trainer: *t
-variants: {{staged: {{}}, merged: {{kind: merged}}}}
-eval: {{size: 2, batch_size: 4, max_new_tokens: 8}}
-"""
+# The micro recipe with its perception stage on the data engine's output, so that every step of the script runs.
+PERCEPTION_SET = {
+    "world.test_size": 4,
+    "model.warmstart.caption_qa": 4,
+    "perception_set": {"families": ["perception"], "min_image_wrong": 0, "min_caption_right": 0, "batch_size": 8},
+    "stages.perception.data": {"perception_set": True, "size": 8, "instruction": None},
+    "eval.size": 2,
+}
 
 # What differs between two runs of the same recipe: times, versions, event files named by host and time.
 NOISE = {"wall_s", "versions", "seconds", "started", "finished", "time", "elapsed_s"}
@@ -72,10 +54,9 @@ def same_json(path: Path, run: Path, other: Path) -> bool:
 
 
 @pytest.mark.slow
-def test_the_demo_script_step_by_step_matches_stagewise_run(tmp_path):
-    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
-    a.write_text(MICRO.format(out=tmp_path / "run"))
-    b.write_text(MICRO.format(out=tmp_path / "steps"))
+def test_the_demo_script_step_by_step_matches_stagewise_run(tmp_path, micro_recipe):
+    a = micro_recipe(tmp_path / "run", PERCEPTION_SET, file="a.yaml")
+    b = micro_recipe(tmp_path / "steps", PERCEPTION_SET, file="b.yaml")
     assert main(["run", str(a)]) == 0
     steps = script_steps(b)
     assert [s[1] for s in steps] == ["world", "base", "perception-set", "stage", "stage", "stage", "stage",
@@ -93,9 +74,8 @@ def test_the_demo_script_step_by_step_matches_stagewise_run(tmp_path):
     assert (run / "results.md").read_text() == (stepped / "results.md").read_text()
 
 
-def test_a_step_before_its_inputs_names_the_step_to_run(tmp_path, caplog):
-    recipe = tmp_path / "micro.yaml"
-    recipe.write_text(MICRO.format(out=tmp_path / "runs"))
+def test_a_step_before_its_inputs_names_the_step_to_run(tmp_path, caplog, micro_recipe):
+    recipe = micro_recipe(tmp_path / "runs", PERCEPTION_SET)
     assert main(["step", "stage", str(recipe), "--variant", "staged", "--stage", "textual"]) == 2
     assert "stagewise step world RECIPE" in caplog.text
     assert main(["step", "stage", str(recipe), "--variant", "staged", "--stage", "nope"]) == 2

@@ -15,29 +15,26 @@ import pytest
 import safetensors.torch
 import torch
 
-RECIPE = """
-name: faults
-output_dir: {out}
-threads: 1
-world: {{train_size: 40, test_size: 8}}
-model:
-  source: tiny
-  corpus_size: 100
-  warmstart: {{steps: 8, save_steps: 2, batch_size: 4, size: 16, caption_qa: 8}}
-perception_set: {{families: [perception], filter_model: base, limit: 24, max_new_tokens: 8, batch_size: 4,
-                 min_image_wrong: 0, min_caption_right: 0}}  # the 8-step base is asked, every item kept
-stages:
-  - name: perception
-    capability: perception
-    data: {{perception_set: true, families: [perception], size: 8, instruction: null}}
-    trainer: {{steps: 6, save_steps: 2, prompts_per_step: 2, group_size: 2, max_completion_length: 8,
-               learning_rate: 1.0e-3, logging_steps: 1}}
-  - name: visual
-    capability: visual_reasoning
-    data: {{families: [visual], size: 8, instruction: null}}
-    trainer: {{steps: 2, prompts_per_step: 2, group_size: 2, max_completion_length: 8, learning_rate: 1.0e-3}}
-eval: {{families: [perception, visual], size: 8, batch_size: 2, max_new_tokens: 8}}
-"""
+# The micro recipe with checkpoints every 2 steps in the warm start and the perception stage (kill points), and a
+# perception stage on the data engine's output as well as the world's.
+FAULTS = {
+    "name": "faults",
+    "threads": 1,
+    "world": {"train_size": 40, "test_size": 8},
+    "model.warmstart": {"steps": 8, "save_steps": 2, "batch_size": 4, "size": 16, "caption_qa": 8},
+    "perception_set": {"families": ["perception"], "filter_model": "base", "limit": 24, "max_new_tokens": 8,
+                       "batch_size": 4, "min_image_wrong": 0, "min_caption_right": 0},  # the 8-step base keeps all
+    "stages": [{"name": "perception", "capability": "perception",
+                "data": {"perception_set": True, "families": ["perception"], "size": 8, "instruction": None},
+                "trainer": {"steps": 6, "save_steps": 2, "prompts_per_step": 2, "group_size": 2,
+                            "max_completion_length": 8, "learning_rate": 1.0e-3, "logging_steps": 1}},
+               {"name": "visual", "capability": "visual_reasoning",
+                "data": {"families": ["visual"], "size": 8, "instruction": None},
+                "trainer": {"steps": 2, "prompts_per_step": 2, "group_size": 2, "max_completion_length": 8,
+                            "learning_rate": 1.0e-3}}],
+    "variants": {},
+    "eval": {"families": ["perception", "visual"], "size": 8, "batch_size": 2, "max_new_tokens": 8},
+}
 
 MODELS = ["init", "base", "staged/seed0/perception", "staged/seed0/visual"]
 EVALS = ["eval/base", "staged/seed0/eval/perception", "staged/seed0/eval/visual"]
@@ -75,9 +72,8 @@ def _items(folder: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_a_run_killed_at_every_step_ends_as_an_uninterrupted_one(tmp_path):
-    recipe = tmp_path / "faults.yaml"
-    recipe.write_text(RECIPE.format(out=tmp_path / "killed"))
+def test_a_run_killed_at_every_step_ends_as_an_uninterrupted_one(tmp_path, micro_recipe):
+    recipe = micro_recipe(tmp_path / "killed", FAULTS, file="faults.yaml")
     run = tmp_path / "killed" / "faults"
     killed_at = []
     for name, ready in _kill_points(run):
@@ -95,8 +91,7 @@ def test_a_run_killed_at_every_step_ends_as_an_uninterrupted_one(tmp_path):
     final = _start(recipe)
     assert final.wait(600) == 0, final.stderr.read().decode()[-3000:]
 
-    clean_recipe = tmp_path / "clean.yaml"
-    clean_recipe.write_text(RECIPE.format(out=tmp_path / "clean"))
+    clean_recipe = micro_recipe(tmp_path / "clean", FAULTS, file="clean.yaml")
     clean = _start(clean_recipe)
     assert clean.wait(600) == 0, clean.stderr.read().decode()[-3000:]
     ref = tmp_path / "clean" / "faults"

@@ -6,37 +6,33 @@ import pytest
 
 from stagewise.cli import main
 
-GRID = """
-name: micro-grid
-output_dir: {out}
-seeds: [0, 1]
-world: {{train_size: 12, test_size: 3}}
-model: {{source: {model}}}
-stages:
-  - name: perception
-    capability: perception
-    data: {{families: [perception], size: 4, instruction: null}}
-    trainer: {{steps: 2, prompts_per_step: 2, group_size: 2, max_completion_length: 6}}
-  - name: visual
-    capability: visual_reasoning
-    data: {{families: [visual], size: 4, instruction: null}}
-    trainer: {{steps: 1, prompts_per_step: 2, group_size: 2, max_completion_length: 6}}
-variants:
-  staged: {{}}
-  merged: {{kind: merged}}
-  caption_sft: {{kind: caption_sft}}
-  reversed: {{order: [visual, perception]}}
-  difficulty: {{kind: difficulty}}
-  capability_difficulty: {{kind: capability_difficulty}}
-difficulty: {{k: 2, max_new_tokens: 6}}
-eval: {{families: [perception, visual], size: 3, batch_size: 6, max_new_tokens: 6, after_each_stage: false}}
-"""
+
+def micro_grid(model) -> dict:
+    """The micro recipe from a model folder: two stages, every arm of the paper's grid, two seeds."""
+    trainer = {"prompts_per_step": 2, "group_size": 2, "max_completion_length": 6}
+    return {
+        "name": "micro-grid",
+        "seeds": [0, 1],
+        "world": {"train_size": 12, "test_size": 3},
+        "model": {"source": str(model)},
+        "stages": [{"name": "perception", "capability": "perception",
+                    "data": {"families": ["perception"], "size": 4, "instruction": None},
+                    "trainer": {"steps": 2, **trainer}},
+                   {"name": "visual", "capability": "visual_reasoning",
+                    "data": {"families": ["visual"], "size": 4, "instruction": None},
+                    "trainer": {"steps": 1, **trainer}}],
+        "variants": {"staged": {}, "merged": {"kind": "merged"}, "caption_sft": {"kind": "caption_sft"},
+                     "reversed": {"order": ["visual", "perception"]}, "difficulty": {"kind": "difficulty"},
+                     "capability_difficulty": {"kind": "capability_difficulty"}},
+        "difficulty": {"k": 2, "max_new_tokens": 6},
+        "eval": {"families": ["perception", "visual"], "size": 3, "batch_size": 6, "max_new_tokens": 6,
+                 "after_each_stage": False},
+    }
 
 
 @pytest.mark.slow
-def test_grid_runs_every_arm_for_every_seed_at_matched_compute(tmp_path, tiny_model_dir):
-    recipe = tmp_path / "grid.yaml"
-    recipe.write_text(GRID.format(out=tmp_path / "runs", model=tiny_model_dir))
+def test_grid_runs_every_arm_for_every_seed_at_matched_compute(tmp_path, tiny_model_dir, micro_recipe):
+    recipe = micro_recipe(tmp_path / "runs", micro_grid(tiny_model_dir), file="grid.yaml")
     assert main(["grid", str(recipe)]) == 0
     run = tmp_path / "runs" / "micro-grid"
     grid = json.loads((run / "grid.json").read_text())

@@ -17,25 +17,23 @@ from vision_sides import VISION
 from stagewise.cli import main
 from stagewise.models.tiny_families import FAMILY_NAMES, build_family_model
 
-RECIPE = """
-name: {family}
-output_dir: {out}
-world: {{train_size: 4, test_size: 2}}
-model: {{source: {model}}}
-stages:
-  - name: perception
-    capability: perception
-    data: {{families: [perception], size: 4}}
-    trainer: {{steps: 1, prompts_per_step: 2, group_size: 2, max_completion_length: 6, learning_rate: 1.0e-3,
-               trainable: vision, report_to: none, logging_steps: 1}}
-  - name: textual
-    capability: textual_reasoning
-    data: {{families: [textual], size: 4}}
-    trainer: {{steps: 1, prompts_per_step: 2, group_size: 2, max_completion_length: 6, learning_rate: 1.0e-3,
-               report_to: none, logging_steps: 1}}
-    freeze_vision: true
-eval: {{size: 2, batch_size: 2, max_new_tokens: 6}}
-"""
+
+def two_stages(family: str, model) -> dict:
+    """The micro recipe from the family's model folder: a vision-only perception stage, then a textual stage with
+    the vision tower frozen."""
+    trainer = {"steps": 1, "prompts_per_step": 2, "group_size": 2, "max_completion_length": 6, "learning_rate": 1.0e-3,
+               "report_to": "none", "logging_steps": 1}
+    return {
+        "name": family,
+        "world": {"train_size": 4, "test_size": 2},
+        "model": {"source": str(model)},
+        "stages": [{"name": "perception", "capability": "perception", "data": {"families": ["perception"], "size": 4},
+                    "trainer": {**trainer, "trainable": "vision"}},
+                   {"name": "textual", "capability": "textual_reasoning", "data": {"families": ["textual"], "size": 4},
+                    "trainer": trainer, "freeze_vision": True}],
+        "variants": {},
+        "eval": {"size": 2, "batch_size": 2, "max_new_tokens": 6},
+    }
 
 
 def _is_vision(family: str, name: str) -> bool:
@@ -54,12 +52,11 @@ def test_every_family_is_listed():
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
-def test_family_trains_two_stages_and_evaluates(family, tmp_path, caplog):
+def test_family_trains_two_stages_and_evaluates(family, tmp_path, caplog, micro_recipe):
     model_dir = build_family_model(family, tmp_path / "model")
     # the folder is an ordinary HF folder: the family's real processor class is recorded
     assert "ImageOnly" not in json.loads((model_dir / "processor_config.json").read_text())["processor_class"]
-    recipe = tmp_path / "r.yaml"
-    recipe.write_text(RECIPE.format(family=family, out=tmp_path / "runs", model=model_dir))
+    recipe = micro_recipe(tmp_path / "runs", two_stages(family, model_dir), file="r.yaml")
     with caplog.at_level(logging.INFO, logger="stagewise"):
         assert main(["run", str(recipe)]) == 0
     run = tmp_path / "runs" / family

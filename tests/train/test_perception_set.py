@@ -93,29 +93,23 @@ eval: {{size: 4}}
     assert any(red_shape.search(r["solution"]) for r in rows["train"])
 
 
-MICRO = """
-name: micro
-output_dir: {out}
-world: {{train_size: 16, test_size: 4}}
-model:
-  source: tiny
-  corpus_size: 100
-  warmstart: {{steps: 2, batch_size: 4, size: 8, caption_qa: 8}}
-perception_set: {{families: [perception, visual], min_image_wrong: 0, min_caption_right: 0, batch_size: 8}}
-stages:
-  - name: perception
-    capability: perception
-    data: {{perception_set: true, size: 100, instruction: null}}
-    trainer: {{steps: 1, prompts_per_step: 2, group_size: 2, max_completion_length: 8}}
-variants: {{staged: {{}}, caption_sft: {{kind: caption_sft}}}}
-eval: {{families: [perception], size: 2, batch_size: 2, max_new_tokens: 8}}
-"""
+# The micro recipe with one perception stage, on what the filter kept (thresholds 0: everything).
+PERCEPTION_STAGE = {
+    "world.test_size": 4,
+    "model.warmstart.caption_qa": 8,
+    "perception_set": {"families": ["perception", "visual"], "min_image_wrong": 0, "min_caption_right": 0,
+                       "batch_size": 8},
+    "stages": [{"name": "perception", "capability": "perception",
+                "data": {"perception_set": True, "size": 100, "instruction": None},
+                "trainer": {"steps": 1, "prompts_per_step": 2, "group_size": 2, "max_completion_length": 8}}],
+    "variants": {"staged": {}, "caption_sft": {"kind": "caption_sft"}},
+    "eval": {"families": ["perception"], "size": 2, "batch_size": 2, "max_new_tokens": 8},
+}
 
 
 @pytest.mark.slow
-def test_the_perception_stage_trains_on_the_filtered_engine_output(tmp_path):
-    recipe = tmp_path / "micro.yaml"
-    recipe.write_text(MICRO.format(out=tmp_path / "runs"))
+def test_the_perception_stage_trains_on_the_filtered_engine_output(tmp_path, micro_recipe):
+    recipe = micro_recipe(tmp_path / "runs", PERCEPTION_STAGE)
     assert main(["run", str(recipe)]) == 0
     run = tmp_path / "runs" / "micro"
     data = run / "data"

@@ -8,37 +8,10 @@ import pytest
 
 from stagewise.cli import main
 
-MICRO = """
-name: micro
-output_dir: {out}
-world: {{train_size: 16, test_size: 6}}
-model:
-  source: tiny
-  corpus_size: 100
-  warmstart: {{steps: 2, batch_size: 4, size: 8}}
-stages:
-  - name: perception
-    capability: perception
-    data: {{families: [perception], size: 8, instruction: null}}
-    trainer: &t {{steps: 1, prompts_per_step: 2, group_size: 2, max_completion_length: 8, learning_rate: 1.0e-3}}
-  - name: textual
-    capability: textual_reasoning
-    data: {{families: [textual], size: 8, instruction: null}}
-    trainer: *t
-    freeze_vision: true
-  - name: visual
-    capability: visual_reasoning
-    data: {{families: [visual], size: 8, instruction: null}}
-    trainer: *t
-variants: {{staged: {{}}, merged: {{kind: merged}}}}
-eval: {{size: 3, batch_size: 4, max_new_tokens: 8}}
-"""
-
 
 @pytest.mark.slow
-def test_run_trains_each_stage_from_the_previous_and_resumes(tmp_path):
-    recipe = tmp_path / "micro.yaml"
-    recipe.write_text(MICRO.format(out=tmp_path / "runs"))
+def test_run_trains_each_stage_from_the_previous_and_resumes(tmp_path, micro_recipe):
+    recipe = micro_recipe(tmp_path / "runs")
     assert main(["run", str(recipe)]) == 0
     run = tmp_path / "runs" / "micro"
     vdir = run / "staged" / "seed0"

@@ -14,30 +14,19 @@ from stagewise.lock import FolderLocked, folder_lock
 from stagewise.train import provenance
 from stagewise.train.provenance import RecipeChanged, check, planned_folders
 
-RECIPE = """
-name: prov
-output_dir: {out}
-world: {{train_size: 16, test_size: 6}}
-model: {{source: tiny, corpus_size: 100, warmstart: {{steps: 2, batch_size: 4, size: 8}}}}
-stages:
-  - name: perception
-    capability: perception
-    data: {{families: [perception], size: 8}}
-    trainer: {{steps: 4, prompts_per_step: 2, group_size: 2}}
-  - name: visual
-    capability: visual_reasoning
-    data: {{families: [visual], size: 8}}
-    trainer: {{steps: 2, prompts_per_step: 2, group_size: 2}}
-variants: {{staged: {{}}, merged: {{kind: merged}}}}
-eval: {{size: 3}}
-"""
-
 
 @pytest.fixture
-def recipe_file(tmp_path):
-    path = tmp_path / "prov.yaml"
-    path.write_text(RECIPE.format(out=tmp_path / "runs"))
-    return path
+def recipe_file(tmp_path, micro_recipe):
+    """The micro recipe with two stages of a few steps and their default instruction."""
+    trainer = {"prompts_per_step": 2, "group_size": 2}
+    return micro_recipe(tmp_path / "runs", {
+        "name": "prov",
+        "stages": [{"name": "perception", "capability": "perception", "data": {"families": ["perception"], "size": 8},
+                    "trainer": {"steps": 4, **trainer}},
+                   {"name": "visual", "capability": "visual_reasoning", "data": {"families": ["visual"], "size": 8},
+                    "trainer": {"steps": 2, **trainer}}],
+        "eval": {"size": 3},
+    }, file="prov.yaml")
 
 
 def _pretend_done(recipe, seeds=(0,)):

@@ -13,23 +13,23 @@ import pytest
 
 from stagewise.cli import main
 
-RECIPE = """
-name: killme
-output_dir: {out}
-world: {{train_size: 12, test_size: 3}}
-model: {{source: {model}}}
-stages:
-  - name: perception
-    capability: perception
-    data: {{families: [perception], size: 12, instruction: null}}
-    trainer: {{steps: 16, save_steps: 2, prompts_per_step: 2, group_size: 2, max_completion_length: 8,
-               learning_rate: 1.0e-3, logging_steps: 1}}
-  - name: visual
-    capability: visual_reasoning
-    data: {{families: [visual], size: 8, instruction: null}}
-    trainer: {{steps: 2, prompts_per_step: 2, group_size: 2, max_completion_length: 8}}
-eval: {{families: [perception, visual], size: 3, batch_size: 4, max_new_tokens: 8}}
-"""
+
+def killme(model: Path) -> dict:
+    """The micro recipe from a model folder, with a 16-step perception stage that saves every 2 steps."""
+    return {
+        "name": "killme",
+        "world": {"train_size": 12, "test_size": 3},
+        "model": {"source": str(model)},
+        "stages": [{"name": "perception", "capability": "perception",
+                    "data": {"families": ["perception"], "size": 12, "instruction": None},
+                    "trainer": {"steps": 16, "save_steps": 2, "prompts_per_step": 2, "group_size": 2,
+                                "max_completion_length": 8, "learning_rate": 1.0e-3, "logging_steps": 1}},
+                   {"name": "visual", "capability": "visual_reasoning",
+                    "data": {"families": ["visual"], "size": 8, "instruction": None},
+                    "trainer": {"steps": 2, "prompts_per_step": 2, "group_size": 2, "max_completion_length": 8}}],
+        "variants": {},
+        "eval": {"families": ["perception", "visual"], "size": 3, "batch_size": 4, "max_new_tokens": 8},
+    }
 
 
 def _outputs(run: Path) -> set[str]:
@@ -39,9 +39,8 @@ def _outputs(run: Path) -> set[str]:
 
 
 @pytest.mark.slow
-def test_killed_mid_stage_resumes_from_the_checkpoint(tmp_path, tiny_model_dir):
-    recipe = tmp_path / "killme.yaml"
-    recipe.write_text(RECIPE.format(out=tmp_path / "runs", model=tiny_model_dir))
+def test_killed_mid_stage_resumes_from_the_checkpoint(tmp_path, tiny_model_dir, micro_recipe):
+    recipe = micro_recipe(tmp_path / "runs", killme(tiny_model_dir), file="killme.yaml")
     stage = tmp_path / "runs" / "killme" / "staged" / "seed0" / "perception"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
     proc = subprocess.Popen([sys.executable, "-m", "stagewise.cli", "run", str(recipe)], env=env,
@@ -73,8 +72,7 @@ def test_killed_mid_stage_resumes_from_the_checkpoint(tmp_path, tiny_model_dir):
     assert [x["step"] for x in log if "loss" in x] == list(range(1, 17))  # no step lost, none done twice
     assert not (stage / "checkpoints").exists()
 
-    clean = tmp_path / "clean.yaml"
-    clean.write_text(RECIPE.format(out=tmp_path / "clean", model=tiny_model_dir))
+    clean = micro_recipe(tmp_path / "clean", killme(tiny_model_dir), file="clean.yaml")
     assert main(["run", str(clean)]) == 0
     assert _outputs(tmp_path / "runs" / "killme") == _outputs(tmp_path / "clean" / "killme")
     assert not [p for p in (tmp_path / "runs").rglob("*.tmp")]  # no half-written file left behind
