@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import platform
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
+import stagewise
 from stagewise.cli import analysis as analysis_cli
 from stagewise.cli import data as data_cli
 from stagewise.cli import eval as eval_cli
@@ -14,9 +17,14 @@ from stagewise.cli import export as export_cli
 from stagewise.cli import model as model_cli
 from stagewise.cli import run as run_cli
 from stagewise.cli import steps as steps_cli
+from stagewise.data.sources import DataError
 from stagewise.export.hub import add_publish_commands
+from stagewise.lock import FolderLocked
 from stagewise.rewards.score_file import add_reward_commands
+from stagewise.train.checkpoint import CheckpointError
 
+# Each command imports what it runs inside its function (the recipe machinery, torch, transformers, the
+# pipeline): `stagewise --help` and `--version` load none of it. Modules imported here are loaded anyway.
 log = logging.getLogger("stagewise")
 
 
@@ -43,7 +51,6 @@ def _quiet_libraries() -> None:
 
 class _VersionAction(argparse.Action):
     """`stagewise --version`: the package and the versions a bug report needs, read without importing them."""
-
     def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
         super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
 
@@ -53,11 +60,6 @@ class _VersionAction(argparse.Action):
 
 
 def version_line() -> str:
-    import platform
-    from importlib.metadata import PackageNotFoundError, version
-
-    import stagewise
-
     found = []
     for pkg in ("torch", "transformers", "trl", "accelerate", "peft", "datasets", "huggingface_hub", "vllm"):
         try:
@@ -92,9 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
     _quiet_libraries()
     from stagewise.config import RecipeError
-    from stagewise.data.sources import DataError
-    from stagewise.lock import FolderLocked
-    from stagewise.train.checkpoint import CheckpointError
     from stagewise.train.provenance import RecipeChanged
 
     try:

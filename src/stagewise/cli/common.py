@@ -19,7 +19,7 @@ def show_table(title: str, header: list[str], rows: list[list[str]]) -> None:
     Console(width=max(Console().width, 110)).print(table)
 
 
-def _user_errors(fn):
+def user_errors(fn):
     """Bad names, modes and prediction files end with a one-line error (exit 2), not a traceback."""
 
     def wrapped(args) -> int:

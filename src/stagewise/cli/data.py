@@ -6,15 +6,21 @@ import json
 import logging
 from pathlib import Path
 
+from stagewise.analysis.headroom import headroom, headroom_table, mentions
+from stagewise.analysis.runs import read_jsonl
 from stagewise.cli.common import show_table
+from stagewise.data.paper import pull_paper
+from stagewise.data.perception.commands import add_perception_commands
+from stagewise.data.sources import load_rows, to_trl_rows
+from stagewise.utils import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from stagewise.world.scene import Difficulty
+from stagewise.world.tasks import FAMILIES, WorldConfig
 
 log = logging.getLogger("stagewise")
 
 
 def cmd_world(args) -> int:
     from stagewise.world.build import build_world
-    from stagewise.world.scene import Difficulty
-    from stagewise.world.tasks import WorldConfig
 
     diff = Difficulty(max_objects=args.max_objects, clutter=args.clutter, steps=args.steps)
     cfg = WorldConfig(image_size=args.image_size, difficulty=diff)
@@ -29,9 +35,7 @@ def cmd_data_difficulty(args) -> int:
     import torch
 
     from stagewise.data.difficulty import estimate_pass_rates
-    from stagewise.data.sources import load_rows, to_trl_rows
     from stagewise.models.load import load_for_inference
-    from stagewise.utils import atomic_write_jsonl
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -65,14 +69,10 @@ def cmd_data_headroom(args) -> int:
     """Greedy answers and k samples of one model on the same world items -> is there anything for RL to sharpen?"""
     import torch
 
-    from stagewise.analysis.headroom import headroom, headroom_table, mentions
-    from stagewise.analysis.runs import read_jsonl
     from stagewise.data.difficulty import estimate_pass_rates
-    from stagewise.data.sources import load_rows, to_trl_rows
     from stagewise.eval.world_eval import evaluate
     from stagewise.models.load import load_for_inference
     from stagewise.train.summary import markdown_table
-    from stagewise.utils import atomic_write_json, atomic_write_text
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -103,8 +103,6 @@ def cmd_data_headroom(args) -> int:
 
 
 def cmd_data_pull(args) -> int:
-    from stagewise.data.paper import pull_paper
-
     report = pull_paper(args.out, revision=args.revision, stages=args.stage)
     show_table(f"paper data -> {args.out}", ["stage", "hub dataset", "rows", "images"],
                [[s, r["repo"], str(r["rows"]), str(r["images"])] for s, r in report.items()])
@@ -113,8 +111,6 @@ def cmd_data_pull(args) -> int:
 
 def add_data_commands(sub) -> None:
     """`stagewise data ...`: difficulty estimation; the perception data engine (write-mcq, filter, export)."""
-    from stagewise.data.perception.commands import add_perception_commands
-
     d = sub.add_parser("data", help="data steps: difficulty estimation, perception write-mcq / filter / export")
     dsub = d.add_subparsers(dest="data_command", required=True)
     add_perception_commands(dsub)
@@ -164,8 +160,6 @@ def add_data_commands(sub) -> None:
 
 
 def add_world_command(sub) -> None:
-    from stagewise.world.tasks import FAMILIES
-
     w = sub.add_parser("world", help="generate procedural world data (HF datasets + JSONL + images)")
     w.add_argument("--out", required=True)
     w.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)

@@ -8,7 +8,10 @@ import logging
 import os
 from pathlib import Path
 
-from stagewise.cli.common import _user_errors, show_table
+from stagewise.cli.common import show_table, user_errors
+from stagewise.eval.benchmarks import BENCHMARKS, load_benchmark
+from stagewise.lock import folder_lock, run_folder_of
+from stagewise.utils import atomic_write_json
 
 log = logging.getLogger("stagewise")
 
@@ -56,12 +59,10 @@ def _show_metrics(name: str, metrics: dict, label: str) -> None:
 
 def _eval_lock(args):
     """An eval writes into its --out folder, or into the run folder that holds it: one writer at a time."""
-    from stagewise.lock import folder_lock, run_folder_of
-
     return folder_lock(run_folder_of(args.out), f"eval {args.eval_command}", wait=args.wait)
 
 
-@_user_errors
+@user_errors
 def cmd_eval_run(args) -> int:
     with _eval_lock(args):
         return _eval_run(args)
@@ -70,7 +71,6 @@ def cmd_eval_run(args) -> int:
 def _eval_run(args) -> int:
     from stagewise.eval import harness
     from stagewise.eval.backends import make_backend
-    from stagewise.eval.benchmarks import load_benchmark
 
     if args.threads:
         import torch
@@ -114,7 +114,6 @@ def _bench_entries(args) -> list:
 
 def _write_suite_table(out: Path, models: dict[str, dict]) -> None:
     from stagewise.eval.suites import suite_scores, suite_table
-    from stagewise.utils import atomic_write_json
 
     header, rows = suite_table(models)
     show_table("suite (paper layout, %)", header, rows)
@@ -132,9 +131,8 @@ def suite_headline(name: str, metrics: dict) -> float | None:
     return headline(name, metrics)
 
 
-@_user_errors
+@user_errors
 def cmd_eval_list(args) -> int:
-    from stagewise.eval.benchmarks import BENCHMARKS
     from stagewise.eval.suites import ALIASES, SUITES
 
     rows = [[n, "benchmark", m.HUB_ID or ""] for n, m in BENCHMARKS.items()]
@@ -144,7 +142,7 @@ def cmd_eval_list(args) -> int:
     return 0
 
 
-@_user_errors
+@user_errors
 def cmd_eval_score(args) -> int:
     with _eval_lock(args):
         return _eval_score(args)
@@ -152,7 +150,6 @@ def cmd_eval_score(args) -> int:
 
 def _eval_score(args) -> int:
     from stagewise.eval import harness
-    from stagewise.eval.benchmarks import load_benchmark
 
     entries = _bench_entries(args)
     if len(entries) != 1:
@@ -168,8 +165,6 @@ def _eval_score(args) -> int:
 
 
 def _eval_common(p: argparse.ArgumentParser) -> None:
-    from stagewise.eval.benchmarks import BENCHMARKS
-
     p.add_argument("--bench", required=True, help="benchmark, or (eval run) a comma-separated list of benchmarks, "
                    f"suites (paper-main, paper-extended) and other harnesses' names; benchmarks: {', '.join(BENCHMARKS)}"
                    " (`stagewise eval list` shows every name)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
+import yaml
+
 from stagewise.cli.common import show_table
 
 log = logging.getLogger("stagewise")
@@ -62,8 +64,6 @@ def show_results(recipe, out: dict, every_model: bool) -> None:
 
 
 def cmd_check(args) -> int:
-    import yaml
-
     from stagewise.config import load_recipe, to_dict
 
     recipe = load_recipe(args.recipe, args.overrides)
