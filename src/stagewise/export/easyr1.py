@@ -19,9 +19,14 @@ from pathlib import Path
 
 import yaml
 
-from stagewise.config import Recipe, StageConfig
+from stagewise.config import MODEL_PRESETS, Recipe, StageConfig
 from stagewise.data.prompts import load_prompt
 from stagewise.data.sources import decode_image
+from stagewise.rewards import FORMAT_WEIGHT
+from stagewise.rewards import paper as paper_module
+from stagewise.rewards import verify as verify_module
+from stagewise.train.pipeline import build_data
+from stagewise.train.plan import stage_rows
 from stagewise.utils import atomic_write_jsonl, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -109,8 +114,6 @@ def easyr1_rows(rows: list[dict], image_dir: Path, prefix: str) -> list[dict]:
 def stage_question_rows(stage: StageConfig, data_dir: Path | None, seed: int) -> list[dict]:
     """The rows the pipeline trains the stage on (same sources, size and mix), with the bare question as prompt:
     EasyR1 appends the instruction itself (format_prompt.jinja)."""
-    from stagewise.train.plan import stage_rows
-
     bare = dataclasses.replace(stage, method="grpo", data=dataclasses.replace(stage.data, instruction=None))
     return stage_rows(bare, data_dir, seed)
 
@@ -233,11 +236,9 @@ def train_script(recipe: Recipe, stages: list[StageConfig]) -> str:
 
 def base_model_path(recipe: Recipe) -> str:
     """What the first stage starts from; local folders become absolute (train.sh runs from its own folder)."""
-    from stagewise.models.tiny import PRESETS
-
     if recipe.model.warmstart is not None:
         return str((recipe.run_dir / "base").resolve())  # built by `stagewise run` (stops after any stage)
-    if recipe.model.source in PRESETS:
+    if recipe.model.source in MODEL_PRESETS:
         return str((recipe.run_dir / "init").resolve())
     source = Path(recipe.model.source)
     return str(source.resolve()) if source.exists() else recipe.model.source
@@ -246,10 +247,6 @@ def base_model_path(recipe: Recipe) -> str:
 def export_easyr1(recipe: Recipe, out: str | Path, gpus_per_node: int = 8, nnodes: int = 1,
                   val_size: int = 256) -> Path:
     """Write the EasyR1 project for `recipe` to `out`; returns `out`."""
-    from stagewise.rewards import FORMAT_WEIGHT
-    from stagewise.rewards import paper as paper_module
-    from stagewise.rewards import verify as verify_module
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for st in recipe.stages:
@@ -258,9 +255,7 @@ def export_easyr1(recipe: Recipe, out: str | Path, gpus_per_node: int = 8, nnode
                              "exported")
     data_dir = None
     if any(st.data.families for st in recipe.stages):
-        from stagewise.train.pipeline import build_data
-
-        data_dir = build_data(recipe)
+        data_dir = build_data(recipe)  # the run's world step (runs/<name>/data), reused by `stagewise run`
     model_path = base_model_path(recipe)
     for st in recipe.stages:
         folder = out / st.name

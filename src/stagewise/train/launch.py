@@ -28,7 +28,8 @@ from pathlib import Path
 import torch
 import yaml
 
-from stagewise.config import Recipe, TrainerConfig, to_dict
+from stagewise.config import MODEL_PRESETS, Recipe, TrainerConfig, _build, to_dict
+from stagewise.data.sources import _image_ref
 from stagewise.train.manifest import is_done
 from stagewise.train.plan import StagePlan
 from stagewise.utils import atomic_write_json, atomic_write_text
@@ -149,8 +150,6 @@ def launch_trainer(trainer: TrainerConfig, opts: LaunchOptions) -> TrainerConfig
 
 
 def _image_json(ref) -> dict:
-    from stagewise.data.sources import _image_ref
-
     if not isinstance(ref, dict):  # a decoded image (not from stage data): kept as PNG bytes
         ref = _image_ref(ref, "plan", Path("."), None, None)
     if ref.get("bytes") is None:
@@ -170,8 +169,6 @@ def write_plan(plan: StagePlan, folder: Path) -> None:
 
 
 def read_plan(folder: Path) -> StagePlan:
-    from stagewise.config import _build
-
     meta = json.loads((folder / "plan.json").read_text())
     rows = []
     for line in (folder / "rows.jsonl").read_text().splitlines():
@@ -229,13 +226,11 @@ def launch_stage(recipe: Recipe, plan: StagePlan, start_from: str | Path, out: P
 def wait_for_machine_0(recipe: Recipe, timeout_s: float = 3600.0, poll_s: float = 5.0) -> None:
     """Machines other than 0 reuse machine 0's world data, base model and perception set (shared filesystem)
     rather than building them at the same time into the same folders."""
-    from stagewise.models.tiny import PRESETS
-
     run_dir = recipe.run_dir
     needed = [run_dir / "data" / "world.json"]
     if recipe.model.warmstart is not None:
         needed.append(run_dir / "base" / "manifest.json")
-    elif recipe.model.source in PRESETS:
+    elif recipe.model.source in MODEL_PRESETS:
         needed.append(run_dir / "init" / "manifest.json")
     if recipe.perception_set is not None and any(st.data.perception_set for st in recipe.stages):
         needed.append(run_dir / "data" / "perception_set" / "done.json")

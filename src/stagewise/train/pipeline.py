@@ -1,4 +1,6 @@
 """`stagewise run|grid RECIPE`: world data -> base model -> each variant's stages -> evaluation -> tables.
+Each step is also a command of its own, `stagewise step world|base|perception-set|stage|eval|results RECIPE`
+(recipes/tiny/staged.sh runs the demo that way); `run` is their sequence.
 
 Directory convention (each step reads the previous step's folder; nothing else is handed over):
     runs/<name>/recipe.yaml                    the resolved recipe

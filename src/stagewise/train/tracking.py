@@ -14,13 +14,20 @@ arm and seed (step = position in the stage chain, the base at 0) beside its trai
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import inspect
+import json
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from stagewise.analysis.runs import read_jsonl
+from stagewise.eval.suites import headline
+from stagewise.train.common import report_targets
 from stagewise.train.summary import markdown_table
+from stagewise.utils import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +74,6 @@ def name_trainer(args, names: RunNames) -> None:
 def eval_metrics(summary: dict) -> dict[str, float]:
     """A model's evaluation as flat tracker metrics: accuracy (%) per world split and overall, format rate and
     trace length, and each benchmark's headline number (stagewise.eval.suites.headline)."""
-    from stagewise.eval.suites import headline
-
     out: dict[str, float] = {}
     for fam, s in (summary.get("families") or {}).items():
         if isinstance(s.get("accuracy"), int | float):
@@ -85,8 +90,6 @@ def eval_metrics(summary: dict) -> dict[str, float]:
 
 
 def _last_step(folder: Path) -> int:
-    from stagewise.analysis.runs import read_jsonl
-
     path = folder / "trainer_log.jsonl"
     try:
         rows = read_jsonl(path) if path.exists() else []
@@ -147,8 +150,6 @@ def _tensorboard(run_dir: Path, metrics: dict[str, dict[str, float]], table) -> 
 
 def _hosted(target: str, metrics: dict[str, dict[str, float]], groups: dict[str, list[str]], table,
             project: str, run_name: str) -> None:
-    import importlib
-
     module = importlib.import_module(target)
     for group, labels in groups.items():
         run = _init(module, project=project, name=f"{run_name}/{group}/eval", group=f"{run_name}/{group}",
@@ -169,12 +170,6 @@ def _hosted(target: str, metrics: dict[str, dict[str, float]], groups: dict[str,
 def log_run(recipe, summaries: dict[str, dict]) -> None:
     """`log_evaluation` for a finished run, to every tracker its trainers logged to; once per set of results
     (a rerun that evaluated nothing new logs nothing again)."""
-    import hashlib
-    import json
-
-    from stagewise.train.common import report_targets
-    from stagewise.utils import atomic_write_text
-
     choices = [st.trainer.report_to for st in recipe.stages]
     if recipe.model.warmstart is not None:
         choices.append(recipe.model.warmstart.report_to)
