@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from stagewise.eval.benchmarks import BENCHMARKS, load_benchmark
-from stagewise.eval.benchmarks.common import EXTRACT_STYLES
+from stagewise.eval.benchmarks.common import EXTRACT_STYLES, Generation
 
 CONSTANTS = {
     "MODES": tuple,
@@ -18,6 +18,7 @@ CONSTANTS = {
     "OFFICIAL_EXTRACT": str,
     "HARNESS_EXTRACT": str,
     "PREDICTION_FIELDS": tuple,
+    "GENERATION": Generation,
 }
 
 
@@ -52,3 +53,18 @@ def test_world_subset_picks_families(world_dir):
 def test_eval_modules_import_in_any_order(first):
     """No import cycle between the harness, the world benchmark and its wrapper: each imports first on its own."""
     subprocess.run([sys.executable, "-c", f"import {first}"], check=True)
+
+
+def test_eval_run_defaults_come_from_the_benchmark_and_the_command_line_overrides_them():
+    import argparse
+
+    from stagewise.cli.eval import _eval_settings
+
+    args = argparse.Namespace(bench="world", instruction=None, mode="official", extract=None, system_prompt=None,
+                              max_new_tokens=None, batch_size=None)
+    world = _eval_settings(args)
+    assert (world.instruction, world.max_new_tokens, world.batch_size) == ("think_boxed", 128, 64)
+    other = _eval_settings(args, "mathvista")
+    assert (other.instruction, other.max_new_tokens, other.batch_size) == (None, 1024, 16)
+    args.instruction, args.max_new_tokens = "", 64
+    assert (_eval_settings(args).instruction, _eval_settings(args).max_new_tokens) == (None, 64)

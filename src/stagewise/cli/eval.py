@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from stagewise.cli.common import show_table, user_errors
-from stagewise.eval.benchmarks import BENCHMARKS, load_benchmark
+from stagewise.eval.benchmarks import BENCHMARKS, get_benchmark, load_benchmark
 from stagewise.lock import folder_lock, run_folder_of
 from stagewise.utils import atomic_write_json
 
@@ -19,15 +19,12 @@ log = logging.getLogger("stagewise")
 def _eval_settings(args, bench: str | None = None):
     from stagewise.eval.harness import EvalSettings
 
-    bench = bench or args.bench
-    instruction = args.instruction
-    if instruction is None:  # world traces follow the paper's instruction; benchmarks use their own prompt
-        instruction = "think_boxed" if bench == "world" else ""
-    world = bench == "world"  # the tiny model's short traces; real benchmarks need long ones
+    default = get_benchmark(bench or args.bench).GENERATION  # the benchmark's own; the command line overrides
+    instruction = default.instruction if args.instruction is None else args.instruction
     return EvalSettings(mode=args.mode, extract=args.extract, instruction=instruction or None,
                         system_prompt=args.system_prompt or None,
-                        max_new_tokens=args.max_new_tokens or (128 if world else 1024),
-                        batch_size=args.batch_size or (64 if world else 16))
+                        max_new_tokens=args.max_new_tokens or default.max_new_tokens,
+                        batch_size=args.batch_size or default.batch_size)
 
 
 def _judge(args):
@@ -102,10 +99,8 @@ def _eval_run(args) -> int:
 
 def _bench_entries(args) -> list:
     """--bench: one benchmark (`world` too), or a comma-separated mix of benchmarks, suites and aliases."""
-    from stagewise.eval.suites import Entry, resolve
+    from stagewise.eval.suites import resolve
 
-    if args.bench == "world":
-        return [Entry("world", "world")]
     entries = resolve(args.bench)
     if len(entries) > 1 and args.data:
         raise ValueError("--data names one benchmark's annotations: give one benchmark with it, not a suite")

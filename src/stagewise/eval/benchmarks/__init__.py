@@ -10,6 +10,7 @@ directly):
                                reads it) or `chain` (common.pre_extract)
     HARNESS_EXTRACT            pre-extraction of every other mode (`chain`, and the module's named modes)
     PREDICTION_FIELDS          fields an official scorer reads from the prediction file (`eval score`); () for none
+    GENERATION                 common.Generation: `eval run`'s default instruction, token budget and batch size
     load(source, limit, images, subset) -> rows with at least "id", "answer", "images" (PIL or paths)
     prompt(row) -> str         the benchmark's own prompt (an instruction may be appended by the harness)
     extract(text, row, mode)   the benchmark's answer rule, applied after the pre-extraction

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stagewise.eval.benchmarks.common import (
+    Generation,
     base_dir,
     image_ref,
     letters,
@@ -27,6 +28,7 @@ MODES = ("official", "letter")
 SUBSETS: tuple[str, ...] = ()
 OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
 PREDICTION_FIELDS: tuple[str, ...] = ()
+GENERATION = Generation()
 judge = None  # no LLM-judge path: the official scorer is a rule
 
 

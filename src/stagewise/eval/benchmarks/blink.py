@@ -16,12 +16,13 @@ import re
 from pathlib import Path
 
 from stagewise.data.sources import DataError
-from stagewise.eval.benchmarks.common import acc, base_dir, image_ref, need, read_records
+from stagewise.eval.benchmarks.common import Generation, acc, base_dir, image_ref, need, read_records
 
 HUB_ID, SPLIT = "BLINK-Benchmark/BLINK", "val"
 MODES = ("official",)
 OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
 PREDICTION_FIELDS: tuple[str, ...] = ()
+GENERATION = Generation()
 TASKS = (
     "Art_Style", "Counting", "Forensic_Detection", "Functional_Correspondence", "IQ_Test", "Jigsaw",
     "Multi-view_Reasoning", "Object_Localization", "Relative_Depth", "Relative_Reflectance",

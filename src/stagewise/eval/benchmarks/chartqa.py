@@ -13,13 +13,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from stagewise.data.sources import DataError
-from stagewise.eval.benchmarks.common import acc, base_dir, image_ref, numbered, read_records
+from stagewise.eval.benchmarks.common import Generation, acc, base_dir, image_ref, numbered, read_records
 
 HUB_ID, SPLIT = "HuggingFaceM4/ChartQA", "test"
 MODES = ("official",)
 SUBSETS: tuple[str, ...] = ("human", "augmented")
 OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
 PREDICTION_FIELDS: tuple[str, ...] = ()
+GENERATION = Generation()
 judge = None  # no LLM-judge path: the official scorer is a rule
 MAX_RELATIVE_CHANGE = 0.05
 INSTRUCTION = "Answer the question using a single word or phrase."

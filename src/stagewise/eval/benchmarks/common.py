@@ -10,6 +10,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
@@ -25,6 +26,18 @@ log = logging.getLogger(__name__)
 # else the <answer> tag, else "the answer is X", else the whole visible text; "raw" hands the response over
 # untouched (what the official scripts read).
 EXTRACT_STYLES = ("chain", "raw")
+
+
+@dataclass(frozen=True)
+class Generation:
+    """How `stagewise eval run` generates for a benchmark unless the command line says otherwise."""
+
+    instruction: str | None = None
+    """Template appended to the benchmark's prompt (None: the benchmark's own prompt alone)."""
+    max_new_tokens: int = 1024
+    """Greedy decoding budget per response."""
+    batch_size: int = 16
+    """Requests per generation batch."""
 
 
 def pre_extract(response: str, style: str = "chain") -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stagewise.data.sources import DataError
-from stagewise.eval.benchmarks.common import acc, base_dir, image_ref, need, read_records
+from stagewise.eval.benchmarks.common import Generation, acc, base_dir, image_ref, need, read_records
 from stagewise.eval.benchmarks.mcq_letter import cambrian_letter
 
 HUB_ID, CONFIG, SPLIT = "nyu-visionx/CV-Bench", "2D", "test"
@@ -20,6 +20,7 @@ MODES = ("official",)
 SUBSETS: tuple[str, ...] = ()
 OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
 PREDICTION_FIELDS: tuple[str, ...] = ()
+GENERATION = Generation()
 judge = None  # no LLM-judge path: the official scorer is a rule
 INSTRUCTION = "Answer with the option's letter from the given choices directly."
 SOURCES = ("ADE20K", "COCO")

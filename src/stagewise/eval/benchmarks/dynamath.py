@@ -17,7 +17,16 @@ from pathlib import Path
 
 from stagewise.data.prompts import load_prompt
 from stagewise.data.sources import DataError
-from stagewise.eval.benchmarks.common import acc, base_dir, breakdown, image_ref, need, overall, read_records
+from stagewise.eval.benchmarks.common import (
+    Generation,
+    acc,
+    base_dir,
+    breakdown,
+    image_ref,
+    need,
+    overall,
+    read_records,
+)
 
 HUB_ID, SPLIT = "DynaMath/DynaMath_Sample", None
 VARIANTS = [f"sample_variant{i}" for i in range(1, 11)]
@@ -25,6 +34,7 @@ MODES = ("official", "boxed")
 SUBSETS: tuple[str, ...] = ()
 OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
 PREDICTION_FIELDS: tuple[str, ...] = ()
+GENERATION = Generation()
 judge = None  # no LLM-judge path: the official scorer is a rule
 
 

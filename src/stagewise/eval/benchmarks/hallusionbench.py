@@ -14,13 +14,22 @@ from collections import defaultdict
 from pathlib import Path
 
 from stagewise.data.sources import DataError
-from stagewise.eval.benchmarks.common import acc, base_dir, image_ref, need, numbered, read_records
+from stagewise.eval.benchmarks.common import (
+    Generation,
+    acc,
+    base_dir,
+    image_ref,
+    need,
+    numbered,
+    read_records,
+)
 
 HUB_ID, SPLIT = "lmms-lab/HallusionBench", ("image", "non_image")
 MODES = ("official",)
 SUBSETS: tuple[str, ...] = ()
 OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
 PREDICTION_FIELDS: tuple[str, ...] = ()
+GENERATION = Generation()
 JUDGE_PROMPT = "judge_hallusionbench"
 _YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
 

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from stagewise.eval.benchmarks.common import (
+    Generation,
     base_dir,
     breakdown,
     image_ref,
@@ -26,6 +27,7 @@ MODES = ("official", "lmms_eval")
 SUBSETS: tuple[str, ...] = ()
 OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
 PREDICTION_FIELDS: tuple[str, ...] = ()
+GENERATION = Generation()
 judge = None  # no LLM-judge path: the official scorer is a rule
 _LETTER_LIST = re.compile(r"\(?([A-H])\)?(?:\s*(?:,|and|&|/)\s*\(?([A-H])\)?)*\s*\.?")
 

@@ -14,13 +14,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stagewise.eval.benchmarks.common import base_dir, breakdown, image_ref, need, overall, read_records
+from stagewise.eval.benchmarks.common import (
+    Generation,
+    base_dir,
+    breakdown,
+    image_ref,
+    need,
+    overall,
+    read_records,
+)
 from stagewise.rewards.verify import extract_choice, grade, infer_kind
 
 HUB_ID, SPLIT = "AI4Math/MathVerse", "testmini"
 MODES = ("official", "boxed")
 OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
 PREDICTION_FIELDS: tuple[str, ...] = ()
+GENERATION = Generation()
 VERSIONS = ("Text Dominant", "Text Lite", "Vision Intensive", "Vision Dominant", "Vision Only")
 SUBSETS = VERSIONS
 JUDGE_PROMPT = "judge_mathverse_score"

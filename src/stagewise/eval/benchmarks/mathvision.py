@@ -13,6 +13,7 @@ from pathlib import Path
 
 from stagewise.data.prompts import load_prompt
 from stagewise.eval.benchmarks.common import (
+    Generation,
     base_dir,
     breakdown,
     image_ref,
@@ -29,6 +30,7 @@ MODES = ("official",)
 SUBSETS: tuple[str, ...] = ()
 OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
 PREDICTION_FIELDS: tuple[str, ...] = ()
+GENERATION = Generation()
 judge = None  # no LLM-judge path: the official scorer is a rule
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from stagewise.data.sources import DataError
 from stagewise.eval.benchmarks.common import (
+    Generation,
     acc,
     base_dir,
     breakdown,
@@ -48,6 +49,7 @@ JUDGE_PROMPT = "judge_mathvista_extract"
 # The official scorer reads these problem fields from the output file itself (its metadata can be newer or
 # older than the dataset's), so `stagewise eval score` takes them from a prediction file that has them.
 PREDICTION_FIELDS = ("choices", "question_type", "answer_type", "precision", "metadata")
+GENERATION = Generation()
 
 
 def load(

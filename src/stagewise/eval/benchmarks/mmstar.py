@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stagewise.eval.benchmarks.common import (
+    Generation,
     base_dir,
     breakdown,
     image_ref,
@@ -25,6 +26,7 @@ MODES = ("official", "vlmevalkit")
 SUBSETS: tuple[str, ...] = ()
 OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
 PREDICTION_FIELDS: tuple[str, ...] = ()
+GENERATION = Generation()
 judge = None  # no LLM-judge path: the official scorer is a rule
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from stagewise.data.sources import DataError
-from stagewise.eval.benchmarks.common import base_dir, image_ref, need, read_records
+from stagewise.eval.benchmarks.common import Generation, base_dir, image_ref, need, read_records
 
 HUB_ID, SPLIT = "lmms-lab/POPE", "test"
 MODES = ("official",)
 SUBSETS: tuple[str, ...] = ("adversarial", "popular", "random")
 OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
 PREDICTION_FIELDS: tuple[str, ...] = ()
+GENERATION = Generation()
 judge = None  # no LLM-judge path: the official scorer is a rule
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from stagewise.eval.benchmarks.common import base_dir, image_ref, need, overall, read_records
+from stagewise.eval.benchmarks.common import Generation, base_dir, image_ref, need, overall, read_records
 from stagewise.rewards.verify import extract_choice, parse_number
 
 HUB_ID, SPLIT = "xai-org/RealWorldQA", "test"
@@ -13,6 +13,7 @@ MODES = ("official",)
 SUBSETS: tuple[str, ...] = ()
 OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
 PREDICTION_FIELDS: tuple[str, ...] = ()
+GENERATION = Generation()
 judge = None  # no LLM-judge path: the official scorer is a rule
 
 

@@ -16,13 +16,14 @@ import re
 from pathlib import Path
 
 from stagewise.data.sources import DataError
-from stagewise.eval.benchmarks.common import base_dir, image_ref, need, numbered, read_records
+from stagewise.eval.benchmarks.common import Generation, base_dir, image_ref, need, numbered, read_records
 
 HUB_ID, SPLIT = "lmms-lab/textvqa", "validation"
 MODES = ("official",)
 SUBSETS: tuple[str, ...] = ()
 OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
 PREDICTION_FIELDS: tuple[str, ...] = ()
+GENERATION = Generation()
 judge = None  # no LLM-judge path: the official scorer is a rule
 INSTRUCTION = "Answer the question using a single word or phrase."
 

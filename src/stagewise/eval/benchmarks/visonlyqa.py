@@ -20,11 +20,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from stagewise.data.sources import DataError
-from stagewise.eval.benchmarks.common import acc, base_dir, image_ref, need, read_records
+from stagewise.eval.benchmarks.common import Generation, acc, base_dir, image_ref, need, read_records
 
 MODES = ("official",)
 OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
 PREDICTION_FIELDS: tuple[str, ...] = ()
+GENERATION = Generation()
 PROMPT_FIELD = "prompt_no_reasoning"
 JUDGE_PROMPT, JUDGE_PROMPT_MULTIPLE = "judge_visonlyqa", "judge_visonlyqa_multiple"
 

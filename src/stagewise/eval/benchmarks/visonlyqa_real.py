@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stagewise.eval.benchmarks.visonlyqa import (  # noqa: F401  (the benchmark contract, re-exported)
+    GENERATION,
     HARNESS_EXTRACT,
     MODES,
     OFFICIAL_EXTRACT,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stagewise.eval.benchmarks.common import acc, base_dir, image_ref, need, read_records
+from stagewise.eval.benchmarks.common import Generation, acc, base_dir, image_ref, need, read_records
 from stagewise.eval.benchmarks.mcq_letter import cambrian_letter
 
 HUB_ID = "craigwu/vstar_bench"
@@ -22,6 +22,7 @@ SPLIT = None  # the repository's annotation file, not a dataset split
 SUBSETS: tuple[str, ...] = ()
 OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
 PREDICTION_FIELDS: tuple[str, ...] = ()
+GENERATION = Generation()
 judge = None  # no LLM-judge path: the official scorer is a rule
 
 

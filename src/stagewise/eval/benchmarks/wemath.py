@@ -18,7 +18,15 @@ from pathlib import Path
 
 from stagewise.data.prompts import load_prompt
 from stagewise.data.sources import DataError
-from stagewise.eval.benchmarks.common import acc, base_dir, image_ref, need, numbered, read_records
+from stagewise.eval.benchmarks.common import (
+    Generation,
+    acc,
+    base_dir,
+    image_ref,
+    need,
+    numbered,
+    read_records,
+)
 from stagewise.rewards.verify import extract_choice
 
 HUB_ID, SPLIT = "We-Math/We-Math", "testmini"
@@ -26,6 +34,7 @@ MODES = ("official", "boxed", "vlmevalkit")
 SUBSETS: tuple[str, ...] = ()
 OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
 PREDICTION_FIELDS: tuple[str, ...] = ()
+GENERATION = Generation()
 JUDGE_PROMPT = "judge_option_match"
 _OPTION = re.compile(r"(?:^|;)\s*([A-H])\.\s*")
 _STRIP = re.compile(r"[><:.]")

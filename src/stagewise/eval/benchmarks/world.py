@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from stagewise.data.sources import load_rows, to_trl_rows
+from stagewise.eval.benchmarks.common import Generation
 from stagewise.rewards.verify import extract_answer, grade
 from stagewise.world.tasks import FAMILIES
 
@@ -21,6 +22,8 @@ SUBSETS: tuple[str, ...] = FAMILIES
 # The shared verifier extracts on its own (last box after the think block, else tag, else "answer is").
 OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "raw"
 PREDICTION_FIELDS: tuple[str, ...] = ()
+# The world's traces follow the paper's instruction, as in training, and are short (the tiny models').
+GENERATION = Generation(instruction="think_boxed", max_new_tokens=128, batch_size=64)
 judge = None  # graded by the shared verifier only
 
 
