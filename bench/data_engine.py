@@ -21,10 +21,10 @@ import torch
 from stagewise.data.perception import sources
 from stagewise.data.perception.filter import FilterConfig, FilterModel, read_items, run_filter
 from stagewise.data.perception.writer import write_mcq
+from stagewise.data.sft_rows import describe_rows
 from stagewise.data.sources import load_rows, to_dataset, to_trl_rows
 from stagewise.models.load import load_model_and_processor
 from stagewise.models.tiny import build_tiny_model, world_corpus
-from stagewise.train.pipeline import describe_rows
 from stagewise.train.sft import run_sft
 from stagewise.world.build import build_world
 

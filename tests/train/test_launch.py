@@ -317,14 +317,14 @@ def test_other_machines_read_machine_0s_pass_rates(tmp_path, monkeypatch):
 
     from stagewise.config import Recipe
     from stagewise.data.difficulty import cache_settings
-    from stagewise.train import pipeline
+    from stagewise.train.pass_rates import pass_rate_fn
     from stagewise.utils import append_jsonl
 
     recipe = Recipe(name="mn", output_dir=str(tmp_path))
     monkeypatch.setattr("stagewise.models.load.load_model_and_processor",
                         lambda *a, **k: pytest.fail("machine 1 must not sample pass rates itself"))
     rows = [{"id": "a"}, {"id": "b", "pass_rate": 0.5}]
-    rates = pipeline.pass_rate_fn(recipe, "base-model", machine_rank=1, wait_s=0.3, poll_s=0.05)
+    rates = pass_rate_fn(recipe, "base-model", machine_rank=1, wait_s=0.3, poll_s=0.05)
     with pytest.raises(TimeoutError, match="1 items"):
         rates(rows)
     d = recipe.difficulty
@@ -332,5 +332,5 @@ def test_other_machines_read_machine_0s_pass_rates(tmp_path, monkeypatch):
     cache = recipe.run_dir / "difficulty" / "pass_rates.jsonl"
     cache.parent.mkdir(parents=True)
     threading.Timer(0.1, lambda: append_jsonl(cache, [{"id": "a", "pass_rate": 0.25, **settings}])).start()
-    rates = pipeline.pass_rate_fn(recipe, "base-model", machine_rank=1, wait_s=10, poll_s=0.05)
+    rates = pass_rate_fn(recipe, "base-model", machine_rank=1, wait_s=10, poll_s=0.05)
     assert rates(rows) == {"a": 0.25, "b": 0.5}

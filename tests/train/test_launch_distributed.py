@@ -10,7 +10,8 @@ import stagewise
 from stagewise.config import load_recipe
 from stagewise.models.load import load_model
 from stagewise.train.launch import DIGEST_ENV, LaunchOptions, read_rank_records, weights_digest
-from stagewise.train.pipeline import is_done, train_stage
+from stagewise.train.manifest import is_done
+from stagewise.train.pipeline import train_stage
 from stagewise.train.plan import StagePlan, stage_rows
 
 SRC = str(Path(stagewise.__file__).resolve().parents[1])
