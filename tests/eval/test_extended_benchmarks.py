@@ -69,6 +69,20 @@ def test_visonlyqa_judge_asks_and_reads_as_the_official(response, options, qtype
     assert visonlyqa.score(out["extracted"], row)["correct"] is (accuracy == 1.0)
 
 
+def test_visonlyqa_judge_scores_multiple_answer_rows_through_the_harness():
+    from stagewise.eval.benchmarks import visonlyqa_real
+
+    class Judge:
+        def ask(self, template, **fields):
+            return "a, c"
+
+    row = {"id": "m1", "subset": "chemistry__shape_multi", "question_type": "multiple_answers",
+           "options": list("abcd"), "answer": "a,c", "prompt": "Which are rings?"}
+    settings = harness.EvalSettings()
+    assert harness.score_response(visonlyqa_real, row, "(a) and (c)", settings, Judge())["correct"]
+    assert not harness.score_response(visonlyqa_real, row, "(a) and (c)", settings)["correct"]
+
+
 def test_visonlyqa_without_a_judge_counts_unread_multiple_answer_rows():
     rows = [{"subset": "chemistry__shape_multi", "question_type": "multiple_answers", "options": list("abcd"),
              "answer": "a,c"},
