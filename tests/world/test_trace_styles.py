@@ -1,5 +1,6 @@
 """Trace styles, the unsure annotator's second looks and the perception-kind filter (world.tasks)."""
 
+import json
 import random
 from collections import Counter
 
@@ -122,3 +123,25 @@ def test_recipe_rejects_bad_styles_before_any_work(tmp_path):
     with pytest.raises(RecipeError, match=r"world.perception_kinds: unknown shade"):
         load_recipe(path)
     assert set(PERCEPTION_KINDS) >= {"position", "label"}
+
+
+def test_the_data_engine_and_the_warm_start_ask_only_the_recipes_perception_kinds():
+    """`world.perception_kinds` reaches the data engine's `world` questions and the warm start's caption-QA rows,
+    so a kind left out of the test set is not trained on either."""
+    from stagewise.data.perception.offline import NoQuestion, write_from_scene
+    from stagewise.data.perception.writer import WriterConfig, _spec
+
+    kinds = ["count", "colour", "relation", "size", "bar_value", "bar_max"]
+    scenes = [it.scene for it in generate("perception", 200, seed=6, cfg=WorldConfig())]
+    def asked(only=()):
+        out = set()
+        for i, scene in enumerate(scenes):
+            try:
+                out.add(json.loads(write_from_scene(f"s{i}", scene, "world", only))["kind"])
+            except NoQuestion:  # a scene none of the kinds fits
+                continue
+        return out
+
+    assert asked(kinds) <= set(kinds) and {"position", "label"} <= asked()
+    assert "kinds" not in _spec(WriterConfig(style="world"))  # caches written before the setting stay valid
+    assert _spec(WriterConfig(style="world", kinds=kinds))["kinds"] == kinds

@@ -10,14 +10,15 @@ from stagewise.data.sources import to_trl_rows
 
 
 def world_sft_rows(raw: list[dict], family: str, instruction: str | None, describe: bool, caption_qa: int,
-                   style: str) -> list[dict]:
+                   style: str, kinds: list[str] | tuple[str, ...] = ()) -> list[dict]:
     """SFT rows from one family's world items (the warm start's and the pretraining's): the reference traces, then
-    optionally an inventory per image and caption-QA rows for the first `caption_qa` images."""
+    optionally an inventory per image and caption-QA rows for the first `caption_qa` images (`kinds`: the
+    `world` style's question kinds; empty: all)."""
     rows = to_trl_rows(raw, with_completion=True, instruction=instruction, source=family)
     if describe:
         rows += describe_rows(raw)
     if caption_qa:
-        rows += caption_qa_rows(raw[:caption_qa], style)
+        rows += caption_qa_rows(raw[:caption_qa], style, kinds)
     return rows
 
 
@@ -72,7 +73,7 @@ def approx_length(row: dict) -> int:
     return text // 4 + 16 * len(row.get("images") or [])
 
 
-def caption_qa_rows(raw: list[dict], style: str = "varied") -> list[dict]:
+def caption_qa_rows(raw: list[dict], style: str = "varied", kinds: list[str] | tuple[str, ...] = ()) -> list[dict]:
     """For every world image: one question by the perception engine's offline writer in `style`, answered once
     from the image and once from the caption, with the perception filter's own prompts. Teaches the base what
     the paper's filter models can already do: answer such questions, and read a caption. `varied` questions
@@ -89,7 +90,7 @@ def caption_qa_rows(raw: list[dict], style: str = "varied") -> list[dict]:
         scene = json.loads(r["scene"])
         try:
             if style == "world":  # answered like the world's own perception items: what is seen, then the letter
-                mcq = world_question(str(r["id"]), scene)
+                mcq = world_question(str(r["id"]), scene, kinds)
                 seen = mcq["observation"] + " "
             else:
                 mcq, seen = json.loads(write_from_scene(str(r["id"]), scene, style)), ""

@@ -143,7 +143,8 @@ def build_base(recipe: Recipe, data_dir: Path, planned: dict[str, Planned] | Non
         split = "warmstart" if (data_dir / fam / "warmstart").exists() else "train"
         raw = load_rows(data_dir / fam / split, limit=ws.size)
         style = recipe.perception_set.question_style if recipe.perception_set else "varied"
-        rows += world_sft_rows(raw, fam, _instruction(recipe), ws.describe, ws.caption_qa, style)
+        rows += world_sft_rows(raw, fam, _instruction(recipe), ws.describe, ws.caption_qa, style,
+                               recipe.world.perception_kinds)
     n_rows = len(rows)
     order = arrange_order([approx_length(r) for r in rows], ws.batch_size, ws.steps, recipe.seed)
     seed_everything(recipe.seed)
@@ -177,7 +178,8 @@ def build_perception_set(recipe: Recipe, data_dir: Path, base: Path | str,
         mark_planned(folder, planned, recipe.run_dir)
     cfg = FilterConfig.from_rule(ps, batch_size=ps.batch_size, seed=recipe.seed)
     out = build_question_set(data_dir, [model], data_dir / "perception_set", families=tuple(ps.families), split="train",
-                limit=ps.limit, filter_cfg=cfg, question_style=ps.question_style, balance=ps.balance)
+                limit=ps.limit, filter_cfg=cfg, question_style=ps.question_style, balance=ps.balance,
+                question_kinds=recipe.world.perception_kinds)
     done = json.loads((folder / "done.json").read_text())
     if not is_done(folder):
         write_manifest(folder, recipe, step="perception_set", **done)

@@ -117,9 +117,12 @@ def planned_folders(recipe: Recipe, seeds: list[int]) -> dict[str, Planned]:
 
     d = asdict(recipe)
     ws = recipe.model.warmstart
-    world = {"world": d["world"]}
+    # settings added since folders were first planned count only when set, so those folders keep their hash
+    world = {"world": {k: v for k, v in d["world"].items() if v or k not in ("trace_styles", "perception_kinds")}}
     if ws is not None:
         world["warmstart"] = {"size": ws.size, "confusions": ws.confusions, "confusion_rate": ws.confusion_rate}
+        if ws.hedge_rate:  # named only when set: folders planned before the setting existed keep their hash
+            world["warmstart"]["hedge_rate"] = ws.hedge_rate
     data = add(Planned("data", flatten(world)))
 
     start_fields, start_after = model_identity(recipe.model.source), []

@@ -125,19 +125,22 @@ world's perception question kinds and fixed option lists, what its test set asks
 STYLES = typing.get_args(QuestionStyle)
 
 
-def world_question(item_id: str, scene: dict | Scene) -> dict:
+def world_question(item_id: str, scene: dict | Scene, kinds: list[str] | tuple[str, ...] = ()) -> dict:
     """A question of the world's perception family (fixed options) for `scene`, with what a reader of the
-    image would say it saw (`observation`, for reference traces)."""
+    image would say it saw (`observation`, for reference traces); `kinds`: only these question kinds (a
+    recipe's `world.perception_kinds`; empty: all)."""
     from stagewise.world.tasks import CHART_PERCEPTION_KINDS, PERCEPTION_KINDS, Skip
 
     scene = Scene.from_dict(scene) if isinstance(scene, dict) else scene
     rng = _rng(item_id)
-    kinds = dict(CHART_PERCEPTION_KINDS if scene.kind == "chart" else PERCEPTION_KINDS)
-    order = list(kinds)
+    table = dict(CHART_PERCEPTION_KINDS if scene.kind == "chart" else PERCEPTION_KINDS)
+    order = list(table)
     rng.shuffle(order)
     for kind in order:
+        if kinds and kind not in kinds:
+            continue
         try:
-            question, options, answer, observation = kinds[kind](rng, scene, True)
+            question, options, answer, observation = table[kind](rng, scene, True)
         except Skip:
             continue
         return {"question": question, "options": options, "answer": answer, "kind": kind,
@@ -149,13 +152,14 @@ SHAPE_QUESTIONS = {"relation": q_relation, "place": q_place, "describe": q_descr
 CHART_QUESTIONS = {"bar_value": q_bar_value, "bar_neighbour": q_bar_neighbour}
 
 
-def write_from_scene(item_id: str, scene: dict | Scene, style: str = "varied") -> str:
-    """The JSON reply `{question, options, answer, kind}` for one scene in `style` (see the module docstring);
-    NoQuestion if none fits."""
+def write_from_scene(item_id: str, scene: dict | Scene, style: str = "varied",
+                     kinds: list[str] | tuple[str, ...] = ()) -> str:
+    """The JSON reply `{question, options, answer, kind}` for one scene in `style` (see the module docstring;
+    `kinds` narrows the `world` style's question kinds); NoQuestion if none fits."""
     if style not in STYLES:
         raise ValueError(f"offline writer style must be one of {', '.join(STYLES)}, got {style!r}")
     if style == "world":
-        q = world_question(item_id, scene)
+        q = world_question(item_id, scene, kinds)
         return json.dumps({k: q[k] for k in ("question", "options", "answer", "kind")})
     scene = Scene.from_dict(scene) if isinstance(scene, dict) else scene
     rng = _rng(item_id)

@@ -45,14 +45,15 @@ def build_perception_set(world: str | Path | list, filter_models: list[str | Fil
                          families: tuple[str, ...] = ("perception", "visual"), split: str = "train",
                          limit: int | None = None, filter_cfg: FilterConfig | None = None,
                          fractions: dict[str, float] | None = None, question_style: str = "varied",
-                         balance: bool = False) -> Path:
+                         balance: bool = False, question_kinds: list[str] | None = None) -> Path:
     """Build the demo's perception training set and return the folder of its train split (an HF dataset that
     `stagewise.data.sources.load_rows` reads, i.e. a stage's `data.paths` entry).
 
     `world` is a world folder (from `stagewise world` / the pipeline's `data/`) or a list of world `Item`s;
     `filter_models` are model folders/hub ids (or `FilterModel`s); `question_style` is the offline writer's
     (`varied` or `world`, see stagewise.data.perception.offline); `balance` evens out the kept items' gold
-    letters per question kind (`balance_answers`) before export. Layout under `out_dir`: `mcq/` (written
+    letters per question kind (`balance_answers`) before export; `question_kinds` narrows the `world` style's
+    kinds (a recipe's `world.perception_kinds`). Layout under `out_dir`: `mcq/` (written
     items), `filter/` (decisions + report), `export/` (every format). Every step resumes from its cache; a
     finished build with the same settings returns at once.
     """
@@ -64,6 +65,8 @@ def build_perception_set(world: str | Path | list, filter_models: list[str | Fil
             "families": list(families), "split": split, "limit": limit,
             "filter": json.loads(json.dumps(asdict(cfg), default=str)),
             "fractions": fractions, "question_style": question_style, "balance": balance}
+    if question_kinds:  # only when set, so the folders built before this setting existed stay valid
+        spec["question_kinds"] = list(question_kinds)
     marker = out / "done.json"
     if marker.exists() and json.loads(marker.read_text()).get("spec") == spec:
         log.info("perception set already built in %s", out)
@@ -73,7 +76,8 @@ def build_perception_set(world: str | Path | list, filter_models: list[str | Fil
     else:
         records = sources.world(world, families=tuple(families), split=split)
     records = records[:limit] if limit is not None else records
-    written = write_mcq(records, out / "mcq", WriterConfig(writer="offline", style=question_style))
+    written = write_mcq(records, out / "mcq", WriterConfig(writer="offline", style=question_style,
+                                                                 kinds=list(question_kinds or [])))
     report = run_filter(read_items(out / "mcq"), out / "filter", cfg)
     kept = read_items(out / "filter" / "kept.jsonl")
     if balance:

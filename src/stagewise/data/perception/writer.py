@@ -53,6 +53,8 @@ class WriterConfig:
     style: str = "varied"
     """The `offline` writer's questions: `varied` (its own kinds, options shuffled per item, like an LLM's) or
     `world` (the world's perception question kinds with their fixed option lists)."""
+    kinds: list[str] = field(default_factory=list)
+    """`world` style: only these perception question kinds (a recipe's `world.perception_kinds`); empty: all."""
 
 
 def writer_prompt(template: str, caption: str) -> str:
@@ -72,7 +74,7 @@ def offline_writer(cfg: WriterConfig) -> tuple[Callable, int]:
                 done(i, (None, "no_scene_graph"))
                 continue
             try:
-                done(i, (write_from_scene(r["id"], r["scene"], cfg.style), None))
+                done(i, (write_from_scene(r["id"], r["scene"], cfg.style, cfg.kinds), None))
             except NoQuestion:
                 done(i, (None, "no_question"))
     return write, 64
@@ -124,6 +126,8 @@ def _spec(cfg: WriterConfig) -> dict:
         spec["endpoint"].pop(k)
     if cfg.writer != "endpoint":
         spec.pop("endpoint")
+    if not cfg.kinds:  # caches written before the setting existed stay valid
+        spec.pop("kinds")
     return spec
 
 
