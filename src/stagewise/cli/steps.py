@@ -73,48 +73,35 @@ def cmd_step_stage(args) -> int:
     return 0
 
 
-def _evaluated(args, evaluate: bool) -> tuple:
-    """The eval step (`evaluate`) or the results step: the run's models on the world test splits."""
-    from stagewise.train.pipeline import (
-        built_base,
-        built_data,
-        eval_targets,
-        evaluate_models,
-        evaluate_run,
-        require_done,
-        write_results,
-    )
+def cmd_step_eval(args) -> int:
+    from stagewise.train.pipeline import built_base, built_data, eval_targets, evaluate_run, require_done
+
+    recipe = _recipe(args)
+    seeds = args.seed or [recipe.seed]
+    with _folder(args, recipe, seeds) as planned:
+        data_dir, base = built_data(recipe), built_base(recipe)
+        to_eval, _ = eval_targets(recipe, seeds, base)
+        for label, path, _ in to_eval[1:]:  # label: variant/seedN/stage
+            variant, seed, stage = label.split("/")
+            require_done(path, "stage", f" --variant {variant} --seed {seed.removeprefix('seed')} --stage {stage}")
+        evaluate_run(recipe, to_eval, data_dir, planned)
+        log.info("evaluated: %s", ", ".join(label for label, _, _ in to_eval))
+    return 0
+
+
+def cmd_step_results(args) -> int:
+    from stagewise.train.pipeline import built_base, built_data, eval_targets, evaluate_models, write_results
 
     recipe = _recipe(args)
     seeds = args.seed or [recipe.seed]
     with _folder(args, recipe, seeds) as planned:
         data_dir, base = built_data(recipe), built_base(recipe)
         to_eval, finals = eval_targets(recipe, seeds, base)
-        for label, path, out in to_eval[1:]:
-            variant, seed, stage = label.split("/")
-            if evaluate:
-                require_done(path, "stage", f" --variant {variant} --seed {seed.removeprefix('seed')} "
-                                            f"--stage {stage}")
-            elif not (out / "summary.json").exists():
-                raise FileNotFoundError(f"{out}: {label} not evaluated; run `stagewise step eval RECIPE` first")
-        if evaluate:
-            evaluate_run(recipe, to_eval, data_dir, planned)
-            log.info("evaluated %d models: %s", len(to_eval), ", ".join(str(o) for _, _, o in to_eval))
-            return recipe, None
-        if not (recipe.run_dir / "eval" / "base" / "summary.json").exists():
-            raise FileNotFoundError(f"{recipe.run_dir / 'eval' / 'base'}: the base is not evaluated; run "
-                                    "`stagewise step eval RECIPE` first")
-        # Every summary.json exists: evaluate_models reads them (and the benchmarks' metrics) back.
-        return recipe, write_results(recipe, evaluate_models(recipe, to_eval, data_dir, planned), to_eval, finals)
-
-
-def cmd_step_eval(args) -> int:
-    _evaluated(args, evaluate=True)
-    return 0
-
-
-def cmd_step_results(args) -> int:
-    recipe, out = _evaluated(args, evaluate=False)
+        for label, _, out in to_eval:
+            if not (out / "summary.json").exists():
+                raise FileNotFoundError(f"{out}: {label} is not evaluated; run `stagewise step eval RECIPE` first")
+        # Every summary.json exists, so evaluate_models only reads them (and the benchmarks' metrics) back.
+        out = write_results(recipe, evaluate_models(recipe, to_eval, data_dir, planned), to_eval, finals)
     show_results(recipe, out, every_model=True)
     return 0
 
