@@ -29,6 +29,7 @@ pretrain: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/pytest -q
 
 test-fast: $(STAMP)
@@ -40,6 +41,7 @@ check-extras: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 bench: $(STAMP)
 	$(BIN)/python bench/speed.py

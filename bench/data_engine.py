@@ -65,35 +65,49 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(args.out or tmp)
-        world = build_world(tmp / "world", ["perception", "visual", "textual"],
-                            {"train": args.world_size, "test": 10}, seed=0)
+        world = build_world(
+            tmp / "world", ["perception", "visual", "textual"], {"train": args.world_size, "test": 10}, seed=0
+        )
         records = sources.world(world)
         t0 = time.perf_counter()
         report = write_mcq(records, tmp / "mcq")
         total = time.perf_counter() - t0
-        results.append((f"offline writer, {len(records)} world captions: writing only (items/s)",
-                        f"{report['run']['items_per_s']:.0f}"))
-        results.append(("offline writer incl. reading + image checks (items/s)", f"{len(records) / total:.0f}"))
+        results.append(
+            (
+                f"offline writer, {len(records)} world captions: writing only (items/s)",
+                f"{report['run']['items_per_s']:.0f}",
+            )
+        )
+        results.append(
+            ("offline writer incl. reading + image checks (items/s)", f"{len(records) / total:.0f}")
+        )
         items = read_items(tmp / "mcq")[: args.filter_items]
 
         init = build_tiny_model("tiny", world_corpus(500), tmp / "init")
         _, rate = filter_run(items, tmp / "f-init", FilterModel("init", path=str(init)))
-        results.append((f"filter, tiny random init, {len(items)} items, 2 passes x 8 tokens (items/s)",
-                        f"{rate:.1f}"))
+        results.append(
+            (f"filter, tiny random init, {len(items)} items, 2 passes x 8 tokens (items/s)", f"{rate:.1f}")
+        )
 
         base = Path(args.base) if args.base else warm_start(init, world, tmp / "base", args.base_steps)
         label = "given base" if args.base else f"base warm-started {args.base_steps} steps"
         paper, rate = filter_run(items, tmp / "f-base", FilterModel("base", path=str(base)))
         results.append((f"filter, tiny {label}, paper rule (items/s)", f"{rate:.1f}"))
-        boxed, rate = filter_run(items, tmp / "f-boxed", FilterModel("base", path=str(base)), max_new_tokens=96,
-                                 extraction="boxed")
+        boxed, rate = filter_run(
+            items, tmp / "f-boxed", FilterModel("base", path=str(base)), max_new_tokens=96, extraction="boxed"
+        )
         results.append(("filter, same base, 96 tokens + boxed extraction (items/s)", f"{rate:.1f}"))
         for name, rep in (("paper rule", paper), ("96 tokens + boxed", boxed)):
             m = rep["per_model"]["base"]
             kinds = ", ".join(f"{k} {100 * v['keep_rate']:.0f}" for k, v in rep["per_kind"].items())
-            results.append((f"world keep rate, {name} (%)", f"{100 * rep['keep_rate']:.1f} (image wrong "
-                            f"{100 * m['image_wrong_rate']:.0f}, image empty {100 * m['image_empty_rate']:.0f}, "
-                            f"caption right {100 * m['caption_right_rate']:.0f}; per kind: {kinds})"))
+            results.append(
+                (
+                    f"world keep rate, {name} (%)",
+                    f"{100 * rep['keep_rate']:.1f} (image wrong "
+                    f"{100 * m['image_wrong_rate']:.0f}, image empty {100 * m['image_empty_rate']:.0f}, "
+                    f"caption right {100 * m['caption_right_rate']:.0f}; per kind: {kinds})",
+                )
+            )
         (tmp / "bench.json").write_text(json.dumps(results, indent=1))
 
     print(f"\n| measure (tiny, {args.threads} threads) | value |\n|---|---|")  # noqa: T201 (bench output)

@@ -58,8 +58,16 @@ def make_data(work: Path, n: int) -> Path:
         name = imgs / f"{i:06d}.jpg"
         if not name.exists():
             os.link(src / f"{i % 4}.jpg", name)
-        lines.append(json.dumps({"id": f"r{i}", "problem": "<image>How many shapes are there?", "answer": str(i % 5),
-                                 "images": [name.name]}))
+        lines.append(
+            json.dumps(
+                {
+                    "id": f"r{i}",
+                    "problem": "<image>How many shapes are there?",
+                    "answer": str(i % 5),
+                    "images": [name.name],
+                }
+            )
+        )
     data = imgs / "rows.jsonl"
     data.write_text("\n".join(lines) + "\n")
     return data
@@ -94,8 +102,14 @@ def child(work: Path, n: int) -> dict:
     train_stage(recipe, plan, model_dir, out, seed=0)
     seconds = time.time() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"n": n, "seconds": round(seconds, 1), "plan_seconds": round(t_plan, 1), "base_rss_mb": round(base),
-            "peak_rss_mb": round(peak), "data_rss_mb": round(peak - base)}
+    return {
+        "n": n,
+        "seconds": round(seconds, 1),
+        "plan_seconds": round(t_plan, 1),
+        "base_rss_mb": round(base),
+        "peak_rss_mb": round(peak),
+        "data_rss_mb": round(peak - base),
+    }
 
 
 def main() -> None:
@@ -108,17 +122,25 @@ def main() -> None:
         print(json.dumps(child(args.work, args.child)))
         return
     args.work.mkdir(parents=True, exist_ok=True)
-    print("| rows | seconds to the end of step 1 | of which planning | RSS base (MB) | peak (MB) | above base (MB) |")
+    print(
+        "| rows | seconds to the end of step 1 | of which planning | RSS base (MB) | peak (MB) | above base (MB) |"
+    )
     print("|---|---|---|---|---|---|")
     for n in args.sizes:
-        out = subprocess.run([sys.executable, __file__, "--child", str(n), "--work", str(args.work)],
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(n), "--work", str(args.work)],
+            capture_output=True,
+            text=True,
+        )
         if out.returncode != 0:
             print(out.stderr[-3000:], file=sys.stderr)
             raise SystemExit(out.returncode)
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"| {n} | {r['seconds']} | {r['plan_seconds']} | {r['base_rss_mb']} | {r['peak_rss_mb']} | "
-              f"{r['data_rss_mb']} |", flush=True)
+        print(
+            f"| {n} | {r['seconds']} | {r['plan_seconds']} | {r['base_rss_mb']} | {r['peak_rss_mb']} | "
+            f"{r['data_rss_mb']} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(Path(stagewise.__file__).resolve().parents[1]),
-                                                os.environ.get("PYTHONPATH", "")])
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(stagewise.__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
+    )
     tmp = Path(tempfile.mkdtemp())
     world = build_world(tmp / "world", ["perception"], {"train": 64, "test": 4}, seed=0)
     model = build_tiny_model("tiny", world_corpus(200), tmp / "tiny", seed=0)
@@ -55,8 +56,9 @@ def main() -> None:
     setups = (("1 process x 1 thread", 1, 1), ("2 processes x 1 thread (DDP, gloo)", 2, 1))
     for label, procs, threads in setups:
         path = tmp / f"r{procs}{threads}.yaml"
-        path.write_text(RECIPE.format(name=f"p{procs}t{threads}", out=tmp / "runs", threads=threads,
-                                      steps=args.steps))
+        path.write_text(
+            RECIPE.format(name=f"p{procs}t{threads}", out=tmp / "runs", threads=threads, steps=args.steps)
+        )
         recipe = load_recipe(path)
         torch.set_num_threads(threads)  # in-process runs; launched ones apply recipe.threads themselves
         launch = LaunchOptions(launcher="accelerate", cpu=True, num_processes=2) if procs == 2 else None

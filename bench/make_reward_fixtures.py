@@ -120,10 +120,43 @@ CASES: list[tuple[str, str]] = [
     ("<think>a</think> \\boxed{a < b}", "a<b"),
 ]
 
-RESPONSE_PARTS = ["<think>", "</think>", "< think >", "< / think >", " ", "\n", "Let me see. ", "\\boxed{", "}",
-                  "{", "The answer is ", "answer: ", "/", "<", ">"]
-ANSWERS = ["3", "B", "(B)", "12", "\\frac{1}{2}", "0.5", "2\\sqrt{3}", "\\sqrt{12}", "x+1", "1+x", "-4", "12 cm",
-           "\\text{C}", "option A", "1/2", "", "10^2", "100"]
+RESPONSE_PARTS = [
+    "<think>",
+    "</think>",
+    "< think >",
+    "< / think >",
+    " ",
+    "\n",
+    "Let me see. ",
+    "\\boxed{",
+    "}",
+    "{",
+    "The answer is ",
+    "answer: ",
+    "/",
+    "<",
+    ">",
+]
+ANSWERS = [
+    "3",
+    "B",
+    "(B)",
+    "12",
+    "\\frac{1}{2}",
+    "0.5",
+    "2\\sqrt{3}",
+    "\\sqrt{12}",
+    "x+1",
+    "1+x",
+    "-4",
+    "12 cm",
+    "\\text{C}",
+    "option A",
+    "1/2",
+    "",
+    "10^2",
+    "100",
+]
 GOLDS = ["3", "B", "12", "0.5", "\\frac{1}{2}", "2\\sqrt{3}", "1+x", "-4", "12", "C", "100"]
 
 
@@ -195,8 +228,11 @@ def main() -> int:
     for i, (response, gold) in enumerate(CASES + messy_cases(args.random)):
         score = paper_score(response, gold, args.timeout)
         row = {"id": i, "response": response, "answer": gold}
-        row.update({"paper_timeout": True} if score is None else {k: score[k] for k in ("overall", "format",
-                                                                                       "accuracy")})
+        row.update(
+            {"paper_timeout": True}
+            if score is None
+            else {k: score[k] for k in ("overall", "format", "accuracy")}
+        )
         rows.append(row)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w") as f:

@@ -14,9 +14,16 @@ import random
 import time
 
 HOSTILE = [
-    "\\boxed{1000000!}", "\\boxed{9^{9^{9^{9}}}}", "\\boxed{9**9**9**9}", "\\boxed{((((((((((((((((((((1))))))))))))))))))))}",
-    "\\boxed{10^{10^{10}}}", "\\boxed{" + "(" * 60 + "x" + ")" * 60 + "}", "\\boxed{99999999!!}",
-    "\\boxed{2^{2^{2^{2^{2^{2}}}}}}", "\\boxed{" + "9" * 400 + "}", "\\boxed{\\sqrt{" * 30 + "2" + "}" * 30 + "}",
+    "\\boxed{1000000!}",
+    "\\boxed{9^{9^{9^{9}}}}",
+    "\\boxed{9**9**9**9}",
+    "\\boxed{((((((((((((((((((((1))))))))))))))))))))}",
+    "\\boxed{10^{10^{10}}}",
+    "\\boxed{" + "(" * 60 + "x" + ")" * 60 + "}",
+    "\\boxed{99999999!!}",
+    "\\boxed{2^{2^{2^{2^{2^{2}}}}}}",
+    "\\boxed{" + "9" * 400 + "}",
+    "\\boxed{\\sqrt{" * 30 + "2" + "}" * 30 + "}",
 ]
 
 
@@ -30,10 +37,12 @@ def _answer(kind: str, g: int, repeats: bool, rng: random.Random) -> tuple[str, 
         return str(g % 97), f"{g % 97 + rng.randrange(spread)}"
     # short expressions: a multiple of a root against 2\sqrt{3}, a fraction of pi against \frac{\pi}{6}
     a, b = rng.randrange(1, spread + 1), rng.randrange(2, 5)
-    return (("2\\sqrt{3}", f"{a}\\sqrt{{{b}}}") if g % 2 else ("\\frac{\\pi}{6}", f"\\frac{{{a}\\pi}}{{{b}}}"))
+    return ("2\\sqrt{3}", f"{a}\\sqrt{{{b}}}") if g % 2 else ("\\frac{\\pi}{6}", f"\\frac{{{a}\\pi}}{{{b}}}")
 
 
-def _responses(kind: str, n: int, group: int, repeats: bool, rng: random.Random) -> tuple[list[str], list[str]]:
+def _responses(
+    kind: str, n: int, group: int, repeats: bool, rng: random.Random
+) -> tuple[list[str], list[str]]:
     responses, golds = [], []
     for i in range(n):
         gold, answer = _answer(kind, i // group, repeats, rng)
@@ -54,7 +63,9 @@ def _scorer(mode: str):
 
     def score(responses: list[str], golds: list[str]) -> list[float]:
         parts = [f(responses, answer=golds) for f in funcs]
-        return [sum(w * (p[i] or 0.0) for w, p in zip(weights, parts, strict=True)) for i in range(len(responses))]
+        return [
+            sum(w * (p[i] or 0.0) for w, p in zip(weights, parts, strict=True)) for i in range(len(responses))
+        ]
 
     return score
 
@@ -78,7 +89,10 @@ def main() -> None:
                 score(responses, golds)
                 done += n
             rate = done / (time.perf_counter() - t0)
-            print(f"| {args.mode} | {kind}, {'groups' if repeats else 'unique'} | {done} | {rate:,.0f} |", flush=True)
+            print(
+                f"| {args.mode} | {kind}, {'groups' if repeats else 'unique'} | {done} | {rate:,.0f} |",
+                flush=True,
+            )
     hostile = [f"<think>t</think> {HOSTILE[i % len(HOSTILE)]}" for i in range(40)]
     t0 = time.perf_counter()
     score(hostile, ["3"] * 20 + ["\\frac{1}{2}"] * 20)

@@ -13,8 +13,14 @@ import time
 from stagewise.eval import harness
 from stagewise.eval.benchmarks import get_benchmark
 
-MC = {"question_type": "multi_choice", "answer_type": "text", "choices": ["3", "4", "5", "6"], "answer": "4",
-      "precision": None, "prompt": "q"}
+MC = {
+    "question_type": "multi_choice",
+    "answer_type": "text",
+    "choices": ["3", "4", "5", "6"],
+    "answer": "4",
+    "precision": None,
+    "prompt": "q",
+}
 ROWS = {
     "mathvista": MC,
     "mathvision": {"answer": "12", "options": []},

@@ -39,7 +39,9 @@ def grading_speed(n: int = 200) -> list[tuple[str, float]]:
         t0 = time.perf_counter()
         for i in range(n):
             gold, pred = pairs[i % len(pairs)]
-            math_equal(gold, pred + " " * (i % 7), timeout_s=timeout)  # vary the text: math_verify caches parses
+            math_equal(
+                gold, pred + " " * (i % 7), timeout_s=timeout
+            )  # vary the text: math_verify caches parses
         out.append((f"math_verify comparison, {label} (ms)", 1000 * (time.perf_counter() - t0) / n))
     return out
 
@@ -63,20 +65,32 @@ def main() -> None:
             rows += to_trl_rows(load_rows(world / fam / "train"), with_completion=True, instruction=None)
         model, proc = load_model_and_processor(model_dir, dtype=torch.float32)
         t0 = time.perf_counter()
-        run_sft(model, proc, to_dataset(rows), tmp / "sft", steps=args.steps, batch_size=16, learning_rate=1e-3)
+        run_sft(
+            model, proc, to_dataset(rows), tmp / "sft", steps=args.steps, batch_size=16, learning_rate=1e-3
+        )
         results.append(("SFT step, batch 16 (s)", (time.perf_counter() - t0) / args.steps))
 
-        cfg = TrainerConfig(steps=args.steps, learning_rate=1e-4, prompts_per_step=8, group_size=5,
-                            max_completion_length=64, logging_steps=args.steps)
+        cfg = TrainerConfig(
+            steps=args.steps,
+            learning_rate=1e-4,
+            prompts_per_step=8,
+            group_size=5,
+            max_completion_length=64,
+            logging_steps=args.steps,
+        )
         grpo_rows = to_trl_rows(load_rows(world / "visual" / "train"), instruction=None)
         model, proc = load_model_and_processor(tmp / "sft", dtype=torch.float32)
         t0 = time.perf_counter()
         trainer = run_grpo(model, proc, to_dataset(grpo_rows), tmp / "grpo", cfg)
         step = (time.perf_counter() - t0) / args.steps
-        length = [h["completions/mean_length"] for h in trainer.state.log_history if "completions/mean_length" in h]
+        length = [
+            h["completions/mean_length"] for h in trainer.state.log_history if "completions/mean_length" in h
+        ]
         results.append((f"GRPO step, 8 prompts x 5, ~{length[-1]:.0f}-token completions (s)", step))
 
-        tests = {f: to_trl_rows(load_rows(world / f / "test"), instruction=None) for f in ("perception", "visual")}
+        tests = {
+            f: to_trl_rows(load_rows(world / f / "test"), instruction=None) for f in ("perception", "visual")
+        }
         t0 = time.perf_counter()
         evaluate(model, proc, tests, tmp / "eval", batch_size=100, max_new_tokens=64)
         results.append(("greedy eval (items/s, batch 100)", 400 / (time.perf_counter() - t0)))

@@ -33,8 +33,11 @@ BUSY = "import time\nwhile True:\n    sum(i * i for i in range(10000))\n"
 
 # OpenMP settings compared: libgomp's default (spin ~300k iterations, then sleep), PASSIVE (sleep at once) and
 # a short spin before sleeping (GOMP_SPINCOUNT; libgomp only, which the CPU torch wheel ships).
-POLICIES = {"default": {}, "PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"}, "GOMP_SPINCOUNT=10000": {
-    "GOMP_SPINCOUNT": "10000"}}
+POLICIES = {
+    "default": {},
+    "PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "GOMP_SPINCOUNT=10000": {"GOMP_SPINCOUNT": "10000"},
+}
 
 
 def one(policy: str) -> float:

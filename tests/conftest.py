@@ -21,8 +21,12 @@ torch.set_num_threads(int(os.environ.get("STAGEWISE_TEST_THREADS", "2")))
 def world_dir(tmp_path_factory):
     from stagewise.world.build import build_world
 
-    return build_world(tmp_path_factory.mktemp("world"), ["perception", "visual", "textual"],
-                       {"train": 40, "test": 12}, seed=0)
+    return build_world(
+        tmp_path_factory.mktemp("world"),
+        ["perception", "visual", "textual"],
+        {"train": 40, "test": 12},
+        seed=0,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -43,8 +47,11 @@ def micro_recipe(tmp_path):
 
     def make(out: Path, overrides: dict | None = None, file: str = "micro.yaml") -> Path:
         path = tmp_path / file
-        path.write_text(yaml.safe_dump({"extends": str(MICRO), "output_dir": str(out), "overrides": overrides or {}},
-                                       sort_keys=False))
+        path.write_text(
+            yaml.safe_dump(
+                {"extends": str(MICRO), "output_dir": str(out), "overrides": overrides or {}}, sort_keys=False
+            )
+        )
         return path
 
     return make

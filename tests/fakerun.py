@@ -18,7 +18,9 @@ FATES = ("right", "perception", "reasoning")
 
 
 def _wrong_answer(answer: str) -> str:
-    return {"A": "B", "B": "C", "C": "D", "D": "A"}.get(answer, str(int(answer) + 1) if answer.isdigit() else "0")
+    return {"A": "B", "B": "C", "C": "D", "D": "A"}.get(
+        answer, str(int(answer) + 1) if answer.isdigit() else "0"
+    )
 
 
 def _bump_first_digit(trace: str) -> str | None:
@@ -26,7 +28,7 @@ def _bump_first_digit(trace: str) -> str | None:
     if not m:
         return None
     d = int(m.group(1))
-    return trace[: m.start(1)] + str(d + 1 if d < 9 else d - 1) + trace[m.end(1):]
+    return trace[: m.start(1)] + str(d + 1 if d < 9 else d - 1) + trace[m.end(1) :]
 
 
 def make_response(row: dict, fate: str) -> dict:
@@ -38,10 +40,20 @@ def make_response(row: dict, fate: str) -> dict:
     if fate != "right":
         trace = trace.rsplit("\\boxed{", 1)[0] + "\\boxed{" + _wrong_answer(answer) + "}"
     extracted = trace.rsplit("\\boxed{", 1)[1].rstrip("}")
-    think = trace[trace.find("<think>") + 7: trace.find("</think>")]
-    return {"id": row["id"], "family": row["family"], "kind": row["kind"], "answer": answer, "response": trace,
-            "extracted": extracted, "correct": fate == "right", "format_ok": True,
-            "response_tokens": len(trace.split()), "think_tokens": len(think.split()), "truncated": False}
+    think = trace[trace.find("<think>") + 7 : trace.find("</think>")]
+    return {
+        "id": row["id"],
+        "family": row["family"],
+        "kind": row["kind"],
+        "answer": answer,
+        "response": trace,
+        "extracted": extracted,
+        "correct": fate == "right",
+        "format_ok": True,
+        "response_tokens": len(trace.split()),
+        "think_tokens": len(think.split()),
+        "truncated": False,
+    }
 
 
 def fate_for(row: dict, i: int, shift: int) -> str:
@@ -58,10 +70,22 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 
 
 def trainer_log(steps: int, length: float) -> list[dict]:
-    return [{"step": s, "reward": 0.1 * s, "rewards/accuracy_reward/mean": 0.05 * s,
-             "rewards/format_reward/mean": 1.0, "completions/mean_length": length - s, "kl": 0.001 * s,
-             "entropy": 0.5 - 0.02 * s, "clip_ratio/region_mean": 0.001 * s, "clip_ratio/low_mean": 0.0004 * s,
-             "clip_ratio/high_mean": 0.0006 * s, "loss": 0.0} for s in range(2, steps + 1, 2)]
+    return [
+        {
+            "step": s,
+            "reward": 0.1 * s,
+            "rewards/accuracy_reward/mean": 0.05 * s,
+            "rewards/format_reward/mean": 1.0,
+            "completions/mean_length": length - s,
+            "kl": 0.001 * s,
+            "entropy": 0.5 - 0.02 * s,
+            "clip_ratio/region_mean": 0.001 * s,
+            "clip_ratio/low_mean": 0.0004 * s,
+            "clip_ratio/high_mean": 0.0006 * s,
+            "loss": 0.0,
+        }
+        for s in range(2, steps + 1, 2)
+    ]
 
 
 def make_run(world_dir: Path, run_dir: Path, variants: dict[str, list[str]] | None = None) -> dict:
@@ -82,9 +106,21 @@ def make_run(world_dir: Path, run_dir: Path, variants: dict[str, list[str]] | No
         for k, stage in enumerate(stages):
             folder = seed_dir / stage
             folder.mkdir(parents=True)
-            (folder / "manifest.json").write_text(json.dumps({"status": "done", "started_from": str(prev), "plan": {
-                "name": stage}, "compute": {"prompts_seen": 8, "completions_generated": 40, "tokens_generated": 100,
-                                            "wall_s": 1.0}}))
+            (folder / "manifest.json").write_text(
+                json.dumps(
+                    {
+                        "status": "done",
+                        "started_from": str(prev),
+                        "plan": {"name": stage},
+                        "compute": {
+                            "prompts_seen": 8,
+                            "completions_generated": 40,
+                            "tokens_generated": 100,
+                            "wall_s": 1.0,
+                        },
+                    }
+                )
+            )
             write_jsonl(folder / "trainer_log.jsonl", trainer_log(10, 40 + 10 * v))
             evaluate(f"{variant}/seed0/{stage}", seed_dir / "eval" / stage, 1 + v + k)
             prev = folder

@@ -39,8 +39,11 @@ class Server:
             def send(self, status: int, obj: dict, headers: dict | None = None) -> None:
                 data = json.dumps(obj).encode()
                 self.send_response(status)
-                for k, v in {"Content-Type": "application/json", "Content-Length": str(len(data)),
-                             **(headers or {})}.items():
+                for k, v in {
+                    "Content-Type": "application/json",
+                    "Content-Length": str(len(data)),
+                    **(headers or {}),
+                }.items():
                     self.send_header(k, v)
                 self.end_headers()
                 self.wfile.write(data)
@@ -48,8 +51,11 @@ class Server:
             def do_POST(self):  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 content = body["messages"][-1]["content"]
-                text = content if isinstance(content, str) else " ".join(
-                    p.get("text", "") for p in content if p.get("type") == "text")
+                text = (
+                    content
+                    if isinstance(content, str)
+                    else " ".join(p.get("text", "") for p in content if p.get("type") == "text")
+                )
                 auth = self.headers.get("Authorization")
                 with server.lock:
                     server.requests.append({"t": time.monotonic(), "text": text, "auth": auth, "body": body})
@@ -74,12 +80,25 @@ class Server:
                         return self.send(status, {"error": {"message": f"invalid key {auth} for {text}"}})
                     if "LIMIT" in text and not server.limited:
                         server.limited = True
-                        return self.send(429, {"error": {"message": f"slow down, {auth}"}},
-                                         {retry_after[0]: retry_after[1]})
+                        return self.send(
+                            429,
+                            {"error": {"message": f"slow down, {auth}"}},
+                            {retry_after[0]: retry_after[1]},
+                        )
                     reply = f"you sent {auth}" if "ECHO" in text else f"ok {text}"
-                    self.send(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": reply},
-                                                 "finish_reason": "stop"}],
-                                    "usage": {"completion_tokens": len(reply.split())}})
+                    self.send(
+                        200,
+                        {
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "message": {"role": "assistant", "content": reply},
+                                    "finish_reason": "stop",
+                                }
+                            ],
+                            "usage": {"completion_tokens": len(reply.split())},
+                        },
+                    )
                 finally:
                     with server.lock:
                         server.now -= 1
@@ -117,8 +136,14 @@ def keyed(monkeypatch, caplog):
 
 
 def client(url: str, **kw) -> ChatClient:
-    return ChatClient(EndpointConfig(base_url=url, model="m-test", api_key_env=KEY_ENV,
-                                     **{"max_retries": 0, "backoff_s": 0.01, "timeout_s": 5, **kw}))
+    return ChatClient(
+        EndpointConfig(
+            base_url=url,
+            model="m-test",
+            api_key_env=KEY_ENV,
+            **{"max_retries": 0, "backoff_s": 0.01, "timeout_s": 5, **kw},
+        )
+    )
 
 
 def files_holding(root, needle: str) -> list[str]:
@@ -131,7 +156,10 @@ def test_redact():
     assert redact("other key sk-live-abcdef123 here", []) == "other key *** here"
     assert redact(f"Bearer {SECRET} and {SECRET}", [SECRET, None, ""]) == "Bearer *** and ***"
     # replies are data: only the actual key comes out, words like "Bearer" stay
-    assert redact("the Bearer of news, sk-abcdefgh", [SECRET], credentials=False) == "the Bearer of news, sk-abcdefgh"
+    assert (
+        redact("the Bearer of news, sk-abcdefgh", [SECRET], credentials=False)
+        == "the Bearer of news, sk-abcdefgh"
+    )
     assert redact("abc abc", ["abc"]) == "abc abc"  # too short to be a key: ordinary text is left alone
     assert redact("", [SECRET]) == ""
 
@@ -168,7 +196,9 @@ def test_no_key_no_authorization_header(server, monkeypatch):
 @pytest.mark.parametrize("header", [("Retry-After", "0.3"), ("retry-after-ms", "300")])
 def test_429_waits_what_retry_after_says_then_succeeds(server, keyed, header):
     srv = server(retry_after=header)
-    c = client(srv.url, max_retries=2, backoff_s=5.0)  # a 5 s backoff: a quick retry can only be Retry-After's
+    c = client(
+        srv.url, max_retries=2, backoff_s=5.0
+    )  # a 5 s backoff: a quick retry can only be Retry-After's
     t0 = time.monotonic()
     assert c.chat("LIMIT me") == ["ok LIMIT me"]
     assert len(srv.requests) == 2
@@ -242,8 +272,10 @@ def test_analysis_judge_cache_never_holds_the_key(server, keyed, tmp_path):
 
     srv = server()
     cfg = JudgeConfig(url=srv.url, model="judge-m", api_key_env=KEY_ENV, retries=1, concurrency=2)
-    items = [{"id": i, "question": "Q?", "gold": "1", "description": "d", "response": r}
-             for i, r in (("a", "ECHO it"), ("b", "E400 it"), ("c", "ECHO again"))]
+    items = [
+        {"id": i, "question": "Q?", "gold": "1", "description": "d", "response": r}
+        for i, r in (("a", "ECHO it"), ("b", "E400 it"), ("c", "ECHO again"))
+    ]
     out = judge_items(cfg, items, tmp_path / "judge.jsonl")
     assert out["a"]["raw"] == "you sent Bearer ***" and out["b"]["label"] == "error"
     assert "http_400" in out["b"]["evidence"] and "***" in out["b"]["evidence"]
@@ -257,8 +289,17 @@ def test_eval_items_and_judge_never_hold_the_key(server, keyed, tmp_path):
     from stagewise.judge import Judge
 
     srv = server()
-    rows = [{"id": str(i), "question": f"ECHO Q{i}? Options: A: x, B: y", "answer": "A", "category": "c",
-             "l2_category": "l", "images": [Image.new("RGB", (8, 8), "red")] if i == 0 else []} for i in range(3)]
+    rows = [
+        {
+            "id": str(i),
+            "question": f"ECHO Q{i}? Options: A: x, B: y",
+            "answer": "A",
+            "category": "c",
+            "l2_category": "l",
+            "images": [Image.new("RGB", (8, 8), "red")] if i == 0 else [],
+        }
+        for i in range(3)
+    ]
     backend = OpenAIBackend(srv.url, "served", api_key=SECRET, concurrency=2)
     harness.run("mmstar", rows, backend, tmp_path / "o", harness.EvalSettings(batch_size=2))
     items = [json.loads(line) for line in (tmp_path / "o" / "items.jsonl").read_text().splitlines()]
@@ -278,15 +319,25 @@ def test_perception_writer_and_filter_caches_never_hold_the_key(server, keyed, t
 
     srv = server()
     Image.new("RGB", (16, 16), "blue").save(tmp_path / "x.png")
-    records = [{"id": f"r{i}", "image": str(tmp_path / "x.png"), "caption": f"A caption ECHO {i}"}
-               for i in range(3)] + [{"id": "bad", "image": str(tmp_path / "x.png"), "caption": "E400 caption"}]
+    records = [
+        {"id": f"r{i}", "image": str(tmp_path / "x.png"), "caption": f"A caption ECHO {i}"} for i in range(3)
+    ] + [{"id": "bad", "image": str(tmp_path / "x.png"), "caption": "E400 caption"}]
     ep = EndpointConfig(base_url=srv.url, model="writer-m", api_key_env=KEY_ENV, max_retries=0, concurrency=2)
     report = write_mcq(records, tmp_path / "w", WriterConfig(writer="endpoint", endpoint=ep))
     assert report["failed"] == 4 and report["failed_by_reason"].get("http_400") == 1  # echoes are no items
     cache = (tmp_path / "w" / "mcq.cache.jsonl").read_text()
     assert "you sent Bearer ***" in cache  # the echoed replies were stored, redacted
-    items = [{"id": "i", "image": str(tmp_path / "x.png"), "caption": "ECHO cap", "question": "ECHO?",
-              "options": {"A": "a", "B": "b", "C": "c", "D": "d"}, "answer": "A", "kind": "k"}]
+    items = [
+        {
+            "id": "i",
+            "image": str(tmp_path / "x.png"),
+            "caption": "ECHO cap",
+            "question": "ECHO?",
+            "options": {"A": "a", "B": "b", "C": "c", "D": "d"},
+            "answer": "A",
+            "kind": "k",
+        }
+    ]
     run_filter(items, tmp_path / "f", FilterConfig(models=[FilterModel("m", endpoint=ep)]))
     assert "you sent Bearer ***" in (tmp_path / "f" / "filter.cache.jsonl").read_text()
     assert {r["auth"] for r in srv.requests} == {f"Bearer {SECRET}"}

@@ -11,8 +11,9 @@ def _policy(env_policy: str | None) -> str:
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     if env_policy:
         env["OMP_WAIT_POLICY"] = env_policy
-    return subprocess.run([sys.executable, "-c", CODE], env=env, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", CODE], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def test_passive_waits_unless_the_user_chose():

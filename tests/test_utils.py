@@ -71,7 +71,11 @@ def test_atomic_write_on_a_full_disk_is_one_clear_error_and_keeps_the_old_file(t
     with pytest.raises(DiskFullError) as info:
         atomic_write_json(target, {"new": list(range(100))})
     assert str(info.value) == f"no space left on device writing {target}"
-    assert isinstance(info.value, OSError) and info.value.errno == errno.ENOSPC and info.value.path == str(target)
+    assert (
+        isinstance(info.value, OSError)
+        and info.value.errno == errno.ENOSPC
+        and info.value.path == str(target)
+    )
     assert isinstance(info.value.__cause__, OSError)
     assert json.loads(target.read_text()) == {"old": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # the temporary file is gone
@@ -92,8 +96,14 @@ def test_append_on_a_full_disk_cuts_the_file_back_to_what_it_held(tmp_path, monk
     path = tmp_path / "items.jsonl"
     path.write_text('{"id": 1}\n')
     real_open = open
-    monkeypatch.setattr(utils, "open", lambda p, mode="r", *a, **k: _FillsUp(real_open(p, mode, *a, **k), 7)
-                        if "a" in mode else real_open(p, mode, *a, **k), raising=False)
+    monkeypatch.setattr(
+        utils,
+        "open",
+        lambda p, mode="r", *a, **k: (
+            _FillsUp(real_open(p, mode, *a, **k), 7) if "a" in mode else real_open(p, mode, *a, **k)
+        ),
+        raising=False,
+    )
     with pytest.raises(DiskFullError, match=f"no space left on device writing {path}$"):
         append_jsonl(path, [{"id": 2}, {"id": 3}])
     assert path.read_text() == '{"id": 1}\n'  # the half-written row is gone

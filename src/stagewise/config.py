@@ -65,7 +65,17 @@ VARIANT_KINDS = typing.get_args(VariantKind)
 REWARD_MODES = typing.get_args(RewardMode)
 MODEL_PRESETS = ("tiny", "small")
 """stagewise.models.tiny.PRESETS (not imported here: that module loads torch and transformers)."""
-DATA_FIELDS = ("problem", "answer", "images", "id", "solution", "caption", "pass_rate", "answer_kind", "source")
+DATA_FIELDS = (
+    "problem",
+    "answer",
+    "images",
+    "id",
+    "solution",
+    "caption",
+    "pass_rate",
+    "answer_kind",
+    "source",
+)
 """Fields of a stage data row that `data.columns` can map from a source column."""
 
 
@@ -102,8 +112,10 @@ class WorldSection(DrawConfig):
 
     def __post_init__(self):
         if self.difficulty.min_objects > self.difficulty.max_objects:
-            raise ConfigError(f"difficulty.min_objects {self.difficulty.min_objects} exceeds max_objects "
-                              f"{self.difficulty.max_objects}")
+            raise ConfigError(
+                f"difficulty.min_objects {self.difficulty.min_objects} exceeds max_objects "
+                f"{self.difficulty.max_objects}"
+            )
         try:
             check_world_config(self.world_config())
         except ValueError as e:
@@ -112,7 +124,11 @@ class WorldSection(DrawConfig):
     def world_config(self, annotator: AnnotatorConfig | None = None) -> WorldConfig:
         """The world generator's settings: this section's, with `annotator`'s mis-seeing (the warm start's)."""
         draw = {f.name: getattr(self, f.name) for f in dataclasses.fields(DrawConfig)}
-        seen = {f.name: getattr(annotator, f.name) for f in dataclasses.fields(AnnotatorConfig)} if annotator else {}
+        seen = (
+            {f.name: getattr(annotator, f.name) for f in dataclasses.fields(AnnotatorConfig)}
+            if annotator
+            else {}
+        )
         return WorldConfig(**draw, **seen)
 
 
@@ -234,11 +250,15 @@ class DataConfig:
         for fld in self.columns:
             if fld not in DATA_FIELDS:
                 raise ConfigError(f"columns: unknown field {fld!r} (fields: {', '.join(DATA_FIELDS)})")
-        sources = set(self.families) | set(self.paths) | ({"perception_set"} if self.perception_set else set())
+        sources = (
+            set(self.families) | set(self.paths) | ({"perception_set"} if self.perception_set else set())
+        )
         for key, share in self.mix.items():
             if key not in sources:
-                raise ConfigError(f"mix names {key!r}, which is not one of the stage's families or paths "
-                                  f"({', '.join(sorted(sources))})")
+                raise ConfigError(
+                    f"mix names {key!r}, which is not one of the stage's families or paths "
+                    f"({', '.join(sorted(sources))})"
+                )
             if share < 0:
                 raise ConfigError(f"mix.{key} must be >= 0, got {share}")
         if self.mix and sum(self.mix.values()) <= 0:
@@ -369,9 +389,15 @@ class TrainerConfig:
 
     def __post_init__(self):
         _check_trackers(self.report_to, "report_to")
-        if self.prompts_per_rollout and self.prompts_per_step and self.prompts_per_rollout % self.prompts_per_step:
-            raise ConfigError(f"prompts_per_rollout {self.prompts_per_rollout} is not a multiple of prompts_per_step "
-                              f"{self.prompts_per_step}")
+        if (
+            self.prompts_per_rollout
+            and self.prompts_per_step
+            and self.prompts_per_rollout % self.prompts_per_step
+        ):
+            raise ConfigError(
+                f"prompts_per_rollout {self.prompts_per_rollout} is not a multiple of prompts_per_step "
+                f"{self.prompts_per_step}"
+            )
 
 
 @dataclass
@@ -397,27 +423,42 @@ class StageConfig:
         if not self.name:
             raise ConfigError("name is required")
         if self.method == "grpo" and t.group_size < 2:
-            raise ConfigError(f"trainer.group_size must be >= 2 for a grpo stage (advantages compare the "
-                              f"completions of one prompt), got {t.group_size}")
-        if self.method == "grpo" and t.gradient_accumulation_steps and \
-                (t.prompts_per_step * t.group_size) % t.gradient_accumulation_steps:
-            raise ConfigError(f"trainer.prompts_per_step x group_size = {t.prompts_per_step * t.group_size} "
-                              f"completions cannot be split over gradient_accumulation_steps "
-                              f"{t.gradient_accumulation_steps}")
+            raise ConfigError(
+                f"trainer.group_size must be >= 2 for a grpo stage (advantages compare the "
+                f"completions of one prompt), got {t.group_size}"
+            )
+        if (
+            self.method == "grpo"
+            and t.gradient_accumulation_steps
+            and (t.prompts_per_step * t.group_size) % t.gradient_accumulation_steps
+        ):
+            raise ConfigError(
+                f"trainer.prompts_per_step x group_size = {t.prompts_per_step * t.group_size} "
+                f"completions cannot be split over gradient_accumulation_steps "
+                f"{t.gradient_accumulation_steps}"
+            )
         if self.freeze_vision and t.trainable == "vision":
-            raise ConfigError("freeze_vision: true and trainer.trainable: vision leave nothing to train (one "
-                              "freezes the vision tower, the other everything else); drop one")
+            raise ConfigError(
+                "freeze_vision: true and trainer.trainable: vision leave nothing to train (one "
+                "freezes the vision tower, the other everything else); drop one"
+            )
         if t.lora is not None:
             if self.method != "grpo":
-                raise ConfigError(f"trainer.lora: LoRA applies to grpo stages only; method {self.method} trains "
-                                  "every weight")
+                raise ConfigError(
+                    f"trainer.lora: LoRA applies to grpo stages only; method {self.method} trains "
+                    "every weight"
+                )
             if t.trainable == "vision":
-                raise ConfigError("trainer.trainable: vision cannot be combined with trainer.lora (LoRA freezes "
-                                  "every base weight and trains adapters; use lora.vision: true for adapters on "
-                                  "the vision tower)")
+                raise ConfigError(
+                    "trainer.trainable: vision cannot be combined with trainer.lora (LoRA freezes "
+                    "every base weight and trains adapters; use lora.vision: true for adapters on "
+                    "the vision tower)"
+                )
             if self.freeze_vision and t.lora.vision:
-                raise ConfigError("freeze_vision: true and trainer.lora.vision: true contradict each other "
-                                  "(adapters on a frozen vision tower); drop one")
+                raise ConfigError(
+                    "freeze_vision: true and trainer.lora.vision: true contradict each other "
+                    "(adapters on a frozen vision tower); drop one"
+                )
 
 
 @dataclass
@@ -649,33 +690,90 @@ _TOP_P = _Range(0, lo_open=True, hi=1)
 # Every int and float field of the recipe's dataclasses is listed here or in _ANY_NUMBER (a test checks), so a new
 # field cannot slip through unchecked. Optional fields may be null; their bound applies when set.
 _RANGES: dict[type, dict[str, _Range]] = {
-    WorldSection: {"image_size": _POS, "chart_share": _SHARE, "recheck_prob": _SHARE, "train_size": _POS,
-                   "test_size": _POS},
-    Difficulty: {"min_objects": _Range(1, hi=GRID * GRID), "max_objects": _Range(1, hi=GRID * GRID),
-                 "clutter": _NONNEG, "label_prob": _SHARE, "steps": _Range(1), "max_bar": _Range(1)},
-    WarmstartConfig: {"steps": _POS, "save_steps": _NONNEG, "batch_size": _POS, "learning_rate": _POS,
-                      "size": _POS, "caption_qa": _NONNEG, "confusion_rate": _SHARE, "hedge_rate": _SHARE},
+    WorldSection: {
+        "image_size": _POS,
+        "chart_share": _SHARE,
+        "recheck_prob": _SHARE,
+        "train_size": _POS,
+        "test_size": _POS,
+    },
+    Difficulty: {
+        "min_objects": _Range(1, hi=GRID * GRID),
+        "max_objects": _Range(1, hi=GRID * GRID),
+        "clutter": _NONNEG,
+        "label_prob": _SHARE,
+        "steps": _Range(1),
+        "max_bar": _Range(1),
+    },
+    WarmstartConfig: {
+        "steps": _POS,
+        "save_steps": _NONNEG,
+        "batch_size": _POS,
+        "learning_rate": _POS,
+        "size": _POS,
+        "caption_qa": _NONNEG,
+        "confusion_rate": _SHARE,
+        "hedge_rate": _SHARE,
+    },
     ModelConfig: {"corpus_size": _POS, "min_pixels": _POS, "max_pixels": _POS},
     DataConfig: {"size": _POS, "max_prompt_tokens": _POS},
-    VLLMConfig: {"gpu_memory_utilization": _TOP_P, "tensor_parallel_size": _POS, "server_gpus": _POS,
-                 "server_port": _Range(1, hi=65535), "max_model_length": _POS},
+    VLLMConfig: {
+        "gpu_memory_utilization": _TOP_P,
+        "tensor_parallel_size": _POS,
+        "server_gpus": _POS,
+        "server_port": _Range(1, hi=65535),
+        "max_model_length": _POS,
+    },
     LoRAConfig: {"r": _POS, "alpha": _POS, "dropout": _Range(0, hi=1, hi_open=True)},
-    TrainerConfig: {"steps": _POS, "learning_rate": _POS, "weight_decay": _NONNEG, "warmup_steps": _NONNEG,
-                    "prompts_per_step": _POS, "group_size": _POS, "beta": _NONNEG, "clip_low": _NONNEG,
-                    "clip_high": _NONNEG, "temperature": _POS, "top_p": _TOP_P, "max_completion_length": _POS,
-                    "batch_size": _POS, "logging_steps": _POS, "save_steps": _NONNEG, "save_total_limit": _POS,
-                    "gradient_accumulation_steps": _POS, "prompts_per_rollout": _POS, "max_grad_norm": _NONNEG,
-                    "epochs": _POS},
+    TrainerConfig: {
+        "steps": _POS,
+        "learning_rate": _POS,
+        "weight_decay": _NONNEG,
+        "warmup_steps": _NONNEG,
+        "prompts_per_step": _POS,
+        "group_size": _POS,
+        "beta": _NONNEG,
+        "clip_low": _NONNEG,
+        "clip_high": _NONNEG,
+        "temperature": _POS,
+        "top_p": _TOP_P,
+        "max_completion_length": _POS,
+        "batch_size": _POS,
+        "logging_steps": _POS,
+        "save_steps": _NONNEG,
+        "save_total_limit": _POS,
+        "gradient_accumulation_steps": _POS,
+        "prompts_per_rollout": _POS,
+        "max_grad_norm": _NONNEG,
+        "epochs": _POS,
+    },
     BenchmarkSpec: {"limit": _POS, "max_new_tokens": _POS},
     EvalConfig: {"size": _POS, "batch_size": _POS, "max_new_tokens": _POS},
     CaptionSFTConfig: {"steps": _POS, "batch_size": _POS, "learning_rate": _POS},
-    DifficultyConfig: {"k": _POS, "temperature": _POS, "top_p": _TOP_P, "max_new_tokens": _POS, "batch_size": _POS},
-    PerceptionSetConfig: {"limit": _POS, "max_new_tokens": _POS, "samples": _POS, "min_image_wrong": _SHARE,
-                          "min_caption_right": _SHARE, "batch_size": _POS},
+    DifficultyConfig: {
+        "k": _POS,
+        "temperature": _POS,
+        "top_p": _TOP_P,
+        "max_new_tokens": _POS,
+        "batch_size": _POS,
+    },
+    PerceptionSetConfig: {
+        "limit": _POS,
+        "max_new_tokens": _POS,
+        "samples": _POS,
+        "min_image_wrong": _SHARE,
+        "min_caption_right": _SHARE,
+        "batch_size": _POS,
+    },
     Recipe: {"threads": _NONNEG},
 }
-_ANY_NUMBER = {(WorldSection, "seed"), (Recipe, "seed"), (Recipe, "seeds"), (DataConfig, "mix"),
-               (WorldSection, "trace_styles")}
+_ANY_NUMBER = {
+    (WorldSection, "seed"),
+    (Recipe, "seed"),
+    (Recipe, "seeds"),
+    (DataConfig, "mix"),
+    (WorldSection, "trace_styles"),
+}
 """Numbers not bounded by _RANGES: seeds (any integer), the `data.mix` shares and the trace-style proportions
 (checked in validate)."""
 
@@ -748,11 +846,17 @@ def _coerce(tp, value, where: str, src: str, nullable: bool = False):
             if v is None and val_tp is VariantConfig:
                 # `merged:` with nothing under it means `{kind: merged}` or `{}`; silently taking it as a staged
                 # arm named merged would train the wrong thing under the right name
-                hint = f"`{k}: {{kind: {k}}}` for the {k} arm, " if k in VARIANT_KINDS and k != "staged" else ""
-                raise RecipeError(f"{src}: {where}.{k} is null; a variant must be a mapping ({hint}`{k}: {{}}` for "
-                                  f"the stages in order; kinds: {', '.join(VARIANT_KINDS)})")
+                hint = (
+                    f"`{k}: {{kind: {k}}}` for the {k} arm, " if k in VARIANT_KINDS and k != "staged" else ""
+                )
+                raise RecipeError(
+                    f"{src}: {where}.{k} is null; a variant must be a mapping ({hint}`{k}: {{}}` for "
+                    f"the stages in order; kinds: {', '.join(VARIANT_KINDS)})"
+                )
             if v is None and dataclasses.is_dataclass(val_tp):
-                raise RecipeError(f"{src}: {where}.{k} is null; it must be a mapping (`{{}}` for the defaults)")
+                raise RecipeError(
+                    f"{src}: {where}.{k} is null; it must be a mapping (`{{}}` for the defaults)"
+                )
         return {k: _coerce(val_tp, v, f"{where}.{k}", src) for k, v in value.items()}
     if tp is Any:
         return value
@@ -798,21 +902,27 @@ def _apply_override(data: dict, dotted: str, value: Any, src: str) -> None:
         last = i == len(keys) - 1
         tp, _ = _unoptional(tp)
         if not _is_section(tp):
-            raise RecipeError(f"{src}: override {dotted!r}: {where!r} is a scalar ({_type_name(tp)}), not a "
-                              f"section, so it has no key {key!r} (write `{where}=<value>`)")
+            raise RecipeError(
+                f"{src}: override {dotted!r}: {where!r} is a scalar ({_type_name(tp)}), not a "
+                f"section, so it has no key {key!r} (write `{where}=<value>`)"
+            )
         if node is None:
             raise RecipeError(f"{src}: override {dotted!r}: {where!r} is not set, so it has no item {key!r}")
         if not isinstance(node, (dict, list)):
-            raise RecipeError(f"{src}: override {dotted!r}: {where!r} is {node!r}, not a section, so it has no key "
-                              f"{key!r}")
+            raise RecipeError(
+                f"{src}: override {dotted!r}: {where!r} is {node!r}, not a section, so it has no key {key!r}"
+            )
         if isinstance(node, list):
             idx = next((j for j, s in enumerate(node) if isinstance(s, dict) and s.get("name") == key), None)
             if idx is None and key.isdigit() and int(key) < len(node):
                 idx = int(key)
             if idx is None:
                 names = [s.get("name") for s in node if isinstance(s, dict) and s.get("name")]
-                known = f" (items: {', '.join(names)}, or an index below {len(node)})" if names else \
-                    f" (indices below {len(node)})"
+                known = (
+                    f" (items: {', '.join(names)}, or an index below {len(node)})"
+                    if names
+                    else f" (indices below {len(node)})"
+                )
                 raise RecipeError(f"{src}: override {dotted!r}: no list item {key!r} in {where!r}{known}")
             where = f"{where}[{idx}]"
             tp = typing.get_args(tp)[0] if typing.get_origin(tp) is list else Any
@@ -824,8 +934,10 @@ def _apply_override(data: dict, dotted: str, value: Any, src: str) -> None:
         if dataclasses.is_dataclass(tp):
             hints = typing.get_type_hints(tp)
             if key not in hints:
-                raise RecipeError(f"{src}: unknown key {_join(where, key)!r} (known: {', '.join(sorted(hints))}), "
-                                  f"in override {dotted!r}")
+                raise RecipeError(
+                    f"{src}: unknown key {_join(where, key)!r} (known: {', '.join(sorted(hints))}), "
+                    f"in override {dotted!r}"
+                )
             child_tp = hints[key]
         elif typing.get_origin(tp) is dict:
             child_tp = typing.get_args(tp)[1]
@@ -853,14 +965,20 @@ def _check_model_ref(ref: str, where: str, src: str, named: tuple[str, ...]) -> 
     if ref in named or Path(ref).expanduser().exists():
         return
     if ref.startswith((".", "/", "~")) or "\\" in ref or ref.count("/") > 1:
-        raise RecipeError(f"{src}: {where}: model folder not found: {ref} (relative paths are read from the working "
-                          f"directory {Path.cwd()}" + (" or the recipe's folder)" if where == "model.source" else ")"))
+        raise RecipeError(
+            f"{src}: {where}: model folder not found: {ref} (relative paths are read from the working "
+            f"directory {Path.cwd()}" + (" or the recipe's folder)" if where == "model.source" else ")")
+        )
     choices = f"{' or '.join(map(repr, named))}, " if named else ""
     if "/" not in ref:
-        raise RecipeError(f"{src}: {where}: {ref!r} is not {choices}an existing model folder, or a hub id (org/name)")
+        raise RecipeError(
+            f"{src}: {where}: {ref!r} is not {choices}an existing model folder, or a hub id (org/name)"
+        )
     if not _HUB_ID.fullmatch(ref) or "--" in ref or ".." in ref or ref.endswith((".git", ".", "-")):
-        raise RecipeError(f"{src}: {where}: {ref!r} is not a valid hub id (org/name of letters, digits, '-', '_', "
-                          "'.') and no such folder exists")
+        raise RecipeError(
+            f"{src}: {where}: {ref!r} is not a valid hub id (org/name of letters, digits, '-', '_', "
+            "'.') and no such folder exists"
+        )
 
 
 def validate(recipe: Recipe, src: str) -> None:
@@ -882,17 +1000,23 @@ def validate(recipe: Recipe, src: str) -> None:
         if not st.data.families and not st.data.paths and not st.data.perception_set:
             raise RecipeError(f"{src}: {where}.data needs families, paths or perception_set")
         if st.data.perception_set and recipe.perception_set is None:
-            raise RecipeError(f"{src}: {where}.data.perception_set needs a top-level `perception_set:` section")
+            raise RecipeError(
+                f"{src}: {where}.data.perception_set needs a top-level `perception_set:` section"
+            )
         for p in st.data.paths:
             if not Path(p).expanduser().exists() and not is_hub_dataset_id(p):
-                pull = " (the paper's data: run `stagewise data pull paper --out data/paper` first)" \
-                    if Path(p).parts[:2] == ("data", "paper") else " (nor is it a hub dataset id org/name)"
+                pull = (
+                    " (the paper's data: run `stagewise data pull paper --out data/paper` first)"
+                    if Path(p).parts[:2] == ("data", "paper")
+                    else " (nor is it a hub dataset id org/name)"
+                )
                 raise RecipeError(f"{src}: {where}.data.paths: file not found: {p}{pull}")
         if st.data.image_dir is not None and not Path(st.data.image_dir).expanduser().is_dir():
             raise RecipeError(f"{src}: {where}.data.image_dir: folder not found: {st.data.image_dir}")
         if st.data.size > recipe.world.train_size and st.data.families:
-            raise RecipeError(f"{src}: {where}.data.size {st.data.size} exceeds world.train_size "
-                              f"{recipe.world.train_size}")
+            raise RecipeError(
+                f"{src}: {where}.data.size {st.data.size} exceeds world.train_size {recipe.world.train_size}"
+            )
     _validate_variants(recipe, src)
     _check_model_family(recipe, src)
     _check_trainer_extra(recipe, src)
@@ -901,14 +1025,20 @@ def validate(recipe: Recipe, src: str) -> None:
 
         for i, spec in enumerate(recipe.eval.benchmarks):
             if spec.name not in BENCHMARKS:
-                raise RecipeError(f"{src}: eval.benchmarks[{i}].name: unknown benchmark {spec.name!r} "
-                                  f"(known: {', '.join(BENCHMARKS)})")
+                raise RecipeError(
+                    f"{src}: eval.benchmarks[{i}].name: unknown benchmark {spec.name!r} "
+                    f"(known: {', '.join(BENCHMARKS)})"
+                )
             modes = (*BENCHMARKS[spec.name].MODES, "chain")  # chain: the harness's reading (eval.harness)
             if spec.mode not in modes:
-                raise RecipeError(f"{src}: eval.benchmarks[{i}].mode: {spec.name} has modes "
-                                  f"{', '.join(modes)}, not {spec.mode!r}")
+                raise RecipeError(
+                    f"{src}: eval.benchmarks[{i}].mode: {spec.name} has modes "
+                    f"{', '.join(modes)}, not {spec.mode!r}"
+                )
     if recipe.eval.size > recipe.world.test_size:
-        raise RecipeError(f"{src}: eval.size {recipe.eval.size} exceeds world.test_size {recipe.world.test_size}")
+        raise RecipeError(
+            f"{src}: eval.size {recipe.eval.size} exceeds world.test_size {recipe.world.test_size}"
+        )
 
 
 def _vision_switches(recipe: Recipe) -> list[str]:
@@ -954,13 +1084,17 @@ def _check_trainer_extra(recipe: Recipe, src: str) -> None:
     known = {f.name for f in dataclasses.fields(GRPOConfig)}
     for i, st in stages:
         if st.method != "grpo":
-            raise RecipeError(f"{src}: stages[{i}].trainer.extra: only grpo stages pass extra keys to TRL "
-                              f"(this stage's method is {st.method})")
+            raise RecipeError(
+                f"{src}: stages[{i}].trainer.extra: only grpo stages pass extra keys to TRL "
+                f"(this stage's method is {st.method})"
+            )
         for key in st.trainer.extra:
             if key not in known:
                 close = sorted(k for k in known if key.split("_")[0] in k)[:5]
                 hint = f" (similar: {', '.join(close)})" if close else ""
-                raise RecipeError(f"{src}: stages[{i}].trainer.extra.{key}: not a field of TRL's GRPOConfig{hint}")
+                raise RecipeError(
+                    f"{src}: stages[{i}].trainer.extra.{key}: not a field of TRL's GRPOConfig{hint}"
+                )
 
 
 def _validate_variants(recipe: Recipe, src: str) -> None:
@@ -973,24 +1107,30 @@ def _validate_variants(recipe: Recipe, src: str) -> None:
             raise RecipeError(f"{src}: {where}: a variant name must be a non-empty folder name")
         for s in v.order:
             if s not in names:
-                raise RecipeError(f"{src}: {where}.order names stage {s!r}, which the recipe does not have "
-                                  f"(stages: {', '.join(names)})")
+                raise RecipeError(
+                    f"{src}: {where}.order names stage {s!r}, which the recipe does not have "
+                    f"(stages: {', '.join(names)})"
+                )
         stages = [st for st in recipe.stages if not v.order or st.name in v.order]
         if v.kind == "caption_sft" and not any(st.capability == "perception" for st in stages):
-            raise RecipeError(f"{src}: {where}: caption_sft replaces the perception stage, but no stage in its "
-                              "order has capability perception")
+            raise RecipeError(
+                f"{src}: {where}: caption_sft replaces the perception stage, but no stage in its "
+                "order has capability perception"
+            )
         if v.kind in ("difficulty", "capability_difficulty") and recipe.difficulty.model is None:
             for st in stages:
                 if st.data.families:
                     raise RecipeError(
                         f"{src}: {where}: the {v.kind} curriculum needs difficulty scores, but difficulty.model is "
                         f"null and stage {st.name!r} trains on world families, which carry no pass_rate column "
-                        "(set difficulty.model, e.g. to `base`)")
+                        "(set difficulty.model, e.g. to `base`)"
+                    )
                 for p in st.data.paths:
                     if "pass_rate" not in st.data.columns and not _has_pass_rate(Path(p)):
                         raise RecipeError(
                             f"{src}: {where}: the {v.kind} curriculum needs difficulty scores, but {p} has no "
-                            "pass_rate column and difficulty.model is null (run `stagewise data difficulty`)")
+                            "pass_rate column and difficulty.model is null (run `stagewise data difficulty`)"
+                        )
 
 
 def _has_pass_rate(path: Path) -> bool:
@@ -1036,8 +1176,9 @@ def select_variants(recipe: Recipe, names: list[str] | None) -> Recipe:
     known = variant_names(recipe)
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise RecipeError(f"recipe {recipe.name}: no variant {', '.join(map(repr, unknown))} (variants: "
-                          f"{', '.join(known)})")
+        raise RecipeError(
+            f"recipe {recipe.name}: no variant {', '.join(map(repr, unknown))} (variants: {', '.join(known)})"
+        )
     if not recipe.variants:
         return recipe
     return dataclasses.replace(recipe, variants={n: v for n, v in recipe.variants.items() if n in names})
@@ -1046,8 +1187,12 @@ def select_variants(recipe: Recipe, names: list[str] | None) -> Recipe:
 def needs_world(recipe: Recipe) -> bool:
     """Whether anything in the recipe reads the procedural world: a stage's families or perception set, the
     warm start (which trains on it) or the evaluation's world splits. A recipe on its own data skips building it."""
-    return bool(recipe.model.warmstart is not None or recipe.perception_set is not None or recipe.eval.families
-                or any(st.data.families or st.data.perception_set for st in recipe.stages))
+    return bool(
+        recipe.model.warmstart is not None
+        or recipe.perception_set is not None
+        or recipe.eval.families
+        or any(st.data.families or st.data.perception_set for st in recipe.stages)
+    )
 
 
 def get_variant(recipe: Recipe, name: str) -> VariantConfig:
@@ -1055,7 +1200,9 @@ def get_variant(recipe: Recipe, name: str) -> VariantConfig:
         return recipe.variants[name]
     if not recipe.variants and name == "staged":
         return VariantConfig()
-    raise RecipeError(f"recipe {recipe.name}: no variant {name!r} (variants: {', '.join(variant_names(recipe))})")
+    raise RecipeError(
+        f"recipe {recipe.name}: no variant {name!r} (variants: {', '.join(variant_names(recipe))})"
+    )
 
 
 def variant_recipe(recipe: Recipe, name: str, src: str = "recipe") -> Recipe:
@@ -1092,7 +1239,11 @@ def _deep_merge(base: dict, top: dict) -> dict:
     """`top` over `base`: mappings merge key by key, anything else (lists included) is replaced."""
     out = dict(base)
     for key, value in top.items():
-        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        out[key] = (
+            _deep_merge(out[key], value)
+            if isinstance(value, dict) and isinstance(out.get(key), dict)
+            else value
+        )
     return out
 
 

@@ -151,8 +151,13 @@ class ChatClient:
         # sent (the header is omitted per request, as the old clients did).
         self._headers = None if key else {"Authorization": openai.Omit()}
         self._slots = threading.BoundedSemaphore(max(1, cfg.concurrency))
-        self._client = _OpenAI(backoff_s=cfg.backoff_s, base_url=cfg.base_url.rstrip("/"),
-                               api_key=key or "no-key", timeout=cfg.timeout_s, max_retries=max(0, cfg.max_retries))
+        self._client = _OpenAI(
+            backoff_s=cfg.backoff_s,
+            base_url=cfg.base_url.rstrip("/"),
+            api_key=key or "no-key",
+            timeout=cfg.timeout_s,
+            max_retries=max(0, cfg.max_retries),
+        )
 
     def __repr__(self) -> str:  # never show the key
         return f"ChatClient({self.url!r}, model={self.cfg.model!r})"
@@ -161,16 +166,27 @@ class ChatClient:
         """`text` without this client's key (see `redact`)."""
         return redact(text, self._secrets, credentials)
 
-    def complete(self, messages: list[dict], *, max_tokens: int | None = None, temperature: float | None = None,
-                 top_p: float | None = None, n: int | None = None) -> Completion:
+    def complete(
+        self,
+        messages: list[dict],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        n: int | None = None,
+    ) -> Completion:
         """One chat completion (parameters left None are not sent, but `max_tokens` defaults to the config's);
         raises EndpointError after the last retry."""
         kw = {k: v for k, v in (("temperature", temperature), ("top_p", top_p), ("n", n)) if v is not None}
         with self._slots:
             try:
                 reply = self._client.chat.completions.create(
-                    model=self.cfg.model, messages=messages, max_tokens=max_tokens or self.cfg.max_tokens,
-                    extra_headers=self._headers, **kw)
+                    model=self.cfg.model,
+                    messages=messages,
+                    max_tokens=max_tokens or self.cfg.max_tokens,
+                    extra_headers=self._headers,
+                    **kw,
+                )
             except openai.OpenAIError as e:
                 raise self._error(e) from None  # from None: the package's exception may quote the key
         try:
@@ -178,19 +194,33 @@ class ChatClient:
             texts = [self.redact(c.message.content or "", credentials=False) for c in choices]
             finish = [getattr(c, "finish_reason", None) for c in choices]
         except (AttributeError, TypeError) as e:
-            raise EndpointError("bad_response", f"{self._where()}: no choices[].message.content in the reply "
-                                f"({type(e).__name__}): {_truncate(self.redact(str(reply)))}") from None
+            raise EndpointError(
+                "bad_response",
+                f"{self._where()}: no choices[].message.content in the reply "
+                f"({type(e).__name__}): {_truncate(self.redact(str(reply)))}",
+            ) from None
         if not texts:
             raise EndpointError("bad_response", f"{self._where()}: the reply has no choices")
         usage = getattr(reply, "usage", None)
         tokens = getattr(usage, "completion_tokens", None) if usage is not None else None
         return Completion(texts, finish, tokens if isinstance(tokens, int) else None)
 
-    def chat(self, content: list[dict] | str, temperature: float = 0.0, max_tokens: int | None = None,
-             top_p: float = 1.0, n: int = 1) -> list[str]:
+    def chat(
+        self,
+        content: list[dict] | str,
+        temperature: float = 0.0,
+        max_tokens: int | None = None,
+        top_p: float = 1.0,
+        n: int = 1,
+    ) -> list[str]:
         """The reply texts (`n` of them) for one user message; raises EndpointError after the last retry."""
-        return self.complete([{"role": "user", "content": content}], max_tokens=max_tokens,
-                             temperature=temperature, top_p=top_p, n=n).texts
+        return self.complete(
+            [{"role": "user", "content": content}],
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            n=n,
+        ).texts
 
     def each(self, fn: Callable[[T], R], items: list[T]) -> Iterator[tuple[int, R]]:
         """`(index, fn(item))` as each finishes, on `cfg.concurrency` threads (an exception in `fn` is raised)."""
@@ -215,20 +245,28 @@ class ChatClient:
     def _error(self, e: openai.OpenAIError) -> EndpointError:
         attempts = self.cfg.max_retries + 1
         if isinstance(e, openai.APITimeoutError):
-            return EndpointError("timeout", f"{self._where()}: no reply within {self.cfg.timeout_s:g} s "
-                                 f"({attempts} attempt(s))")
+            return EndpointError(
+                "timeout",
+                f"{self._where()}: no reply within {self.cfg.timeout_s:g} s ({attempts} attempt(s))",
+            )
         if isinstance(e, openai.APIConnectionError):
             cause = e.__cause__ or e.__context__
             why = f"{type(cause).__name__}: {cause}" if cause else str(e)
-            return EndpointError("connection", f"{self._where()}: cannot connect ({attempts} attempt(s)): "
-                                 f"{_truncate(self.redact(why))}")
+            return EndpointError(
+                "connection",
+                f"{self._where()}: cannot connect ({attempts} attempt(s)): {_truncate(self.redact(why))}",
+            )
         if isinstance(e, openai.APIStatusError):
             try:
                 body = e.response.text
             except Exception:  # a body that cannot be read back: say so rather than fail here
                 body = ""
             body = _truncate(self.redact(body)) or "(empty body)"
-            return EndpointError(f"http_{e.status_code}", f"{self._where()}: HTTP {e.status_code}: {body}",
-                                 status=e.status_code)
-        return EndpointError("bad_response", f"{self._where()}: {type(e).__name__}: "
-                             f"{_truncate(self.redact(str(e)))}")
+            return EndpointError(
+                f"http_{e.status_code}",
+                f"{self._where()}: HTTP {e.status_code}: {body}",
+                status=e.status_code,
+            )
+        return EndpointError(
+            "bad_response", f"{self._where()}: {type(e).__name__}: {_truncate(self.redact(str(e)))}"
+        )

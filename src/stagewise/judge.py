@@ -51,8 +51,14 @@ class Judge:
     """One client (one connection pool) for every question this judge is asked."""
 
     def __post_init__(self):
-        cfg = EndpointConfig(base_url=self.base_url, model=self.model, api_key_env="", max_tokens=self.max_tokens,
-                             timeout_s=self.timeout_s, max_retries=self.max_retries)
+        cfg = EndpointConfig(
+            base_url=self.base_url,
+            model=self.model,
+            api_key_env="",
+            max_tokens=self.max_tokens,
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+        )
         self.client = ChatClient(cfg, api_key=self.api_key or "")
 
     def ask(self, template: str, **fields) -> str:
@@ -102,14 +108,22 @@ class JudgeConfig:
 
 def endpoint_config(cfg: JudgeConfig) -> EndpointConfig:
     """The judge's endpoint settings (its key stays in the environment variable)."""
-    return EndpointConfig(base_url=cfg.url, model=cfg.model, api_key_env=cfg.api_key_env,
-                          concurrency=cfg.concurrency, timeout_s=cfg.timeout_s, max_retries=max(0, cfg.retries - 1),
-                          backoff_s=cfg.backoff_s, max_tokens=cfg.max_tokens)
+    return EndpointConfig(
+        base_url=cfg.url,
+        model=cfg.model,
+        api_key_env=cfg.api_key_env,
+        concurrency=cfg.concurrency,
+        timeout_s=cfg.timeout_s,
+        max_retries=max(0, cfg.retries - 1),
+        backoff_s=cfg.backoff_s,
+        max_tokens=cfg.max_tokens,
+    )
 
 
 def render_prompt(cfg: JudgeConfig, question: str, gold: str, description: str, response: str) -> str:
-    return Template(load_prompt(cfg.template)).substitute(question=question, gold=gold,
-                                                          description=description or "(none)", response=response)
+    return Template(load_prompt(cfg.template)).substitute(
+        question=question, gold=gold, description=description or "(none)", response=response
+    )
 
 
 def parse_verdict(text: str) -> tuple[str, str]:
@@ -118,7 +132,7 @@ def parse_verdict(text: str) -> tuple[str, str]:
     start, end = text.find("{"), text.rfind("}")
     if 0 <= start < end:
         try:
-            obj = json.loads(text[start: end + 1])
+            obj = json.loads(text[start : end + 1])
             label = str(obj.get("first_error", "")).strip().lower()
             if label in LABELS:
                 return label, str(obj.get("evidence", ""))
@@ -130,8 +144,9 @@ def parse_verdict(text: str) -> tuple[str, str]:
 
 def ask(client: ChatClient, cfg: JudgeConfig, prompt: str) -> str:
     """The judge's reply (redacted by the client) to one prompt; raises EndpointError after the last attempt."""
-    return client.complete([{"role": "user", "content": prompt}], max_tokens=cfg.max_tokens,
-                           temperature=cfg.temperature).texts[0]
+    return client.complete(
+        [{"role": "user", "content": prompt}], max_tokens=cfg.max_tokens, temperature=cfg.temperature
+    ).texts[0]
 
 
 def cache_key(cfg: JudgeConfig, prompt: str) -> str:

@@ -54,13 +54,24 @@ def folder_lock(folder: str | Path, command: str, wait: bool = False, name: str 
         except BlockingIOError:
             holder = _holder(path)
             if not wait:
-                raise FolderLocked(f"{folder} is being written by {holder}; a run folder has one writer. Wait for "
-                                   "it to finish (or rerun with --wait), or stop it first") from None
+                raise FolderLocked(
+                    f"{folder} is being written by {holder}; a run folder has one writer. Wait for "
+                    "it to finish (or rerun with --wait), or stop it first"
+                ) from None
             log.info("%s is being written by %s; waiting for it (--wait)", folder, holder)
             fcntl.flock(fd, fcntl.LOCK_EX)
         os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": command,
-                                 "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode())
+        os.write(
+            fd,
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "command": command,
+                    "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+                }
+            ).encode(),
+        )
         yield path
     finally:
         os.close(fd)  # the lock goes with the descriptor; the file stays (removing it would race a waiter)

@@ -49,15 +49,37 @@ class ModelShape:
 # Hub models the paper trains, from their config.json files (parameter counts as on the model cards, rounded):
 # used when the config is not on this machine. Any other model: a local folder, or a hub id in the local cache.
 KNOWN_MODELS: dict[str, dict] = {
-    "Qwen/Qwen2.5-VL-7B-Instruct": {"parameters": 8_292_000_000, "vision": 676_000_000, "hidden": 3584,
-                                    "layers": 28, "vocab": 152064, "intermediate": 18944, "heads": 28,
-                                    "kv_heads": 4},
-    "Qwen/Qwen3-VL-8B-Instruct": {"parameters": 8_767_000_000, "vision": 576_000_000, "hidden": 4096,
-                                  "layers": 36, "vocab": 151936, "intermediate": 12288, "heads": 32,
-                                  "kv_heads": 8, "head_dim": 128},
-    "OpenGVLab/InternVL3-8B-hf": {"parameters": 7_945_000_000, "vision": 338_000_000, "hidden": 3584,
-                                  "layers": 28, "vocab": 151674, "intermediate": 18944, "heads": 28,
-                                  "kv_heads": 4},
+    "Qwen/Qwen2.5-VL-7B-Instruct": {
+        "parameters": 8_292_000_000,
+        "vision": 676_000_000,
+        "hidden": 3584,
+        "layers": 28,
+        "vocab": 152064,
+        "intermediate": 18944,
+        "heads": 28,
+        "kv_heads": 4,
+    },
+    "Qwen/Qwen3-VL-8B-Instruct": {
+        "parameters": 8_767_000_000,
+        "vision": 576_000_000,
+        "hidden": 4096,
+        "layers": 36,
+        "vocab": 151936,
+        "intermediate": 12288,
+        "heads": 32,
+        "kv_heads": 8,
+        "head_dim": 128,
+    },
+    "OpenGVLab/InternVL3-8B-hf": {
+        "parameters": 7_945_000_000,
+        "vision": 338_000_000,
+        "hidden": 3584,
+        "layers": 28,
+        "vocab": 151674,
+        "intermediate": 18944,
+        "heads": 28,
+        "kv_heads": 4,
+    },
 }
 
 
@@ -74,7 +96,9 @@ def shape_from_model(model: torch.nn.Module) -> ModelShape:
     """Exact counts from a model (built on the meta device: no memory, no download)."""
     from stagewise.models.families import vision_parameters
 
-    vision_ids = {id(p) for p in vision_parameters(model).values()}  # tower and projector, as the switches mean
+    vision_ids = {
+        id(p) for p in vision_parameters(model).values()
+    }  # tower and projector, as the switches mean
     params = {id(p): p for p in model.parameters()}  # tied weights once
     lora_text = lora_vision = 0
     for name, mod in model.named_modules():
@@ -86,10 +110,15 @@ def shape_from_model(model: torch.nn.Module) -> ModelShape:
                 lora_text += n
     cfg = model.config
     text = getattr(cfg, "text_config", None) or getattr(cfg, "llm_config", None) or cfg
-    return ModelShape(parameters=sum(p.numel() for p in params.values()),
-                      vision=sum(p.numel() for i, p in params.items() if i in vision_ids),
-                      hidden=text.hidden_size, layers=text.num_hidden_layers, vocab=text.vocab_size,
-                      lora_per_rank=lora_text, lora_vision_per_rank=lora_vision)
+    return ModelShape(
+        parameters=sum(p.numel() for p in params.values()),
+        vision=sum(p.numel() for i, p in params.items() if i in vision_ids),
+        hidden=text.hidden_size,
+        layers=text.num_hidden_layers,
+        vocab=text.vocab_size,
+        lora_per_rank=lora_text,
+        lora_vision_per_rank=lora_vision,
+    )
 
 
 def _meta_model(config):
@@ -116,13 +145,21 @@ def model_shape(recipe: Recipe) -> ModelShape:
         return shape_from_model(_meta_model(AutoConfig.from_pretrained(source)))
     if source in KNOWN_MODELS:
         k = KNOWN_MODELS[source]
-        return ModelShape(parameters=k["parameters"], vision=k["vision"], hidden=k["hidden"], layers=k["layers"],
-                          vocab=k["vocab"], lora_per_rank=_lora_per_rank_from_dims(k))
+        return ModelShape(
+            parameters=k["parameters"],
+            vision=k["vision"],
+            hidden=k["hidden"],
+            layers=k["layers"],
+            vocab=k["vocab"],
+            lora_per_rank=_lora_per_rank_from_dims(k),
+        )
     try:
         return shape_from_model(_meta_model(AutoConfig.from_pretrained(source)))
     except OSError as e:
-        raise ValueError(f"model.source {source!r}: no local folder, not in the table of known models "
-                         f"({', '.join(KNOWN_MODELS)}) and its config is not in the local cache") from e
+        raise ValueError(
+            f"model.source {source!r}: no local folder, not in the table of known models "
+            f"({', '.join(KNOWN_MODELS)}) and its config is not in the local cache"
+        ) from e
 
 
 def trainable_parameters(shape: ModelShape, stage: StageConfig) -> int:
@@ -141,13 +178,16 @@ def model_state_bytes(parameters: int, trainable: int, gpus: int, strategy: str,
     shard_w = strategy in ("zero3", "fsdp")
     shard_g = strategy in ("zero2", "zero3", "fsdp")
     shard_o = strategy != "ddp"
-    return {"weights": w * parameters / (gpus if shard_w else 1),
-            "gradients": g * trainable / (gpus if shard_g else 1),
-            "optimizer": o * trainable / (gpus if shard_o else 1)}
+    return {
+        "weights": w * parameters / (gpus if shard_w else 1),
+        "gradients": g * trainable / (gpus if shard_g else 1),
+        "optimizer": o * trainable / (gpus if shard_o else 1),
+    }
 
 
-def activation_bytes(shape: ModelShape, micro_batch: int, seq_len: int, checkpointing: bool,
-                     bf16: bool = True) -> float:
+def activation_bytes(
+    shape: ModelShape, micro_batch: int, seq_len: int, checkpointing: bool, bf16: bool = True
+) -> float:
     """Rough activation memory of one micro-batch's forward + backward."""
     per_layer = 34 * seq_len * micro_batch * shape.hidden * (1 if bf16 else 2)
     layers = (2 / 34 * per_layer * shape.layers + per_layer) if checkpointing else per_layer * shape.layers
@@ -165,8 +205,14 @@ def bf16_weights(strategy: str, train_dtype: str, mixed_bf16: bool) -> bool:
     return train_dtype in ("bfloat16", "auto")  # auto: bf16 on a CUDA GPU, which this plans for
 
 
-def stage_plan(shape: ModelShape, stage: StageConfig, gpus: int, prompt_tokens: int = 1024,
-               gpu_memory_gib: float = 80.0, train_dtype: str = "float32") -> list[dict]:
+def stage_plan(
+    shape: ModelShape,
+    stage: StageConfig,
+    gpus: int,
+    prompt_tokens: int = 1024,
+    gpu_memory_gib: float = 80.0,
+    train_dtype: str = "float32",
+) -> list[dict]:
     """One row per strategy: GiB per GPU of every part and the total, for weights loaded in `train_dtype`."""
     from stagewise.train.grpo import per_device_batch
 
@@ -192,11 +238,23 @@ def stage_plan(shape: ModelShape, stage: StageConfig, gpus: int, prompt_tokens: 
             ref = (2 if half else 4) * shape.parameters / (train_gpus if strategy in ("zero3", "fsdp") else 1)
         parts["reference"] = ref
         parts["activations"] = activation_bytes(shape, micro, seq, t.gradient_checkpointing, bf16)
-        parts["vllm"] = t.vllm.gpu_memory_utilization * gpu_memory_gib * GIB if t.vllm.mode == "colocate" else 0.0
+        parts["vllm"] = (
+            t.vllm.gpu_memory_utilization * gpu_memory_gib * GIB if t.vllm.mode == "colocate" else 0.0
+        )
         total = sum(parts.values())
-        rows.append({"strategy": strategy, **{k: v / GIB for k, v in parts.items()}, "total": total / GIB,
-                     "fits": total / GIB <= gpu_memory_gib, "micro_batch": micro, "seq_len": seq,
-                     "trainable": trainable, "train_gpus": train_gpus, "bf16_weights": half})
+        rows.append(
+            {
+                "strategy": strategy,
+                **{k: v / GIB for k, v in parts.items()},
+                "total": total / GIB,
+                "fits": total / GIB <= gpu_memory_gib,
+                "micro_batch": micro,
+                "seq_len": seq,
+                "trainable": trainable,
+                "train_gpus": train_gpus,
+                "bf16_weights": half,
+            }
+        )
     return rows
 
 
@@ -218,13 +276,25 @@ def stage_prompt_tokens(recipe: Recipe, stage: StageConfig, sample: int = 256) -
     from stagewise.train.plan import read_source
 
     try:
-        length = PromptLength(load_processor(recipe.model.source), recipe.model.min_pixels, recipe.model.max_pixels)
-        rows = [r for p in stage.data.paths for r in to_trl_rows(
-            read_source(stage, p, recipe.run_dir / "data", limit=sample), instruction=stage.data.instruction)]
+        length = PromptLength(
+            load_processor(recipe.model.source), recipe.model.min_pixels, recipe.model.max_pixels
+        )
+        rows = [
+            r
+            for p in stage.data.paths
+            for r in to_trl_rows(
+                read_source(stage, p, recipe.run_dir / "data", limit=sample),
+                instruction=stage.data.instruction,
+            )
+        ]
         return max(length(r) for r in rows), f"longest of {len(rows)} rows measured with the processor"
     except (DataError, OSError, ValueError) as e:
-        log.warning("stage %s: prompt length not measured (%s); assuming %d tokens", stage.name,
-                    str(e).splitlines()[0][:200], DEFAULT_PROMPT_TOKENS)
+        log.warning(
+            "stage %s: prompt length not measured (%s); assuming %d tokens",
+            stage.name,
+            str(e).splitlines()[0][:200],
+            DEFAULT_PROMPT_TOKENS,
+        )
         return DEFAULT_PROMPT_TOKENS, "assumed"
 
 
@@ -233,8 +303,15 @@ def plan(recipe: Recipe, gpus: int, prompt_tokens: int | None = None, gpu_memory
     shape = model_shape(recipe)
     stages, prompts = {}, {}
     for st in recipe.stages:
-        tokens, how = (prompt_tokens, "given") if prompt_tokens is not None else stage_prompt_tokens(recipe, st)
+        tokens, how = (
+            (prompt_tokens, "given") if prompt_tokens is not None else stage_prompt_tokens(recipe, st)
+        )
         prompts[st.name] = {"tokens": tokens, "from": how}
         stages[st.name] = stage_plan(shape, st, gpus, tokens, gpu_memory_gib, recipe.model.train_dtype)
-    return {"model": recipe.model.source, "parameters": shape.parameters, "vision": shape.vision,
-            "stages": stages, "prompt_tokens": prompts}
+    return {
+        "model": recipe.model.source,
+        "parameters": shape.parameters,
+        "vision": shape.vision,
+        "stages": stages,
+        "prompt_tokens": prompts,
+    }

@@ -24,12 +24,24 @@ from pathlib import Path
 _FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 # Messages of full-disk failures from libraries that do not raise OSError: safetensors (Rust io::Error) and
 # anything quoting the C library's strerror.
-_FULL_MESSAGES = ("no space left on device", "os error 28", "storagefull", "disk quota exceeded", "os error 122")
+_FULL_MESSAGES = (
+    "no space left on device",
+    "os error 28",
+    "storagefull",
+    "disk quota exceeded",
+    "os error 122",
+)
 # torch.save / PyTorchStreamWriter and C++ iostreams report a failed write without its cause ("[enforce fail at
 # inline_container.cc:672] . unexpected pos 704 vs 598", "basic_ios::clear: iostream error", "PytorchStreamWriter
 # failed writing file"); one of these counts as a full disk only when the disk is (almost) full afterwards.
-_WRITE_FAILURES = ("inline_container.cc", "unexpected pos", "pytorchstreamwriter failed", "file write failed",
-                   "basic_ios::clear", "iostream error")
+_WRITE_FAILURES = (
+    "inline_container.cc",
+    "unexpected pos",
+    "pytorchstreamwriter failed",
+    "file write failed",
+    "basic_ios::clear",
+    "iostream error",
+)
 LOW_SPACE_BYTES = 64 << 20
 """Free bytes below which an unexplained write failure (see `is_disk_full`) is taken for a full disk."""
 
@@ -40,7 +52,9 @@ class DiskFullError(OSError):
 
     def __init__(self, path: str | Path, detail: str = ""):
         self.path, self.detail = str(path), detail
-        super().__init__(errno.ENOSPC, f"no space left on device writing {path}" + (f" ({detail})" if detail else ""))
+        super().__init__(
+            errno.ENOSPC, f"no space left on device writing {path}" + (f" ({detail})" if detail else "")
+        )
 
     def __str__(self) -> str:
         return self.strerror
@@ -183,8 +197,11 @@ def library_bars_off() -> Iterator[None]:
     import huggingface_hub.utils as hub_utils
     import transformers
 
-    was = (datasets.is_progress_bar_enabled(), hub_utils.are_progress_bars_disabled(),
-           transformers.utils.logging.is_progress_bar_enabled())
+    was = (
+        datasets.is_progress_bar_enabled(),
+        hub_utils.are_progress_bars_disabled(),
+        transformers.utils.logging.is_progress_bar_enabled(),
+    )
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()  # also the hub's
     try:

@@ -59,9 +59,17 @@ def fake(world_dir, tmp_path_factory):
 
 
 def test_agreement_precision_recall_by_hand():
-    rows = [{"oracle": {"label": t}, "judge": {"label": m}} for t, m in [
-        ("perception", "perception"), ("perception", "perception"), ("perception", "reasoning"),
-        ("reasoning", "perception"), ("reasoning", "reasoning"), ("unknown", "perception")]]
+    rows = [
+        {"oracle": {"label": t}, "judge": {"label": m}}
+        for t, m in [
+            ("perception", "perception"),
+            ("perception", "perception"),
+            ("perception", "reasoning"),
+            ("reasoning", "perception"),
+            ("reasoning", "reasoning"),
+            ("unknown", "perception"),
+        ]
+    ]
     a = agreement(rows, "judge")
     assert (a["tp"], a["fp"], a["fn"], a["tn"], a["n"]) == (2, 1, 1, 1, 5)
     assert a["precision"] == pytest.approx(2 / 3) and a["recall"] == pytest.approx(2 / 3)
@@ -69,7 +77,10 @@ def test_agreement_precision_recall_by_hand():
 
 
 def test_parse_verdict_accepts_json_or_a_plain_word():
-    assert parse_verdict('Sure. {"first_error": "Perception", "evidence": "said 3"}') == ("perception", "said 3")
+    assert parse_verdict('Sure. {"first_error": "Perception", "evidence": "said 3"}') == (
+        "perception",
+        "said 3",
+    )
     assert parse_verdict("The first error is one of reasoning.")[0] == "reasoning"
     assert parse_verdict("cannot tell")[0] == "unknown"
 
@@ -90,8 +101,11 @@ def test_oracle_and_loopback_judge_against_known_causes(fake, tmp_path):
     # The judge is right except on one item of each kind; one reply is plain text, one request fails once.
     script = {}
     for i, fate in truth.items():
-        said = {"perception": "reasoning", "reasoning": "perception"}[fate] if i in (perception[0], reasoning[0]) \
+        said = (
+            {"perception": "reasoning", "reasoning": "perception"}[fate]
+            if i in (perception[0], reasoning[0])
             else fate
+        )
         script[response[i]] = json.dumps({"first_error": said, "evidence": f"scripted for {i}"})
     script[response[perception[1]]] = "The first error is a perception error: the count is wrong."
     server = ScriptedJudge(script, fail_first=response[reasoning[1]])
@@ -110,14 +124,18 @@ def test_oracle_and_loopback_judge_against_known_causes(fake, tmp_path):
         assert vs["precision"] == pytest.approx((p - 1) / p) and vs["recall"] == pytest.approx((p - 1) / p)
         assert summary["overall"]["oracle"]["perception_share"] == pytest.approx(p / (p + r))
         assert summary["overall"]["judge"]["perception"] == p
-        assert summary["text_only_wrong"] == sum(not it["correct"] and it["family"] == "textual" for it in items)
+        assert summary["text_only_wrong"] == sum(
+            not it["correct"] and it["family"] == "textual" for it in items
+        )
         by_bench = summary["by"]["benchmark"]
         assert sum(v["oracle"]["n"] for v in by_bench.values()) == len(wrong_img)
 
         cache = [json.loads(line) for line in (out / "judge.jsonl").read_text().splitlines()]
         assert {c["label"] for c in cache} <= {"perception", "reasoning"}
         assert all("$" not in c["prompt"] and c["raw"] for c in cache)  # template filled, every reply stored
-        assert any(data[perception[0]]["caption"] in c["prompt"] for c in cache)  # the judge reads the caption
+        assert any(
+            data[perception[0]]["caption"] in c["prompt"] for c in cache
+        )  # the judge reads the caption
 
         before = len(server.requests)
         assert diagnose(items_path, data, out, judge=cfg)["vs_oracle"]["judge"] == vs
@@ -143,7 +161,9 @@ def test_caption_probe_with_the_tiny_model_is_cached(fake, tiny_model_dir, tmp_p
     assert data[probe[0]["id"]]["caption"] in probe[0]["prompt"]
     diagnose(items_path, data, out, probe_mode="beside", **kwargs)
     assert len((out / "probe-beside-caption.jsonl").read_text().splitlines()) == 3  # nothing asked again
-    summary = diagnose(items_path, data, tmp_path / "stmt", probe_mode="replace", caption="statement", **kwargs)
+    summary = diagnose(
+        items_path, data, tmp_path / "stmt", probe_mode="replace", caption="statement", **kwargs
+    )
     assert summary["overall"]["probe"]["n"] == 3
 
 

@@ -6,29 +6,53 @@ from stagewise.analysis.oracle import attribute, check_claim, claims
 from stagewise.world.scene import Bar, Scene, Shape
 from stagewise.world.tasks import WorldConfig, generate
 
-SHAPES = Scene("shapes", shapes=[Shape("circle", "red", "large", 0, 0, 3), Shape("circle", "red", "small", 0, 3),
-                                 Shape("square", "blue", "small", 3, 1, 5)])
+SHAPES = Scene(
+    "shapes",
+    shapes=[
+        Shape("circle", "red", "large", 0, 0, 3),
+        Shape("circle", "red", "small", 0, 3),
+        Shape("square", "blue", "small", 3, 1, 5),
+    ],
+)
 CHART = Scene("chart", bars=[Bar("A", 2, "red"), Bar("B", 5, "red"), Bar("C", 1, "red")])
 
 
-@pytest.mark.parametrize(("claim", "scene", "truth"), [
-    ("2 circles", SHAPES, True), ("3 circles", SHAPES, False),
-    ("2 red shapes", SHAPES, True), ("1 red circle", SHAPES, False), ("1 blue square", SHAPES, True),
-    ("a blue square", SHAPES, True), ("a green square", SHAPES, False), ("a large red circle", SHAPES, True),
-    ("the blue square at the bottom left", SHAPES, True), ("the blue square at the top left", SHAPES, False),
-    ("the blue square lowest down", SHAPES, True), ("the blue square highest up", SHAPES, False),
-    ("5 on the blue square", SHAPES, True), ("4 on the blue square", SHAPES, False),
-    ("the numbers 3 and 5", SHAPES, True), ("the numbers 3, 5 and 5", SHAPES, False),
-    ("bar B at 5", CHART, True), ("bar B at 4", CHART, False), ("bar D at 1", CHART, False),
-    ("bar B tallest", CHART, True), ("bar A tallest", CHART, False),
-])
+@pytest.mark.parametrize(
+    ("claim", "scene", "truth"),
+    [
+        ("2 circles", SHAPES, True),
+        ("3 circles", SHAPES, False),
+        ("2 red shapes", SHAPES, True),
+        ("1 red circle", SHAPES, False),
+        ("1 blue square", SHAPES, True),
+        ("a blue square", SHAPES, True),
+        ("a green square", SHAPES, False),
+        ("a large red circle", SHAPES, True),
+        ("the blue square at the bottom left", SHAPES, True),
+        ("the blue square at the top left", SHAPES, False),
+        ("the blue square lowest down", SHAPES, True),
+        ("the blue square highest up", SHAPES, False),
+        ("5 on the blue square", SHAPES, True),
+        ("4 on the blue square", SHAPES, False),
+        ("the numbers 3 and 5", SHAPES, True),
+        ("the numbers 3, 5 and 5", SHAPES, False),
+        ("bar B at 5", CHART, True),
+        ("bar B at 4", CHART, False),
+        ("bar D at 1", CHART, False),
+        ("bar B tallest", CHART, True),
+        ("bar A tallest", CHART, False),
+    ],
+)
 def test_each_claim_kind_is_checked_against_the_scene(claim, scene, truth):
     assert check_claim(claim, scene)[0] is truth
 
 
 def test_observations_split_into_claims_and_unknown_text_is_not_judged():
     assert claims("2 red circles, 1 blue square and 3 green triangles") == [
-        "2 red circles", "1 blue square", "3 green triangles"]
+        "2 red circles",
+        "1 blue square",
+        "3 green triangles",
+    ]
     assert claims("the numbers 3, 4 and 5") == ["the numbers 3, 4 and 5"]
     assert claims("a bar chart with bar A at 2 and bar B at 5") == ["bar A at 2", "bar B at 5"]
     assert check_claim("a purple elephant", SHAPES) == (None, "")

@@ -23,7 +23,14 @@ def _items(correct: list[bool], family: str = "perception", prefix: str = "i") -
 def test_same_answers_differ_by_nothing():
     base = _items([True, False] * 50)
     d = paired_difference(base, base)
-    assert (d["n"], d["delta"], d["se"], d["gained"], d["lost"], d["significant"]) == (100, 0.0, 0.0, 0, 0, False)
+    assert (d["n"], d["delta"], d["se"], d["gained"], d["lost"], d["significant"]) == (
+        100,
+        0.0,
+        0.0,
+        0,
+        0,
+        False,
+    )
 
 
 def test_thirty_more_right_of_two_hundred_is_fifteen_points_and_significant():
@@ -50,7 +57,12 @@ def test_items_missing_from_the_reference_are_ignored():
     assert paired_difference(base, model)["n"] == 2
     assert paired_difference([], model)["delta"] is None
     one = paired_difference(base[:1], model[:1])
-    assert (one["delta"], one["ci95"], one["significant"], format_difference(one)) == (0.0, None, False, "+0.0")
+    assert (one["delta"], one["ci95"], one["significant"], format_difference(one)) == (
+        0.0,
+        None,
+        False,
+        "+0.0",
+    )
 
 
 def test_compare_per_family_and_overall_and_table(tmp_path):
@@ -59,8 +71,13 @@ def test_compare_per_family_and_overall_and_table(tmp_path):
     for label, rows in (("base", base), ("staged/seed0/visual", model)):
         (tmp_path / label).mkdir(parents=True)
         (tmp_path / label / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    items = load_eval_items({"base": tmp_path / "base", "staged/seed0/visual": tmp_path / "staged/seed0/visual",
-                             "never evaluated": tmp_path / "absent"})
+    items = load_eval_items(
+        {
+            "base": tmp_path / "base",
+            "staged/seed0/visual": tmp_path / "staged/seed0/visual",
+            "never evaluated": tmp_path / "absent",
+        }
+    )
     assert set(items) == {"base", "staged/seed0/visual"}
     c = compare_to_reference(items, ["perception", "visual"])
     assert list(c) == ["staged/seed0/visual"]
@@ -77,8 +94,10 @@ def test_compare_per_family_and_overall_and_table(tmp_path):
 
 
 def _kind_items(kind: str, golds: list[str], answers: list[str], family: str = "visual") -> list[dict]:
-    return [{"id": f"{kind}{i}", "family": family, "kind": kind, "answer": g, "extracted": a, "correct": g == a}
-            for i, (g, a) in enumerate(zip(golds, answers, strict=True))]
+    return [
+        {"id": f"{kind}{i}", "family": family, "kind": kind, "answer": g, "extracted": a, "correct": g == a}
+        for i, (g, a) in enumerate(zip(golds, answers, strict=True))
+    ]
 
 
 def test_a_gain_from_answering_one_number_everywhere_is_left_out_without_collapsed_kinds():

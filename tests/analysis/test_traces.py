@@ -9,12 +9,25 @@ from stagewise.analysis.runs import load_items, scan_run
 from stagewise.analysis.traces import breakdown, final_rows, length_vs_accuracy, staged_vs_merged
 
 
-def _row(variant, position, stage, capability, correct, response, think, truncated=False, difficulty=1, seed=0):
-    return {"variant": variant, "seed": None if variant == "base" else seed, "position": position, "stage": stage,
-            "model": "base" if variant == "base" else f"{variant}/seed{seed}/{stage}", "capability": capability,
-            "family": capability, "kind": "k", "correct": correct, "response_tokens": response,
-            "think_tokens": think, "after_think_tokens": response - think, "truncated": truncated,
-            "difficulty": difficulty}
+def _row(
+    variant, position, stage, capability, correct, response, think, truncated=False, difficulty=1, seed=0
+):
+    return {
+        "variant": variant,
+        "seed": None if variant == "base" else seed,
+        "position": position,
+        "stage": stage,
+        "model": "base" if variant == "base" else f"{variant}/seed{seed}/{stage}",
+        "capability": capability,
+        "family": capability,
+        "kind": "k",
+        "correct": correct,
+        "response_tokens": response,
+        "think_tokens": think,
+        "after_think_tokens": response - think,
+        "truncated": truncated,
+        "difficulty": difficulty,
+    }
 
 
 ROWS = [
@@ -46,15 +59,23 @@ def test_breakdowns_match_hand_computed_values():
     svm = staged_vs_merged(ROWS)
     assert svm["staged"]["response_tokens"] == pytest.approx(18)
     assert svm["response_tokens_pct"] == pytest.approx(100 * (18 / 30 - 1))
-    assert svm["think_tokens_pct"] == pytest.approx(100 * ((40 / 3) / 24 - 1))  # think (6 + 24 + 10) / 3 vs (30 + 18) / 2
+    assert svm["think_tokens_pct"] == pytest.approx(
+        100 * ((40 / 3) / 24 - 1)
+    )  # think (6 + 24 + 10) / 3 vs (30 + 18) / 2
 
 
 def test_length_vs_accuracy_follows_the_checkpoint_chain():
     points = length_vs_accuracy(ROWS)
-    assert [p["model"] for p in points] == ["base", "merged/seed0/merged", "staged/seed0/perception",
-                                            "staged/seed0/visual"]
+    assert [p["model"] for p in points] == [
+        "base",
+        "merged/seed0/merged",
+        "staged/seed0/perception",
+        "staged/seed0/visual",
+    ]
     staged_final = points[-1]
-    assert staged_final["accuracy"] == pytest.approx(2 / 3) and staged_final["truncation_rate"] == pytest.approx(1 / 3)
+    assert staged_final["accuracy"] == pytest.approx(2 / 3) and staged_final[
+        "truncation_rate"
+    ] == pytest.approx(1 / 3)
     assert staged_vs_merged([r for r in ROWS if r["variant"] != "merged"]) is None
 
 
@@ -62,14 +83,20 @@ def test_run_is_read_in_stage_chain_order_and_items_are_labelled(world_dir, tmp_
     # Stage names in reverse alphabetical training order: only the manifests' started_from gives the order.
     fates = make_run(world_dir, tmp_path / "run", {"reversed": ["visual", "textual", "perception"]})
     layout = scan_run(tmp_path / "run")
-    assert [e.label for e in layout.evals] == ["base", "reversed/seed0/visual", "reversed/seed0/textual",
-                                               "reversed/seed0/perception"]
+    assert [e.label for e in layout.evals] == [
+        "base",
+        "reversed/seed0/visual",
+        "reversed/seed0/textual",
+        "reversed/seed0/perception",
+    ]
     assert [e.position for e in layout.evals] == [0, 1, 2, 3]
     items = load_items(layout.evals[1])
     assert {r["variant"] for r in items} == {"reversed"}
     row = items[0]
     assert row["after_think_tokens"] == row["response_tokens"] - row["think_tokens"]
-    assert sum(not r["correct"] for r in items) == sum(f != "right" for f in fates["reversed/seed0/visual"].values())
+    assert sum(not r["correct"] for r in items) == sum(
+        f != "right" for f in fates["reversed/seed0/visual"].values()
+    )
 
 
 def test_bad_items_file_names_the_line_and_field(world_dir, tmp_path):
@@ -88,8 +115,11 @@ def test_paired_length_difference_matches_hand_computed_values():
     from stagewise.analysis.traces import paired_length
 
     def arm(variant, lengths_by_seed):
-        return [{**_row(variant, 1, "final", "visual", True, n, 0, seed=seed), "id": f"i{i}"}
-                for seed, lengths in lengths_by_seed.items() for i, n in enumerate(lengths)]
+        return [
+            {**_row(variant, 1, "final", "visual", True, n, 0, seed=seed), "id": f"i{i}"}
+            for seed, lengths in lengths_by_seed.items()
+            for i, n in enumerate(lengths)
+        ]
 
     merged = arm("merged", {0: [10, 40, 70], 1: [12, 42, 72]})
     staged = arm("staged", {0: [8, 38, 68], 1: [11, 40, 70]})  # every item 1-2 tokens shorter
@@ -98,7 +128,7 @@ def test_paired_length_difference_matches_hand_computed_values():
     mean = sum(diffs) / 6
     sd = (sum((x - mean) ** 2 for x in diffs) / 5) ** 0.5
     assert d["n"] == 6 and d["delta"] == pytest.approx(mean)
-    assert d["ci95"] == pytest.approx(1.96 * sd / 6 ** 0.5)
+    assert d["ci95"] == pytest.approx(1.96 * sd / 6**0.5)
     assert d["significant"]  # items of 10 to 72 tokens, yet every pair is shorter: the interval excludes 0
     assert d["pct"] == pytest.approx(100 * mean / (sum([10, 40, 70, 12, 42, 72]) / 6))
     assert d["per_seed"] == {0: pytest.approx(-2), 1: pytest.approx(-5 / 3)}

@@ -15,7 +15,12 @@ SCRIPT = Path(__file__).parents[2] / "recipes" / "tiny" / "staged.sh"
 PERCEPTION_SET = {
     "world.test_size": 4,
     "model.warmstart.caption_qa": 4,
-    "perception_set": {"families": ["perception"], "min_image_wrong": 0, "min_caption_right": 0, "batch_size": 8},
+    "perception_set": {
+        "families": ["perception"],
+        "min_image_wrong": 0,
+        "min_caption_right": 0,
+        "batch_size": 8,
+    },
     "stages.perception.data": {"perception_set": True, "size": 8, "instruction": None},
     "eval.size": 2,
 }
@@ -35,8 +40,11 @@ def script_steps(recipe: Path) -> list[list[str]]:
 
 
 def files(run: Path) -> set[str]:
-    return {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()
-            and not p.name.startswith((".lock", "events.out.tfevents"))}
+    return {
+        str(p.relative_to(run))
+        for p in run.rglob("*")
+        if p.is_file() and not p.name.startswith((".lock", "events.out.tfevents"))
+    }
 
 
 def scrub(value, root: Path):
@@ -59,8 +67,17 @@ def test_the_demo_script_step_by_step_matches_stagewise_run(tmp_path, micro_reci
     b = micro_recipe(tmp_path / "steps", PERCEPTION_SET, file="b.yaml")
     assert main(["run", str(a)]) == 0
     steps = script_steps(b)
-    assert [s[1] for s in steps] == ["world", "base", "perception-set", "stage", "stage", "stage", "stage",
-                                     "eval", "results"]
+    assert [s[1] for s in steps] == [
+        "world",
+        "base",
+        "perception-set",
+        "stage",
+        "stage",
+        "stage",
+        "stage",
+        "eval",
+        "results",
+    ]
     for step in steps:
         assert main(step) == 0, step
     run, stepped = tmp_path / "run" / "micro", tmp_path / "steps" / "micro"

@@ -24,14 +24,31 @@ def test_version_names_stagewise_and_its_stack(capsys):
 
 
 def _bars_on() -> tuple[bool, bool, bool]:
-    return (datasets.is_progress_bar_enabled(), not hub_utils.are_progress_bars_disabled(),
-            transformers.utils.logging.is_progress_bar_enabled())
+    return (
+        datasets.is_progress_bar_enabled(),
+        not hub_utils.are_progress_bars_disabled(),
+        transformers.utils.logging.is_progress_bar_enabled(),
+    )
 
 
 def test_dataset_writes_show_progress_through_the_cli(tmp_path, capfd):
     """A `save_to_disk` run from the command keeps datasets' bar (the CLI used to turn every bar off)."""
-    assert main(["world", "--out", str(tmp_path / "w"), "--train-size", "4", "--test-size", "2",
-                 "--families", "perception"]) == 0
+    assert (
+        main(
+            [
+                "world",
+                "--out",
+                str(tmp_path / "w"),
+                "--train-size",
+                "4",
+                "--test-size",
+                "2",
+                "--families",
+                "perception",
+            ]
+        )
+        == 0
+    )
     assert "Saving the dataset" in capfd.readouterr().err
     assert _bars_on() == (True, True, True)  # downloads (hub and transformers) keep theirs too
 

@@ -6,8 +6,11 @@ from stagewise.config import Recipe, RecipeError, load_recipe
 
 # accelerate/ holds accelerate configs, not recipes; paper/ presets need their data files and are loaded in
 # tests/recipes/test_presets.py
-RECIPES = sorted(p for p in Path(__file__).resolve().parents[2].joinpath("recipes").rglob("*.yaml")
-                 if p.parent.name not in ("accelerate", "paper"))
+RECIPES = sorted(
+    p
+    for p in Path(__file__).resolve().parents[2].joinpath("recipes").rglob("*.yaml")
+    if p.parent.name not in ("accelerate", "paper")
+)
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(p.parents[1])))
@@ -57,19 +60,40 @@ def test_scientific_notation_and_nesting(tmp_path):
         (BASE + "modle: {}\n", "unknown key 'modle'"),
         (BASE.replace("[perception]", "[percepton]"), "unknown task family 'percepton'"),
         (BASE.replace("steps: 3", "steps: three"), r"stages\[0\].trainer.steps must be int"),
-        (BASE.replace("data: {families: [perception], size: 10}", "data: {paths: [nowhere.jsonl]}"),
-         "file not found: nowhere.jsonl"),
+        (
+            BASE.replace("data: {families: [perception], size: 10}", "data: {paths: [nowhere.jsonl]}"),
+            "file not found: nowhere.jsonl",
+        ),
         (BASE.replace("method", "x") + "    method: ppo\n", "method must be one of grpo, sft, got 'ppo'"),
-        ("stages: [{name: a, data: {families: [visual]}}, {name: a, data: {families: [visual]}}]", "used twice"),
+        (
+            "stages: [{name: a, data: {families: [visual]}}, {name: a, data: {families: [visual]}}]",
+            "used twice",
+        ),
         (BASE + "world: {option_trace: guess}\n", "world.option_trace must be one of lookup, scan, none"),
-        (BASE.replace("families: [perception], size: 10", "perception_set: true"),
-         r"stages\[0\].data.perception_set needs a top-level `perception_set:` section"),
-        (BASE + "perception_set: {families: [textual]}\n", "perception_set.families: 'textual' has no images"),
-        (BASE + "perception_set: {extraction: regex}\n", "perception_set.extraction must be one of paper, boxed"),
-        (BASE + "perception_set: {question_style: llm}\n", "perception_set.question_style must be one of varied, world"),
-        (BASE.replace("steps: 3,", "steps: 3, trainable: eyes,"), r"stages\[0\].trainer.trainable must be one of all, vision"),
-        (BASE + "model: {warmstart: {confusions: {red: circle}}}\n",
-         "model.warmstart.confusions: confusion 'red' -> 'circle'"),
+        (
+            BASE.replace("families: [perception], size: 10", "perception_set: true"),
+            r"stages\[0\].data.perception_set needs a top-level `perception_set:` section",
+        ),
+        (
+            BASE + "perception_set: {families: [textual]}\n",
+            "perception_set.families: 'textual' has no images",
+        ),
+        (
+            BASE + "perception_set: {extraction: regex}\n",
+            "perception_set.extraction must be one of paper, boxed",
+        ),
+        (
+            BASE + "perception_set: {question_style: llm}\n",
+            "perception_set.question_style must be one of varied, world",
+        ),
+        (
+            BASE.replace("steps: 3,", "steps: 3, trainable: eyes,"),
+            r"stages\[0\].trainer.trainable must be one of all, vision",
+        ),
+        (
+            BASE + "model: {warmstart: {confusions: {red: circle}}}\n",
+            "model.warmstart.confusions: confusion 'red' -> 'circle'",
+        ),
         (BASE + "model: {warmstart: {confusions: {3: 8}}}\n", r"model.warmstart.confusions.3 must be str"),
         (BASE + "model: {warmstart: {confusion_rate: 1.5}}\n", r"confusion_rate must be within \[0, 1\]"),
     ],
@@ -87,8 +111,15 @@ def test_missing_recipe_file(tmp_path):
 
 def test_dotted_overrides_by_index_and_stage_name(tmp_path):
     p = write(tmp_path, BASE)
-    r = load_recipe(p, ["stages.perception.trainer.steps=7", "stages.0.freeze_vision=true", "seed=3",
-                        "world.difficulty.clutter=2"])
+    r = load_recipe(
+        p,
+        [
+            "stages.perception.trainer.steps=7",
+            "stages.0.freeze_vision=true",
+            "seed=3",
+            "world.difficulty.clutter=2",
+        ],
+    )
     assert r.stages[0].trainer.steps == 7 and r.stages[0].freeze_vision is True
     assert r.seed == 3 and r.world.difficulty.clutter == 2
     with pytest.raises(RecipeError, match="no list item 'textual'"):
@@ -144,7 +175,9 @@ def test_a_model_folder_is_found_beside_the_recipe_from_any_working_directory(tm
     (tmp_path / "assets" / "m").mkdir(parents=True)
     (tmp_path / "assets" / "m" / "config.json").write_text("{}")
     (tmp_path / "recipes").mkdir()
-    recipe_file = write(tmp_path / "recipes", BASE.replace("name: t", "name: t\nmodel: {source: ../assets/m}"))
+    recipe_file = write(
+        tmp_path / "recipes", BASE.replace("name: t", "name: t\nmodel: {source: ../assets/m}")
+    )
     monkeypatch.chdir(tmp_path / "recipes")
     assert load_recipe(recipe_file).model.source == str((tmp_path / "assets" / "m").resolve())
     monkeypatch.chdir(tmp_path)
@@ -152,17 +185,22 @@ def test_a_model_folder_is_found_beside_the_recipe_from_any_working_directory(tm
     # Presets, hub ids and folders under the working directory are left as written.
     assert load_recipe(recipe_file, ["model.source=tiny"]).model.source == "tiny"
     assert load_recipe(recipe_file, ["model.source=assets/m"]).model.source == "assets/m"
-    assert load_recipe(recipe_file, ["model.source=Qwen/Qwen2-VL-2B-Instruct"]).model.source == \
-        "Qwen/Qwen2-VL-2B-Instruct"
+    assert (
+        load_recipe(recipe_file, ["model.source=Qwen/Qwen2-VL-2B-Instruct"]).model.source
+        == "Qwen/Qwen2-VL-2B-Instruct"
+    )
 
 
 # ---------------------------------------------------------------- bad input: one RecipeError at load time
-TWO = BASE + """
+TWO = (
+    BASE
+    + """
   - name: textual
     capability: textual_reasoning
     data: {families: [textual], size: 10}
     trainer: {steps: 3}
 """
+)
 
 
 @pytest.mark.parametrize(
@@ -179,17 +217,25 @@ TWO = BASE + """
         (["stages.0.trainer.prompts_per_step=0"], r"stages\[0\].trainer.prompts_per_step must be > 0"),
         (["stages.0.trainer.prompts_per_rollout=0"], r"stages\[0\].trainer.prompts_per_rollout must be > 0"),
         (["stages.0.trainer.batch_size=0"], r"stages\[0\].trainer.batch_size must be > 0"),
-        (["stages.0.trainer.max_completion_length=0"], r"stages\[0\].trainer.max_completion_length must be > 0"),
+        (
+            ["stages.0.trainer.max_completion_length=0"],
+            r"stages\[0\].trainer.max_completion_length must be > 0",
+        ),
         (["stages.0.trainer.gradient_accumulation_steps=0"], "gradient_accumulation_steps must be > 0"),
-        (["stages.0.trainer.gradient_accumulation_steps=3"], "20 completions cannot be split over "
-                                                             "gradient_accumulation_steps 3"),
+        (
+            ["stages.0.trainer.gradient_accumulation_steps=3"],
+            "20 completions cannot be split over gradient_accumulation_steps 3",
+        ),
         (["stages.0.trainer.warmup_steps=-1"], r"stages\[0\].trainer.warmup_steps must be >= 0, got -1"),
         (["stages.0.trainer.learning_rate=0"], r"stages\[0\].trainer.learning_rate must be > 0"),
         (["stages.0.trainer.learning_rate=.nan"], r"stages\[0\].trainer.learning_rate must be > 0, got nan"),
         (["stages.0.trainer.top_p=1.5"], r"stages\[0\].trainer.top_p must be within \(0, 1\], got 1.5"),
         (["stages.0.trainer.temperature=0"], r"stages\[0\].trainer.temperature must be > 0"),
         (["stages.0.trainer.beta=-0.1"], r"stages\[0\].trainer.beta must be >= 0"),
-        (["stages.0.trainer.vllm.gpu_memory_utilization=0"], r"vllm.gpu_memory_utilization must be within \(0, 1\]"),
+        (
+            ["stages.0.trainer.vllm.gpu_memory_utilization=0"],
+            r"vllm.gpu_memory_utilization must be within \(0, 1\]",
+        ),
         (["stages.0.trainer.vllm.server_port=70000"], r"vllm.server_port must be within \[1, 65535\]"),
         (["stages.0.trainer.lora.r=0"], r"stages\[0\].trainer.lora.r must be > 0"),
         (["eval.batch_size=0"], "eval.batch_size must be > 0"),
@@ -203,44 +249,82 @@ TWO = BASE + """
         (["model.corpus_size=0"], "model.corpus_size must be > 0"),
         (["difficulty.k=0"], "difficulty.k must be > 0"),
         (["perception_set={samples: 0}"], "perception_set.samples must be > 0"),
-        (["perception_set={min_caption_right: 1.5}"], r"perception_set.min_caption_right must be within \[0, 1\]"),
+        (
+            ["perception_set={min_caption_right: 1.5}"],
+            r"perception_set.min_caption_right must be within \[0, 1\]",
+        ),
         (["eval.benchmarks=[{name: pope, limit: 0}]"], r"eval.benchmarks\[0\].limit must be > 0"),
         (["threads=-1"], "threads must be >= 0"),
-        (["variants={c: {kind: caption_sft, caption_sft: {steps: 0}}}"], "variants.c.caption_sft.steps must be > 0"),
-        (["stages.1.capability=levitation"], r"stages\[1\].capability must be one of '', perception, "
-                                             r"textual_reasoning, visual_reasoning, got 'levitation'"),
+        (
+            ["variants={c: {kind: caption_sft, caption_sft: {steps: 0}}}"],
+            "variants.c.caption_sft.steps must be > 0",
+        ),
+        (
+            ["stages.1.capability=levitation"],
+            r"stages\[1\].capability must be one of '', perception, "
+            r"textual_reasoning, visual_reasoning, got 'levitation'",
+        ),
         (["stages=[]"], "stages is empty"),
         (["eval.families=[]"], "eval.families is empty"),
         (["model.warmstart={families: []}"], "model.warmstart.families is empty"),
         (["perception_set={families: []}"], "perception_set.families is empty"),
         (["stages.0.trainer.lora={target_modules: []}"], r"stages\[0\].trainer.lora.target_modules is empty"),
-        (["variants={merged: null}"], r"variants.merged is null; a variant must be a mapping \(`merged: \{kind: "
-                                      r"merged\}` for the merged arm"),
+        (
+            ["variants={merged: null}"],
+            r"variants.merged is null; a variant must be a mapping \(`merged: \{kind: "
+            r"merged\}` for the merged arm",
+        ),
         (["variants={staged: {}, merged: null}"], "variants.merged is null"),
-        (["variants={x: {kind: pooled}}"], "variants.x.kind must be one of staged, merged, caption_sft, difficulty, "
-                                           "capability_difficulty, got 'pooled'"),
-        (["stages.1.freeze_vision=true", "stages.1.trainer.trainable=vision"],
-         r"stages\[1\].freeze_vision: true and trainer.trainable: vision leave nothing to train"),
-        (["stages.0.trainer.trainable=vision", "stages.0.trainer.lora={r: 8}"],
-         r"stages\[0\].trainer.trainable: vision cannot be combined with trainer.lora"),
-        (["stages.1.freeze_vision=true", "stages.1.trainer.lora={vision: true}"],
-         r"stages\[1\].freeze_vision: true and trainer.lora.vision: true contradict each other"),
-        (["stages.0.method=sft", "stages.0.trainer.lora={r: 8}"], r"stages\[0\].trainer.lora: LoRA applies to grpo"),
-        (["stages.0.trainer.scale_rewards=std"], r"stages\[0\].trainer.scale_rewards must be one of group, batch, none"),
+        (
+            ["variants={x: {kind: pooled}}"],
+            "variants.x.kind must be one of staged, merged, caption_sft, difficulty, "
+            "capability_difficulty, got 'pooled'",
+        ),
+        (
+            ["stages.1.freeze_vision=true", "stages.1.trainer.trainable=vision"],
+            r"stages\[1\].freeze_vision: true and trainer.trainable: vision leave nothing to train",
+        ),
+        (
+            ["stages.0.trainer.trainable=vision", "stages.0.trainer.lora={r: 8}"],
+            r"stages\[0\].trainer.trainable: vision cannot be combined with trainer.lora",
+        ),
+        (
+            ["stages.1.freeze_vision=true", "stages.1.trainer.lora={vision: true}"],
+            r"stages\[1\].freeze_vision: true and trainer.lora.vision: true contradict each other",
+        ),
+        (
+            ["stages.0.method=sft", "stages.0.trainer.lora={r: 8}"],
+            r"stages\[0\].trainer.lora: LoRA applies to grpo",
+        ),
+        (
+            ["stages.0.trainer.scale_rewards=std"],
+            r"stages\[0\].trainer.scale_rewards must be one of group, batch, none",
+        ),
         (["seed.x=3"], r"override 'seed.x': 'seed' is a scalar \(int\), not a section, so it has no key 'x'"),
         (["name.first=a"], r"override 'name.first': 'name' is a scalar \(str\)"),
         (["stages.perception.trainer.steps.max=3"], r"'stages\[0\].trainer.steps' is a scalar \(int\)"),
         (["stages.perception.trainer.stepz=1"], r"unknown key 'stages\[0\].trainer.stepz' \(known: .*steps"),
         (["trainer.steps=3"], r"unknown key 'trainer' \(known: .*stages"),
-        (["stages.vision.trainer.steps=3"], r"no list item 'vision' in 'stages' \(items: perception, textual"),
+        (
+            ["stages.vision.trainer.steps=3"],
+            r"no list item 'vision' in 'stages' \(items: perception, textual",
+        ),
         (["stages..steps=3"], "empty key"),
-        (["model.source=tinyy"], "model.source: 'tinyy' is not 'tiny' or 'small', an existing model folder, or a hub"),
+        (
+            ["model.source=tinyy"],
+            "model.source: 'tinyy' is not 'tiny' or 'small', an existing model folder, or a hub",
+        ),
         (["model.source=./no/such/model"], "model.source: model folder not found: ./no/such/model"),
         (["model.source=org/bad--name"], "model.source: 'org/bad--name' is not a valid hub id"),
         (["difficulty.model=mystery"], "difficulty.model: 'mystery' is not 'base', an existing model folder"),
-        (["perception_set={filter_model: /no/such/filter}"], "perception_set.filter_model: model folder not found"),
-        (["variants={v: {overrides: {stages.textual.trainer.steps: 0}}}"],
-         r"\(variants.v.overrides\): stages\[1\].trainer.steps must be > 0"),
+        (
+            ["perception_set={filter_model: /no/such/filter}"],
+            "perception_set.filter_model: model folder not found",
+        ),
+        (
+            ["variants={v: {overrides: {stages.textual.trainer.steps: 0}}}"],
+            r"\(variants.v.overrides\): stages\[1\].trainer.steps must be > 0",
+        ),
     ],
 )
 def test_bad_values_are_one_recipe_error_naming_file_and_key(tmp_path, overrides, message):
@@ -252,17 +336,27 @@ def test_bad_values_are_one_recipe_error_naming_file_and_key(tmp_path, overrides
 @pytest.mark.parametrize(
     "text, message",
     [
-        (TWO.replace("steps: 3}\n", "steps: -3}\n"), r"r.yaml: stages\[1\].trainer.steps must be > 0, got -3"),
-        (TWO.replace("capability: perception", "capability: levitation"), r"stages\[0\].capability must be one of"),
+        (
+            TWO.replace("steps: 3}\n", "steps: -3}\n"),
+            r"r.yaml: stages\[1\].trainer.steps must be > 0, got -3",
+        ),
+        (
+            TWO.replace("capability: perception", "capability: levitation"),
+            r"stages\[0\].capability must be one of",
+        ),
         (TWO + "variants: {merged: null}\n", "r.yaml: variants.merged is null"),
         (TWO + "variants:\n  staged:\n  merged: {kind: merged}\n", "r.yaml: variants.staged is null"),
         (TWO + "eval: {families: []}\n", "r.yaml: eval.families is empty"),
         ("name: t\nstages: []\n", "r.yaml: stages is empty"),
         ("name: t\n", "r.yaml: stages is empty"),
         (TWO + "  -\n", r"r.yaml: stages\[2\] is null; each item must be a mapping"),
-        (TWO.replace("    capability: textual_reasoning", "    capability: textual_reasoning\n    freeze_vision: true")
-         .replace("trainer: {steps: 3}\n", "trainer: {steps: 3, trainable: vision}\n"),
-         r"stages\[1\].freeze_vision: true and trainer.trainable: vision"),
+        (
+            TWO.replace(
+                "    capability: textual_reasoning",
+                "    capability: textual_reasoning\n    freeze_vision: true",
+            ).replace("trainer: {steps: 3}\n", "trainer: {steps: 3, trainable: vision}\n"),
+            r"stages\[1\].freeze_vision: true and trainer.trainable: vision",
+        ),
         (TWO + "overrides: {seed.x: 3}\n", "r.yaml: override 'seed.x': 'seed' is a scalar"),
         (TWO + "seed: 4\noverrides: {seed.x: 3}\n", "r.yaml: override 'seed.x': 'seed' is a scalar"),
     ],
@@ -273,16 +367,36 @@ def test_bad_recipe_files_fail_at_load(tmp_path, text, message):
 
 
 def test_edge_values_that_are_allowed_still_load(tmp_path):
-    r = load_recipe(write(tmp_path, TWO), [
-        "stages.0.trainer.group_size=2", "stages.0.trainer.warmup_steps=0", "stages.0.trainer.save_steps=0",
-        "stages.0.trainer.beta=0", "stages.0.trainer.top_p=1", "stages.0.trainer.max_grad_norm=0",
-        "stages.1.method=sft", "stages.1.trainer.group_size=1", "world.chart_share=0", "world.recheck_prob=1",
-        "world.difficulty.clutter=0", "model.warmstart={caption_qa: 0}", "threads=0", "seed=-1",
-        "eval.size=1", "world.test_size=1", "stages.1.capability=''", "stages.1.freeze_vision=true",
-        "stages.0.trainer.lora={r: 1, vision: true}", "variants={staged: {}, merged: {kind: merged}}",
-        "difficulty.model=null", "perception_set={filter_model: base}", "model.source=small",
-        "seed=7", "world.seed=-3",
-    ])
+    r = load_recipe(
+        write(tmp_path, TWO),
+        [
+            "stages.0.trainer.group_size=2",
+            "stages.0.trainer.warmup_steps=0",
+            "stages.0.trainer.save_steps=0",
+            "stages.0.trainer.beta=0",
+            "stages.0.trainer.top_p=1",
+            "stages.0.trainer.max_grad_norm=0",
+            "stages.1.method=sft",
+            "stages.1.trainer.group_size=1",
+            "world.chart_share=0",
+            "world.recheck_prob=1",
+            "world.difficulty.clutter=0",
+            "model.warmstart={caption_qa: 0}",
+            "threads=0",
+            "seed=-1",
+            "eval.size=1",
+            "world.test_size=1",
+            "stages.1.capability=''",
+            "stages.1.freeze_vision=true",
+            "stages.0.trainer.lora={r: 1, vision: true}",
+            "variants={staged: {}, merged: {kind: merged}}",
+            "difficulty.model=null",
+            "perception_set={filter_model: base}",
+            "model.source=small",
+            "seed=7",
+            "world.seed=-3",
+        ],
+    )
     assert r.stages[0].trainer.group_size == 2 and r.stages[1].capability == ""
     assert r.seed == 7 and r.world.seed == -3 and list(r.variants) == ["staged", "merged"]
 
@@ -326,7 +440,9 @@ def test_every_number_in_a_recipe_has_a_range_or_is_declared_unbounded():
 
     fields = _numeric_fields(Recipe)
     assert len(fields) > 60
-    missing = [f"{c.__name__}.{n}" for c, n in fields if n not in _RANGES.get(c, {}) and (c, n) not in _ANY_NUMBER]
+    missing = [
+        f"{c.__name__}.{n}" for c, n in fields if n not in _RANGES.get(c, {}) and (c, n) not in _ANY_NUMBER
+    ]
     assert not missing, f"add these to config._RANGES (or _ANY_NUMBER): {missing}"
 
 
@@ -336,8 +452,10 @@ def test_every_default_is_within_its_range():
     from stagewise.config import _RANGES, _check_bounds
 
     for cls in _RANGES:  # the loader checks only the numbers a recipe gives; a left-out one keeps its default
-        defaults = {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-                    for f in dataclasses.fields(cls)}
+        defaults = {
+            f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            for f in dataclasses.fields(cls)
+        }
         _check_bounds(cls, defaults, f"{cls.__name__}.", "defaults")
 
 
@@ -378,15 +496,26 @@ def test_a_value_outside_a_fields_choices_names_the_field_and_the_choices():
     assert len(fields) >= 12
     for cls, name, allowed in fields:
         listed = ", ".join(v or "''" for v in allowed)
-        with pytest.raises(RecipeError, match=rf"^r.yaml: section.{name} must be one of {listed}(, or null)?, "
-                                              r"got 'bogus'$"):
+        with pytest.raises(
+            RecipeError,
+            match=rf"^r.yaml: section.{name} must be one of {listed}(, or null)?, "
+            r"got 'bogus'$",
+        ):
             _build(cls, {name: "bogus"}, "section.", "r.yaml")
 
 
 def test_a_bad_choice_in_a_recipe_fails_at_load_and_yaml_off_is_the_string(tmp_path):
-    with pytest.raises(RecipeError, match=r"r.yaml: stages\[0\].trainer.vllm.mode must be one of off, colocate, "
-                                          r"server, got 'fast'"):
+    with pytest.raises(
+        RecipeError,
+        match=r"r.yaml: stages\[0\].trainer.vllm.mode must be one of off, colocate, "
+        r"server, got 'fast'",
+    ):
         load_recipe(write(tmp_path, TWO), ["stages.0.trainer.vllm.mode=fast"])
-    with pytest.raises(RecipeError, match=r"model.attn_implementation must be one of eager, .*, or null, got 3"):
+    with pytest.raises(
+        RecipeError, match=r"model.attn_implementation must be one of eager, .*, or null, got 3"
+    ):
         load_recipe(write(tmp_path, TWO), ["model.attn_implementation=3"])
-    assert load_recipe(write(tmp_path, TWO), ["stages.0.trainer.vllm.mode=off"]).stages[0].trainer.vllm.mode == "off"
+    assert (
+        load_recipe(write(tmp_path, TWO), ["stages.0.trainer.vllm.mode=off"]).stages[0].trainer.vllm.mode
+        == "off"
+    )

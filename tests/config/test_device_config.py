@@ -20,13 +20,16 @@ def test_defaults_are_auto_on_inference_and_fp32_for_training(tmp_path):
     assert r.eval.backend == "auto"
 
 
-@pytest.mark.parametrize("override,match", [
-    ("model.dtype=fp8", "model.dtype must be one of auto, bfloat16"),
-    ("model.train_dtype=half", "model.train_dtype must be one of"),
-    ("model.attn_implementation=flash", "model.attn_implementation must be one of eager"),
-    ("eval.backend=sglang", "eval.backend must be one of auto, transformers, vllm, openai"),
-    ("eval.backend=openai", "needs eval.base_url"),
-])
+@pytest.mark.parametrize(
+    "override,match",
+    [
+        ("model.dtype=fp8", "model.dtype must be one of auto, bfloat16"),
+        ("model.train_dtype=half", "model.train_dtype must be one of"),
+        ("model.attn_implementation=flash", "model.attn_implementation must be one of eager"),
+        ("eval.backend=sglang", "eval.backend must be one of auto, transformers, vllm, openai"),
+        ("eval.backend=openai", "needs eval.base_url"),
+    ],
+)
 def test_bad_device_settings_are_refused_at_load(tmp_path, override, match):
     with pytest.raises(RecipeError, match=match):
         _load(tmp_path, BASE.format(extra=""), [override])
@@ -36,6 +39,9 @@ def test_trainer_extra_keys_are_checked_against_grpo_config(tmp_path):
     ok = BASE.format(extra="    trainer: {extra: {mask_truncated_completions: true, delta: 3.0}}\n")
     assert _load(tmp_path, ok).stages[0].trainer.extra["delta"] == 3.0
     bad = BASE.format(extra="    trainer: {extra: {mask_truncated_completion: true}}\n")
-    with pytest.raises(RecipeError, match=r"stages\[0\].trainer.extra.mask_truncated_completion: not a field of "
-                                          r"TRL's GRPOConfig \(similar: .*mask_truncated_completions"):
+    with pytest.raises(
+        RecipeError,
+        match=r"stages\[0\].trainer.extra.mask_truncated_completion: not a field of "
+        r"TRL's GRPOConfig \(similar: .*mask_truncated_completions",
+    ):
         _load(tmp_path, bad)

@@ -28,12 +28,22 @@ class ChatServer:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 content = body["messages"][-1]["content"]
-                text = content if isinstance(content, str) else " ".join(
-                    p.get("text", "") for p in content if p.get("type") == "text")
+                text = (
+                    content
+                    if isinstance(content, str)
+                    else " ".join(p.get("text", "") for p in content if p.get("type") == "text")
+                )
                 has_image = not isinstance(content, str) and any(p["type"] == "image_url" for p in content)
                 with server.lock:
-                    server.requests.append({"text": text, "auth": self.headers.get("Authorization"),
-                                            "image": has_image, "path": self.path, "body": body})
+                    server.requests.append(
+                        {
+                            "text": text,
+                            "auth": self.headers.get("Authorization"),
+                            "image": has_image,
+                            "path": self.path,
+                            "body": body,
+                        }
+                    )
                 out = server.script(text, body)
                 if out[0] == "sleep":
                     time.sleep(out[1])
@@ -45,8 +55,14 @@ class ChatServer:
                     self.wfile.write(b"scripted failure")
                     return
                 replies = reply if isinstance(reply, list) else [reply] * body.get("n", 1)
-                data = json.dumps({"choices": [{"index": i, "message": {"role": "assistant", "content": r}}
-                                               for i, r in enumerate(replies)]}).encode()
+                data = json.dumps(
+                    {
+                        "choices": [
+                            {"index": i, "message": {"role": "assistant", "content": r}}
+                            for i, r in enumerate(replies)
+                        ]
+                    }
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -77,4 +93,3 @@ def chat_server():
     for s in servers:
         s.httpd.shutdown()
         s.httpd.server_close()
-

@@ -25,6 +25,10 @@ def write_docci(root, captions: dict[str, str], broken: dict[str, str] | None = 
 def good_reply(text: str) -> str:
     """A valid item whose answer depends on the caption's last word (so replies differ per item)."""
     word = text.strip().split()[-1]
-    return json.dumps({"question": f"What is shown about {word}?",
-                       "options": {"A": f"{word} one", "B": f"{word} two", "C": f"{word} three", "D": f"{word} four"},
-                       "answer": "ABCD"[len(word) % 4]})
+    return json.dumps(
+        {
+            "question": f"What is shown about {word}?",
+            "options": {"A": f"{word} one", "B": f"{word} two", "C": f"{word} three", "D": f"{word} four"},
+            "answer": "ABCD"[len(word) % 4],
+        }
+    )

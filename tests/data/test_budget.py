@@ -24,8 +24,18 @@ def test_fitted_size_keeps_the_aspect_within_the_bounds():
 def _rows(tmp_path, sizes):
     for i, size in enumerate(sizes):
         Image.new("RGB", size, "red").save(tmp_path / f"{i}.png")
-    lines = [json.dumps({"id": str(i), "problem": "How many shapes? " * (1 + 20 * i), "answer": "1",
-                         "images": [f"{i}.png"], "family": "f"}) for i in range(len(sizes))]
+    lines = [
+        json.dumps(
+            {
+                "id": str(i),
+                "problem": "How many shapes? " * (1 + 20 * i),
+                "answer": "1",
+                "images": [f"{i}.png"],
+                "family": "f",
+            }
+        )
+        for i in range(len(sizes))
+    ]
     (tmp_path / "d.jsonl").write_text("\n".join(lines) + "\n")
     return to_trl_rows(load_rows(tmp_path / "d.jsonl", decode=False), instruction=None)
 
@@ -38,8 +48,9 @@ def test_prompt_length_is_what_the_processor_renders(tmp_path, tiny_model_dir):
     length = PromptLength(processor)
     for r in rows:
         content = [{"type": "image"}, {"type": "text", "text": r["prompt"][-1]["content"]}]
-        text = processor.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
-                                             add_generation_prompt=True)
+        text = processor.apply_chat_template(
+            [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
+        )
         image = Image.open(r["images"][0]["path"]).convert("RGB")
         real = processor(text=[text], images=[image], return_tensors="np")["input_ids"][0]
         assert length(r) == len(real)
@@ -68,12 +79,19 @@ def test_the_trainer_fits_images_before_the_processor(monkeypatch):
     from stagewise.train.grpo import StageGRPOTrainer
 
     seen = []
-    monkeypatch.setattr(GRPOTrainer, "_generate_and_score_completions", lambda self, inputs: seen.extend(inputs))
+    monkeypatch.setattr(
+        GRPOTrainer, "_generate_and_score_completions", lambda self, inputs: seen.extend(inputs)
+    )
     trainer = StageGRPOTrainer.__new__(StageGRPOTrainer)  # the method alone: no model needed
     trainer.pixels = (None, 100 * 100)
-    trainer._generate_and_score_completions([{"images": [Image.new("RGB", (400, 400))]}, {"images": []},
-                                             {"prompt": "text only"}])
-    assert seen[0]["images"][0].size == (100, 100) and seen[1] == {"images": []} and seen[2] == {"prompt": "text only"}
+    trainer._generate_and_score_completions(
+        [{"images": [Image.new("RGB", (400, 400))]}, {"images": []}, {"prompt": "text only"}]
+    )
+    assert (
+        seen[0]["images"][0].size == (100, 100)
+        and seen[1] == {"images": []}
+        and seen[2] == {"prompt": "text only"}
+    )
 
 
 def test_a_run_drops_overlong_rows_before_training(tmp_path, tiny_model_dir):
@@ -83,16 +101,18 @@ def test_a_run_drops_overlong_rows_before_training(tmp_path, tiny_model_dir):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"""
 name: r
-output_dir: {tmp_path / 'runs'}
+output_dir: {tmp_path / "runs"}
 model: {{source: {tiny_model_dir}, max_pixels: 12544}}
 stages:
   - name: visual
     capability: visual_reasoning
-    data: {{paths: [{tmp_path / 'd.jsonl'}], instruction: null, max_prompt_tokens: 150}}
+    data: {{paths: [{tmp_path / "d.jsonl"}], instruction: null, max_prompt_tokens: 150}}
     trainer: {{steps: 1, prompts_per_step: 2, group_size: 2, max_completion_length: 4}}
 eval: {{families: [visual], size: 2, max_new_tokens: 4}}
 world: {{train_size: 4, test_size: 2}}
 """)
     assert main(["run", str(recipe)]) == 0
-    manifest = json.loads((tmp_path / "runs" / "r" / "staged" / "seed0" / "visual" / "manifest.json").read_text())
+    manifest = json.loads(
+        (tmp_path / "runs" / "r" / "staged" / "seed0" / "visual" / "manifest.json").read_text()
+    )
     assert manifest["train_items"] == 2

@@ -18,7 +18,9 @@ def model_and_processor(tiny_model_dir):
     return load_model_and_processor(tiny_model_dir, dtype=torch.float32)
 
 
-def test_pass_rate_is_the_share_of_samples_graded_right(monkeypatch, tmp_path, world_dir, model_and_processor):
+def test_pass_rate_is_the_share_of_samples_graded_right(
+    monkeypatch, tmp_path, world_dir, model_and_processor
+):
     rows = to_trl_rows(load_rows(world_dir / "textual" / "test", limit=3), instruction=None)
     answers = {r["prompt"][0]["content"]: r["answer"] for r in rows}
     calls = []
@@ -30,8 +32,13 @@ def test_pass_rate_is_the_share_of_samples_graded_right(monkeypatch, tmp_path, w
             q = r["prompt"][0]["content"]
             j = seen[q] = seen.get(q, -1) + 1
             idx = [x["prompt"][0]["content"] for x in rows].index(q)
-            out.append({"response": f"<think>x</think> \\boxed{{{answers[q] if j < idx else 'nope'}}}",
-                        "response_tokens": 3, "truncated": False})
+            out.append(
+                {
+                    "response": f"<think>x</think> \\boxed{{{answers[q] if j < idx else 'nope'}}}",
+                    "response_tokens": 3,
+                    "truncated": False,
+                }
+            )
         return out
 
     monkeypatch.setattr(difficulty, "generate", scripted)
@@ -40,7 +47,10 @@ def test_pass_rate_is_the_share_of_samples_graded_right(monkeypatch, tmp_path, w
     rates = estimate_pass_rates(model, processor, rows, cache, model_name="m", k=4, batch_size=8)
     assert [rates[r["id"]] for r in rows] == [0.0, 0.25, 0.5]
     assert calls[0] == (8, True, 0.7, 0.9)  # 2 prompts x k=4 samples per batch, the paper's sampling settings
-    assert read_cache(cache, {"model": "m", "k": 4, "temperature": 0.7, "top_p": 0.9, "max_new_tokens": 128}) == rates
+    assert (
+        read_cache(cache, {"model": "m", "k": 4, "temperature": 0.7, "top_p": 0.9, "max_new_tokens": 128})
+        == rates
+    )
 
     calls.clear()
     assert estimate_pass_rates(model, processor, rows, cache, model_name="m", k=4, batch_size=8) == rates
@@ -49,12 +59,15 @@ def test_pass_rate_is_the_share_of_samples_graded_right(monkeypatch, tmp_path, w
     assert calls  # other settings are another cache entry
 
 
-def test_a_killed_estimation_resumes_with_the_missing_items_only(monkeypatch, tmp_path, world_dir,
-                                                                 model_and_processor):
+def test_a_killed_estimation_resumes_with_the_missing_items_only(
+    monkeypatch, tmp_path, world_dir, model_and_processor
+):
     rows = to_trl_rows(load_rows(world_dir / "perception" / "test", limit=4), instruction=None)
     model, processor = model_and_processor
     cache = tmp_path / "cache.jsonl"
-    estimate_pass_rates(model, processor, rows[:2], cache, model_name="m", k=2, max_new_tokens=4, batch_size=2)
+    estimate_pass_rates(
+        model, processor, rows[:2], cache, model_name="m", k=2, max_new_tokens=4, batch_size=2
+    )
     cache.write_text(cache.read_text() + '{"id": "torn')  # a kill in the middle of a line
     seen = []
     real = difficulty.generate
@@ -64,7 +77,9 @@ def test_a_killed_estimation_resumes_with_the_missing_items_only(monkeypatch, tm
         return real(model, processor, batch, **kw)
 
     monkeypatch.setattr(difficulty, "generate", counting)
-    rates = estimate_pass_rates(model, processor, rows, cache, model_name="m", k=2, max_new_tokens=4, batch_size=2)
+    rates = estimate_pass_rates(
+        model, processor, rows, cache, model_name="m", k=2, max_new_tokens=4, batch_size=2
+    )
     assert set(seen) == {r["id"] for r in rows[2:]}
     assert set(rates) == {r["id"] for r in rows} and all(0 <= v <= 1 for v in rates.values())
     assert len([ln for ln in cache.read_text().splitlines() if ln.startswith('{"id": "test')]) == 4
@@ -87,7 +102,9 @@ def test_ordering_and_filters():
 def test_cli_writes_a_pass_rate_column_for_jsonl_and_dataset_folders(tmp_path, world_dir, tiny_model_dir):
     out = tmp_path / "scored.jsonl"
     args = ["--model", str(tiny_model_dir), "--k", "2", "--max-new-tokens", "4", "--limit", "3"]
-    assert main(["data", "difficulty", str(world_dir / "visual" / "test.jsonl"), "--out", str(out), *args]) == 0
+    assert (
+        main(["data", "difficulty", str(world_dir / "visual" / "test.jsonl"), "--out", str(out), *args]) == 0
+    )
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(lines) == 3 and all(x["pass_rate"] in (0.0, 0.5, 1.0) for x in lines)
     assert all(p.startswith("/") for x in lines for p in x["images"])  # still point at the images

@@ -35,27 +35,44 @@ def _standin(root: Path) -> dict[str, Path]:
             info = tarfile.TarInfo(f"docci/train_{i:05d}.jpg")
             info.size = len(data)
             t.addfile(info, io.BytesIO(data))
-    rows = [{"index": str(i), "answer": "ABC"[i], "example_id": f"train_{i:05d}", "split": "train",
-             "image_path": [f"train_{i:05d}.jpg"], "pass_rate": 0.2 * i,
-             "prompt": "<image>What colour is the object?\nOptions:\nA: red\nB: blue\nC: green\nD: grey\n"}
-            for i in range(3)]
+    rows = [
+        {
+            "index": str(i),
+            "answer": "ABC"[i],
+            "example_id": f"train_{i:05d}",
+            "split": "train",
+            "image_path": [f"train_{i:05d}.jpg"],
+            "pass_rate": 0.2 * i,
+            "prompt": "<image>What colour is the object?\nOptions:\nA: red\nB: blue\nC: green\nD: grey\n",
+        }
+        for i in range(3)
+    ]
     (per / "perception_difficulty_curriculum.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (per / "README.md").write_text("card")
     snaps["UCSC-VLAA/VLM-CapCurriculum-Perception-Data"] = per
     txt = root / "textual"
     txt.mkdir()
-    (txt / "textual_reasoning_difficulty_curriculum.jsonl").write_text("".join(
-        json.dumps({"problem": f"What is {i} + {i}?", "answer": str(2 * i), "pass_rate": 0.5}) + "\n"
-        for i in range(1, 4)))
+    (txt / "textual_reasoning_difficulty_curriculum.jsonl").write_text(
+        "".join(
+            json.dumps({"problem": f"What is {i} + {i}?", "answer": str(2 * i), "pass_rate": 0.5}) + "\n"
+            for i in range(1, 4)
+        )
+    )
     snaps["UCSC-VLAA/VLM-CapCurriculum-TextReasoning-Data"] = txt
     vis = root / "visual"
     (vis / "images").mkdir(parents=True)
     with zipfile.ZipFile(vis / "images" / "images.zip", "w") as z:
         for i in range(3):
             z.writestr(f"geo/{i}.jpg", _jpeg("white"))
-    (vis / "visual_reasoning_difficulty_curriculum.jsonl").write_text("".join(
-        json.dumps({"problem": "<image>How many sides?", "answer": str(3 + i), "images": [f"geo/{i}.jpg"]}) + "\n"
-        for i in range(3)))
+    (vis / "visual_reasoning_difficulty_curriculum.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {"problem": "<image>How many sides?", "answer": str(3 + i), "images": [f"geo/{i}.jpg"]}
+            )
+            + "\n"
+            for i in range(3)
+        )
+    )
     snaps["UCSC-VLAA/VLM-CapCurriculum-VisualReasoning-Data"] = vis
     return snaps
 
@@ -85,9 +102,11 @@ def test_pull_lays_out_the_papers_data(tmp_path, hub, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["data", "pull", "paper", "--out", "data/paper"]) == 0
     _, calls = hub
-    assert [c[0] for c in calls] == ["UCSC-VLAA/VLM-CapCurriculum-Perception-Data",
-                                     "UCSC-VLAA/VLM-CapCurriculum-TextReasoning-Data",
-                                     "UCSC-VLAA/VLM-CapCurriculum-VisualReasoning-Data"]
+    assert [c[0] for c in calls] == [
+        "UCSC-VLAA/VLM-CapCurriculum-Perception-Data",
+        "UCSC-VLAA/VLM-CapCurriculum-TextReasoning-Data",
+        "UCSC-VLAA/VLM-CapCurriculum-VisualReasoning-Data",
+    ]
     assert all(c[1] == "dataset" for c in calls)
     out = tmp_path / "data" / "paper"
     per = load_rows(out / "perception.jsonl")
@@ -99,7 +118,11 @@ def test_pull_lays_out_the_papers_data(tmp_path, hub, monkeypatch):
     vis = load_rows(out / "visual.jsonl", decode=False)
     assert all(Path(r["images"][0]["path"]).is_relative_to(out.resolve()) for r in vis)
     report = json.loads((out / "pull.json").read_text())
-    assert report["perception"]["columns"] == {"problem": "prompt", "images": "image_path", "id": "example_id"}
+    assert report["perception"]["columns"] == {
+        "problem": "prompt",
+        "images": "image_path",
+        "id": "example_id",
+    }
     # a second pull neither unpacks nor changes anything
     before = (out / "perception.jsonl").read_text()
     assert main(["data", "pull", "paper", "--out", "data/paper"]) == 0
@@ -109,15 +132,31 @@ def test_pull_lays_out_the_papers_data(tmp_path, hub, monkeypatch):
 def test_the_paper_preset_runs_as_written_on_the_pulled_data(tmp_path, hub, monkeypatch, tiny_model_dir):
     monkeypatch.chdir(tmp_path)
     assert main(["data", "pull", "paper", "--out", "data/paper"]) == 0
-    overrides = [f"model.source={tiny_model_dir}", "eval.benchmarks=[]", "eval.size=2", "eval.batch_size=2",
-                 "eval.max_new_tokens=4", "eval.after_each_stage=false", "world.train_size=4", "world.test_size=2",
-                 "output_dir=runs"]
+    overrides = [
+        f"model.source={tiny_model_dir}",
+        "eval.benchmarks=[]",
+        "eval.size=2",
+        "eval.batch_size=2",
+        "eval.max_new_tokens=4",
+        "eval.after_each_stage=false",
+        "world.train_size=4",
+        "world.test_size=2",
+        "output_dir=runs",
+    ]
     for stage in ("perception", "textual", "visual"):
         t = f"stages.{stage}.trainer"
-        overrides += [f"{t}.steps=1", f"{t}.prompts_per_step=2", f"{t}.prompts_per_rollout=null",
-                      f"{t}.group_size=2", f"{t}.gradient_accumulation_steps=1", f"{t}.max_completion_length=4",
-                      f"{t}.bf16=false", f"{t}.gradient_checkpointing=false", f"{t}.vllm.mode=off",
-                      f"{t}.logging_steps=1"]
+        overrides += [
+            f"{t}.steps=1",
+            f"{t}.prompts_per_step=2",
+            f"{t}.prompts_per_rollout=null",
+            f"{t}.group_size=2",
+            f"{t}.gradient_accumulation_steps=1",
+            f"{t}.max_completion_length=4",
+            f"{t}.bf16=false",
+            f"{t}.gradient_checkpointing=false",
+            f"{t}.vllm.mode=off",
+            f"{t}.logging_steps=1",
+        ]
     recipe = ROOT / "recipes" / "paper" / "qwen3-vl-8b.yaml"
     assert main(["run", str(recipe), *overrides, "--variant", "staged"]) == 0
     run = tmp_path / "runs" / "paper-qwen3-vl-8b"
@@ -145,5 +184,7 @@ def test_bad_downloads_and_archives_are_named(tmp_path, hub, monkeypatch):
     with pytest.raises(DataError, match=r"no-such-data: cannot download the dataset"):
         pull_paper(tmp_path / "c", stages=["textual"])
     (per / "images" / "perception_images.tar.gz").unlink()
-    with pytest.raises(DataError, match=r"field 'image_path': image 'train_00000.jpg' is in neither the dataset"):
+    with pytest.raises(
+        DataError, match=r"field 'image_path': image 'train_00000.jpg' is in neither the dataset"
+    ):
         pull_paper(tmp_path / "d", stages=["perception"])

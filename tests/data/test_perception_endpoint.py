@@ -11,8 +11,12 @@ from stagewise.data.perception.writer import WriterConfig, write_mcq
 from stagewise.endpoint import ChatClient, EndpointConfig, EndpointError
 
 CAPTIONS = {f"img{i:02d}": f"A photo number {i} of a thing called item{i}" for i in range(8)}
-CAPTIONS |= {"slow": "A photo that makes the server hang TIMEOUT", "boom": "A photo that makes the server fail E500",
-             "junk": "A photo that gets a BADJSON reply", "short": "A photo that gets a MISSOPT reply"}
+CAPTIONS |= {
+    "slow": "A photo that makes the server hang TIMEOUT",
+    "boom": "A photo that makes the server fail E500",
+    "junk": "A photo that gets a BADJSON reply",
+    "short": "A photo that gets a MISSOPT reply",
+}
 SECRET = "sk-test-very-secret-0123456789"
 
 
@@ -28,16 +32,34 @@ def broken_then_fixed():
             if "BADJSON" in text:
                 return (200, '{"question": "Which colour", "options": {"A": "red"')
             if "MISSOPT" in text:
-                return (200, json.dumps({"question": "Where?", "options": {"A": "left", "B": "right", "C": "top"},
-                                         "answer": "A"}))
+                return (
+                    200,
+                    json.dumps(
+                        {
+                            "question": "Where?",
+                            "options": {"A": "left", "B": "right", "C": "top"},
+                            "answer": "A",
+                        }
+                    ),
+                )
         return (200, good_reply(text))
+
     return script, state
 
 
 def cfg(url):
-    return WriterConfig(writer="endpoint", endpoint=EndpointConfig(
-        base_url=url, model="writer-llm", api_key_env="TEST_WRITER_KEY", concurrency=4, timeout_s=0.3,
-        max_retries=1, backoff_s=0.01))
+    return WriterConfig(
+        writer="endpoint",
+        endpoint=EndpointConfig(
+            base_url=url,
+            model="writer-llm",
+            api_key_env="TEST_WRITER_KEY",
+            concurrency=4,
+            timeout_s=0.3,
+            max_retries=1,
+            backoff_s=0.01,
+        ),
+    )
 
 
 def test_failures_are_counted_and_only_they_are_retried(tmp_path, chat_server, monkeypatch, caplog):
@@ -51,7 +73,11 @@ def test_failures_are_counted_and_only_they_are_retried(tmp_path, chat_server, m
     assert report["written"] == 8 and report["failed"] == 4
     assert report["failed_by_reason"] == {"timeout": 1, "http_500": 1, "not_json": 1, "missing_option": 1}
     assert {f["id"]: f["reason"] for f in report["failed_ids"]} == {
-        "slow": "timeout", "boom": "http_500", "junk": "not_json", "short": "missing_option"}
+        "slow": "timeout",
+        "boom": "http_500",
+        "junk": "not_json",
+        "short": "missing_option",
+    }
     # Timeouts and 500s were retried once (2 attempts); a malformed reply is not a transport error.
     texts = server.texts()
     assert sum("E500" in t for t in texts) == 2 and sum("TIMEOUT" in t for t in texts) == 2
@@ -66,7 +92,9 @@ def test_failures_are_counted_and_only_they_are_retried(tmp_path, chat_server, m
     n_before = len(server.requests)
     report = write_mcq(records, out, cfg(server.url))
     retried = server.texts()[n_before:]
-    assert sorted(t.split("\n")[-1] for t in retried) == sorted(CAPTIONS[i] for i in ("slow", "boom", "junk", "short"))
+    assert sorted(t.split("\n")[-1] for t in retried) == sorted(
+        CAPTIONS[i] for i in ("slow", "boom", "junk", "short")
+    )
     assert report["written"] == 12 and report["failed"] == 0
     items = [json.loads(x) for x in (out / "mcq.jsonl").read_text().splitlines()]
     assert [i["id"] for i in items] == list(CAPTIONS)  # input order, whatever order replies came in
@@ -87,8 +115,11 @@ def test_client_does_not_retry_client_errors_and_counts_connection_failures(chat
     except EndpointError as e:
         assert e.reason == "http_400"
     assert len(server.requests) == 1
-    dead = ChatClient(EndpointConfig(base_url="http://127.0.0.1:9/v1", model="m", max_retries=1, backoff_s=0.01,
-                                     timeout_s=1))
+    dead = ChatClient(
+        EndpointConfig(
+            base_url="http://127.0.0.1:9/v1", model="m", max_retries=1, backoff_s=0.01, timeout_s=1
+        )
+    )
     try:
         dead.chat("hello")
         raise AssertionError("expected an EndpointError")
@@ -99,16 +130,26 @@ def test_client_does_not_retry_client_errors_and_counts_connection_failures(chat
 
 def test_bad_input_is_counted_by_id_and_never_crashes(tmp_path, chat_server):
     server = chat_server(lambda text, body: (200, good_reply(text)))
-    caps = {"ok1": "A red ball on a table", "gone": "An image file that is missing",
-            "broken": "An image file that is not an image", "empty": "   ", "ok2": "A blue cup"}
+    caps = {
+        "ok1": "A red ball on a table",
+        "gone": "An image file that is missing",
+        "broken": "An image file that is not an image",
+        "empty": "   ",
+        "ok2": "A blue cup",
+    }
     path = write_docci(tmp_path / "d", caps, broken={"gone": "missing", "broken": "unreadable"})
     with path.open("a") as f:  # a duplicate id and a line that is not JSON
         f.write(json.dumps({"example_id": "ok1", "description": "again", "image_file": "ok1.png"}) + "\n")
         f.write("{not json\n")
     report = write_mcq(sources.docci(path), tmp_path / "out", cfg(server.url))
     bad = {(b["id"], b["field"]) for b in report["bad_input_ids"]}
-    assert bad == {("gone", "image"), ("broken", "image"), ("empty", "caption"), ("ok1", "id"),
-                   ("descriptions.jsonl:7", "line")}
+    assert bad == {
+        ("gone", "image"),
+        ("broken", "image"),
+        ("empty", "caption"),
+        ("ok1", "id"),
+        ("descriptions.jsonl:7", "line"),
+    }
     reasons = {b["id"]: b["reason"] for b in report["bad_input_ids"]}
     assert "not found" in reasons["gone"] and "unreadable" in reasons["broken"]
     assert reasons["ok1"] == "duplicate id"
@@ -129,6 +170,7 @@ def test_concurrency_is_bounded(tmp_path, chat_server):
         with lock:
             state["now"] -= 1
         return (200, good_reply(text))
+
     server = chat_server(script)
     caps = {f"c{i}": f"A picture of thing{i}" for i in range(12)}
     report = write_mcq(sources.docci(write_docci(tmp_path / "d", caps)), tmp_path / "o", cfg(server.url))

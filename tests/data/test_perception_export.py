@@ -25,9 +25,18 @@ def kept_items(tmp_path, n):
     for i in range(n):
         p = tmp_path / "src" / f"{i}.png"
         Image.new("RGB", (28, 28), (i * 9 % 255, 10, 10)).save(p)
-        items.append({"id": f"it{i:03d}", "image": str(p), "caption": f"Caption {i}.", "question": f"Q{i}?",
-                      "options": {"A": "w", "B": "x", "C": "y", "D": "z"}, "answer": "ABCD"[i % 4],
-                      "kind": "detail", "source": "docci"})
+        items.append(
+            {
+                "id": f"it{i:03d}",
+                "image": str(p),
+                "caption": f"Caption {i}.",
+                "question": f"Q{i}?",
+                "options": {"A": "w", "B": "x", "C": "y", "D": "z"},
+                "answer": "ABCD"[i % 4],
+                "kind": "detail",
+                "source": "docci",
+            }
+        )
     return items
 
 
@@ -48,7 +57,9 @@ def test_exports_load_in_their_trainers_formats(tmp_path):
     assert easy[0]["problem"].startswith("<image>") and easy[0]["answer"] in "ABCD"
     assert all((out / "easyr1" / e["images"][0]).exists() for e in easy)
     table = pq.read_table(out / "easyr1" / "train.parquet").to_pylist()
-    assert [t["problem"] for t in table] == [e["problem"] for e in easy] and table[0]["images"] == easy[0]["images"]
+    assert [t["problem"] for t in table] == [e["problem"] for e in easy] and table[0]["images"] == easy[0][
+        "images"
+    ]
 
     sft = json.loads((out / "llamafactory" / "caption_sft.json").read_text())
     assert len(sft) == counts["train"]

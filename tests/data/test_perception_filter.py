@@ -17,10 +17,21 @@ from stagewise.data.perception.filter import (
 from stagewise.endpoint import EndpointConfig
 
 
-@pytest.mark.parametrize("text, letter", [
-    ("answer: C", "C"), ("Answer:(b) because", "B"), ("I think B. answer: D", "D"), ("B) the red one", "B"),
-    ("A red one", "A"), ("Definitely", None), ("", None), (None, None), ("I see", None), ("answer is C", "C"),
-])
+@pytest.mark.parametrize(
+    "text, letter",
+    [
+        ("answer: C", "C"),
+        ("Answer:(b) because", "B"),
+        ("I think B. answer: D", "D"),
+        ("B) the red one", "B"),
+        ("A red one", "A"),
+        ("Definitely", None),
+        ("", None),
+        (None, None),
+        ("I see", None),
+        ("answer is C", "C"),
+    ],
+)
 def test_filter_letter(text, letter):
     assert filter_letter(text) == letter
 
@@ -28,7 +39,9 @@ def test_filter_letter(text, letter):
 def test_boxed_extraction_for_thinking_models():
     trace = "<think>I see 3. Options: 3 is C, 2 is A. 3 is C.</think> \\boxed{C}"
     assert boxed_letter(trace) == "C" and filter_letter(trace) == "C"
-    assert filter_letter("<think>Options: 2 is A, 3 is C</think> \\boxed{C}") == "A"  # the paper's rule reads A
+    assert (
+        filter_letter("<think>Options: 2 is A, 3 is C</think> \\boxed{C}") == "A"
+    )  # the paper's rule reads A
     assert boxed_letter("<think>I see 3 red") is None
 
 
@@ -47,9 +60,19 @@ PLAN = {
 def items(tmp_path, ids):
     Image.new("RGB", (28, 28), "red").save(tmp_path / "x.png")
     kinds = {"keep": "spatial", "fallback": "spatial"}
-    return [{"id": i, "image": str(tmp_path / "x.png"), "caption": f"caption of {i}", "question": f"About {i}?",
-             "options": {"A": "one", "B": "two", "C": "three", "D": "four"}, "answer": "A",
-             "kind": kinds.get(i, "detail"), "source": "t"} for i in ids]
+    return [
+        {
+            "id": i,
+            "image": str(tmp_path / "x.png"),
+            "caption": f"caption of {i}",
+            "question": f"About {i}?",
+            "options": {"A": "one", "B": "two", "C": "three", "D": "four"},
+            "answer": "A",
+            "kind": kinds.get(i, "detail"),
+            "source": "t",
+        }
+        for i in ids
+    ]
 
 
 def plan_server(chat_server, plan):
@@ -57,8 +80,12 @@ def plan_server(chat_server, plan):
 
 
 def endpoint_models(url, names):
-    return [FilterModel(n, endpoint=EndpointConfig(base_url=url, model=n, concurrency=3, max_retries=0,
-                                                   timeout_s=5)) for n in names]
+    return [
+        FilterModel(
+            n, endpoint=EndpointConfig(base_url=url, model=n, concurrency=3, max_retries=0, timeout_s=5)
+        )
+        for n in names
+    ]
 
 
 def test_keep_rule_every_model_wrong_from_image_right_from_caption(tmp_path, chat_server):
@@ -73,8 +100,12 @@ def test_keep_rule_every_model_wrong_from_image_right_from_caption(tmp_path, cha
     assert report["per_model"]["m1"]["keep_rate"] == round(4 / 7, 4)
     assert report["per_model"]["m2"]["n"] == 6 and report["per_model"]["m2"]["keep_rate"] == round(5 / 6, 4)
     assert report["per_model"]["m1"]["image_empty_rate"] == round(1 / 7, 4)
-    assert report["per_kind"]["spatial"] == {"n": 2, "kept": 2, "keep_rate": 1.0,
-                                             "keep_rate_per_model": {"m1": 1.0, "m2": 1.0}}
+    assert report["per_kind"]["spatial"] == {
+        "n": 2,
+        "kept": 2,
+        "keep_rate": 1.0,
+        "keep_rate_per_model": {"m1": 1.0, "m2": 1.0},
+    }
     assert report["per_kind"]["detail"]["kept"] == 0
     assert "| m1 | 7 |" in (tmp_path / "f" / "filter_report.md").read_text()
     # Every request: one with the image, one with the caption and no image, at most 8 new tokens, greedy.
@@ -101,6 +132,7 @@ def _script(plan):
             return (500, "")
         has_image = not isinstance(body["messages"][0]["content"], str)
         return (200, replies[0] if has_image else replies[1])
+
     return script
 
 
@@ -108,16 +140,19 @@ def test_k_samples_use_pass_rate_thresholds(tmp_path, chat_server):
     def script(text, body):
         has_image = not isinstance(body["messages"][0]["content"], str)
         return (200, ["answer: B", "answer: A", "answer: C"] if has_image else ["A", "A", "B"])
+
     server = chat_server(script)
     its = items(tmp_path, ["x"])
     strict = FilterConfig(models=endpoint_models(server.url, ["m"]), samples=3)
     assert run_filter(its, tmp_path / "strict", strict)["kept"] == 0
-    loose = FilterConfig(models=endpoint_models(server.url, ["m"]), samples=3, min_image_wrong=0.6,
-                         min_caption_right=0.6)
+    loose = FilterConfig(
+        models=endpoint_models(server.url, ["m"]), samples=3, min_image_wrong=0.6, min_caption_right=0.6
+    )
     report = run_filter(its, tmp_path / "loose", loose)
     assert report["kept"] == 1 and report["per_model"]["m"]["image_wrong_rate"] == round(2 / 3, 4)
-    assert {r["body"]["n"] for r in server.requests} == {3} and {r["body"]["temperature"] for r in
-                                                                server.requests} == {1.0}
+    assert {r["body"]["n"] for r in server.requests} == {3} and {
+        r["body"]["temperature"] for r in server.requests
+    } == {1.0}
 
 
 def test_local_model_filter_and_cache(tmp_path, tiny_model_dir):
@@ -126,7 +161,9 @@ def test_local_model_filter_and_cache(tmp_path, tiny_model_dir):
     report = run_filter(its, tmp_path / "f", cfg)
     assert report["per_model"]["tiny"]["n"] == 3 and report["runs"][0]["asked"] == 3
     rows = [json.loads(x) for x in (tmp_path / "f" / "filter_items.jsonl").read_text().splitlines()]
-    assert [r["id"] for r in rows] == ["a", "b", "c"] and all(len(r["filter"]["tiny"]["image"]) == 1 for r in rows)
+    assert [r["id"] for r in rows] == ["a", "b", "c"] and all(
+        len(r["filter"]["tiny"]["image"]) == 1 for r in rows
+    )
     assert run_filter(its, tmp_path / "f", cfg)["runs"] == []  # all cached: the model is not even loaded
     # The rule is decided from cached replies: zero thresholds keep everything without asking the model again.
     everything = FilterConfig(models=cfg.models, min_image_wrong=0.0, min_caption_right=0.0)
@@ -151,4 +188,6 @@ def test_local_model_k_samples(tmp_path, tiny_model_dir):
     cfg = FilterConfig(models=[FilterModel("tiny", path=str(tiny_model_dir))], samples=3, batch_size=2)
     run_filter(its, tmp_path / "f", cfg)
     rows = [json.loads(x) for x in (tmp_path / "f" / "filter_items.jsonl").read_text().splitlines()]
-    assert all(len(r["filter"]["tiny"]["image"]) == 3 and len(r["filter"]["tiny"]["caption"]) == 3 for r in rows)
+    assert all(
+        len(r["filter"]["tiny"]["image"]) == 3 and len(r["filter"]["tiny"]["caption"]) == 3 for r in rows
+    )

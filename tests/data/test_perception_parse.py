@@ -7,8 +7,11 @@ import pytest
 from stagewise.data.perception.offline import NoQuestion, write_from_scene
 from stagewise.data.perception.parse import ParseError, parse_mcq, question_kind
 
-GOOD = {"question": "What is left of the cup?", "options": {"A": "a pen", "B": "a key", "C": "a coin", "D": "a map"},
-        "answer": "C"}
+GOOD = {
+    "question": "What is left of the cup?",
+    "options": {"A": "a pen", "B": "a key", "C": "a coin", "D": "a map"},
+    "answer": "C",
+}
 
 
 def test_valid_reply_fenced_or_not():
@@ -18,20 +21,23 @@ def test_valid_reply_fenced_or_not():
     assert parse_mcq(json.dumps(listed))["options"] == GOOD["options"]
 
 
-@pytest.mark.parametrize("reply, reason", [
-    ("", "empty_reply"),
-    ("Sure! Here is the question: {...}", "not_json"),
-    ('{"question": "x", "options": {"A": "1"', "not_json"),
-    ("[1, 2, 3]", "not_object"),
-    (json.dumps({**GOOD, "question": " "}), "missing_question"),
-    (json.dumps({**GOOD, "options": {"A": "a", "B": "b", "C": "c"}}), "missing_option"),
-    (json.dumps({**GOOD, "options": {"A": "a", "B": "b", "C": "c", "D": ""}}), "missing_option"),
-    (json.dumps({**GOOD, "options": {"A": "a", "B": "b", "C": "c", "D": "d", "E": "e"}}), "bad_options"),
-    (json.dumps({**GOOD, "options": "A, B, C, D"}), "bad_options"),
-    (json.dumps({**GOOD, "options": {"A": "a", "B": "A", "C": "c", "D": "d"}}), "duplicate_options"),
-    (json.dumps({**GOOD, "answer": "E"}), "bad_answer"),
-    (json.dumps({k: v for k, v in GOOD.items() if k != "answer"}), "bad_answer"),
-])
+@pytest.mark.parametrize(
+    "reply, reason",
+    [
+        ("", "empty_reply"),
+        ("Sure! Here is the question: {...}", "not_json"),
+        ('{"question": "x", "options": {"A": "1"', "not_json"),
+        ("[1, 2, 3]", "not_object"),
+        (json.dumps({**GOOD, "question": " "}), "missing_question"),
+        (json.dumps({**GOOD, "options": {"A": "a", "B": "b", "C": "c"}}), "missing_option"),
+        (json.dumps({**GOOD, "options": {"A": "a", "B": "b", "C": "c", "D": ""}}), "missing_option"),
+        (json.dumps({**GOOD, "options": {"A": "a", "B": "b", "C": "c", "D": "d", "E": "e"}}), "bad_options"),
+        (json.dumps({**GOOD, "options": "A, B, C, D"}), "bad_options"),
+        (json.dumps({**GOOD, "options": {"A": "a", "B": "A", "C": "c", "D": "d"}}), "duplicate_options"),
+        (json.dumps({**GOOD, "answer": "E"}), "bad_answer"),
+        (json.dumps({k: v for k, v in GOOD.items() if k != "answer"}), "bad_answer"),
+    ],
+)
 def test_malformed_replies_have_a_reason(reply, reason):
     with pytest.raises(ParseError) as e:
         parse_mcq(reply)
@@ -72,8 +78,10 @@ def test_offline_writer_world_style_asks_the_world_perception_questions(world_di
     from stagewise.world.scene import COLOURS, Scene
     from stagewise.world.tasks import CHART_PERCEPTION_KINDS, PERCEPTION_KINDS, QUADRANTS
 
-    fixed = [dict(zip("ABCD", opts, strict=True)) for opts in
-             (COLOURS, QUADRANTS, ("1", "2", "3", "4"), tuple(f"bar {b}" for b in "ABCD"))]
+    fixed = [
+        dict(zip("ABCD", opts, strict=True))
+        for opts in (COLOURS, QUADRANTS, ("1", "2", "3", "4"), tuple(f"bar {b}" for b in "ABCD"))
+    ]
     kinds, skipped = set(), 0
     for r in sources.world(world_dir):
         try:
@@ -100,9 +108,11 @@ def test_balance_answers_evens_out_gold_letters_per_kind():
 
     from stagewise.data.perception.pipeline import balance_answers
 
-    items = ([{"id": f"c{i:02d}", "kind": "colour", "answer": "A"} for i in range(9)]
-             + [{"id": f"d{i:02d}", "kind": "colour", "answer": "C"} for i in range(3)]
-             + [{"id": f"p{i:02d}", "kind": "position", "answer": "B"} for i in range(5)])
+    items = (
+        [{"id": f"c{i:02d}", "kind": "colour", "answer": "A"} for i in range(9)]
+        + [{"id": f"d{i:02d}", "kind": "colour", "answer": "C"} for i in range(3)]
+        + [{"id": f"p{i:02d}", "kind": "position", "answer": "B"} for i in range(5)]
+    )
     out = balance_answers(items)
     assert Counter((r["kind"], r["answer"]) for r in out) == {("colour", "A"): 3, ("colour", "C"): 3}
     assert [r["id"] for r in out] == ["c00", "c01", "c02", "d00", "d01", "d02"]  # stable: first ids, id order

@@ -15,9 +15,31 @@ FINAL = ("mcq.jsonl", "write_report.json", "bad_input.jsonl")
 
 def run_cli(url, docci, out) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "stagewise.cli", "data", "write-mcq", "--source", "docci", "--input", str(docci),
-           "--out", str(out), "--writer", "endpoint", "--base-url", url, "--model", "m", "--concurrency", "2",
-           "--timeout", "5", "--retries", "0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "stagewise.cli",
+        "data",
+        "write-mcq",
+        "--source",
+        "docci",
+        "--input",
+        str(docci),
+        "--out",
+        str(out),
+        "--writer",
+        "endpoint",
+        "--base-url",
+        url,
+        "--model",
+        "m",
+        "--concurrency",
+        "2",
+        "--timeout",
+        "5",
+        "--retries",
+        "0",
+    ]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

@@ -44,8 +44,10 @@ def _check(rows: list[dict], n_images: int = 1):
 def test_jsonl_with_columns_and_image_dir(tmp_path):
     """The paper's stage-1 formatter writes `prompt`/`image_path` with paths relative to an image folder."""
     _image(tmp_path / "imgs" / "x.png")
-    rows = [{"example_id": "a", "prompt": "<image>How many?", "answer": 2, "image_path": ["x.png"]},
-            {"example_id": "b", "prompt": "<image>How many?", "answer": 3, "image_path": ["x.png"]}]
+    rows = [
+        {"example_id": "a", "prompt": "<image>How many?", "answer": 2, "image_path": ["x.png"]},
+        {"example_id": "b", "prompt": "<image>How many?", "answer": 3, "image_path": ["x.png"]},
+    ]
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     with pytest.raises(DataError, match=r"train.jsonl:1: missing field 'problem' \(the row has 'prompt'"):
@@ -68,11 +70,21 @@ def test_an_image_column_under_another_name_is_never_dropped(tmp_path):
 def test_parquet_and_json_files(tmp_path):
     big = _big_jpeg_bytes()
     ds = datasets.Dataset.from_dict(
-        {"id": ["a", "b"], "problem": ["q1", "q2"], "answer": ["2", "3"],
-         "images": [[{"bytes": big, "path": None}], [{"bytes": big, "path": None}]]},
-        features=datasets.Features({"id": datasets.Value("string"), "problem": datasets.Value("string"),
-                                    "answer": datasets.Value("string"),
-                                    "images": datasets.List(datasets.Image())}))
+        {
+            "id": ["a", "b"],
+            "problem": ["q1", "q2"],
+            "answer": ["2", "3"],
+            "images": [[{"bytes": big, "path": None}], [{"bytes": big, "path": None}]],
+        },
+        features=datasets.Features(
+            {
+                "id": datasets.Value("string"),
+                "problem": datasets.Value("string"),
+                "answer": datasets.Value("string"),
+                "images": datasets.List(datasets.Image()),
+            }
+        ),
+    )
     ds.to_parquet(tmp_path / "d.parquet")
     cache = tmp_path / "cache"
     rows = load_rows(tmp_path / "d.parquet", decode=False, cache_dir=cache)
@@ -81,17 +93,28 @@ def test_parquet_and_json_files(tmp_path):
     assert rows[0]["images"][0]["path"] == rows[1]["images"][0]["path"]
     assert Path(rows[0]["images"][0]["path"]).read_bytes() == big and len(list(cache.rglob("*.jpeg"))) == 1
     _image(tmp_path / "x.png")
-    (tmp_path / "d.json").write_text(json.dumps([
-        {"id": "a", "problem": "q", "answer": 2, "image": "x.png"},
-        {"id": "b", "problem": "q", "answer": 3, "image": "x.png"}]))
+    (tmp_path / "d.json").write_text(
+        json.dumps(
+            [
+                {"id": "a", "problem": "q", "answer": 2, "image": "x.png"},
+                {"id": "b", "problem": "q", "answer": 3, "image": "x.png"},
+            ]
+        )
+    )
     _check(load_rows(tmp_path / "d.json", decode=False))
 
 
 def test_saved_datasets_with_an_images_list_column(tmp_path):
     """A `save_to_disk` folder whose `images` column is a list (once read as 0 images per row)."""
     _image(tmp_path / "x.png")
-    ds = datasets.Dataset.from_dict({"id": ["a", "b"], "problem": ["q", "q"], "answer": ["2", "3"],
-                                     "images": [[str(tmp_path / "x.png")] * 2, [str(tmp_path / "x.png")] * 2]})
+    ds = datasets.Dataset.from_dict(
+        {
+            "id": ["a", "b"],
+            "problem": ["q", "q"],
+            "answer": ["2", "3"],
+            "images": [[str(tmp_path / "x.png")] * 2, [str(tmp_path / "x.png")] * 2],
+        }
+    )
     ds = ds.cast_column("images", datasets.List(datasets.Image()))
     ds.save_to_disk(str(tmp_path / "saved"))
     _check(load_rows(tmp_path / "saved", decode=False), n_images=2)
@@ -107,28 +130,49 @@ def test_a_folder_load_dataset_reads(tmp_path):
     _image(folder / "train" / "0.png")
     _image(folder / "train" / "1.png", colour="blue")
     (folder / "train" / "metadata.jsonl").write_text(
-        json.dumps({"file_name": "0.png", "id": "a", "problem": "q", "answer": "2"}) + "\n"
-        + json.dumps({"file_name": "1.png", "id": "b", "problem": "q", "answer": "3"}) + "\n")
+        json.dumps({"file_name": "0.png", "id": "a", "problem": "q", "answer": "2"})
+        + "\n"
+        + json.dumps({"file_name": "1.png", "id": "b", "problem": "q", "answer": "3"})
+        + "\n"
+    )
     _check(load_rows(folder, decode=False))  # imagefolder: an `image` column of datasets.Image
 
 
 def test_hub_ids_go_to_load_dataset_with_split_config_and_revision(tmp_path, monkeypatch):
     _image(tmp_path / "x.png")
-    local = datasets.Dataset.from_dict({"id": ["a", "b"], "problem": ["q", "q"], "answer": ["2", "3"],
-                                        "image": [str(tmp_path / "x.png")] * 2})
+    local = datasets.Dataset.from_dict(
+        {
+            "id": ["a", "b"],
+            "problem": ["q", "q"],
+            "answer": ["2", "3"],
+            "image": [str(tmp_path / "x.png")] * 2,
+        }
+    )
     calls = []
 
-    def fake_load_dataset(path, **kwargs):  # the Hub stays offline: the call is recorded, a local dataset returned
+    def fake_load_dataset(
+        path, **kwargs
+    ):  # the Hub stays offline: the call is recorded, a local dataset returned
         calls.append((path, kwargs))
         return local.cast_column("image", datasets.Image())
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    _check(load_rows("UCSC-VLAA/VLM-CapCurriculum-Perception-Data", decode=False, config_name="default",
-                     revision="abc123"))
+    _check(
+        load_rows(
+            "UCSC-VLAA/VLM-CapCurriculum-Perception-Data",
+            decode=False,
+            config_name="default",
+            revision="abc123",
+        )
+    )
     _check(load_rows("org/name@test", decode=False))
-    assert calls == [("UCSC-VLAA/VLM-CapCurriculum-Perception-Data",
-                      {"split": "train", "name": "default", "revision": "abc123"}),
-                     ("org/name", {"split": "test"})]
+    assert calls == [
+        (
+            "UCSC-VLAA/VLM-CapCurriculum-Perception-Data",
+            {"split": "train", "name": "default", "revision": "abc123"},
+        ),
+        ("org/name", {"split": "test"}),
+    ]
 
 
 def test_a_hub_id_that_does_not_exist_is_named(tmp_path, monkeypatch):
@@ -143,12 +187,15 @@ def test_recipe_takes_hub_ids_and_checks_image_dir_and_columns(tmp_path):
 
     def recipe(data: str) -> Path:
         p = tmp_path / "r.yaml"
-        p.write_text(f"name: r\noutput_dir: {tmp_path}\nstages:\n  - {{name: v, capability: visual_reasoning, "
-                     f"data: {data}}}\n")
+        p.write_text(
+            f"name: r\noutput_dir: {tmp_path}\nstages:\n  - {{name: v, capability: visual_reasoning, "
+            f"data: {data}}}\n"
+        )
         return p
 
-    assert load_recipe(recipe("{paths: [org/name@train], columns: {problem: prompt}}")).stages[0].data.columns == {
-        "problem": "prompt"}
+    assert load_recipe(recipe("{paths: [org/name@train], columns: {problem: prompt}}")).stages[
+        0
+    ].data.columns == {"problem": "prompt"}
     with pytest.raises(RecipeError, match=r"data.paths: file not found: data/x.jsonl"):
         load_recipe(recipe("{paths: [data/x.jsonl]}"))
     with pytest.raises(RecipeError, match=r"data.image_dir: folder not found: nowhere"):
@@ -203,10 +250,14 @@ def test_a_jpeg_with_bytes_after_its_end_marker_is_readable_and_a_cut_one_is_not
     data = img.read_bytes()
     img.write_bytes(data + b"camera trailer " * 20)  # some cameras append data after the JPEG's end
     (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
-    rows = [{"id": "a", "problem": "q", "answer": "2", "images": ["x.jpg"]},
-            {"id": "b", "problem": "q", "answer": "3", "images": ["x.jpg"]}]
+    rows = [
+        {"id": "a", "problem": "q", "answer": "2", "images": ["x.jpg"]},
+        {"id": "b", "problem": "q", "answer": "3", "images": ["x.jpg"]},
+    ]
     (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     _check(load_rows(tmp_path / "d.jsonl", decode=False))
     (tmp_path / "d.jsonl").write_text(json.dumps({**rows[0], "images": ["cut.jpg"]}) + "\n")
-    with pytest.raises(DataError, match=r"d.jsonl:1: field 'images': broken image: .*cut.jpg \(JPEG file cut short"):
+    with pytest.raises(
+        DataError, match=r"d.jsonl:1: field 'images': broken image: .*cut.jpg \(JPEG file cut short"
+    ):
         load_rows(tmp_path / "d.jsonl", decode=False)

@@ -13,10 +13,13 @@ def write_jsonl(path, rows):
 
 def test_paper_schema_round_trip(tmp_path):
     Image.new("RGB", (32, 32), "red").save(tmp_path / "a.png")
-    p = write_jsonl(tmp_path / "d.jsonl", [
-        {"index": 0, "problem": "<image>How many?", "answer": 3, "images": ["a.png"], "source": "x"},
-        {"index": 1, "problem": "2+2?", "answer": "4", "images": [], "source": "x"},
-    ])
+    p = write_jsonl(
+        tmp_path / "d.jsonl",
+        [
+            {"index": 0, "problem": "<image>How many?", "answer": 3, "images": ["a.png"], "source": "x"},
+            {"index": 1, "problem": "2+2?", "answer": "4", "images": [], "source": "x"},
+        ],
+    )
     rows = to_trl_rows(read_jsonl_rows(p))
     assert rows[0]["answer"] == "3" and rows[0]["answer_kind"] == "number"
     assert rows[0]["images"][0].size == (32, 32)
@@ -34,8 +37,11 @@ def test_paper_schema_round_trip(tmp_path):
         ('{"problem": "x", "images": []}', r"d.jsonl:2: missing field 'answer'"),
         ('{"problem": 5, "answer": "1"}', r"d.jsonl:2: field 'problem' has type int"),
         ('{"problem": "x", "answer": "1", "images": "a.png"}', r"d.jsonl:2: field 'images' must be a list"),
-        ('{"problem": "x", "answer": "1", "images": ["gone.png"]}', r"d.jsonl:2: field 'images': file not found"),
-        ('[1, 2]', r"d.jsonl:2: row is not a JSON object"),
+        (
+            '{"problem": "x", "answer": "1", "images": ["gone.png"]}',
+            r"d.jsonl:2: field 'images': file not found",
+        ),
+        ("[1, 2]", r"d.jsonl:2: row is not a JSON object"),
     ],
 )
 def test_malformed_rows_name_file_line_and_field(tmp_path, line, message):

@@ -19,7 +19,11 @@ def _write(tmp_path, lines, name="d.jsonl", end=b"\n"):
     Image.new("RGB", (16, 16), "red").save(tmp_path / "ok.png")
     body = [json.dumps(GOOD).encode()]
     for line in lines:
-        body.append(line if isinstance(line, bytes) else (line if isinstance(line, str) else json.dumps(line)).encode())
+        body.append(
+            line
+            if isinstance(line, bytes)
+            else (line if isinstance(line, str) else json.dumps(line)).encode()
+        )
     path = tmp_path / name
     path.write_bytes(b"\n".join(body) + end)
     return path
@@ -58,17 +62,32 @@ def test_text_file_named_png(tmp_path):
 
 def _png_header(width, height):
     """A PNG that claims `width`x`height` pixels and holds none: what a decompression bomb's header looks like."""
+
     def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    )
 
 
 def test_decompression_bomb_header(tmp_path):
     # Over twice the limit, where PIL itself raises DecompressionBombError while opening.
     (tmp_path / "bad.png").write_bytes(_png_header(60_000, 60_000))
-    msg = _raises(_write(tmp_path, [_row()]), "d.jsonl:2:", "field 'images'", "bad.png", "image too large",
-                  "MAX_IMAGE_PIXELS")
+    msg = _raises(
+        _write(tmp_path, [_row()]),
+        "d.jsonl:2:",
+        "field 'images'",
+        "bad.png",
+        "image too large",
+        "MAX_IMAGE_PIXELS",
+    )
     assert str(60_000 * 60_000) in msg and str(Image.MAX_IMAGE_PIXELS) in msg
 
 
@@ -76,8 +95,14 @@ def test_image_over_the_pixel_limit_is_an_error_not_a_warning(tmp_path, monkeypa
     # Between the limit and twice it PIL only warns (DecompressionBombWarning); here it is an error.
     Image.new("RGB", (40, 40), "blue").save(tmp_path / "bad.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
-    _raises(_write(tmp_path, [_row()]), "d.jsonl:2:", "field 'images'", "bad.png", "40x40 = 1600 pixels",
-            "limit of 1000")
+    _raises(
+        _write(tmp_path, [_row()]),
+        "d.jsonl:2:",
+        "field 'images'",
+        "bad.png",
+        "40x40 = 1600 pixels",
+        "limit of 1000",
+    )
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # None: no limit, as in PIL
     assert load_rows(tmp_path / "d.jsonl")[1]["images"][0].size == (40, 40)
 
@@ -85,8 +110,13 @@ def test_image_over_the_pixel_limit_is_an_error_not_a_warning(tmp_path, monkeypa
 def test_directory_and_missing_image(tmp_path):
     (tmp_path / "bad.png").mkdir()
     _raises(_write(tmp_path, [_row()]), "d.jsonl:2:", "field 'images'", "not a file", "bad.png")
-    _raises(_write(tmp_path, [_row(images=["gone.png"])]), "d.jsonl:2:", "field 'images'", "file not found",
-            "gone.png")
+    _raises(
+        _write(tmp_path, [_row(images=["gone.png"])]),
+        "d.jsonl:2:",
+        "field 'images'",
+        "file not found",
+        "gone.png",
+    )
 
 
 @pytest.mark.parametrize("content", [b"", b"\n\n  \n\t\n"])
@@ -97,14 +127,23 @@ def test_no_rows(tmp_path, content):
 
 def test_empty_saved_dataset(tmp_path):
     features = datasets.Features({"problem": datasets.Value("string"), "answer": datasets.Value("string")})
-    datasets.Dataset.from_dict({"problem": [], "answer": []}, features=features).save_to_disk(str(tmp_path / "ds"))
+    datasets.Dataset.from_dict({"problem": [], "answer": []}, features=features).save_to_disk(
+        str(tmp_path / "ds")
+    )
     _raises(tmp_path / "ds", "ds", "no rows")
 
 
 def test_duplicate_ids(tmp_path):
     Image.new("RGB", (16, 16)).save(tmp_path / "bad.png")
-    msg = _raises(_write(tmp_path, ["", {**GOOD, "answer": "4"}]), "d.jsonl:3:", "field 'id'", "'a'",
-                  "line 1", "different answer", "'3' there, '4' here")
+    msg = _raises(
+        _write(tmp_path, ["", {**GOOD, "answer": "4"}]),
+        "d.jsonl:3:",
+        "field 'id'",
+        "'a'",
+        "line 1",
+        "different answer",
+        "'3' there, '4' here",
+    )
     # Identical duplicates are rejected too: ids key rewards, logs and evaluation.
     msg = _raises(_write(tmp_path, [GOOD]), "d.jsonl:2:", "field 'id'", "'a'", "line 1", "unique")
     assert "different answer" not in msg
@@ -115,8 +154,16 @@ def test_duplicate_ids(tmp_path):
 
 @pytest.mark.parametrize(
     "answer, reason",
-    [("NaN", "is nan"), ("Infinity", "is inf"), ("null", "is null"), ('""', "is empty"), ('"  "', "is empty"),
-     ("true", "has type bool"), ("[1]", "has type list"), ('{"a": 1}', "has type dict")],
+    [
+        ("NaN", "is nan"),
+        ("Infinity", "is inf"),
+        ("null", "is null"),
+        ('""', "is empty"),
+        ('"  "', "is empty"),
+        ("true", "has type bool"),
+        ("[1]", "has type list"),
+        ('{"a": 1}', "has type dict"),
+    ],
 )
 def test_bad_answers(tmp_path, answer, reason):
     line = '{"id": "b", "problem": "2+2?", "answer": ' + answer + "}"
@@ -145,7 +192,9 @@ def test_non_utf8_bytes(tmp_path):
 
 def test_utf8_bom_and_line_separators_are_fine(tmp_path):
     path = tmp_path / "d.jsonl"
-    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"problem": "a\u2028b?", "answer": "1"}, ensure_ascii=False).encode())
+    path.write_bytes(
+        b"\xef\xbb\xbf" + json.dumps({"problem": "a\u2028b?", "answer": "1"}, ensure_ascii=False).encode()
+    )
     rows = load_rows(path)
     assert len(rows) == 1 and rows[0]["problem"] == "a\u2028b?"
 
@@ -156,7 +205,9 @@ def test_torn_last_line(tmp_path):
 
 
 def test_malformed_line_in_the_middle(tmp_path):
-    path = _write(tmp_path, ['{"id": "b", "problem": "2+2?" "answer": "4"}', {"id": "c", "problem": "x", "answer": 1}])
+    path = _write(
+        tmp_path, ['{"id": "b", "problem": "2+2?" "answer": "4"}', {"id": "c", "problem": "x", "answer": 1}]
+    )
     msg = _raises(path, "d.jsonl:2:", "not valid JSON", "column")
     assert "cut short" not in msg
 
@@ -175,8 +226,14 @@ def test_malformed_line_in_the_middle(tmp_path):
         ({"id": "b", "problem": "x", "answer": "1", "solution": 3}, ("field 'solution' has type int",)),
         ({"id": "b", "problem": "x", "answer": "1", "kind": ["k"]}, ("field 'kind' has type list",)),
         ({"id": "b", "problem": "x", "answer": "A", "answer_kind": "mcq"}, ("field 'answer_kind' is 'mcq'",)),
-        ({"id": "b", "problem": "x", "answer": "1", "images": [3]}, ("field 'images'", "must be a path, bytes or an image, got int")),
-        ({"id": "b", "problem": "x", "answer": "1", "images": [""]}, ("field 'images'", "an image path is empty")),
+        (
+            {"id": "b", "problem": "x", "answer": "1", "images": [3]},
+            ("field 'images'", "must be a path, bytes or an image, got int"),
+        ),
+        (
+            {"id": "b", "problem": "x", "answer": "1", "images": [""]},
+            ("field 'images'", "an image path is empty"),
+        ),
     ],
 )
 def test_missing_fields_and_wrong_types(tmp_path, row, parts):
@@ -198,9 +255,17 @@ def test_to_dataset_errors_are_data_errors():
 def test_good_rows_still_load(tmp_path):
     # The checks pass the shapes real data has: numeric answers, null images, a few images, id from index.
     Image.new("L", (8, 8)).save(tmp_path / "grey.png")
-    rows = [{"index": 1, "id": None, "problem": "1+1?", "answer": 2, "images": None},
-            {"index": 2, "problem": "<image><image>Same?", "answer": 0.5, "images": ["ok.png", "grey.png"],
-             "answer_kind": "number", "solution": None}]
+    rows = [
+        {"index": 1, "id": None, "problem": "1+1?", "answer": 2, "images": None},
+        {
+            "index": 2,
+            "problem": "<image><image>Same?",
+            "answer": 0.5,
+            "images": ["ok.png", "grey.png"],
+            "answer_kind": "number",
+            "solution": None,
+        },
+    ]
     loaded = load_rows(_write(tmp_path, rows))
     assert [r["id"] for r in loaded] == ["a", "d-1", "d-2"]
     assert [r["answer"] for r in loaded] == ["3", "2", "0.5"]

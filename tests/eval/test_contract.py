@@ -25,7 +25,9 @@ CONSTANTS = {
 @pytest.mark.parametrize("name", list(BENCHMARKS))
 def test_every_benchmark_declares_the_contract(name):
     names = vars(BENCHMARKS[name])
-    missing = [k for k in [*CONSTANTS, "load", "prompt", "extract", "score", "metrics", "judge"] if k not in names]
+    missing = [
+        k for k in [*CONSTANTS, "load", "prompt", "extract", "score", "metrics", "judge"] if k not in names
+    ]
     assert not missing, f"{name} lacks {missing}"
     for key, types in CONSTANTS.items():
         assert isinstance(names[key], types), (name, key)
@@ -48,8 +50,15 @@ def test_world_subset_picks_families(world_dir):
     assert [r["family"] for r in rows] == ["perception"] * 2 + ["textual"] * 2
 
 
-@pytest.mark.parametrize("first", ["stagewise.eval.benchmarks.world", "stagewise.eval.harness",
-                                   "stagewise.eval.world_eval", "stagewise.judge"])
+@pytest.mark.parametrize(
+    "first",
+    [
+        "stagewise.eval.benchmarks.world",
+        "stagewise.eval.harness",
+        "stagewise.eval.world_eval",
+        "stagewise.judge",
+    ],
+)
 def test_eval_modules_import_in_any_order(first):
     """No import cycle between the harness, the world benchmark and its wrapper: each imports first on its own."""
     subprocess.run([sys.executable, "-c", f"import {first}"], check=True)
@@ -60,8 +69,15 @@ def test_eval_run_defaults_come_from_the_benchmark_and_the_command_line_override
 
     from stagewise.cli.eval import _eval_settings
 
-    args = argparse.Namespace(bench="world", instruction=None, mode="official", extract=None, system_prompt=None,
-                              max_new_tokens=None, batch_size=None)
+    args = argparse.Namespace(
+        bench="world",
+        instruction=None,
+        mode="official",
+        extract=None,
+        system_prompt=None,
+        max_new_tokens=None,
+        batch_size=None,
+    )
     world = _eval_settings(args)
     assert (world.instruction, world.max_new_tokens, world.batch_size) == ("think_boxed", 128, 64)
     other = _eval_settings(args, "mathvista")

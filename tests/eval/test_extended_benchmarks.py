@@ -48,10 +48,13 @@ def test_visonlyqa_rule_is_the_official(response, options, qtype, official):
     assert visonlyqa.extract(response, {"options": options, "question_type": qtype}) == official
 
 
-@pytest.mark.parametrize(("response", "options", "qtype", "question", "reply", "gold", "sent", "final", "accuracy"),
-                         EXPECTED["visonlyqa_judged"])
-def test_visonlyqa_judge_asks_and_reads_as_the_official(response, options, qtype, question, reply, gold, sent,
-                                                        final, accuracy):
+@pytest.mark.parametrize(
+    ("response", "options", "qtype", "question", "reply", "gold", "sent", "final", "accuracy"),
+    EXPECTED["visonlyqa_judged"],
+)
+def test_visonlyqa_judge_asks_and_reads_as_the_official(
+    response, options, qtype, question, reply, gold, sent, final, accuracy
+):
     """Where the official script asks GPT-4o, the judge is asked the same prompt, and its reply is read the same
     way (multiple-answer rows included: the official code has no rule for them)."""
     from stagewise.data.prompts import load_prompt
@@ -76,19 +79,38 @@ def test_visonlyqa_judge_scores_multiple_answer_rows_through_the_harness():
         def ask(self, template, **fields):
             return "a, c"
 
-    row = {"id": "m1", "subset": "chemistry__shape_multi", "question_type": "multiple_answers",
-           "options": list("abcd"), "answer": "a,c", "prompt": "Which are rings?"}
+    row = {
+        "id": "m1",
+        "subset": "chemistry__shape_multi",
+        "question_type": "multiple_answers",
+        "options": list("abcd"),
+        "answer": "a,c",
+        "prompt": "Which are rings?",
+    }
     settings = harness.EvalSettings()
     assert harness.score_response(visonlyqa_real, row, "(a) and (c)", settings, Judge())["correct"]
     assert not harness.score_response(visonlyqa_real, row, "(a) and (c)", settings)["correct"]
 
 
 def test_visonlyqa_without_a_judge_counts_unread_multiple_answer_rows():
-    rows = [{"subset": "chemistry__shape_multi", "question_type": "multiple_answers", "options": list("abcd"),
-             "answer": "a,c"},
-            {"subset": "geometry__triangle", "question_type": "single_answer", "options": ["True", "False"],
-             "answer": "True"}]
-    results = [{"extracted": visonlyqa.extract(r, row), "correct": False} for r, row in zip(("a,c", "True"), rows, strict=True)]
+    rows = [
+        {
+            "subset": "chemistry__shape_multi",
+            "question_type": "multiple_answers",
+            "options": list("abcd"),
+            "answer": "a,c",
+        },
+        {
+            "subset": "geometry__triangle",
+            "question_type": "single_answer",
+            "options": ["True", "False"],
+            "answer": "True",
+        },
+    ]
+    results = [
+        {"extracted": visonlyqa.extract(r, row), "correct": False}
+        for r, row in zip(("a,c", "True"), rows, strict=True)
+    ]
     results[1]["correct"] = visonlyqa.score(results[1]["extracted"], rows[1])["correct"]
     m = visonlyqa.metrics(rows, results)
     assert m["unread_multiple_answers"] == 1 and m["overall"]["correct"] == 1
@@ -101,9 +123,12 @@ def test_cvbench_and_vstar_letter_is_the_official(response, official):
 
 def test_official_default_reads_the_raw_response():
     row = {"answers": ["42"], "split": "human"}
-    assert not harness.score_response(chartqa, row, "<think>x</think> \\boxed{42}", harness.EvalSettings())["correct"]
-    assert harness.score_response(chartqa, row, "<think>x</think> \\boxed{42}",
-                                  harness.EvalSettings(mode="chain"))["correct"]
+    assert not harness.score_response(chartqa, row, "<think>x</think> \\boxed{42}", harness.EvalSettings())[
+        "correct"
+    ]
+    assert harness.score_response(
+        chartqa, row, "<think>x</think> \\boxed{42}", harness.EvalSettings(mode="chain")
+    )["correct"]
 
 
 # ------------------------------------------------------------------------------ benchmark-shaped data
@@ -120,41 +145,101 @@ def extended_data(tmp_path, make_image):
     for i in range(1, 5):
         make_image(i).save(tmp_path / "img" / f"{i}.png")
     paths = {}
-    table = pa.Table.from_pylist([
-        {"image": {"bytes": _png(make_image, i), "path": None}, "query": "How many circles?", "label": [str(i)],
-         "human_or_machine": i % 2} for i in range(1, 5)
-    ])
+    table = pa.Table.from_pylist(
+        [
+            {
+                "image": {"bytes": _png(make_image, i), "path": None},
+                "query": "How many circles?",
+                "label": [str(i)],
+                "human_or_machine": i % 2,
+            }
+            for i in range(1, 5)
+        ]
+    )
     pq.write_table(table, tmp_path / "chartqa.parquet")
     paths["chartqa"] = tmp_path / "chartqa.parquet"
-    rows = [{"question_id": i, "question": "What number?", "answers": [str(i)] * 7 + ["x"] * 3,
-             "image": f"img/{i}.png"} for i in range(1, 5)]
+    rows = [
+        {
+            "question_id": i,
+            "question": "What number?",
+            "answers": [str(i)] * 7 + ["x"] * 3,
+            "image": f"img/{i}.png",
+        }
+        for i in range(1, 5)
+    ]
     (tmp_path / "textvqa.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
     paths["textvqa"] = tmp_path / "textvqa.jsonl"
-    rows = [{"idx": f"val_{task}_{i}", "prompt": "Which image has more circles?\n(A) first\n(B) second",
-             "question": "Which image has more circles?", "choices": ["first", "second"], "answer": "(A)",
-             "image_1": f"img/{i + 1}.png", "image_2": f"img/{i}.png"}
-            for task in ("Counting", "Jigsaw") for i in (1, 2)]
+    rows = [
+        {
+            "idx": f"val_{task}_{i}",
+            "prompt": "Which image has more circles?\n(A) first\n(B) second",
+            "question": "Which image has more circles?",
+            "choices": ["first", "second"],
+            "answer": "(A)",
+            "image_1": f"img/{i + 1}.png",
+            "image_2": f"img/{i}.png",
+        }
+        for task in ("Counting", "Jigsaw")
+        for i in (1, 2)
+    ]
     (tmp_path / "blink.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
     paths["blink"] = tmp_path / "blink.jsonl"
     vo = tmp_path / "visonlyqa"
     vo.mkdir()
-    for split, opts, gold in (("geometry__triangle", ["True", "False"], "True"),
-                              ("charts__extraction", list("abcde"), "c")):
-        rows = [{"id": f"{split}-{i}", "prompt_no_reasoning": "Is it so?", "answer": gold, "response_options": opts,
-                 "question_type": "single_answer", "image_path": f"../img/{i}.png"} for i in (1, 2)]
+    for split, opts, gold in (
+        ("geometry__triangle", ["True", "False"], "True"),
+        ("charts__extraction", list("abcde"), "c"),
+    ):
+        rows = [
+            {
+                "id": f"{split}-{i}",
+                "prompt_no_reasoning": "Is it so?",
+                "answer": gold,
+                "response_options": opts,
+                "question_type": "single_answer",
+                "image_path": f"../img/{i}.png",
+            }
+            for i in (1, 2)
+        ]
         (vo / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
     paths["visonlyqa_real"] = vo
-    rows = [{"idx": i, "type": "2D", "task": "Count", "source": src, "prompt": "How many?\n(A) 1\n(B) 2",
-             "answer": "(B)", "image": f"img/{i}.png"} for i, src in ((1, "ADE20K"), (2, "COCO"), (3, "COCO"))]
-    rows.append({"idx": 4, "type": "3D", "task": "Depth", "source": "Omni3D", "prompt": "p", "answer": "(A)",
-                 "image": "img/4.png"})
+    rows = [
+        {
+            "idx": i,
+            "type": "2D",
+            "task": "Count",
+            "source": src,
+            "prompt": "How many?\n(A) 1\n(B) 2",
+            "answer": "(B)",
+            "image": f"img/{i}.png",
+        }
+        for i, src in ((1, "ADE20K"), (2, "COCO"), (3, "COCO"))
+    ]
+    rows.append(
+        {
+            "idx": 4,
+            "type": "3D",
+            "task": "Depth",
+            "source": "Omni3D",
+            "prompt": "p",
+            "answer": "(A)",
+            "image": "img/4.png",
+        }
+    )
     (tmp_path / "cvbench.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
     paths["cvbench_2d"] = tmp_path / "cvbench.jsonl"
     vs = tmp_path / "vstar"
     vs.mkdir()
-    rows = [{"question_id": i, "text": "What colour?\n(A) red\n(B) blue\nAnswer with the option's letter.",
-             "label": "A", "category": cat, "image": f"../img/{i}.png"}
-            for i, cat in ((1, "direct_attributes"), (2, "relative_position"))]
+    rows = [
+        {
+            "question_id": i,
+            "text": "What colour?\n(A) red\n(B) blue\nAnswer with the option's letter.",
+            "label": "A",
+            "category": cat,
+            "image": f"../img/{i}.png",
+        }
+        for i, cat in ((1, "direct_attributes"), (2, "relative_position"))
+    ]
     (vs / "test_questions.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
     paths["vstar"] = vs
     return paths
@@ -275,14 +360,28 @@ def test_limit_reads_only_n_rows(extended_data, monkeypatch):
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load)
     assert read_records("org/some-bench", split="test", limit=5, config="2D") == [{"i": i} for i in range(5)]
-    assert seen == {"repo": "org/some-bench", "config": "2D", "split": "test", "streaming": True,
-                    "decode": False, "read": 5}
+    assert seen == {
+        "repo": "org/some-bench",
+        "config": "2D",
+        "split": "test",
+        "streaming": True,
+        "decode": False,
+        "read": 5,
+    }
 
 
 # --------------------------------------------------------------------------------------------- suites
 def test_suites_aliases_and_unknown_names():
     assert [e.label for e in suites.resolve("paper-main")] == [
-        "mathvista", "mathvision", "mathverse-vision_intensive", "wemath", "aokvqa", "realworldqa", "mmstar", "pope"]
+        "mathvista",
+        "mathvision",
+        "mathverse-vision_intensive",
+        "wemath",
+        "aokvqa",
+        "realworldqa",
+        "mmstar",
+        "pope",
+    ]
     assert len(suites.resolve("paper-extended")) == 10
     assert len(suites.resolve("paper-main,paper-extended,MathVista_MINI")) == 18
     assert suites.resolve("MathVerse_MINI_Vision_Only") == [suites.MATHVERSE_VO]
@@ -295,8 +394,17 @@ def test_headlines_are_the_numbers_vlmevalkit_reports():
     """The paper scores with VLMEvalKit; each headline is that dataset's primary metric there."""
     from stagewise.eval.benchmarks import hallusionbench, pope
 
-    rows = [{"category": "VD", "subcategory": "s", "set_id": "0", "figure_id": f, "question_id": q,
-             "visual_input": "1"} for f, q in (("0", "0"), ("0", "1"), ("1", "0"), ("1", "1"))]
+    rows = [
+        {
+            "category": "VD",
+            "subcategory": "s",
+            "set_id": "0",
+            "figure_id": f,
+            "question_id": q,
+            "visual_input": "1",
+        }
+        for f, q in (("0", "0"), ("0", "1"), ("1", "0"), ("1", "1"))
+    ]
     m = hallusionbench.metrics(rows, [{"correct": c} for c in (True, True, True, False)])
     # aAcc 75, fAcc 50 (one figure all right), qAcc 50 (question 0 right on both figures)
     assert suites.headline("hallusionbench", m) == pytest.approx((75 + 50 + 50) / 3)
@@ -306,7 +414,9 @@ def test_headlines_are_the_numbers_vlmevalkit_reports():
     brows = [{"task": t} for t in ("Counting", "Counting", "Counting", "Jigsaw")]
     m = blink.metrics(brows, [{"correct": c} for c in (True, True, True, False)])
     assert m["average"]["accuracy"] == 50 and suites.headline("blink", m) == 75  # pooled, not the task mean
-    assert suites.headline("dynamath", {"average": {"accuracy": 40.0}, "worst_case": {"accuracy": 10.0}}) == 40
+    assert (
+        suites.headline("dynamath", {"average": {"accuracy": 40.0}, "worst_case": {"accuracy": 10.0}}) == 40
+    )
 
 
 def test_suite_table_has_the_paper_layout():
@@ -321,13 +431,40 @@ def test_suite_table_has_the_paper_layout():
 
 def test_cli_runs_several_benchmarks_into_one_suite_table(tiny_model_dir, extended_data, tmp_path):
     out = tmp_path / "suite"
-    args = ["eval", "run", str(tiny_model_dir), "--bench", "cv_bench_2d,VStarBench", "--out", str(out),
-            "--max-new-tokens", "3", "--batch-size", "4"]
+    args = [
+        "eval",
+        "run",
+        str(tiny_model_dir),
+        "--bench",
+        "cv_bench_2d,VStarBench",
+        "--out",
+        str(out),
+        "--max-new-tokens",
+        "3",
+        "--batch-size",
+        "4",
+    ]
     assert main(args + ["--data", str(extended_data["vstar"])]) == 2  # --data names one benchmark
     assert main(["eval", "run", str(tiny_model_dir), "--bench", "nope", "--out", str(out)]) == 2
     for name, label in (("cvbench_2d", "cvbench_2d"), ("vstar", "vstar")):
-        assert main(["eval", "run", str(tiny_model_dir), "--bench", name, "--data", str(extended_data[name]),
-                     "--out", str(out / label), "--max-new-tokens", "3"]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    "run",
+                    str(tiny_model_dir),
+                    "--bench",
+                    name,
+                    "--data",
+                    str(extended_data[name]),
+                    "--out",
+                    str(out / label),
+                    "--max-new-tokens",
+                    "3",
+                ]
+            )
+            == 0
+        )
     assert main(args) == 0  # both finished: the suite reuses their metrics and writes the table
     table = json.loads((out / "suite.json").read_text())
     (model,) = table

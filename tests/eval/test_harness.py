@@ -246,7 +246,10 @@ def test_mmstar_first_character_rule_and_vlmevalkit_mode():
     raw = ["a. x", "The answer is B", "(B)", "Option B", "I think B"]
     official = [r["correct"] for r in scored(mmstar, [rows[0]] + [rows[1]] * 4, raw, extract="raw")]
     assert official == [True, True, True, True, False]  # the official rule reads "I" from "I think B"
-    assert [r["correct"] for r in scored(mmstar, rows, ["A. x", "I think \\boxed{B}"], mode="chain")] == [True, True]
+    assert [r["correct"] for r in scored(mmstar, rows, ["A. x", "I think \\boxed{B}"], mode="chain")] == [
+        True,
+        True,
+    ]
     # official mode reads the raw response as the official code does: "I think ..." starts with I
     assert [r["correct"] for r in scored(mmstar, rows, ["A. x", "I think \\boxed{B}"])] == [True, False]
     vlmevalkit = scored(mmstar, rows, ["A", "I think B"], "vlmevalkit", "raw")

@@ -42,22 +42,33 @@ class _Stream:
             yield r
 
 
-@pytest.mark.parametrize("name, field, subset, other", [
-    ("pope", "category", "adversarial", "random"),
-    ("mathverse", "problem_version", "Vision Only", "Text Dominant"),
-])
+@pytest.mark.parametrize(
+    "name, field, subset, other",
+    [
+        ("pope", "category", "adversarial", "random"),
+        ("mathverse", "problem_version", "Vision Only", "Text Dominant"),
+    ],
+)
 def test_limit_with_a_subset_streams_only_until_n_rows_of_it(name, field, subset, other, monkeypatch):
     import datasets
 
     module = importlib.import_module(f"stagewise.eval.benchmarks.{name}")
-    base = {"question": "Is there a cat?", "answer": "yes", "question_id": 0, "sample_index": 0,
-            "question_type": "free-form", "query_cot": "q"}
+    base = {
+        "question": "Is there a cat?",
+        "answer": "yes",
+        "question_id": 0,
+        "sample_index": 0,
+        "question_type": "free-form",
+        "query_cot": "q",
+    }
     rows = [{**base, field: other, "question_id": i, "sample_index": i} for i in range(50)]
     rows += [{**base, field: subset, "question_id": 100 + i, "sample_index": 100 + i} for i in range(50)]
     stream = _Stream(rows)
     monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: stream)
     got = module.load("org/hub-id", limit=3, subset=subset)
-    assert len(got) == 3 and stream.read == 53  # 50 of the other subset skipped, then 3 taken; the rest unread
+    assert (
+        len(got) == 3 and stream.read == 53
+    )  # 50 of the other subset skipped, then 3 taken; the rest unread
 
 
 def _hub(monkeypatch, splits: dict[str, list[dict]]) -> dict[str, _Stream]:
@@ -76,15 +87,25 @@ def _hub(monkeypatch, splits: dict[str, list[dict]]) -> dict[str, _Stream]:
 
 
 def _hallusion(i: int, visual: str) -> dict:
-    return {"category": "VD", "subcategory": "chart", "set_id": i, "figure_id": 1, "question_id": 0,
-            "gt_answer": "1", "question": "Is it?", "visual_input": visual}
+    return {
+        "category": "VD",
+        "subcategory": "chart",
+        "set_id": i,
+        "figure_id": 1,
+        "question_id": 0,
+        "gt_answer": "1",
+        "question": "Is it?",
+        "visual_input": visual,
+    }
 
 
 def test_hallusionbench_limit_streams_n_rows_and_the_second_split_only_for_what_is_missing(monkeypatch):
     from stagewise.eval.benchmarks import hallusionbench
 
-    splits = {"image": [_hallusion(i, "1") for i in range(40)],
-              "non_image": [_hallusion(100 + i, "0") for i in range(40)]}
+    splits = {
+        "image": [_hallusion(i, "1") for i in range(40)],
+        "non_image": [_hallusion(100 + i, "0") for i in range(40)],
+    }
     opened = _hub(monkeypatch, splits)
     assert len(hallusionbench.load("org/hub-id", limit=5)) == 5
     assert opened["image"].read == 5 and "non_image" not in opened

@@ -56,13 +56,20 @@ def test_wemath_every_item_and_figure_is_the_official() -> None:
         results.append(res)
     m = wemath.metrics(rows, results)
     counts, table, accuracy = exp["counts"], exp["four_dimensional"], exp["accuracy"]
-    assert m["counts"] == {"IK": counts["InsufficientKnowledge"], "IG": counts["InadequateGeneralization"],
-                           "CM_strict": counts["CompleteMastery_strict"], "CM_loose": counts["CompleteMastery_loose"],
-                           "RM_strict": counts["RoteMemorization_strict"],
-                           "RM_loose": counts["RoteMemorization_loose"]}
+    assert m["counts"] == {
+        "IK": counts["InsufficientKnowledge"],
+        "IG": counts["InadequateGeneralization"],
+        "CM_strict": counts["CompleteMastery_strict"],
+        "CM_loose": counts["CompleteMastery_loose"],
+        "RM_strict": counts["RoteMemorization_strict"],
+        "RM_loose": counts["RoteMemorization_loose"],
+    }
     assert f"{m['score_strict']:.2f}%" == table["Score (Strict)"]
     assert f"{m['score_loose']:.2f}%" == table["Score (Loose)"]
-    assert f"{m['rates']['IK']:.2f}% ({counts['InsufficientKnowledge']})" == table["InsufficientKnowledge (Strict)"]
+    assert (
+        f"{m['rates']['IK']:.2f}% ({counts['InsufficientKnowledge']})"
+        == table["InsufficientKnowledge (Strict)"]
+    )
     assert f"{m['rates']['RM_strict']:.2f}%" == table["RoteMemorization (Strict)"].split()[0]
     assert f"{m['rates']['RM_loose']:.2f}%" == table["RoteMemorization (Loose)"].split()[0]
     assert f"{m['one_step']['accuracy']:.2f}%" == accuracy["One-step(S1)"]
@@ -118,8 +125,13 @@ def test_pope_reading_and_metrics_are_the_official() -> None:
     assert [r["predicted"] for r in results] == [official for _, _, official in exp["items"]]
     m, want = pope.metrics(rows, results)["overall"], exp["metrics"]
     assert (m["tp"], m["fp"], m["tn"], m["fn"]) == (want["TP"], want["FP"], want["TN"], want["FN"])
-    for ours, theirs in (("accuracy", "acc"), ("precision", "precision"), ("recall", "recall"), ("f1", "f1"),
-                         ("yes_ratio", "yes_ratio")):
+    for ours, theirs in (
+        ("accuracy", "acc"),
+        ("precision", "precision"),
+        ("recall", "recall"),
+        ("f1", "f1"),
+        ("yes_ratio", "yes_ratio"),
+    ):
         assert m[ours] == pytest.approx(100 * want[theirs]), ours
 
 
@@ -173,8 +185,10 @@ def test_hallusionbench_verdicts_and_figures_are_the_official() -> None:
     exp = EXPECTED["hallusionbench"]
     rows = load_benchmark("hallusionbench", str(ref("hallusionbench", "HallusionBench.json")))
     reply = {"1": "Correct.", "0": "Incorrect.", "2": "The prediction is unclear."}
-    results = [hallusionbench.judge("Yes", row, lambda *a, v=v, **k: reply[v])
-               for row, v in zip(rows, exp["verdicts"], strict=True)]
+    results = [
+        hallusionbench.judge("Yes", row, lambda *a, v=v, **k: reply[v])
+        for row, v in zip(rows, exp["verdicts"], strict=True)
+    ]
     assert [r["verdict"] for r in results] == exp["verdicts"]
     m = hallusionbench.metrics(rows, results)
 
@@ -188,4 +202,7 @@ def test_hallusionbench_verdicts_and_figures_are_the_official() -> None:
     assert pair(m["qAcc_hard"]) == pair(exp["hard"])
     for cat in ("VD", "VS"):
         assert (pair(m[cat]["aAcc"]), pair(m[cat]["fAcc"]), pair(m[cat]["qAcc"])) == (
-            pair(exp["aAcc"][cat]), pair(exp["fAcc"][cat]), pair(exp["qAcc"][cat])), cat
+            pair(exp["aAcc"][cat]),
+            pair(exp["fAcc"][cat]),
+            pair(exp["qAcc"][cat]),
+        ), cat

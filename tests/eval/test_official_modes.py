@@ -35,7 +35,9 @@ MESSY = [
 
 
 @pytest.mark.parametrize(("response", "official"), MESSY)
-def test_wemath_default_mode_is_the_official_rule_on_the_raw_response(response: str, official: str | None) -> None:
+def test_wemath_default_mode_is_the_official_rule_on_the_raw_response(
+    response: str, official: str | None
+) -> None:
     row = _wemath_rows()[0]
     assert harness.score_response(wemath, row, response, harness.EvalSettings())["extracted"] == official
     assert wemath.official_extract(response) == official
@@ -52,19 +54,30 @@ def test_chain_is_a_named_mode_for_every_benchmark() -> None:
 
 def test_wemath_messy_set_scores_differ_between_official_and_chain() -> None:
     rows = _wemath_rows()
-    responses = [f"I think the Answer is: {r['answer']}." for r in rows]  # right, but not in the official form
-    official = [harness.score_response(wemath, r, x, harness.EvalSettings())["correct"] for r, x in
-                zip(rows, responses, strict=True)]
-    chain = [harness.score_response(wemath, r, x, harness.EvalSettings(mode="chain"))["correct"] for r, x in
-             zip(rows, responses, strict=True)]
+    responses = [
+        f"I think the Answer is: {r['answer']}." for r in rows
+    ]  # right, but not in the official form
+    official = [
+        harness.score_response(wemath, r, x, harness.EvalSettings())["correct"]
+        for r, x in zip(rows, responses, strict=True)
+    ]
+    chain = [
+        harness.score_response(wemath, r, x, harness.EvalSettings(mode="chain"))["correct"]
+        for r, x in zip(rows, responses, strict=True)
+    ]
     assert sum(official) == 0 and sum(chain) == len(rows)
     m = wemath.metrics(rows, [{"correct": c} for c in official])
     assert m["score_strict"] == 0.0 and m["counts"]["IK"] == m["problems"]
 
 
 def test_mathvista_non_string_extraction_is_str_as_in_the_official_code() -> None:
-    row = {"question_type": "multi_choice", "answer_type": "text", "choices": ["Nonet", "yes", "no"],
-           "answer": "Nonet", "precision": None}
+    row = {
+        "question_type": "multi_choice",
+        "answer_type": "text",
+        "choices": ["Nonet", "yes", "no"],
+        "answer": "Nonet",
+        "precision": None,
+    }
     # official: str(None) = "None", nearest choice by edit distance "Nonet" (the old "" picked "no")
     assert mathvista.normalize(None, row) == "Nonet"
     assert mathvista.normalize(3, {**row, "choices": ["3", "4"]}) == "3"
@@ -74,9 +87,18 @@ def test_metrics_record_whether_a_run_was_official(tmp_path: Path) -> None:
     rows = _wemath_rows()[:6]
     preds = tmp_path / "p.jsonl"
     preds.write_text("".join(f'{{"id": "{r["id"]}", "response": "Answer: A"}}\n' for r in rows))
-    for mode, extract, official in (("official", None, True), ("chain", None, False), ("official", "chain", False)):
-        m = harness.score("wemath", rows, preds, tmp_path / f"{mode}-{extract}",
-                          harness.EvalSettings(mode=mode, extract=extract))
+    for mode, extract, official in (
+        ("official", None, True),
+        ("chain", None, False),
+        ("official", "chain", False),
+    ):
+        m = harness.score(
+            "wemath",
+            rows,
+            preds,
+            tmp_path / f"{mode}-{extract}",
+            harness.EvalSettings(mode=mode, extract=extract),
+        )
         assert m["run"]["official"] is official
 
 
@@ -85,11 +107,16 @@ def test_recipes_may_name_the_chain_mode(tmp_path: Path) -> None:
 
     from stagewise.config import RecipeError, load_recipe
 
-    data = {"name": "r", "stages": [{"name": "a", "data": {"families": ["perception"]}}],
-            "eval": {"benchmarks": [{"name": "wemath", "mode": "chain"}]}}
+    data = {
+        "name": "r",
+        "stages": [{"name": "a", "data": {"families": ["perception"]}}],
+        "eval": {"benchmarks": [{"name": "wemath", "mode": "chain"}]},
+    }
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(data))
     assert load_recipe(tmp_path / "r.yaml").eval.benchmarks[0].mode == "chain"
     data["eval"]["benchmarks"][0]["mode"] = "strict"
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(data))
-    with pytest.raises(RecipeError, match="wemath has modes official, boxed, vlmevalkit, chain, not 'strict'"):
+    with pytest.raises(
+        RecipeError, match="wemath has modes official, boxed, vlmevalkit, chain, not 'strict'"
+    ):
         load_recipe(tmp_path / "r.yaml")

@@ -9,8 +9,14 @@ from paper_presets import PAPER, load_preset
 from stagewise.eval import harness
 from stagewise.eval.benchmarks import get_benchmark
 
-MC = {"question_type": "multi_choice", "answer_type": "text", "choices": ["3", "4", "5", "6"], "answer": "4",
-      "precision": None, "prompt": "q"}
+MC = {
+    "question_type": "multi_choice",
+    "answer_type": "text",
+    "choices": ["3", "4", "5", "6"],
+    "answer": "4",
+    "precision": None,
+    "prompt": "q",
+}
 # benchmark -> (row, a think/boxed response with the right final answer, whether the official raw reading credits it)
 CASES = {
     "mathvista": (MC, "<think>Could it be 3? No.</think> \\boxed{B}", False),
@@ -19,10 +25,17 @@ CASES = {
     "wemath": ({"answer": "B", "option": "A. 1;B. 2"}, "<think>not A</think> \\boxed{B}", False),
     "logicvista": ({"answer": "B"}, "<think>A or C?</think> \\boxed{B}", False),
     "dynamath": ({"answer": "3.5", "answer_type": "float"}, "<think>3.5</think> \\boxed{3.5}", False),
-    "hallusionbench": ({"answer": "1", "category": "VD", "figure_id": "1"},
-                       "<think>No wait, look again.</think> \\boxed{Yes}", False),
+    "hallusionbench": (
+        {"answer": "1", "category": "VD", "figure_id": "1"},
+        "<think>No wait, look again.</think> \\boxed{Yes}",
+        False,
+    ),
     "mmstar": ({"answer": "B"}, "<think>A?</think> \\boxed{B}", False),
-    "aokvqa": ({"answer": "B", "choices": ["cat", "dog", "bird", "fish"]}, "<think>A or C?</think> \\boxed{B}", False),
+    "aokvqa": (
+        {"answer": "B", "choices": ["cat", "dog", "bird", "fish"]},
+        "<think>A or C?</think> \\boxed{B}",
+        False,
+    ),
     "realworldqa": ({"answer": "B"}, "<think>A, B or C? Not A.</think> \\boxed{B}", False),
     "pope": ({"answer": "no"}, "<think>Yes? Look again.</think> \\boxed{No}", False),
 }

@@ -54,10 +54,15 @@ def test_suites_and_other_harness_names_expand_in_a_recipe(tmp_path):
     from stagewise.eval.suites import SUITES
 
     path = tmp_path / "r.yaml"
-    path.write_text(RECIPE.format(out=tmp_path, data="x.json").replace(
-        "- {name: mathvista, data: x.json, limit: 2, instruction: null}",
-        "- {name: paper-main, limit: 3}\n    - {name: MathVerse_MINI_Vision_Only, mode: chain}"))
+    path.write_text(
+        RECIPE.format(out=tmp_path, data="x.json").replace(
+            "- {name: mathvista, data: x.json, limit: 2, instruction: null}",
+            "- {name: paper-main, limit: 3}\n    - {name: MathVerse_MINI_Vision_Only, mode: chain}",
+        )
+    )
     specs = load_recipe(path).eval.benchmarks
-    assert [spec_label(s) for s in specs] == [e.label for e in SUITES["paper-main"]] + ["mathverse-vision_only"]
+    assert [spec_label(s) for s in specs] == [e.label for e in SUITES["paper-main"]] + [
+        "mathverse-vision_only"
+    ]
     assert all(s.limit == 3 for s in specs[:-1]) and specs[-1].mode == "chain" and specs[-1].limit is None
     assert len({spec_label(s) for s in specs}) == len(specs)  # the two MathVerse versions write apart

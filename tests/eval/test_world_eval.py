@@ -67,8 +67,9 @@ def test_summarize_breaks_down_by_family_and_kind():
 
 def test_summary_shows_answers_collapsing_onto_one_letter():
     gold = ["A", "B", "C", "D", "A", "B", "C", "D"]
-    collapsed = [{"family": "p", "kind": "position", "correct": g == "A", "answer": g, "extracted": "A"}
-                 for g in gold]
+    collapsed = [
+        {"family": "p", "kind": "position", "correct": g == "A", "answer": g, "extracted": "A"} for g in gold
+    ]
     s = summarize(collapsed)["kinds"]["p/position"]
     assert (s["top_answer"], s["top_answer_share"], s["gold_top_share"]) == ("A", 1.0, 0.25)
     spread = [dict(it, extracted=it["answer"], correct=True) for it in collapsed]

@@ -17,25 +17,59 @@ TOKEN = "hf_TESTsecretTOKEN0123456789abcdef"
 
 def _manifest(folder: Path, **fields) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "manifest.json").write_text(json.dumps({"status": "done", "recipe": "demo", "seed": 0,
-                                                      "versions": {"trl": "1.16.0", "stagewise": "0.1.0"}, **fields}))
+    (folder / "manifest.json").write_text(
+        json.dumps(
+            {
+                "status": "done",
+                "recipe": "demo",
+                "seed": 0,
+                "versions": {"trl": "1.16.0", "stagewise": "0.1.0"},
+                **fields,
+            }
+        )
+    )
     (folder / "config.json").write_text("{}")
     (folder / "model.safetensors").write_bytes(b"weights")
 
 
 def _stage(name, capability, sources, freeze=False, steps=6):
-    trainer = {"steps": steps, "learning_rate": 1e-5, "prompts_per_step": 8, "group_size": 5, "beta": 0.01,
-               "clip_low": 0.2, "clip_high": 0.3, "reward_mode": "paper", "trainable": "all"}
-    return {"step": "stage", "plan": {"name": name, "capability": capability, "method": "grpo", "sources": sources,
-                                      "freeze_vision": freeze, "trainer": trainer},
-            "compute": {"completions_generated": 240, "tokens_generated": 6000},
-            "parameters": {"total": 1000, "trainable": 800 if freeze else 1000, "frozen": 200 if freeze else 0}}
+    trainer = {
+        "steps": steps,
+        "learning_rate": 1e-5,
+        "prompts_per_step": 8,
+        "group_size": 5,
+        "beta": 0.01,
+        "clip_low": 0.2,
+        "clip_high": 0.3,
+        "reward_mode": "paper",
+        "trainable": "all",
+    }
+    return {
+        "step": "stage",
+        "plan": {
+            "name": name,
+            "capability": capability,
+            "method": "grpo",
+            "sources": sources,
+            "freeze_vision": freeze,
+            "trainer": trainer,
+        },
+        "compute": {"completions_generated": 240, "tokens_generated": 6000},
+        "parameters": {"total": 1000, "trainable": 800 if freeze else 1000, "frozen": 200 if freeze else 0},
+    }
 
 
 def _summary(folder: Path, accs: dict[str, float]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "summary.json").write_text(json.dumps({"families": {
-        f: {"n": 100, "accuracy": a, "mean_response_tokens": 28.0} for f, a in accs.items()}}))
+    (folder / "summary.json").write_text(
+        json.dumps(
+            {
+                "families": {
+                    f: {"n": 100, "accuracy": a, "mean_response_tokens": 28.0} for f, a in accs.items()
+                }
+            }
+        )
+    )
 
 
 @pytest.fixture
@@ -43,25 +77,53 @@ def run(tmp_path):
     """A finished run folder as the pipeline lays it out: warm-started base, three stages, evaluations."""
     run = tmp_path / "runs" / "demo"
     run.mkdir(parents=True)
-    (run / "recipe.yaml").write_text(yaml.safe_dump({
-        "name": "demo", "model": {"source": "Qwen/Qwen2.5-VL-7B-Instruct"}, "reward": {"mode": "paper"},
-        "stages": [{"name": "perception", "data": {"paths": ["UCSC-VLAA/perception-data"], "instruction": "think_boxed"}},
-                   {"name": "textual", "data": {"families": ["textual"]}},
-                   {"name": "visual", "data": {"families": ["visual"], "instruction": "think_boxed"}}]}))
-    _manifest(run / "base", step="warmstart", started_from="Qwen/Qwen2.5-VL-7B-Instruct",
-              config={"steps": 40, "learning_rate": 3e-4, "families": ["perception"]})
+    (run / "recipe.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "demo",
+                "model": {"source": "Qwen/Qwen2.5-VL-7B-Instruct"},
+                "reward": {"mode": "paper"},
+                "stages": [
+                    {
+                        "name": "perception",
+                        "data": {"paths": ["UCSC-VLAA/perception-data"], "instruction": "think_boxed"},
+                    },
+                    {"name": "textual", "data": {"families": ["textual"]}},
+                    {"name": "visual", "data": {"families": ["visual"], "instruction": "think_boxed"}},
+                ],
+            }
+        )
+    )
+    _manifest(
+        run / "base",
+        step="warmstart",
+        started_from="Qwen/Qwen2.5-VL-7B-Instruct",
+        config={"steps": 40, "learning_rate": 3e-4, "families": ["perception"]},
+    )
     seed = run / "staged" / "seed0"
-    _manifest(seed / "perception", started_from="base",
-              **_stage("perception", "perception", ["UCSC-VLAA/perception-data"]))
-    _manifest(seed / "textual", started_from="staged/seed0/perception",
-              **_stage("textual", "textual_reasoning", ["textual"], freeze=True))
-    _manifest(seed / "visual", started_from="staged/seed0/textual", **_stage("visual", "visual_reasoning", ["visual"]))
+    _manifest(
+        seed / "perception",
+        started_from="base",
+        **_stage("perception", "perception", ["UCSC-VLAA/perception-data"]),
+    )
+    _manifest(
+        seed / "textual",
+        started_from="staged/seed0/perception",
+        **_stage("textual", "textual_reasoning", ["textual"], freeze=True),
+    )
+    _manifest(
+        seed / "visual",
+        started_from="staged/seed0/textual",
+        **_stage("visual", "visual_reasoning", ["visual"]),
+    )
     (seed / "visual" / "checkpoints" / "checkpoint-2").mkdir(parents=True)
     (seed / "visual" / "training_args.bin").write_bytes(b"pickle")
     _summary(run / "eval" / "base", {"perception": 0.60, "visual": 0.80})
     _summary(seed / "eval" / "visual", {"perception": 0.67, "visual": 0.85})
     (seed / "eval" / "visual" / "mathvista").mkdir()
-    (seed / "eval" / "visual" / "mathvista" / "metrics.json").write_text(json.dumps({"average": {"accuracy": 41.5}}))
+    (seed / "eval" / "visual" / "mathvista" / "metrics.json").write_text(
+        json.dumps({"average": {"accuracy": 41.5}})
+    )
     return run
 
 
@@ -71,15 +133,22 @@ def test_card_metadata_chain_settings_and_results(run):
     data = card.data.to_dict()
     assert data["base_model"] == "Qwen/Qwen2.5-VL-7B-Instruct" and data["base_model_relation"] == "finetune"
     assert data["library_name"] == "transformers" and data["pipeline_tag"] == "image-text-to-text"
-    assert data["datasets"] == ["UCSC-VLAA/perception-data"]  # hub sources only; world families are not datasets
+    assert data["datasets"] == [
+        "UCSC-VLAA/perception-data"
+    ]  # hub sources only; world families are not datasets
     assert {"stagewise", "trl", "grpo", "visual_reasoning"} <= set(data["tags"])
     results = {r.dataset_name: r for r in card.data.eval_results}
     assert results["stagewise world: visual (held-out test)"].metric_value == 85.0
-    assert results["mathvista"].metric_value == 41.5 and results["mathvista"].dataset_type == "AI4Math/MathVista"
+    assert (
+        results["mathvista"].metric_value == 41.5 and results["mathvista"].dataset_type == "AI4Math/MathVista"
+    )
     assert card.data.model_name == "demo/staged/seed0/visual"
     text = card.text
-    chain = [line.split(" | ")[0].strip("| ") for line in text.splitlines()
-             if line.startswith("| ") and (" | GRPO | " in line or " | SFT | " in line)]
+    chain = [
+        line.split(" | ")[0].strip("| ")
+        for line in text.splitlines()
+        if line.startswith("| ") and (" | GRPO | " in line or " | SFT | " in line)
+    ]
     assert chain == ["base", "perception", "textual", "visual"]  # in training order, this model last
     assert "vision tower + projector (200 of 1,000)" in text  # the textual stage froze the tower
     assert "mode `paper`" in text and "| KL coefficient (beta) | 0.01 |" in text
@@ -122,11 +191,13 @@ def test_push_uploads_the_folder_with_its_card_and_never_shows_the_token(run, mo
         calls["upload"] = (self.token, kw)
         calls["card_at_upload"] = (Path(kw["folder_path"]) / "README.md").read_text()
         calls["manifest_at_upload"] = (Path(kw["folder_path"]) / "manifest.json").read_text()
-        calls["files_at_upload"] = sorted(str(p.relative_to(kw["folder_path"]))
-                                          for p in Path(kw["folder_path"]).rglob("*") if p.is_file())
+        calls["files_at_upload"] = sorted(
+            str(p.relative_to(kw["folder_path"])) for p in Path(kw["folder_path"]).rglob("*") if p.is_file()
+        )
 
         class Info:
             commit_url = f"https://huggingface.co/{kw['repo_id']}/commit/abc"
+
         return Info()
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -135,15 +206,34 @@ def test_push_uploads_the_folder_with_its_card_and_never_shows_the_token(run, mo
     monkeypatch.setattr(HfApi, "create_branch", create_branch)
     monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
     caplog.set_level(logging.DEBUG)
-    assert main(["push", str(folder), "--repo", "me/demo-visual", "--private", "--revision", "v1",
-                 "--token-env", "MY_HF_TOKEN"]) == 0
+    assert (
+        main(
+            [
+                "push",
+                str(folder),
+                "--repo",
+                "me/demo-visual",
+                "--private",
+                "--revision",
+                "v1",
+                "--token-env",
+                "MY_HF_TOKEN",
+            ]
+        )
+        == 0
+    )
     token, repo, kw = calls["create_repo"]
     assert token == TOKEN and repo == "me/demo-visual" and kw["private"] is True and kw["exist_ok"] is True
-    assert calls["create_branch"] == ("me/demo-visual", {"branch": "v1", "repo_type": "model", "exist_ok": True})
+    assert calls["create_branch"] == (
+        "me/demo-visual",
+        {"branch": "v1", "repo_type": "model", "exist_ok": True},
+    )
     token, kw = calls["upload"]
     assert token == TOKEN and kw["repo_id"] == "me/demo-visual" and kw["revision"] == "v1"
     assert Path(kw["folder_path"]).name == folder.name and kw["repo_type"] == "model"
-    assert calls["files_at_upload"] == sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    assert calls["files_at_upload"] == sorted(
+        str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()
+    )
     # the published manifest names no local folder (the run's own one still does, for resuming)
     assert str(tmp_root(run)) not in calls["manifest_at_upload"]
     assert json.loads(calls["manifest_at_upload"])["data_file"] == "<local>/visual.jsonl"
@@ -153,8 +243,12 @@ def test_push_uploads_the_folder_with_its_card_and_never_shows_the_token(run, mo
     assert calls["card_at_upload"].startswith("---\n") and '"me/demo-visual"' in calls["card_at_upload"]
     out = capsys.readouterr()
     assert out.out.strip() == "https://huggingface.co/me/demo-visual/commit/abc"
-    everything = out.out + out.err + caplog.text + "".join(
-        p.read_text(errors="ignore") for p in run.rglob("*") if p.is_file())
+    everything = (
+        out.out
+        + out.err
+        + caplog.text
+        + "".join(p.read_text(errors="ignore") for p in run.rglob("*") if p.is_file())
+    )
     assert TOKEN not in everything
 
     def refuse(self, **kw):  # the hub's error quoting the request, token included

@@ -19,8 +19,12 @@ HERE = Path(__file__).resolve().parent
 EXAMPLE = yaml.safe_load((HERE / "easyr1_example_config.yaml").read_text())
 # Keys of EasyR1's dataclasses that its example config leaves at their defaults
 # (verl/workers/actor/config.py: ActorConfig at the same commit).
-EXTRA_KEYS = {"worker.actor.clip_ratio_low", "worker.actor.clip_ratio_high", "worker.actor.clip_ratio_dual",
-              "worker.actor.loss_avg_mode"}
+EXTRA_KEYS = {
+    "worker.actor.clip_ratio_low",
+    "worker.actor.clip_ratio_high",
+    "worker.actor.clip_ratio_dual",
+    "worker.actor.loss_avg_mode",
+}
 
 RECIPE = """
 name: exp
@@ -80,7 +84,7 @@ def test_stages_chain_by_checkpoint_path(exported, world_dir):
     assert p["trainer"]["save_checkpoint_path"] == "checkpoints/perception"
     assert t["worker"]["actor"]["model"]["model_path"] == ckpt + "/huggingface"  # what model_merger writes
     script = (out / "train.sh").read_text()
-    assert f"model_merger.py\" --local_dir {ckpt}" in script
+    assert f'model_merger.py" --local_dir {ckpt}' in script
     assert script.index("config=perception/config.yaml") < script.index("config=textual/config.yaml")
     assert subprocess.run(["bash", "-n", str(out / "train.sh")]).returncode == 0
 
@@ -90,10 +94,14 @@ def test_rows_match_easyr1_examples(exported, world_dir):
     # EasyR1 loads local files with `datasets.load_dataset("json", data_files=...)`
     ds = datasets.load_dataset("json", data_files=str(out / "perception" / "train.jsonl"), split="train")
     assert set(ds.column_names) == {"problem", "answer", "images"}  # as hiyouga/geometry3k
-    source = [json.loads(line) for line in (world_dir / "perception" / "train.jsonl").read_text().splitlines()]
+    source = [
+        json.loads(line) for line in (world_dir / "perception" / "train.jsonl").read_text().splitlines()
+    ]
     assert len(ds) == len(source)
     for row, src in zip(ds, source, strict=True):
-        assert row["problem"].count("<image>") == len(row["images"]) == 1 and row["problem"].startswith("<image>")
+        assert row["problem"].count("<image>") == len(row["images"]) == 1 and row["problem"].startswith(
+            "<image>"
+        )
         assert row["answer"] == src["answer"]
         assert (out / "perception" / row["images"][0]).exists()  # relative to data.image_dir
     text = [json.loads(line) for line in (out / "textual" / "train.jsonl").read_text().splitlines()]
@@ -111,10 +119,15 @@ def test_reward_file_scores_like_stagewise(exported):
     spec = importlib.util.spec_from_file_location("custom_reward_fn", out / "reward.py")  # as EasyR1 loads it
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    cases = [("<think>2 and 3 make 5.</think> \\boxed{5}", "5"), ("\\boxed{5}", "5"),
-             ("<think>hm</think> \\boxed{4}", "5"), ("<think>see</think> \\boxed{B}", "B"), ("B", "B"),
-             # an expression goes to math_verify in the copied verifier's own worker process
-             ("<think>so</think> \\boxed{2^{1/2}}", "\\sqrt{2}")]
+    cases = [
+        ("<think>2 and 3 make 5.</think> \\boxed{5}", "5"),
+        ("\\boxed{5}", "5"),
+        ("<think>hm</think> \\boxed{4}", "5"),
+        ("<think>see</think> \\boxed{B}", "B"),
+        ("B", "B"),
+        # an expression goes to math_verify in the copied verifier's own worker process
+        ("<think>so</think> \\boxed{2^{1/2}}", "\\sqrt{2}"),
+    ]
     scores = module.compute_score([{"response": r, "ground_truth": g} for r, g in cases])
     assert [s["overall"] for s in scores] == pytest.approx([1.0, 0.9, 0.1, 1.0, 0.0, 1.0])
     ours = paper_reward([r for r, _ in cases], [g for _, g in cases])
@@ -124,8 +137,11 @@ def test_reward_file_scores_like_stagewise(exported):
 
 def test_sft_stages_cannot_be_exported(world_dir, tmp_path):
     path = tmp_path / "r.yaml"
-    path.write_text(RECIPE.format(out=tmp_path / "runs", world=world_dir).replace(
-        "  - name: textual\n", "  - name: textual\n    method: sft\n"))
+    path.write_text(
+        RECIPE.format(out=tmp_path / "runs", world=world_dir).replace(
+            "  - name: textual\n", "  - name: textual\n    method: sft\n"
+        )
+    )
     with pytest.raises(ValueError, match="textual"):
         export_easyr1(load_recipe(path), tmp_path / "out")
 
@@ -141,10 +157,18 @@ def test_paper_preset_maps_onto_easyr1_keys(tmp_path, monkeypatch):
     assert [rollout_steps(s) for s in recipe.stages] == [90, 375, 465]
     cfg = stage_config(recipe, recipe.stages[1], "m", 8, 1, has_images=False)
     a = cfg["worker"]["actor"]
-    assert (cfg["data"]["rollout_batch_size"], a["global_batch_size"], cfg["worker"]["rollout"]["n"]) == (512, 128, 5)
+    assert (cfg["data"]["rollout_batch_size"], a["global_batch_size"], cfg["worker"]["rollout"]["n"]) == (
+        512,
+        128,
+        5,
+    )
     assert (a["optim"]["lr"], a["optim"]["weight_decay"], cfg["algorithm"]["kl_coef"]) == (1e-6, 0.01, 0.01)
     assert (a["clip_ratio_low"], a["clip_ratio_high"], a["clip_ratio_dual"], a["loss_avg_mode"]) == (
-        0.2, 0.3, 3.0, "token")
+        0.2,
+        0.3,
+        3.0,
+        "token",
+    )
     assert a["model"]["freeze_vision_tower"] is True
     assert (cfg["data"]["max_prompt_length"], cfg["data"]["max_response_length"]) == (2048, 2048)
 

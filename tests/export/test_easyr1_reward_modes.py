@@ -33,17 +33,24 @@ def test_exported_reward_grades_like_the_mode(tmp_path: Path, mode: str) -> None
     assert module.MODE == mode and module.REWARD_TYPE == "batch"
     scores = module.compute_score([{"response": r["response"], "ground_truth": r["answer"]} for r in rows])
     ours = score_responses([r["response"] for r in rows], [r["answer"] for r in rows], mode)
-    assert [(s["overall"], s["format"], s["accuracy"]) for s in scores] == [(o.overall, o.format, o.accuracy)
-                                                                          for o in ours]
+    assert [(s["overall"], s["format"], s["accuracy"]) for s in scores] == [
+        (o.overall, o.format, o.accuracy) for o in ours
+    ]
     if mode == "paper":  # and that is the paper's own code's result
         assert [s["overall"] for s in scores] == [r["overall"] for r in rows]
 
 
 def test_one_reward_file_per_mode_when_stages_differ() -> None:
     def recipe(*modes: str | None) -> Recipe:
-        return Recipe(reward=RewardConfig(mode="paper"),
-                      stages=[StageConfig(name=f"s{i}", trainer=TrainerConfig(reward_mode=m))
-                              for i, m in enumerate(modes)])
+        return Recipe(
+            reward=RewardConfig(mode="paper"),
+            stages=[
+                StageConfig(name=f"s{i}", trainer=TrainerConfig(reward_mode=m)) for i, m in enumerate(modes)
+            ],
+        )
 
     assert reward_files(recipe(None, "paper")) == {"paper": "reward.py"}
-    assert reward_files(recipe("stagewise", None)) == {"paper": "reward_paper.py", "stagewise": "reward_stagewise.py"}
+    assert reward_files(recipe("stagewise", None)) == {
+        "paper": "reward_paper.py",
+        "stagewise": "reward_stagewise.py",
+    }

@@ -32,12 +32,14 @@ def test_one_gpu_full_finetuning_is_16_bytes_per_parameter():
         assert parts == {"weights": 2000, "gradients": 2000, "optimizer": 12000}
 
 
-@pytest.mark.parametrize("strategy, expected_gb", [("ddp", 120.0), ("zero1", 31.4), ("zero2", 16.6),
-                                                   ("zero3", 1.9), ("fsdp", 1.9)])
+@pytest.mark.parametrize(
+    "strategy, expected_gb", [("ddp", 120.0), ("zero1", 31.4), ("zero2", 16.6), ("zero3", 1.9), ("fsdp", 1.9)]
+)
 def test_zero_paper_figure_1_numbers(strategy, expected_gb):
     # ZeRO (Rajbhandari et al. 2020), Figure 1: 7.5 B parameters, 64 GPUs, K = 12.
     assert total(model_state_bytes(7_500_000_000, 7_500_000_000, 64, strategy)) / GB == pytest.approx(
-        expected_gb, abs=0.05)
+        expected_gb, abs=0.05
+    )
 
 
 def test_zero_stage_formulas():
@@ -55,7 +57,9 @@ def test_frozen_parameters_cost_only_their_weights():
 def test_counts_of_a_local_model_folder_are_exact(tiny_model_dir, tmp_path):
     model = load_model(tiny_model_dir, dtype=torch.float32)
     path = tmp_path / "r.yaml"
-    path.write_text(f"model: {{source: {tiny_model_dir}}}\nstages:\n  - name: s\n    data: {{families: [perception]}}\n")
+    path.write_text(
+        f"model: {{source: {tiny_model_dir}}}\nstages:\n  - name: s\n    data: {{families: [perception]}}\n"
+    )
     shape = model_shape(load_recipe(path))
     assert shape.parameters == sum(p.numel() for p in model.parameters())
     assert shape.vision == sum(p.numel() for p in vision_parameters(model).values())
@@ -64,25 +68,42 @@ def test_counts_of_a_local_model_folder_are_exact(tiny_model_dir, tmp_path):
 
 
 def test_frozen_vision_and_lora_shrink_what_is_trained():
-    shape = ModelShape(parameters=1000, vision=100, hidden=8, layers=2, vocab=10, lora_per_rank=50,
-                       lora_vision_per_rank=7)
+    shape = ModelShape(
+        parameters=1000, vision=100, hidden=8, layers=2, vocab=10, lora_per_rank=50, lora_vision_per_rank=7
+    )
     assert trainable_parameters(shape, StageConfig(name="a")) == 1000
     assert trainable_parameters(shape, StageConfig(name="a", freeze_vision=True)) == 900
-    assert trainable_parameters(shape, StageConfig(name="a", trainer=TrainerConfig(lora=LoRAConfig(r=4)))) == 200
+    assert (
+        trainable_parameters(shape, StageConfig(name="a", trainer=TrainerConfig(lora=LoRAConfig(r=4)))) == 200
+    )
     lora_v = TrainerConfig(lora=LoRAConfig(r=4, vision=True))
     assert trainable_parameters(shape, StageConfig(name="a", trainer=lora_v)) == 228
 
 
 def test_paper_model_on_8_gpus_needs_sharding():
     k = KNOWN_MODELS["Qwen/Qwen2.5-VL-7B-Instruct"]
-    shape = ModelShape(parameters=k["parameters"], vision=k["vision"], hidden=k["hidden"], layers=k["layers"],
-                       vocab=k["vocab"], lora_per_rank=0)
-    stage = StageConfig(name="v", trainer=TrainerConfig(prompts_per_step=128, group_size=5,
-                                                        gradient_accumulation_steps=16, max_completion_length=2048,
-                                                        gradient_checkpointing=True))
+    shape = ModelShape(
+        parameters=k["parameters"],
+        vision=k["vision"],
+        hidden=k["hidden"],
+        layers=k["layers"],
+        vocab=k["vocab"],
+        lora_per_rank=0,
+    )
+    stage = StageConfig(
+        name="v",
+        trainer=TrainerConfig(
+            prompts_per_step=128,
+            group_size=5,
+            gradient_accumulation_steps=16,
+            max_completion_length=2048,
+            gradient_checkpointing=True,
+        ),
+    )
     rows = {r["strategy"]: r for r in stage_plan(shape, stage, 8)}
     assert rows["ddp"]["weights"] + rows["ddp"]["gradients"] + rows["ddp"]["optimizer"] == pytest.approx(
-        16 * k["parameters"] / 1024**3)
+        16 * k["parameters"] / 1024**3
+    )
     assert not rows["ddp"]["fits"] and rows["zero3"]["fits"]
     assert rows["zero3"]["total"] < rows["zero2"]["total"] < rows["zero1"]["total"] < rows["ddp"]["total"]
 
@@ -98,13 +119,19 @@ def test_plan_cli_prints_every_strategy(capsys):
 
 def test_weights_are_counted_in_the_dtype_training_holds_them():
     shape = ModelShape(parameters=1000, vision=0, hidden=8, layers=1, vocab=10, lora_per_rank=0)
-    stage = StageConfig(name="s", trainer=TrainerConfig(beta=0.01, prompts_per_step=1, group_size=2, bf16=True))
+    stage = StageConfig(
+        name="s", trainer=TrainerConfig(beta=0.01, prompts_per_step=1, group_size=2, bf16=True)
+    )
     GiB = 1024**3
     fp32 = {r["strategy"]: r for r in stage_plan(shape, stage, 1, train_dtype="float32")}
     bf16 = {r["strategy"]: r for r in stage_plan(shape, stage, 1, train_dtype="bfloat16")}
     # fp32 weights under DDP/FSDP (autocast computes in bf16): 4 bytes each, and so is the reference copy
-    assert fp32["ddp"]["weights"] * GiB == pytest.approx(4000) and fp32["ddp"]["reference"] * GiB == pytest.approx(4000)
-    assert bf16["ddp"]["weights"] * GiB == pytest.approx(2000) and bf16["ddp"]["optimizer"] * GiB == pytest.approx(12000)
+    assert fp32["ddp"]["weights"] * GiB == pytest.approx(4000) and fp32["ddp"][
+        "reference"
+    ] * GiB == pytest.approx(4000)
+    assert bf16["ddp"]["weights"] * GiB == pytest.approx(2000) and bf16["ddp"][
+        "optimizer"
+    ] * GiB == pytest.approx(12000)
     # DeepSpeed with bf16 casts to bf16 and keeps fp32 masters whatever was loaded
     assert fp32["zero1"]["weights"] * GiB == pytest.approx(2000) and not fp32["ddp"]["bf16_weights"]
 
@@ -120,17 +147,28 @@ def test_prompt_tokens_come_from_the_data_or_its_limit(tmp_path, tiny_model_dir)
     from stagewise.models.load import load_processor
 
     Image.new("RGB", (224, 224)).save(tmp_path / "a.png")
-    (tmp_path / "d.jsonl").write_text("".join(json.dumps(
-        {"id": str(i), "problem": "Count the shapes. " * (1 + 10 * i), "answer": "1", "images": ["a.png"]}) + "\n"
-        for i in range(3)))
+    (tmp_path / "d.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": str(i),
+                    "problem": "Count the shapes. " * (1 + 10 * i),
+                    "answer": "1",
+                    "images": ["a.png"],
+                }
+            )
+            + "\n"
+            for i in range(3)
+        )
+    )
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"""
 name: r
 output_dir: {tmp_path}
 model: {{source: {tiny_model_dir}}}
 stages:
-  - {{name: v, capability: visual_reasoning, data: {{paths: [{tmp_path / 'd.jsonl'}], instruction: null}}}}
-  - {{name: t, capability: visual_reasoning, data: {{paths: [{tmp_path / 'd.jsonl'}], max_prompt_tokens: 300}}}}
+  - {{name: v, capability: visual_reasoning, data: {{paths: [{tmp_path / "d.jsonl"}], instruction: null}}}}
+  - {{name: t, capability: visual_reasoning, data: {{paths: [{tmp_path / "d.jsonl"}], max_prompt_tokens: 300}}}}
 """)
     r = load_recipe(recipe)
     out = plan(r, 1)

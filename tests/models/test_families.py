@@ -87,8 +87,15 @@ def test_lora_vision_true_adapts_the_vision_side_too(family_dirs):
 def test_saved_folders_name_the_real_processor_class(family_dirs):
     for family in ("qwen2_5_vl", "qwen3_vl", "internvl", "llava_onevision"):
         saved = json.loads((family_dirs[family] / "processor_config.json").read_text())["processor_class"]
-        assert saved == {"qwen2_5_vl": "Qwen2_5_VLProcessor", "qwen3_vl": "Qwen3VLProcessor",
-                         "internvl": "InternVLProcessor", "llava_onevision": "LlavaOnevisionProcessor"}[family]
+        assert (
+            saved
+            == {
+                "qwen2_5_vl": "Qwen2_5_VLProcessor",
+                "qwen3_vl": "Qwen3VLProcessor",
+                "internvl": "InternVLProcessor",
+                "llava_onevision": "LlavaOnevisionProcessor",
+            }[family]
+        )
 
 
 def test_a_folder_without_processor_is_one_clear_error(family_dirs, tmp_path):
@@ -106,8 +113,11 @@ def _paligemma(tmp_path):
     """A family stagewise has no module names for (PaliGemma), built and saved like the others."""
     from stagewise.models.tiny_families import SIGLIP, TEXT
 
-    config = T.PaliGemmaConfig(text_config={"model_type": "gemma", **TEXT, "vocab_size": 300},
-                               vision_config=SIGLIP, projection_dim=64)
+    config = T.PaliGemmaConfig(
+        text_config={"model_type": "gemma", **TEXT, "vocab_size": 300},
+        vision_config=SIGLIP,
+        projection_dim=64,
+    )
     model = T.AutoModelForImageTextToText.from_config(config)
     model.save_pretrained(tmp_path / "paligemma")
     return model, tmp_path / "paligemma"
@@ -120,12 +130,16 @@ def test_a_family_stagewise_cannot_freeze_is_named(tmp_path):
         freeze_vision(model)
     # ... and a recipe that freezes it is refused at load, naming the model and the switch
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(f"model: {{source: {folder}}}\nstages:\n  - name: textual\n    data: {{families: [textual]}}\n"
-                      "    freeze_vision: true\n")
+    recipe.write_text(
+        f"model: {{source: {folder}}}\nstages:\n  - name: textual\n    data: {{families: [textual]}}\n"
+        "    freeze_vision: true\n"
+    )
     with pytest.raises(RecipeError, match=rf"{folder}.*paligemma.*stages\[0\].freeze_vision"):
         load_recipe(recipe)
     # without a vision switch the family does not matter
-    recipe.write_text(f"model: {{source: {folder}}}\nstages:\n  - name: textual\n    data: {{families: [textual]}}\n")
+    recipe.write_text(
+        f"model: {{source: {folder}}}\nstages:\n  - name: textual\n    data: {{families: [textual]}}\n"
+    )
     load_recipe(recipe)
 
 
@@ -134,7 +148,9 @@ def test_trl_still_passes_llava_onevisions_batch_num_images_on(family_dirs):
     from PIL import Image
     from trl import GRPOTrainer
 
-    assert "batch_num_images" not in inspect.signature(GRPOTrainer._get_per_token_logps_and_entropies).parameters
+    assert (
+        "batch_num_images" not in inspect.signature(GRPOTrainer._get_per_token_logps_and_entropies).parameters
+    )
     _, processor = _load(family_dirs["llava_onevision"])
     out = processor(images=[[Image.new("RGB", (40, 40))]], text=["<image> hi"], return_tensors="pt")
     assert "batch_num_images" in out

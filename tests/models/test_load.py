@@ -47,7 +47,9 @@ def hub(monkeypatch, tmp_path):
     url = f"http://127.0.0.1:{server.server_port}"
     monkeypatch.setenv("HF_ENDPOINT", url)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # conftest sets HF_HUB_OFFLINE=1 before the import
+    monkeypatch.setattr(
+        constants, "HF_HUB_OFFLINE", False
+    )  # conftest sets HF_HUB_OFFLINE=1 before the import
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
@@ -76,8 +78,11 @@ def test_the_hub_is_asked_and_its_answers_are_named(hub):
     try:
         with pytest.raises(ModelNotFoundError, match="'org/plain-404' not found on the Hub"):
             check_model_ref("org/plain-404")
-        with pytest.raises(ModelNotFoundError, match=r"'org/broken' is not in the local cache .* could not be asked "
-                                                      r"\(HTTP 500\)"):
+        with pytest.raises(
+            ModelNotFoundError,
+            match=r"'org/broken' is not in the local cache .* could not be asked "
+            r"\(HTTP 500\)",
+        ):
             check_model_ref("org/broken")
     finally:
         _Hub.status_for.clear()
@@ -93,8 +98,11 @@ def test_a_hub_that_does_not_answer_is_given_up_on(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     t0 = time.monotonic()
     try:
-        with pytest.raises(ModelNotFoundError, match=r"'org/slow' is not in the local cache .* could not be asked .*"
-                                                      "HF_HUB_OFFLINE=1"):
+        with pytest.raises(
+            ModelNotFoundError,
+            match=r"'org/slow' is not in the local cache .* could not be asked .*"
+            "HF_HUB_OFFLINE=1",
+        ):
             check_model_ref("org/slow", timeout=0.5)
     finally:
         silent.close()
@@ -106,8 +114,11 @@ def test_offline_only_the_cache_is_looked_at(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # would be refused, if it were asked
-    with pytest.raises(ModelNotFoundError, match=r"'org/model' not found in the local cache \(.*hf/hub\) and "
-                                                  "HF_HUB_OFFLINE is set"):
+    with pytest.raises(
+        ModelNotFoundError,
+        match=r"'org/model' not found in the local cache \(.*hf/hub\) and "
+        "HF_HUB_OFFLINE is set",
+    ):
         check_model_ref("org/model")
     snap = tmp_path / "hf" / "hub" / "models--org--model"
     (snap / "refs").mkdir(parents=True)
@@ -139,7 +150,7 @@ def test_a_run_naming_a_missing_hub_model_stops_before_any_work(hub, tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"""
 name: r
-output_dir: {tmp_path / 'runs'}
+output_dir: {tmp_path / "runs"}
 world: {{train_size: 4, test_size: 2}}
 model: {{source: nobody/no-such-vlm}}
 stages:

@@ -14,8 +14,24 @@ from stagewise.models.pretrain import pretrain
 
 def test_pretraining_writes_a_trained_loadable_model_and_cleans_up(tmp_path):
     out = tmp_path / "pretrained"
-    assert main(["model", "--out", str(out), "--pretrain-steps", "3", "--pretrain-size", "6",
-                 "--corpus-size", "30", "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "model",
+                "--out",
+                str(out),
+                "--pretrain-steps",
+                "3",
+                "--pretrain-size",
+                "6",
+                "--corpus-size",
+                "30",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     meta = json.loads((out / "pretrain.json").read_text())
     assert meta["steps"] == 3 and meta["size"] == 6 and meta["world_seed"] == 1
     assert not (out / "work").exists() and not (out / "checkpoints").exists()  # only the model is kept
@@ -49,10 +65,18 @@ def test_the_checked_in_demo_model_sees_well_above_chance(tmp_path):
     from stagewise.world.build import build_world
     from stagewise.world.tasks import WorldConfig
 
-    data = build_world(tmp_path / "w", ["perception", "visual"], {"test": 60}, seed=0,
-                       cfg=WorldConfig(options="fixed", option_trace="none"))  # the demo's test items
+    data = build_world(
+        tmp_path / "w",
+        ["perception", "visual"],
+        {"test": 60},
+        seed=0,
+        cfg=WorldConfig(options="fixed", option_trace="none"),
+    )  # the demo's test items
     model, processor = load_model_and_processor(str(ASSET), dtype=torch.float32)
-    tests = {f: to_trl_rows(load_rows(data / f / "test"), instruction=None, source=f) for f in ("perception", "visual")}
+    tests = {
+        f: to_trl_rows(load_rows(data / f / "test"), instruction=None, source=f)
+        for f in ("perception", "visual")
+    }
     summary = evaluate(model, processor, tests, tmp_path / "eval", batch_size=60, max_new_tokens=96)
     # Chance is 25% on perception; the model scored 66.8% (base) on the demo's 1000 (BENCHMARKS.md).
     assert summary["families"]["perception"]["accuracy"] > 0.45

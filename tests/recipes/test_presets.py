@@ -1,6 +1,5 @@
 """Every shipped recipe loads; the paper presets carry the paper's hyperparameters and map onto TRL."""
 
-
 import pytest
 import yaml
 from paper_presets import PAPER, ROOT, load_preset
@@ -17,8 +16,14 @@ def test_there_are_three_paper_presets():
 @pytest.mark.parametrize("path", PAPER, ids=lambda p: p.stem)
 def test_paper_preset_has_the_papers_hyperparameters(path, tmp_path, monkeypatch):
     recipe = load_preset(path, tmp_path, monkeypatch)
-    assert set(recipe.variants) == {"staged", "merged", "caption_sft", "reversed", "difficulty",
-                                    "capability_difficulty"}
+    assert set(recipe.variants) == {
+        "staged",
+        "merged",
+        "caption_sft",
+        "reversed",
+        "difficulty",
+        "capability_difficulty",
+    }
     assert recipe.variants["reversed"].order == ["visual", "textual", "perception"]
     assert recipe.seeds == [0]
     (merged,) = plan_variant(recipe, "merged", tmp_path)  # the paper's merged baseline: 930 rollout steps
@@ -30,11 +35,21 @@ def test_paper_preset_has_the_papers_hyperparameters(path, tmp_path, monkeypatch
     for st in recipe.stages:
         t = st.trainer
         assert (t.group_size, t.prompts_per_rollout, t.prompts_per_step) == (5, 512, 128)
-        assert (t.temperature, t.max_completion_length, t.weight_decay, t.loss_type) == (1.0, 2048, 0.01, "dapo")
+        assert (t.temperature, t.max_completion_length, t.weight_decay, t.loss_type) == (
+            1.0,
+            2048,
+            0.01,
+            "dapo",
+        )
         damped = path.stem == "internvl3-8b" and st.name == "textual"
         if damped:
-            assert (t.learning_rate, t.beta, t.clip_low, t.clip_high, t.max_grad_norm) == (3e-7, 0.05, 0.15, 0.15,
-                                                                                         0.5)
+            assert (t.learning_rate, t.beta, t.clip_low, t.clip_high, t.max_grad_norm) == (
+                3e-7,
+                0.05,
+                0.15,
+                0.15,
+                0.5,
+            )
         else:
             assert (t.learning_rate, t.beta, t.clip_low, t.clip_high) == (1e-6, 0.01, 0.2, 0.3)
         args = grpo_config(t, tmp_path, 0, world_size=8)  # TRL accepts every value, extras included
@@ -55,6 +70,8 @@ def test_paper_preset_fits_8_h200s_only_when_sharded(path, tmp_path, monkeypatch
     assert not rows["ddp"]["fits"] and rows["zero3"]["fits"] and rows["fsdp"]["fits"]
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "recipes").glob("*/*.yaml")), ids=lambda p: p.parent.name + "/" + p.stem)
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "recipes").glob("*/*.yaml")), ids=lambda p: p.parent.name + "/" + p.stem
+)
 def test_every_recipe_file_parses(path):
     assert isinstance(yaml.safe_load(path.read_text()), dict)

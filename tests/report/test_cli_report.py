@@ -11,7 +11,9 @@ def test_diagnose_and_report_commands(world_dir, tmp_path, capsys):
     run = tmp_path / "run"
     make_run(world_dir, run, {"staged": ["perception", "visual"]})
     assert main(["diagnose", str(run)]) == 0
-    summary = json.loads((run / "staged" / "seed0" / "eval" / "visual" / "diagnosis" / "summary.json").read_text())
+    summary = json.loads(
+        (run / "staged" / "seed0" / "eval" / "visual" / "diagnosis" / "summary.json").read_text()
+    )
     assert summary["methods"] == ["oracle"] and summary["overall"]["oracle"]["n"] > 0
     assert (run / "eval" / "base" / "diagnosis" / "diagnosis.jsonl").exists()
     assert not (run / "staged" / "seed0" / "eval" / "perception" / "diagnosis").exists()  # not a final model

@@ -22,12 +22,27 @@ def report(world_dir, tmp_path_factory):
     run = tmp_path_factory.mktemp("report") / "run"
     make_run(world_dir, run)
     # A benchmark scored beside the world splits (the harness's `<eval dir>/<benchmark>/items.jsonl`).
-    for eval_dir, right in ((run / "eval" / "base", 1), (run / "staged" / "seed0" / "eval" / "visual", 3),
-                            (run / "merged" / "seed0" / "eval" / "merged", 2)):
+    for eval_dir, right in (
+        (run / "eval" / "base", 1),
+        (run / "staged" / "seed0" / "eval" / "visual", 3),
+        (run / "merged" / "seed0" / "eval" / "merged", 2),
+    ):
         (eval_dir / "mathvista").mkdir()
-        (eval_dir / "mathvista" / "items.jsonl").write_text("".join(
-            json.dumps({"id": f"mv-{i}", "response": "x", "correct": i < right, "response_tokens": 12,
-                        "think_tokens": None}) + "\n" for i in range(4)))
+        (eval_dir / "mathvista" / "items.jsonl").write_text(
+            "".join(
+                json.dumps(
+                    {
+                        "id": f"mv-{i}",
+                        "response": "x",
+                        "correct": i < right,
+                        "response_tokens": 12,
+                        "think_tokens": None,
+                    }
+                )
+                + "\n"
+                for i in range(4)
+            )
+        )
     return run, write_report(run)
 
 
@@ -36,8 +51,13 @@ def test_report_has_table_curves_lengths_shares_and_examples(report):
     assert path == run / "report" / "report.html"
     page = path.read_text()
     assert "id='paper-table'" in page
-    for fig in ("curves-staged-seed0", "curves-merged-seed0", "length-by-capability", "length-vs-accuracy",
-                "perception-share"):
+    for fig in (
+        "curves-staged-seed0",
+        "curves-merged-seed0",
+        "length-by-capability",
+        "length-vs-accuracy",
+        "perception-share",
+    ):
         assert f"id='fig-{fig}'" in page, fig
         assert (run / "report" / "figures" / f"{fig}.png").read_bytes()[:4] == b"\x89PNG"
     assert "src='figures/" not in page and page.count("data:image/png;base64,") >= 5 + 3  # figures + items
@@ -46,7 +66,9 @@ def test_report_has_table_curves_lengths_shares_and_examples(report):
     staged = next(line for line in md.splitlines() if line.startswith("| staged |")).split(" | ")
     col = dict(zip(header, staged, strict=True))
     assert col["mathvista (%)"] == "75.0"  # 3 of 4
-    assert float(col["visual-math avg (%)"]) == pytest.approx((float(col["visual (%)"]) + 75.0) / 2, abs=0.051)
+    assert float(col["visual-math avg (%)"]) == pytest.approx(
+        (float(col["visual (%)"]) + 75.0) / 2, abs=0.051
+    )
     assert "| base |" in md and "| staged |" in md and "| merged |" in md
     assert "(figures/length-vs-accuracy.png)" in md
     assert "Final staged model vs final merged model" in md
@@ -59,18 +81,33 @@ def test_paper_table_rows_columns_and_differences_to_merged():
     def rows(variant, seed, accs):
         out = []
         for bench, (right, n) in accs.items():
-            out += [{"variant": variant, "seed": seed, "benchmark": bench, "correct": i < right,
-                     "response_tokens": 10 if variant == "staged" else 20} for i in range(n)]
+            out += [
+                {
+                    "variant": variant,
+                    "seed": seed,
+                    "benchmark": bench,
+                    "correct": i < right,
+                    "response_tokens": 10 if variant == "staged" else 20,
+                }
+                for i in range(n)
+            ]
         return out
 
-    finals = (rows("staged", 0, {"perception": (3, 4), "visual": (1, 4)})
-              + rows("staged", 1, {"perception": (1, 4), "visual": (1, 4)})
-              + rows("merged", 0, {"perception": (2, 4), "visual": (0, 4)})
-              + rows("base", None, {"perception": (0, 4), "visual": (0, 4)}))
+    finals = (
+        rows("staged", 0, {"perception": (3, 4), "visual": (1, 4)})
+        + rows("staged", 1, {"perception": (1, 4), "visual": (1, 4)})
+        + rows("merged", 0, {"perception": (2, 4), "visual": (0, 4)})
+        + rows("base", None, {"perception": (0, 4), "visual": (0, 4)})
+    )
     header, table = paper_table(finals)
     assert [r[0] for r in table] == ["base", "merged", "staged"]
-    assert header[2:7] == ["perception (%)", "visual (%)", "perception avg (%)", "visual-math avg (%)",
-                           "overall (%)"]
+    assert header[2:7] == [
+        "perception (%)",
+        "visual (%)",
+        "perception avg (%)",
+        "visual-math avg (%)",
+        "overall (%)",
+    ]
     staged = dict(zip(header, table[2], strict=True))
     assert staged["perception (%)"] == "50.0 ± 35.4" and staged["visual (%)"] == "25.0 ± 0.0"
     assert staged["overall (%)"] == "37.5 ± 17.7"  # seeds: (75 + 25) / 2 = 50 and (25 + 25) / 2 = 25
@@ -124,7 +161,9 @@ def test_report_names_kinds_a_checkpoint_answers_with_one_letter(world_dir, tmp_
 
     page = write_report(run).read_text()
     md = (run / "report" / "report.md").read_text()
-    assert "id='fig-answer-collapse'" in page and (run / "report" / "figures" / "answer-collapse.png").exists()
+    assert (
+        "id='fig-answer-collapse'" in page and (run / "report" / "figures" / "answer-collapse.png").exists()
+    )
     para = next(line for line in md.splitlines() if line.startswith("Share of a question kind"))
     for kind in spread_kinds:
         assert f"merged/seed0/merged: perception/{kind}" in para
@@ -136,10 +175,24 @@ def test_report_names_kinds_a_checkpoint_answers_with_one_letter(world_dir, tmp_
 def _chromium(*args: str) -> subprocess.CompletedProcess:
     profile = tempfile.mkdtemp(prefix="chromium-")
     try:
-        return subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                               "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                               "--disable-sync", f"--user-data-dir={profile}", *args],
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [
+                str(CHROMIUM),
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         shutil.rmtree(profile, ignore_errors=True)
 
@@ -151,7 +204,7 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
 
     _, path = report
     dom = _chromium("--dump-dom", path.as_uri()).stdout
-    assert "id=\"paper-table\"" in dom and dom.count("<figure") >= 5
+    assert 'id="paper-table"' in dom and dom.count("<figure") >= 5
     assert len(re.findall(r"<tr>", dom)) > 10
     shot = tmp_path / "report.png"
     _chromium(f"--screenshot={shot}", "--window-size=1280,3000", path.as_uri())

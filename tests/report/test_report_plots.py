@@ -47,11 +47,17 @@ def run(world_dir, tmp_path_factory):
 
 def test_benchmark_intervals_are_over_items_with_seeds_averaged_within_each():
     def rows(variant, seed, bench, correct):
-        return [{"variant": variant, "seed": seed, "benchmark": bench, "id": f"{bench}-{i}", "correct": c}
-                for i, c in enumerate(correct)]
+        return [
+            {"variant": variant, "seed": seed, "benchmark": bench, "id": f"{bench}-{i}", "correct": c}
+            for i, c in enumerate(correct)
+        ]
 
-    finals = (rows("staged", 0, "visual", [1, 1, 0, 0]) + rows("staged", 1, "visual", [1, 0, 0, 0])
-              + rows("merged", 0, "visual", [1, 1, 1, 1]) + rows("base", None, "perception", [1, 0]))
+    finals = (
+        rows("staged", 0, "visual", [1, 1, 0, 0])
+        + rows("staged", 1, "visual", [1, 0, 0, 0])
+        + rows("merged", 0, "visual", [1, 1, 1, 1])
+        + rows("base", None, "perception", [1, 0])
+    )
     benches, series = benchmark_intervals(finals)
     assert benches == ["perception", "visual"]
     assert series["merged"] == [None, (100.0, 100.0, 100.0)]  # no spread over items: no width
@@ -60,18 +66,28 @@ def test_benchmark_intervals_are_over_items_with_seeds_averaged_within_each():
     half = 1.959964 * 0.4787135538781691 / 2  # stdev of the item means / sqrt(4 items)
     assert est == pytest.approx(37.5) and lo == pytest.approx(100 * max(0, 0.375 - half))
     assert hi == pytest.approx(100 * (0.375 + half)) and sum(item_means) / 4 == 0.375
-    assert series["base"][0] == pytest.approx((50.0, 0.0, 100 * min(1, 0.5 + 1.959964 * math.sqrt(0.5) / math.sqrt(2))))
+    assert series["base"][0] == pytest.approx(
+        (50.0, 0.0, 100 * min(1, 0.5 + 1.959964 * math.sqrt(0.5) / math.sqrt(2)))
+    )
 
 
 def test_compute_axis_lays_stages_end_to_end_in_completions(run):
     layout = scan_run(run)
     axis = compute_axis(layout.stages["staged/seed0"], [])
-    assert [(stage, offset) for stage, offset, _ in axis] == [("perception", 0), ("textual", 40), ("visual", 80)]
+    assert [(stage, offset) for stage, offset, _ in axis] == [
+        ("perception", 0),
+        ("textual", 40),
+        ("visual", 80),
+    ]
     # 40 completions over 10 logged steps = 4 per step: textual's step 2 ends at 40 + 8
     assert [r["x"] for r in axis[1][2]][:2] == [48.0, 56.0]
     curves = arm_curves(layout, [])
     reward = curves["staged"]["reward"]
-    assert reward["seeds"] == 2 and reward["x"][0] == pytest.approx(8.0) and reward["x"][-1] == pytest.approx(120.0)
+    assert (
+        reward["seeds"] == 2
+        and reward["x"][0] == pytest.approx(8.0)
+        and reward["x"][-1] == pytest.approx(120.0)
+    )
     # seed1 logs seed0's reward + 0.4 everywhere, so the band is 0.4 wide and the mean half way
     assert all(h - lo == pytest.approx(0.4) for lo, h in zip(reward["low"], reward["high"], strict=True))
     assert all(m - lo == pytest.approx(0.2) for lo, m in zip(reward["low"], reward["mean"], strict=True))
@@ -96,8 +112,12 @@ def test_new_plots_render_in_headless_chromium(run, tmp_path):
     for fig in ("benchmark-intervals", "arms-on-compute", "stability-staged-seed0"):
         assert f'id="fig-{fig}"' in dom, fig
     # The three figures alone on a page of the report's own markup, screenshotted.
-    figs = re.findall(r"<figure class='figure' id='fig-(?:benchmark-intervals|arms-on-compute|stability-staged-seed0)'"
-                      r".*?</figure>", page, flags=re.S)
+    figs = re.findall(
+        r"<figure class='figure' id='fig-(?:benchmark-intervals|arms-on-compute|stability-staged-seed0)'"
+        r".*?</figure>",
+        page,
+        flags=re.S,
+    )
     assert len(figs) == 3
     alone = tmp_path / "plots.html"
     alone.write_text(page.split("<body>")[0] + "<body>" + "".join(figs) + "</body></html>")

@@ -22,14 +22,22 @@ def _metrics(name: str, value: float) -> dict:
 def test_every_checkpoint_in_the_paper_layout_with_staged_minus_merged(world_dir, tmp_path):
     run = tmp_path / "run"
     make_run(world_dir, run)
-    finals = {"base": (run / "eval" / "base", 0.0), "staged": (run / "staged/seed0/eval/visual", 6.0),
-              "merged": (run / "merged/seed0/eval/merged", 2.0)}
+    finals = {
+        "base": (run / "eval" / "base", 0.0),
+        "staged": (run / "staged/seed0/eval/visual", 6.0),
+        "merged": (run / "merged/seed0/eval/merged", 2.0),
+    }
     for folder, bump in finals.values():
-        (folder / "summary.json").write_text(json.dumps({"families": {
-            "perception": {"accuracy": 0.5 + bump / 100}, "visual": {"accuracy": 0.7}}}))
+        (folder / "summary.json").write_text(
+            json.dumps(
+                {"families": {"perception": {"accuracy": 0.5 + bump / 100}, "visual": {"accuracy": 0.7}}}
+            )
+        )
         for name, value in VISUAL_MATH.items():
             (folder / name).mkdir()
-            (folder / name / "metrics.json").write_text(json.dumps(_metrics(name.split("-")[0], value + bump)))
+            (folder / name / "metrics.json").write_text(
+                json.dumps(_metrics(name.split("-")[0], value + bump))
+            )
     (_, title), _, (_, header, rows, _) = suite_section(scan_run(run))
     assert title == "Benchmark suite (paper layout)"
     assert header[:3] == ["model", "perception", "visual"] and "Visual-Math AVG" in header

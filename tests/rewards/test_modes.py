@@ -31,11 +31,19 @@ def test_paper_mode_reproduces_the_papers_reward_code_on_every_row() -> None:
     assert len(rows) > 400
     scored = score_responses([r["response"] for r in rows], [r["answer"] for r in rows], "paper")
     mismatches = [
-        (r["id"], r["response"][:60], r["answer"], (r.get("format"), r.get("accuracy")), (s.format, s.accuracy))
+        (
+            r["id"],
+            r["response"][:60],
+            r["answer"],
+            (r.get("format"), r.get("accuracy")),
+            (s.format, s.accuracy),
+        )
         for r, s in zip(rows, scored, strict=True)
         if (r.get("paper_timeout") and s.accuracy != 0.0)
-        or (not r.get("paper_timeout") and (s.overall, s.format, s.accuracy) != (r["overall"], r["format"],
-                                                                                r["accuracy"]))
+        or (
+            not r.get("paper_timeout")
+            and (s.overall, s.format, s.accuracy) != (r["overall"], r["format"], r["accuracy"])
+        )
     ]
     assert mismatches == []
 
@@ -44,7 +52,9 @@ def test_stagewise_mode_differs_from_the_paper_on_the_fixture() -> None:
     # A check that the fixture can tell the modes apart (otherwise the test above could not fail).
     rows = _fixture()
     scored = score_responses([r["response"] for r in rows], [r["answer"] for r in rows], "stagewise")
-    differ = sum((s.format, s.accuracy) != (r["format"], r["accuracy"]) for r, s in zip(rows, scored, strict=True))
+    differ = sum(
+        (s.format, s.accuracy) != (r["format"], r["accuracy"]) for r, s in zip(rows, scored, strict=True)
+    )
     assert differ > 50
 
 
@@ -72,7 +82,22 @@ def test_unknown_mode_is_an_error() -> None:
 def test_whitespace_and_format_rules_equal_the_papers_regexes() -> None:
     spaces = re.compile(r"\s*(<|>|/)\s*")
     fmt = re.compile(r"<think>.*</think>.*\\boxed\{.*\}.*", re.DOTALL)
-    parts = ["<", ">", "/", " ", "\n", "\t", "\u00a0", "a", "think", "<think>", "</think>", "\\boxed{", "}", "{"]
+    parts = [
+        "<",
+        ">",
+        "/",
+        " ",
+        "\n",
+        "\t",
+        "\u00a0",
+        "a",
+        "think",
+        "<think>",
+        "</think>",
+        "\\boxed{",
+        "}",
+        "{",
+    ]
     rng = random.Random(1)
     for _ in range(20_000):
         text = "".join(rng.choice(parts) for _ in range(rng.randrange(12)))
@@ -88,9 +113,43 @@ def test_paper_rules_are_linear_time_on_hostile_responses() -> None:
     assert time.perf_counter() - start < 1.0
 
 
-ANSWERS = ["3", "12", "-4", "0", "-0", "007", "12.0", "1,000", "1000", "B", "b", "(B)", "E", "I", "\\text{B}",
-           "\\frac{1}{2}", "1/2", "2/4", "0.5", "\\frac12", "(1,2)", "(2,1)", "[1,2)", "3 cm", "x=3", "None", "yes",
-           "12345678901234567891", "12345678901234567890", "1e3", "2\\sqrt{3}", "\\sqrt{12}", "x+1", "1+x", "A, B"]
+ANSWERS = [
+    "3",
+    "12",
+    "-4",
+    "0",
+    "-0",
+    "007",
+    "12.0",
+    "1,000",
+    "1000",
+    "B",
+    "b",
+    "(B)",
+    "E",
+    "I",
+    "\\text{B}",
+    "\\frac{1}{2}",
+    "1/2",
+    "2/4",
+    "0.5",
+    "\\frac12",
+    "(1,2)",
+    "(2,1)",
+    "[1,2)",
+    "3 cm",
+    "x=3",
+    "None",
+    "yes",
+    "12345678901234567891",
+    "12345678901234567890",
+    "1e3",
+    "2\\sqrt{3}",
+    "\\sqrt{12}",
+    "x+1",
+    "1+x",
+    "A, B",
+]
 
 
 def test_decisions_without_sympy_equal_mathrulers_grade_answer() -> None:
@@ -100,12 +159,14 @@ def test_decisions_without_sympy_equal_mathrulers_grade_answer() -> None:
         if verdict is not None:
             decided += 1
             assert verdict == mathruler.grader.grade_answer(answer, gold), (answer, gold)
-    letters = [chr(c) for c in range(ord("A"), ord("Z") + 1)] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    letters = [chr(c) for c in range(ord("A"), ord("Z") + 1)] + [
+        chr(c) for c in range(ord("a"), ord("z") + 1)
+    ]
     for answer, gold in itertools.product(letters, letters):
         assert paper.decide_without_sympy(answer, gold) == mathruler.grader.grade_answer(answer, gold)
     rng = random.Random(0)
     for _ in range(2000):
-        a, b = str(rng.randrange(-10**16, 10**16)), str(rng.randrange(-50, 50))
+        a, b = str(rng.randrange(-(10**16), 10**16)), str(rng.randrange(-50, 50))
         for answer, gold in ((a, b), (b, a), (b, str(int(b) + rng.choice([0, 1])))):
             verdict = paper.decide_without_sympy(answer, gold)
             if verdict is not None:
@@ -134,8 +195,12 @@ def test_unbounded_answers_score_0_without_sympy(answer: str, reason: str) -> No
 
 # ----------------------------------------------------------------------------------------- stagewise mode
 def test_stagewise_training_credits_only_a_boxed_answer() -> None:
-    responses = ["<think>t</think> The answer: 3", "<think>t</think> <answer>3</answer>",
-                 "<think>t</think> the answer is 3.", "<think>t</think> \\boxed{3}"]
+    responses = [
+        "<think>t</think> The answer: 3",
+        "<think>t</think> <answer>3</answer>",
+        "<think>t</think> the answer is 3.",
+        "<think>t</think> \\boxed{3}",
+    ]
     train = score_responses(responses, ["3"] * 4, "stagewise")
     assert [s.accuracy for s in train] == [0.0, 0.0, 0.0, 1.0]
     assert [s.reason for s in train] == ["no_answer"] * 3 + ["correct"]
@@ -145,19 +210,26 @@ def test_stagewise_training_credits_only_a_boxed_answer() -> None:
 
 def test_ungradable_rows_score_their_format_part_only() -> None:
     scored = score_responses(["<think>t</think> \\boxed{3}", "\\boxed{3}"], [None, None], "stagewise")
-    assert [(s.overall, s.accuracy, s.reason) for s in scored] == [(0.1, None, "no_gold"), (0.0, None, "no_gold")]
+    assert [(s.overall, s.accuracy, s.reason) for s in scored] == [
+        (0.1, None, "no_gold"),
+        (0.0, None, "no_gold"),
+    ]
 
 
 # ---------------------------------------------------------------------------------------- README's table
 def _readme_differences() -> list[tuple[str, str, str, str]]:
     """(response, gold, stagewise accuracy/format, paper accuracy/format) from the README's difference table."""
     text = README.read_text()
-    table = text[text.index("<!-- reward-mode-differences -->"):text.index("<!-- /reward-mode-differences -->")]
+    table = text[
+        text.index("<!-- reward-mode-differences -->") : text.index("<!-- /reward-mode-differences -->")
+    ]
     rows = []
     for line in table.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 5 and cells[1].startswith("`"):
-            rows.append((json.loads(cells[1].strip("`")), json.loads(cells[2].strip("`")), cells[3], cells[4]))
+            rows.append(
+                (json.loads(cells[1].strip("`")), json.loads(cells[2].strip("`")), cells[3], cells[4])
+            )
     return rows
 
 

@@ -11,8 +11,13 @@ from stagewise.config import REWARD_MODES, RecipeError, load_recipe
 from stagewise.rewards import REWARD_MODES as MODES_IN_REWARDS
 
 ROOT = Path(__file__).resolve().parents[2]
-RECIPE = {"name": "r", "stages": [{"name": "a", "data": {"families": ["perception"]}},
-                                  {"name": "b", "data": {"families": ["visual"]}, "trainer": {"reward_mode": "paper"}}]}
+RECIPE = {
+    "name": "r",
+    "stages": [
+        {"name": "a", "data": {"families": ["perception"]}},
+        {"name": "b", "data": {"families": ["visual"]}, "trainer": {"reward_mode": "paper"}},
+    ],
+}
 
 
 def _load(tmp_path: Path, data: dict, overrides: list[str] | None = None):
@@ -28,16 +33,26 @@ def test_modes_agree() -> None:
 def test_recipe_mode_fills_stages_that_set_none(tmp_path: Path) -> None:
     recipe = _load(tmp_path, RECIPE)
     assert [s.trainer.reward_mode for s in recipe.stages] == ["stagewise", "paper"]
-    recipe = _load(tmp_path, {**RECIPE, "reward": {"mode": "paper"}}, ["stages.b.trainer.reward_mode=stagewise"])
+    recipe = _load(
+        tmp_path, {**RECIPE, "reward": {"mode": "paper"}}, ["stages.b.trainer.reward_mode=stagewise"]
+    )
     assert [s.trainer.reward_mode for s in recipe.stages] == ["paper", "stagewise"]
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({**RECIPE, "reward": {"mode": "strict"}}, "reward.mode must be one of stagewise, paper, got 'strict'"),
-    ({**RECIPE, "stages": [{**RECIPE["stages"][0], "trainer": {"reward_mode": "exact"}}]},
-     r"stages\[0\].trainer.reward_mode must be one of stagewise, paper"),
-    ({**RECIPE, "reward": {"kind": "paper"}}, "unknown key 'reward.kind'"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {**RECIPE, "reward": {"mode": "strict"}},
+            "reward.mode must be one of stagewise, paper, got 'strict'",
+        ),
+        (
+            {**RECIPE, "stages": [{**RECIPE["stages"][0], "trainer": {"reward_mode": "exact"}}]},
+            r"stages\[0\].trainer.reward_mode must be one of stagewise, paper",
+        ),
+        ({**RECIPE, "reward": {"kind": "paper"}}, "unknown key 'reward.kind'"),
+    ],
+)
 def test_bad_modes_are_recipe_errors(tmp_path: Path, data: dict, message: str) -> None:
     with pytest.raises(RecipeError, match=message):
         _load(tmp_path, data)
@@ -46,7 +61,9 @@ def test_bad_modes_are_recipe_errors(tmp_path: Path, data: dict, message: str) -
 def test_paper_presets_use_paper_mode_and_the_demo_says_which(tmp_path: Path) -> None:
     for preset in sorted((ROOT / "recipes" / "paper").glob("*.yaml")):
         assert yaml.safe_load(preset.read_text())["reward"] == {"mode": "paper"}, preset.name
-    assert yaml.safe_load((ROOT / "recipes" / "tiny" / "staged.yaml").read_text())["reward"] == {"mode": "stagewise"}
+    assert yaml.safe_load((ROOT / "recipes" / "tiny" / "staged.yaml").read_text())["reward"] == {
+        "mode": "stagewise"
+    }
 
 
 class _Stop(Exception):

@@ -28,7 +28,10 @@ def _write(path: Path, rows: list) -> Path:
 @pytest.mark.parametrize("mode", ["stagewise", "paper"])
 def test_cli_scores_every_row_in_order(tmp_path: Path, mode: str, capsys) -> None:
     out = tmp_path / "out.jsonl"
-    assert main(["reward", "score", str(_write(tmp_path / "c.jsonl", ROWS)), "--mode", mode, "--out", str(out)]) == 0
+    assert (
+        main(["reward", "score", str(_write(tmp_path / "c.jsonl", ROWS)), "--mode", mode, "--out", str(out)])
+        == 0
+    )
     got = [json.loads(line) for line in out.read_text().splitlines()]
     assert [g["id"] for g in got] == ["a", "b", 7, "d", "e"]
     assert set(got[0]) == {"id", "overall", "format", "accuracy", "extracted", "reason"}
@@ -42,7 +45,10 @@ def test_cli_scores_every_row_in_order(tmp_path: Path, mode: str, capsys) -> Non
 
 def test_eval_flag_reads_unboxed_answers(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    assert main(["reward", "score", str(_write(tmp_path / "c.jsonl", ROWS[:2])), "--eval", "--out", str(out)]) == 0
+    assert (
+        main(["reward", "score", str(_write(tmp_path / "c.jsonl", ROWS[:2])), "--eval", "--out", str(out)])
+        == 0
+    )
     assert [json.loads(line)["accuracy"] for line in out.read_text().splitlines()] == [1.0, 1.0]
 
 
@@ -52,11 +58,19 @@ def test_eval_flag_reads_unboxed_answers(tmp_path: Path) -> None:
         (['{"id": 1, "response": "x"}'], "c.jsonl:1: missing field 'answer'"),
         (['{"id": 1, "response": "x", "answer": "1"}', "{not json"], "c.jsonl:2: not valid JSON"),
         (['{"id": 1, "response": 3, "answer": "1"}'], "c.jsonl:1: field 'response' must be a string"),
-        (['{"id": 1, "response": "x", "answer": ["1"]}'], "c.jsonl:1: field 'answer' must be a string or number"),
-        (['{"id": 1, "response": "x", "answer": "1", "answer_kind": "list"}'], "c.jsonl:1: field 'answer_kind'"),
-        (['{"id": 1, "response": "x", "answer": "1"}', '{"id": 1, "response": "y", "answer": "1"}'],
-         "c.jsonl:2: field 'id' 1 appears twice"),
-        (['[1, 2]'], "c.jsonl:1: expected a JSON object"),
+        (
+            ['{"id": 1, "response": "x", "answer": ["1"]}'],
+            "c.jsonl:1: field 'answer' must be a string or number",
+        ),
+        (
+            ['{"id": 1, "response": "x", "answer": "1", "answer_kind": "list"}'],
+            "c.jsonl:1: field 'answer_kind'",
+        ),
+        (
+            ['{"id": 1, "response": "x", "answer": "1"}', '{"id": 1, "response": "y", "answer": "1"}'],
+            "c.jsonl:2: field 'id' 1 appears twice",
+        ),
+        (["[1, 2]"], "c.jsonl:1: expected a JSON object"),
         ([""], "c.jsonl: no rows"),
     ],
 )

@@ -294,8 +294,9 @@ def test_dead_worker_is_replaced() -> None:
 
 def test_over_long_answer_skips_math_verify(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(verify_mod.MathWorker, "call",
-                        lambda self, target, args, timeout_s: calls.append(args[1]) or True)
+    monkeypatch.setattr(
+        verify_mod.MathWorker, "call", lambda self, target, args, timeout_s: calls.append(args[1]) or True
+    )
     assert math_equal("x", "x" + " " * verify_mod.MAX_SYMBOLIC_CHARS) is False
     assert math_equal("3", "3" + " " * verify_mod.MAX_SYMBOLIC_CHARS) is True  # arithmetic: no math_verify
     assert math_equal("x", "x ") is True

@@ -11,32 +11,81 @@ import transformers as T
 
 from stagewise.train.checkpoint import CheckpointError, load_checkpoint_weights
 
-TEXT = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-            intermediate_size=128, vocab_size=320, head_dim=16)
+TEXT = dict(
+    hidden_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    intermediate_size=128,
+    vocab_size=320,
+    head_dim=16,
+)
 MROPE = {"rope_parameters": {"rope_type": "default", "rope_theta": 1e4, "mrope_section": [2, 3, 3]}}
-SIGLIP = {"model_type": "siglip_vision_model", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-          "num_attention_heads": 2, "image_size": 28, "patch_size": 14}
+SIGLIP = {
+    "model_type": "siglip_vision_model",
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "image_size": 28,
+    "patch_size": 14,
+}
 SMALL_VIT = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
 
 # Tiny configs of each architecture family (random weights, built here: nothing is downloaded).
 CONFIGS = {
-    "qwen2_vl": lambda: T.Qwen2VLConfig(text_config={**TEXT, **MROPE}, vision_config=dict(
-        depth=1, embed_dim=32, num_heads=2, mlp_ratio=2, hidden_size=64)),
-    "qwen2_5_vl": lambda: T.Qwen2_5_VLConfig(text_config={**TEXT, **MROPE}, vision_config=dict(
-        depth=1, hidden_size=32, num_heads=2, intermediate_size=64, out_hidden_size=64, fullatt_block_indexes=[0])),
-    "qwen3_vl": lambda: T.Qwen3VLConfig(text_config={**TEXT, **MROPE}, vision_config=dict(
-        depth=1, hidden_size=32, num_heads=2, intermediate_size=64, out_hidden_size=64,
-        deepstack_visual_indexes=[0], num_position_embeddings=64)),
-    "llava_onevision": lambda: T.LlavaOnevisionConfig(text_config={"model_type": "qwen2", **TEXT},
-                                                      vision_config=SIGLIP),
-    "llava": lambda: T.LlavaConfig(text_config={"model_type": "llama", **TEXT}, vision_config={
-        "model_type": "clip_vision_model", **SMALL_VIT, "image_size": 28, "patch_size": 14, "projection_dim": 32}),
-    "internvl": lambda: T.InternVLConfig(text_config={"model_type": "qwen2", **TEXT}, vision_config={
-        **SMALL_VIT, "image_size": [28, 28], "patch_size": [14, 14]}),
-    "gemma3": lambda: T.Gemma3Config(text_config={**TEXT, "model_type": "gemma3_text"}, vision_config=SIGLIP,
-                                     mm_tokens_per_image=4),
-    "idefics3": lambda: T.Idefics3Config(text_config={"model_type": "llama", **TEXT}, vision_config={
-        **SMALL_VIT, "image_size": 28, "patch_size": 14}, scale_factor=1),
+    "qwen2_vl": lambda: T.Qwen2VLConfig(
+        text_config={**TEXT, **MROPE},
+        vision_config=dict(depth=1, embed_dim=32, num_heads=2, mlp_ratio=2, hidden_size=64),
+    ),
+    "qwen2_5_vl": lambda: T.Qwen2_5_VLConfig(
+        text_config={**TEXT, **MROPE},
+        vision_config=dict(
+            depth=1,
+            hidden_size=32,
+            num_heads=2,
+            intermediate_size=64,
+            out_hidden_size=64,
+            fullatt_block_indexes=[0],
+        ),
+    ),
+    "qwen3_vl": lambda: T.Qwen3VLConfig(
+        text_config={**TEXT, **MROPE},
+        vision_config=dict(
+            depth=1,
+            hidden_size=32,
+            num_heads=2,
+            intermediate_size=64,
+            out_hidden_size=64,
+            deepstack_visual_indexes=[0],
+            num_position_embeddings=64,
+        ),
+    ),
+    "llava_onevision": lambda: T.LlavaOnevisionConfig(
+        text_config={"model_type": "qwen2", **TEXT}, vision_config=SIGLIP
+    ),
+    "llava": lambda: T.LlavaConfig(
+        text_config={"model_type": "llama", **TEXT},
+        vision_config={
+            "model_type": "clip_vision_model",
+            **SMALL_VIT,
+            "image_size": 28,
+            "patch_size": 14,
+            "projection_dim": 32,
+        },
+    ),
+    "internvl": lambda: T.InternVLConfig(
+        text_config={"model_type": "qwen2", **TEXT},
+        vision_config={**SMALL_VIT, "image_size": [28, 28], "patch_size": [14, 14]},
+    ),
+    "gemma3": lambda: T.Gemma3Config(
+        text_config={**TEXT, "model_type": "gemma3_text"}, vision_config=SIGLIP, mm_tokens_per_image=4
+    ),
+    "idefics3": lambda: T.Idefics3Config(
+        text_config={"model_type": "llama", **TEXT},
+        vision_config={**SMALL_VIT, "image_size": 28, "patch_size": 14},
+        scale_factor=1,
+    ),
 }
 
 
@@ -109,8 +158,16 @@ def test_a_resumed_grpo_stage_holds_the_checkpoints_weights(tmp_path, tiny_model
 
     world = build_world(tmp_path / "w", ["perception"], {"train": 4}, seed=0)
     rows = to_trl_rows(load_rows(world / "perception" / "train"), instruction=None)
-    cfg = TrainerConfig(steps=2, save_steps=2, prompts_per_step=2, group_size=2, max_completion_length=8,
-                        learning_rate=1e-2, logging_steps=1, report_to="none")
+    cfg = TrainerConfig(
+        steps=2,
+        save_steps=2,
+        prompts_per_step=2,
+        group_size=2,
+        max_completion_length=8,
+        learning_rate=1e-2,
+        logging_steps=1,
+        report_to="none",
+    )
     start, processor = load_model_and_processor(tiny_model_dir, dtype=torch.float32)
     run_grpo(start, processor, to_dataset(rows), tmp_path / "first", cfg)
     ckpt = tmp_path / "first" / "checkpoints" / "checkpoint-2"

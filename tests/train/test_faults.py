@@ -22,16 +22,43 @@ FAULTS = {
     "threads": 1,
     "world": {"train_size": 40, "test_size": 8},
     "model.warmstart": {"steps": 8, "save_steps": 2, "batch_size": 4, "size": 16, "caption_qa": 8},
-    "perception_set": {"families": ["perception"], "filter_model": "base", "limit": 24, "max_new_tokens": 8,
-                       "batch_size": 4, "min_image_wrong": 0, "min_caption_right": 0},  # the 8-step base keeps all
-    "stages": [{"name": "perception", "capability": "perception",
-                "data": {"perception_set": True, "families": ["perception"], "size": 8, "instruction": None},
-                "trainer": {"steps": 6, "save_steps": 2, "prompts_per_step": 2, "group_size": 2,
-                            "max_completion_length": 8, "learning_rate": 1.0e-3, "logging_steps": 1}},
-               {"name": "visual", "capability": "visual_reasoning",
-                "data": {"families": ["visual"], "size": 8, "instruction": None},
-                "trainer": {"steps": 2, "prompts_per_step": 2, "group_size": 2, "max_completion_length": 8,
-                            "learning_rate": 1.0e-3}}],
+    "perception_set": {
+        "families": ["perception"],
+        "filter_model": "base",
+        "limit": 24,
+        "max_new_tokens": 8,
+        "batch_size": 4,
+        "min_image_wrong": 0,
+        "min_caption_right": 0,
+    },  # the 8-step base keeps all
+    "stages": [
+        {
+            "name": "perception",
+            "capability": "perception",
+            "data": {"perception_set": True, "families": ["perception"], "size": 8, "instruction": None},
+            "trainer": {
+                "steps": 6,
+                "save_steps": 2,
+                "prompts_per_step": 2,
+                "group_size": 2,
+                "max_completion_length": 8,
+                "learning_rate": 1.0e-3,
+                "logging_steps": 1,
+            },
+        },
+        {
+            "name": "visual",
+            "capability": "visual_reasoning",
+            "data": {"families": ["visual"], "size": 8, "instruction": None},
+            "trainer": {
+                "steps": 2,
+                "prompts_per_step": 2,
+                "group_size": 2,
+                "max_completion_length": 8,
+                "learning_rate": 1.0e-3,
+            },
+        },
+    ],
     "variants": {},
     "eval": {"families": ["perception", "visual"], "size": 8, "batch_size": 2, "max_new_tokens": 8},
 }
@@ -42,25 +69,51 @@ EVALS = ["eval/base", "staged/seed0/eval/perception", "staged/seed0/eval/visual"
 
 def _kill_points(run: Path):
     """(name, condition): the run is SIGKILLed as soon as the condition holds."""
+
     def has_lines(path: Path) -> bool:
         return path.exists() and path.stat().st_size > 0
 
     return [
-        ("world build", lambda: (run / "data" / "images").exists() and not (run / "data" / "world.json").exists()),
-        ("warm start after checkpoint-2", lambda: (run / "base/checkpoints/checkpoint-2/trainer_state.json").exists()),
-        ("perception filter", lambda: has_lines(run / "data/perception_set/filter/filter.cache.jsonl")
-            or has_lines(run / "data/perception_set/filter.cache.jsonl")),
-        ("mid-stage after checkpoint-2",
-         lambda: (run / "staged/seed0/perception/checkpoints/checkpoint-2/trainer_state.json").exists()),
-        ("evaluation", lambda: has_lines(run / "eval/base/items.jsonl")
-            and not (run / "eval/base/summary.json").exists()),
+        (
+            "world build",
+            lambda: (run / "data" / "images").exists() and not (run / "data" / "world.json").exists(),
+        ),
+        (
+            "warm start after checkpoint-2",
+            lambda: (run / "base/checkpoints/checkpoint-2/trainer_state.json").exists(),
+        ),
+        (
+            "perception filter",
+            lambda: (
+                has_lines(run / "data/perception_set/filter/filter.cache.jsonl")
+                or has_lines(run / "data/perception_set/filter.cache.jsonl")
+            ),
+        ),
+        (
+            "mid-stage after checkpoint-2",
+            lambda: (run / "staged/seed0/perception/checkpoints/checkpoint-2/trainer_state.json").exists(),
+        ),
+        (
+            "evaluation",
+            lambda: (
+                has_lines(run / "eval/base/items.jsonl") and not (run / "eval/base/summary.json").exists()
+            ),
+        ),
     ]
 
 
 def _start(recipe: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "stagewise.cli", "run", str(recipe)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
+        "OMP_NUM_THREADS": "1",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "stagewise.cli", "run", str(recipe)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -68,7 +121,9 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
 
 
 def _items(folder: Path) -> list[dict]:
-    return sorted((json.loads(x) for x in (folder / "items.jsonl").read_text().splitlines()), key=lambda r: r["id"])
+    return sorted(
+        (json.loads(x) for x in (folder / "items.jsonl").read_text().splitlines()), key=lambda r: r["id"]
+    )
 
 
 @pytest.mark.slow

@@ -15,18 +15,36 @@ def micro_grid(model) -> dict:
         "seeds": [0, 1],
         "world": {"train_size": 12, "test_size": 3},
         "model": {"source": str(model)},
-        "stages": [{"name": "perception", "capability": "perception",
-                    "data": {"families": ["perception"], "size": 4, "instruction": None},
-                    "trainer": {"steps": 2, **trainer}},
-                   {"name": "visual", "capability": "visual_reasoning",
-                    "data": {"families": ["visual"], "size": 4, "instruction": None},
-                    "trainer": {"steps": 1, **trainer}}],
-        "variants": {"staged": {}, "merged": {"kind": "merged"}, "caption_sft": {"kind": "caption_sft"},
-                     "reversed": {"order": ["visual", "perception"]}, "difficulty": {"kind": "difficulty"},
-                     "capability_difficulty": {"kind": "capability_difficulty"}},
+        "stages": [
+            {
+                "name": "perception",
+                "capability": "perception",
+                "data": {"families": ["perception"], "size": 4, "instruction": None},
+                "trainer": {"steps": 2, **trainer},
+            },
+            {
+                "name": "visual",
+                "capability": "visual_reasoning",
+                "data": {"families": ["visual"], "size": 4, "instruction": None},
+                "trainer": {"steps": 1, **trainer},
+            },
+        ],
+        "variants": {
+            "staged": {},
+            "merged": {"kind": "merged"},
+            "caption_sft": {"kind": "caption_sft"},
+            "reversed": {"order": ["visual", "perception"]},
+            "difficulty": {"kind": "difficulty"},
+            "capability_difficulty": {"kind": "capability_difficulty"},
+        },
         "difficulty": {"k": 2, "max_new_tokens": 6},
-        "eval": {"families": ["perception", "visual"], "size": 3, "batch_size": 6, "max_new_tokens": 6,
-                 "after_each_stage": False},
+        "eval": {
+            "families": ["perception", "visual"],
+            "size": 3,
+            "batch_size": 6,
+            "max_new_tokens": 6,
+            "after_each_stage": False,
+        },
     }
 
 
@@ -54,10 +72,18 @@ def test_grid_runs_every_arm_for_every_seed_at_matched_compute(tmp_path, tiny_mo
     cur = json.loads((run / "difficulty" / "seed0" / "difficulty" / "manifest.json").read_text())
     assert cur["plan"]["trainer"]["shuffle"] is False
     rates = [json.loads(x) for x in (run / "difficulty" / "pass_rates.jsonl").read_text().splitlines()]
-    assert len(rates) == 8 and {r["k"] for r in rates} == {2}  # each item estimated once, shared by both curricula
+    assert len(rates) == 8 and {r["k"] for r in rates} == {
+        2
+    }  # each item estimated once, shared by both curricula
     assert "± " in (run / "grid.md").read_text()
 
-    stamps = {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file() and "grid." not in p.name
-              and "results." not in p.name and p.name not in ("recipe.yaml", "paired.json", ".lock")}  # tables: rewritten
+    stamps = {
+        p: p.stat().st_mtime_ns
+        for p in run.rglob("*")
+        if p.is_file()
+        and "grid." not in p.name
+        and "results." not in p.name
+        and p.name not in ("recipe.yaml", "paired.json", ".lock")
+    }  # tables: rewritten
     assert main(["grid", str(recipe)]) == 0
     assert stamps == {p: p.stat().st_mtime_ns for p in stamps}

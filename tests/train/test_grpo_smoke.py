@@ -8,8 +8,15 @@ from stagewise.models.families import vision_parameters
 from stagewise.models.load import load_model_and_processor
 from stagewise.train.grpo import run_grpo
 
-CFG = TrainerConfig(steps=2, learning_rate=1e-2, prompts_per_step=2, group_size=4, max_completion_length=12,
-                    logging_steps=1, temperature=1.0)
+CFG = TrainerConfig(
+    steps=2,
+    learning_rate=1e-2,
+    prompts_per_step=2,
+    group_size=4,
+    max_completion_length=12,
+    logging_steps=1,
+    temperature=1.0,
+)
 
 
 def snapshot(module):
@@ -19,7 +26,11 @@ def snapshot(module):
 def changed(before, model, part):
     """Names of parameters under `part` (the language model or the vision tower) that moved."""
     prefix = {"text": "model.language_model.", "vision": "model.visual."}[part]
-    return [k for k, v in model.named_parameters() if k.startswith(prefix) and not torch.equal(before[k], v.detach())]
+    return [
+        k
+        for k, v in model.named_parameters()
+        if k.startswith(prefix) and not torch.equal(before[k], v.detach())
+    ]
 
 
 def test_grpo_updates_the_model_and_logs_reward_parts(tiny_model_dir, world_dir, tmp_path):

@@ -27,8 +27,9 @@ from stagewise.train.launch import (
 from stagewise.train.plan import StagePlan
 
 ACCEL = Path(__file__).resolve().parents[2] / "recipes" / "accelerate"
-SCRIPT = stage_main_args(Path("runs/x/staged/seed0/perception/launch"), "runs/x/base",
-                         Path("runs/x/staged/seed0/perception"), 0)
+SCRIPT = stage_main_args(
+    Path("runs/x/staged/seed0/perception/launch"), "runs/x/base", Path("runs/x/staged/seed0/perception"), 0
+)
 
 
 def plan_of(trainer: TrainerConfig, rows=None) -> StagePlan:
@@ -40,8 +41,9 @@ def parse_accelerate(cmd):
     return launch_command_parser().parse_args(cmd[3:])
 
 
-@pytest.mark.parametrize("name, kind", [("ddp", "MULTI_GPU"), ("zero2", "DEEPSPEED"), ("zero3", "DEEPSPEED"),
-                                        ("fsdp", "FSDP")])
+@pytest.mark.parametrize(
+    "name, kind", [("ddp", "MULTI_GPU"), ("zero2", "DEEPSPEED"), ("zero3", "DEEPSPEED"), ("fsdp", "FSDP")]
+)
 def test_shipped_accelerate_configs_load(name, kind):
     cfg = load_config_from_file(str(ACCEL / f"{name}.yaml"))
     assert cfg.distributed_type.value == kind
@@ -50,9 +52,13 @@ def test_shipped_accelerate_configs_load(name, kind):
         assert cfg.deepspeed_config["zero_stage"] == int(name[-1])
 
 
-@pytest.mark.parametrize("name, flag", [("ddp", "multi_gpu"), ("zero3", "use_deepspeed"), ("fsdp", "use_fsdp")])
+@pytest.mark.parametrize(
+    "name, flag", [("ddp", "multi_gpu"), ("zero3", "use_deepspeed"), ("fsdp", "use_fsdp")]
+)
 def test_accelerate_command_resolves_to_the_right_launcher(name, flag):
-    opts = LaunchOptions(launcher="accelerate", accelerate_config=str(ACCEL / f"{name}.yaml"), num_processes=4)
+    opts = LaunchOptions(
+        launcher="accelerate", accelerate_config=str(ACCEL / f"{name}.yaml"), num_processes=4
+    )
     args = parse_accelerate(accelerate_command(opts, SCRIPT))
     assert args.module and args.training_script == "stagewise.train.stage_main"
     script = args.training_script_args
@@ -64,11 +70,22 @@ def test_accelerate_command_resolves_to_the_right_launcher(name, flag):
 
 
 def test_multi_node_flags():
-    opts = LaunchOptions(launcher="accelerate", accelerate_config=str(ACCEL / "zero3.yaml"), num_processes=16,
-                         num_machines=2, machine_rank=1, main_process_ip="10.0.0.1", main_process_port=29500)
+    opts = LaunchOptions(
+        launcher="accelerate",
+        accelerate_config=str(ACCEL / "zero3.yaml"),
+        num_processes=16,
+        num_machines=2,
+        machine_rank=1,
+        main_process_ip="10.0.0.1",
+        main_process_port=29500,
+    )
     args = parse_accelerate(accelerate_command(opts, SCRIPT))
     assert (args.num_machines, args.machine_rank, args.main_process_ip, args.main_process_port) == (
-        2, 1, "10.0.0.1", 29500)
+        2,
+        1,
+        "10.0.0.1",
+        29500,
+    )
     with pytest.raises(ValueError, match="main-process-ip"):
         accelerate_command(LaunchOptions(num_machines=2), SCRIPT)
 
@@ -91,26 +108,53 @@ def test_off_mode_generates_with_transformers(tmp_path):
 
 
 def test_colocate_mode_matches_trl(tmp_path):
-    t = TrainerConfig(vllm=VLLMConfig(mode="colocate", gpu_memory_utilization=0.4, tensor_parallel_size=2,
-                                      enable_sleep_mode=True, max_model_length=4096))
+    t = TrainerConfig(
+        vllm=VLLMConfig(
+            mode="colocate",
+            gpu_memory_utilization=0.4,
+            tensor_parallel_size=2,
+            enable_sleep_mode=True,
+            max_model_length=4096,
+        )
+    )
     args = grpo_config(t, tmp_path, 0)
-    assert (args.use_vllm, args.vllm_mode, args.vllm_gpu_memory_utilization, args.vllm_tensor_parallel_size,
-            args.vllm_enable_sleep_mode, args.vllm_max_model_length) == (True, "colocate", 0.4, 2, True, 4096)
+    assert (
+        args.use_vllm,
+        args.vllm_mode,
+        args.vllm_gpu_memory_utilization,
+        args.vllm_tensor_parallel_size,
+        args.vllm_enable_sleep_mode,
+        args.vllm_max_model_length,
+    ) == (True, "colocate", 0.4, 2, True, 4096)
     cmds = plan_stage(plan_of(t), SCRIPT, LaunchOptions(gpus=8))
     assert cmds["server"] is None  # vLLM lives inside the training processes
 
 
 def test_server_mode_server_and_trainer_agree(tmp_path):
-    v = VLLMConfig(mode="server", server_port=8123, server_gpus=2, gpu_memory_utilization=0.85,
-                   tensor_parallel_size=2, max_model_length=6144)
+    v = VLLMConfig(
+        mode="server",
+        server_port=8123,
+        server_gpus=2,
+        gpu_memory_utilization=0.85,
+        tensor_parallel_size=2,
+        max_model_length=6144,
+    )
     t = TrainerConfig(prompts_per_step=6, vllm=v)  # 30 completions over 6 training GPUs
-    plan = plan_stage(plan_of(t), SCRIPT,
-                      LaunchOptions(launcher="accelerate", accelerate_config=str(ACCEL / "zero3.yaml"), gpus=8))
+    plan = plan_stage(
+        plan_of(t),
+        SCRIPT,
+        LaunchOptions(launcher="accelerate", accelerate_config=str(ACCEL / "zero3.yaml"), gpus=8),
+    )
     server = plan["server"]
     assert server[:4] == [sys.executable, "-m", "trl.cli.main", "vllm-serve"]
     (served,) = make_parser().parse_args_and_config(server[4:])  # TRL's own `trl vllm-serve` parser
-    assert (served.model, served.port, served.tensor_parallel_size, served.gpu_memory_utilization,
-            served.max_model_len) == ("runs/x/base", 8123, 2, 0.85, 6144)
+    assert (
+        served.model,
+        served.port,
+        served.tensor_parallel_size,
+        served.gpu_memory_utilization,
+        served.max_model_len,
+    ) == ("runs/x/base", 8123, 2, 0.85, 6144)
     vllm_cmd = build_command(served)  # the `vllm serve` line TRL builds from it
     assert vllm_cmd[vllm_cmd.index("--port") + 1] == "8123"
     assert plan["server_env"]["CUDA_VISIBLE_DEVICES"] == "6,7"
@@ -118,7 +162,11 @@ def test_server_mode_server_and_trainer_agree(tmp_path):
     assert parse_accelerate(plan["train"]).num_processes == 6
     args = grpo_config(t, tmp_path, 0, world_size=6)
     assert (args.use_vllm, args.vllm_mode, args.vllm_server_port, args.vllm_server_host) == (
-        True, "server", served.port, "127.0.0.1")
+        True,
+        "server",
+        served.port,
+        "127.0.0.1",
+    )
 
 
 def test_server_mode_needs_a_gpu_left_for_training():
@@ -139,15 +187,25 @@ def test_plan_round_trips_through_the_launch_folder(world_dir, tmp_path):
 
     from stagewise.data.sources import decode_image, load_rows, to_trl_rows
 
-    rows = to_trl_rows(load_rows(world_dir / "perception" / "train", limit=3, decode=False), source="perception")
+    rows = to_trl_rows(
+        load_rows(world_dir / "perception" / "train", limit=3, decode=False), source="perception"
+    )
     big = tmp_path / "big.png"  # a file-backed image travels as its path, not its pixels
     Image.effect_noise((600, 600), 50).convert("RGB").save(big)
     rows[1]["images"] = [{"path": str(big), "bytes": None}]
-    t = TrainerConfig(steps=7, vllm=VLLMConfig(mode="colocate", max_model_length=512), lora=LoRAConfig(r=8),
-                      extra={"delta": 3.0})
+    t = TrainerConfig(
+        steps=7,
+        vllm=VLLMConfig(mode="colocate", max_model_length=512),
+        lora=LoRAConfig(r=8),
+        extra={"delta": 3.0},
+    )
     write_plan(plan_of(t, rows), tmp_path)
     back = read_plan(tmp_path)
-    assert back.trainer == t and (back.name, back.method, back.sources) == ("perception", "grpo", ["perception"])
+    assert back.trainer == t and (back.name, back.method, back.sources) == (
+        "perception",
+        "grpo",
+        ["perception"],
+    )
     assert [r["id"] for r in back.rows] == [r["id"] for r in rows]
     assert back.rows[0]["prompt"] == rows[0]["prompt"] and back.rows[0]["answer"] == rows[0]["answer"]
     assert decode_image(back.rows[0]["images"][0]).tobytes() == decode_image(rows[0]["images"][0]).tobytes()
@@ -157,7 +215,9 @@ def test_plan_round_trips_through_the_launch_folder(world_dir, tmp_path):
 
 def test_paper_batch_geometry(tmp_path):
     # 512 prompts per rollout, 128 per update, group 5, 8 GPUs x 16 accumulation steps
-    t = TrainerConfig(prompts_per_step=128, prompts_per_rollout=512, group_size=5, gradient_accumulation_steps=16)
+    t = TrainerConfig(
+        prompts_per_step=128, prompts_per_rollout=512, group_size=5, gradient_accumulation_steps=16
+    )
     args = grpo_config(t, tmp_path, 0, world_size=8)
     assert args.per_device_train_batch_size == 5
     assert args.generation_batch_size == 2560
@@ -198,11 +258,30 @@ def test_stop_ends_the_server_process_group():
 
 
 def test_run_accepts_launcher_flags():
-    args = build_parser().parse_args(["run", "r.yaml", "--launcher", "accelerate", "--accelerate-config",
-                                      "recipes/accelerate/zero3.yaml", "--num-machines", "2", "--machine-rank",
-                                      "1", "--main-process-ip", "10.0.0.1", "--main-process-port", "29500"])
+    args = build_parser().parse_args(
+        [
+            "run",
+            "r.yaml",
+            "--launcher",
+            "accelerate",
+            "--accelerate-config",
+            "recipes/accelerate/zero3.yaml",
+            "--num-machines",
+            "2",
+            "--machine-rank",
+            "1",
+            "--main-process-ip",
+            "10.0.0.1",
+            "--main-process-port",
+            "29500",
+        ]
+    )
     assert (args.launcher, args.num_machines, args.machine_rank, args.main_process_ip) == (
-        "accelerate", 2, 1, "10.0.0.1")
+        "accelerate",
+        2,
+        1,
+        "10.0.0.1",
+    )
 
 
 def test_lora_is_refused_under_sharded_weights(monkeypatch, tmp_path):
@@ -223,8 +302,14 @@ def test_lora_stage_saves_a_plain_merged_model(tiny_model_dir, world_dir, tmp_pa
     model, processor = load_model_and_processor(tiny_model_dir, dtype=torch.float32)
     names = {n for n, _ in model.named_parameters()}
     rows = to_trl_rows(load_rows(world_dir / "perception" / "train", limit=4), instruction=None)
-    cfg = TrainerConfig(steps=1, prompts_per_step=2, group_size=2, max_completion_length=8, logging_steps=1,
-                        lora=LoRAConfig(r=4))
+    cfg = TrainerConfig(
+        steps=1,
+        prompts_per_step=2,
+        group_size=2,
+        max_completion_length=8,
+        logging_steps=1,
+        lora=LoRAConfig(r=4),
+    )
     run_grpo(model, processor, to_dataset(rows), tmp_path / "out", cfg)
     assert not (tmp_path / "out" / "adapter_config.json").exists()
     reloaded, _ = load_model_and_processor(tmp_path / "out", dtype=torch.float32)
@@ -243,11 +328,26 @@ def test_cli_hands_the_launch_options_to_the_pipeline(monkeypatch, tmp_path):
 
     monkeypatch.setattr(pipeline, "run", fake_run)
     monkeypatch.setattr("stagewise.train.summary.grid_table", lambda grid: (["variant"], []))
-    cli.main(["run", str(ACCEL.parent / "tiny" / "staged.yaml"), "--launcher", "accelerate", "--cpu", "--num-processes", "2",
-              "--accelerate-config", str(ACCEL / "ddp.yaml")])
+    cli.main(
+        [
+            "run",
+            str(ACCEL.parent / "tiny" / "staged.yaml"),
+            "--launcher",
+            "accelerate",
+            "--cpu",
+            "--num-processes",
+            "2",
+            "--accelerate-config",
+            str(ACCEL / "ddp.yaml"),
+        ]
+    )
     opts = seen["launch"]
     assert (opts.launcher, opts.cpu, opts.num_processes, opts.accelerate_config) == (
-        "accelerate", True, 2, str(ACCEL / "ddp.yaml"))
+        "accelerate",
+        True,
+        2,
+        str(ACCEL / "ddp.yaml"),
+    )
 
 
 def test_other_machines_wait_for_machine_0s_data_and_base(tmp_path):
@@ -297,15 +397,24 @@ def test_only_machine_0_evaluates(tmp_path, monkeypatch):
     from stagewise.train import pipeline
     from stagewise.train.launch import LaunchOptions
 
-    recipe = load_recipe(ACCEL.parent / "tiny" / "staged.yaml", [f"output_dir={tmp_path}", "variants={staged: {}}"])
+    recipe = load_recipe(
+        ACCEL.parent / "tiny" / "staged.yaml", [f"output_dir={tmp_path}", "variants={staged: {}}"]
+    )
     trained, evaluated = [], []
     monkeypatch.setattr(pipeline, "build_data", lambda r, planned: tmp_path / "data")
     monkeypatch.setattr(pipeline, "build_base", lambda r, d, planned: tmp_path / "base")
     monkeypatch.setattr(pipeline, "build_perception_set", lambda r, d, b, planned: None)
-    monkeypatch.setattr(pipeline, "check_variants", lambda r, d, base=None: None)  # there is no data to plan from
-    monkeypatch.setattr(pipeline, "run_variant", lambda r, v, s, b, d, launch=None, planned=None: trained.append(v)
-                        or [("visual", tmp_path / v)])
-    monkeypatch.setattr(pipeline, "evaluate_models", lambda r, models, d, planned: evaluated.append(models) or {})
+    monkeypatch.setattr(
+        pipeline, "check_variants", lambda r, d, base=None: None
+    )  # there is no data to plan from
+    monkeypatch.setattr(
+        pipeline,
+        "run_variant",
+        lambda r, v, s, b, d, launch=None, planned=None: trained.append(v) or [("visual", tmp_path / v)],
+    )
+    monkeypatch.setattr(
+        pipeline, "evaluate_models", lambda r, models, d, planned: evaluated.append(models) or {}
+    )
     out = pipeline.run(recipe, launch=LaunchOptions(launcher="accelerate", num_machines=2, machine_rank=1))
     assert trained == ["staged"] and evaluated == []
     assert out == {"models": {}, "grid": None, "paired": {}}
@@ -321,8 +430,10 @@ def test_other_machines_read_machine_0s_pass_rates(tmp_path, monkeypatch):
     from stagewise.utils import append_jsonl
 
     recipe = Recipe(name="mn", output_dir=str(tmp_path))
-    monkeypatch.setattr("stagewise.models.load.load_model_and_processor",
-                        lambda *a, **k: pytest.fail("machine 1 must not sample pass rates itself"))
+    monkeypatch.setattr(
+        "stagewise.models.load.load_model_and_processor",
+        lambda *a, **k: pytest.fail("machine 1 must not sample pass rates itself"),
+    )
     rows = [{"id": "a"}, {"id": "b", "pass_rate": 0.5}]
     rates = pass_rate_fn(recipe, "base-model", machine_rank=1, wait_s=0.3, poll_s=0.05)
     with pytest.raises(TimeoutError, match="1 items"):

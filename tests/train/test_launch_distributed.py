@@ -16,16 +16,39 @@ from stagewise.train.plan import StagePlan, stage_rows
 
 SRC = str(Path(stagewise.__file__).resolve().parents[1])
 
+
 @pytest.mark.slow
-def test_two_process_grpo_stage_saves_rank0_weights(tiny_model_dir, world_dir, tmp_path, monkeypatch, micro_recipe):
+def test_two_process_grpo_stage_saves_rank0_weights(
+    tiny_model_dir, world_dir, tmp_path, monkeypatch, micro_recipe
+):
     # Only its stage is trained (on the session's world, from the session's tiny model): every other section is
     # left at the defaults.
-    path = micro_recipe(tmp_path / "runs", {
-        "name": "ddp", "threads": 1, "world": {}, "model": {}, "variants": {}, "eval": {},
-        "stages": [{"name": "perception", "data": {"families": ["perception"], "size": 8, "instruction": None},
-                    "trainer": {"steps": 2, "learning_rate": 1.0e-2, "prompts_per_step": 2, "group_size": 4,
-                                "max_completion_length": 12, "logging_steps": 1}}],
-    }, file="recipe.yaml")
+    path = micro_recipe(
+        tmp_path / "runs",
+        {
+            "name": "ddp",
+            "threads": 1,
+            "world": {},
+            "model": {},
+            "variants": {},
+            "eval": {},
+            "stages": [
+                {
+                    "name": "perception",
+                    "data": {"families": ["perception"], "size": 8, "instruction": None},
+                    "trainer": {
+                        "steps": 2,
+                        "learning_rate": 1.0e-2,
+                        "prompts_per_step": 2,
+                        "group_size": 4,
+                        "max_completion_length": 12,
+                        "logging_steps": 1,
+                    },
+                }
+            ],
+        },
+        file="recipe.yaml",
+    )
     recipe = load_recipe(path)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv(DIGEST_ENV, "1")
@@ -35,7 +58,9 @@ def test_two_process_grpo_stage_saves_rank0_weights(tiny_model_dir, world_dir, t
     st = recipe.stages[0]
     plan = StagePlan(st.name, "perception", "grpo", stage_rows(st, world_dir), st.trainer, False, [st.name])
 
-    out = train_stage(recipe, plan, tiny_model_dir, recipe.run_dir / "staged" / "seed0" / st.name, 0, launch=opts)
+    out = train_stage(
+        recipe, plan, tiny_model_dir, recipe.run_dir / "staged" / "seed0" / st.name, 0, launch=opts
+    )
 
     assert is_done(out)
     ranks = read_rank_records(out)

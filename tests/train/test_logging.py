@@ -20,8 +20,11 @@ def test_report_to_maps_onto_trl_and_skips_missing_packages(monkeypatch, caplog,
     assert cfg.report_to == (["tensorboard"] if importlib.util.find_spec("tensorboard") else "none")
     assert cfg.run_name == "staged/seed0/visual"
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("wandb", "tensorboard")
-                        else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in ("wandb", "tensorboard") else real(name, *a),
+    )
     with caplog.at_level(logging.WARNING):
         assert report_targets("tensorboard, wandb") == "none"
     assert "the wandb package is not installed" in caplog.text
@@ -29,7 +32,9 @@ def test_report_to_maps_onto_trl_and_skips_missing_packages(monkeypatch, caplog,
 
 def test_unknown_tracker_is_a_recipe_error(tmp_path):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("stages:\n  - name: p\n    data: {families: [perception]}\n    trainer: {report_to: tensorbord}\n")
+    recipe.write_text(
+        "stages:\n  - name: p\n    data: {families: [perception]}\n    trainer: {report_to: tensorbord}\n"
+    )
     with pytest.raises(RecipeError, match=r"stages\[0\].trainer.report_to: unknown tracker 'tensorbord'"):
         load_recipe(recipe)
 
@@ -48,5 +53,9 @@ def test_grpo_stage_writes_reward_parts_and_lengths_to_tensorboard(tiny_model_di
     acc = EventAccumulator(str(out / "logs"))
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
-    assert {"train/rewards/accuracy_reward/mean", "train/rewards/format_reward/mean",
-            "train/completions/mean_length", "train/reward"} <= tags
+    assert {
+        "train/rewards/accuracy_reward/mean",
+        "train/rewards/format_reward/mean",
+        "train/completions/mean_length",
+        "train/reward",
+    } <= tags

@@ -21,16 +21,34 @@ from stagewise.models.tiny_families import FAMILY_NAMES, build_family_model
 def two_stages(family: str, model) -> dict:
     """The micro recipe from the family's model folder: a vision-only perception stage, then a textual stage with
     the vision tower frozen."""
-    trainer = {"steps": 1, "prompts_per_step": 2, "group_size": 2, "max_completion_length": 6, "learning_rate": 1.0e-3,
-               "report_to": "none", "logging_steps": 1}
+    trainer = {
+        "steps": 1,
+        "prompts_per_step": 2,
+        "group_size": 2,
+        "max_completion_length": 6,
+        "learning_rate": 1.0e-3,
+        "report_to": "none",
+        "logging_steps": 1,
+    }
     return {
         "name": family,
         "world": {"train_size": 4, "test_size": 2},
         "model": {"source": str(model)},
-        "stages": [{"name": "perception", "capability": "perception", "data": {"families": ["perception"], "size": 4},
-                    "trainer": {**trainer, "trainable": "vision"}},
-                   {"name": "textual", "capability": "textual_reasoning", "data": {"families": ["textual"], "size": 4},
-                    "trainer": trainer, "freeze_vision": True}],
+        "stages": [
+            {
+                "name": "perception",
+                "capability": "perception",
+                "data": {"families": ["perception"], "size": 4},
+                "trainer": {**trainer, "trainable": "vision"},
+            },
+            {
+                "name": "textual",
+                "capability": "textual_reasoning",
+                "data": {"families": ["textual"], "size": 4},
+                "trainer": trainer,
+                "freeze_vision": True,
+            },
+        ],
         "variants": {},
         "eval": {"size": 2, "batch_size": 2, "max_new_tokens": 6},
     }
@@ -85,7 +103,11 @@ def test_family_trains_two_stages_and_evaluates(family, tmp_path, caplog, micro_
     assert stages["textual"] == {"total": n_all, "trainable": n_all - n_vision, "frozen": n_vision}
     assert any("freeze_vision: froze" in r.message for r in caplog.records)  # the counts are logged
     for label in ("base", "staged/seed0/perception", "staged/seed0/textual"):
-        folder = run / "eval" / "base" if label == "base" else run / "staged" / "seed0" / "eval" / label.split("/")[-1]
+        folder = (
+            run / "eval" / "base"
+            if label == "base"
+            else run / "staged" / "seed0" / "eval" / label.split("/")[-1]
+        )
         summary = json.loads((folder / "summary.json").read_text())
         assert set(summary["families"]) == {"perception", "textual", "visual"}
         assert summary["overall"]["n"] == 6  # 2 test items of each family, each answered

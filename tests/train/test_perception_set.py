@@ -60,14 +60,17 @@ stages: [{{name: p, data: {{families: [perception], size: 4}}}}]
 eval: {{size: 4}}
 """)
     data = build_data(load_recipe(recipe_file))
-    plain = build_world(tmp_path / "plain", list(FAMILIES), {"train": 10, "test": 4}, seed=0, cfg=WorldConfig())
+    plain = build_world(
+        tmp_path / "plain", list(FAMILIES), {"train": 10, "test": 4}, seed=0, cfg=WorldConfig()
+    )
     for fam in FAMILIES:
         ids = {s: [r["id"] for r in load_rows(data / fam / s)] for s in ("train", "test", "warmstart")}
         assert len(ids["warmstart"]) == 6
         assert not set(ids["warmstart"]) & (set(ids["train"]) | set(ids["test"]))
         assert ids["train"] == [r["id"] for r in load_rows(plain / fam / "train")]
-        assert [r["problem"] for r in load_rows(data / fam / "train")] == \
-            [r["problem"] for r in load_rows(plain / fam / "train")]
+        assert [r["problem"] for r in load_rows(data / fam / "train")] == [
+            r["problem"] for r in load_rows(plain / fam / "train")
+        ]
 
 
 def test_a_pretrained_model_warm_started_on_the_world_gets_the_mis_seeing_split_too(tmp_path):
@@ -97,11 +100,20 @@ eval: {{size: 4}}
 PERCEPTION_STAGE = {
     "world.test_size": 4,
     "model.warmstart.caption_qa": 8,
-    "perception_set": {"families": ["perception", "visual"], "min_image_wrong": 0, "min_caption_right": 0,
-                       "batch_size": 8},
-    "stages": [{"name": "perception", "capability": "perception",
-                "data": {"perception_set": True, "size": 100, "instruction": None},
-                "trainer": {"steps": 1, "prompts_per_step": 2, "group_size": 2, "max_completion_length": 8}}],
+    "perception_set": {
+        "families": ["perception", "visual"],
+        "min_image_wrong": 0,
+        "min_caption_right": 0,
+        "batch_size": 8,
+    },
+    "stages": [
+        {
+            "name": "perception",
+            "capability": "perception",
+            "data": {"perception_set": True, "size": 100, "instruction": None},
+            "trainer": {"steps": 1, "prompts_per_step": 2, "group_size": 2, "max_completion_length": 8},
+        }
+    ],
     "variants": {"staged": {}, "caption_sft": {"kind": "caption_sft"}},
     "eval": {"families": ["perception"], "size": 2, "batch_size": 2, "max_new_tokens": 8},
 }
@@ -140,10 +152,12 @@ def test_warm_start_batches_keep_long_rows_together_and_mix_the_rest():
     def row(i, n, fam):
         return {"id": i, "family": fam, "prompt": [{"role": "user", "content": "x" * n}], "images": []}
 
-    rows = [row(f"s{i}", 40, "ab"[i % 2]) for i in range(100)] + [row(f"l{i}", 600, "long") for i in range(20)]
+    rows = [row(f"s{i}", 40, "ab"[i % 2]) for i in range(100)] + [
+        row(f"l{i}", 600, "long") for i in range(20)
+    ]
     order = arrange_batches(rows, batch_size=4, steps=90, seed=0)
     assert len(order) == 360
-    batches = [order[i:i + 4] for i in range(0, 360, 4)]
+    batches = [order[i : i + 4] for i in range(0, 360, 4)]
     for b in batches:
         kinds = {r["family"] == "long" for r in b}
         assert len(kinds) == 1  # a long row never pads a batch of short ones

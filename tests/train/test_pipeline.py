@@ -15,7 +15,9 @@ def test_run_trains_each_stage_from_the_previous_and_resumes(tmp_path, micro_rec
     assert main(["run", str(recipe)]) == 0
     run = tmp_path / "runs" / "micro"
     vdir = run / "staged" / "seed0"
-    chain = {s: json.loads((vdir / s / "manifest.json").read_text()) for s in ("perception", "textual", "visual")}
+    chain = {
+        s: json.loads((vdir / s / "manifest.json").read_text()) for s in ("perception", "textual", "visual")
+    }
     # relative to the run folder, so that a moved or copied run folder stays consistent
     assert chain["perception"]["started_from"] == "base"
     assert chain["textual"]["started_from"] == "staged/seed0/perception"
@@ -41,12 +43,18 @@ def test_run_trains_each_stage_from_the_previous_and_resumes(tmp_path, micro_rec
     assert "merged/seed0/merged" in table
     # every trained model is compared with the base on the same items: 3 per family, 9 overall
     paired = json.loads((run / "paired.json").read_text())
-    assert set(paired) == {"staged/seed0/perception", "staged/seed0/textual", "staged/seed0/visual",
-                           "merged/seed0/merged"}
+    assert set(paired) == {
+        "staged/seed0/perception",
+        "staged/seed0/textual",
+        "staged/seed0/visual",
+        "merged/seed0/merged",
+    }
     assert {c[f]["n"] for c in paired.values() for f in ("perception", "textual", "visual")} == {3}
     assert {c["overall"]["n"] for c in paired.values()} == {9}
     assert "overall Δ" in table and "kinds left out" in table
-    assert all(set(c["without_collapsed"]) == {"perception", "textual", "visual", "overall"} for c in paired.values())
+    assert all(
+        set(c["without_collapsed"]) == {"perception", "textual", "visual", "overall"} for c in paired.values()
+    )
 
     # every trained folder carries its Hub model card, rewritten with its results once evaluated
     from huggingface_hub import ModelCard

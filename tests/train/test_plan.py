@@ -79,7 +79,11 @@ def test_staged_chains_the_stages_in_order_with_their_own_data(recipe, world_dir
 
 def test_caption_sft_replaces_perception_rl_by_caption_sft_with_as_many_sequences(recipe, world_dir):
     plans = plan_variant(recipe, "caption_sft", world_dir)
-    assert [(p.name, p.method) for p in plans] == [("caption_sft", "sft"), ("textual", "grpo"), ("visual", "grpo")]
+    assert [(p.name, p.method) for p in plans] == [
+        ("caption_sft", "sft"),
+        ("textual", "grpo"),
+        ("visual", "grpo"),
+    ]
     cap = plans[0]
     assert len(cap.rows) == 10 and all(r["images"] for r in cap.rows)
     assert "caption" in cap.rows[0]["prompt"][0]["content"]
@@ -98,8 +102,9 @@ def test_curricula_order_easy_to_hard_without_shuffling(recipe, world_dir):
     assert sum(rates[:half]) / half > sum(rates[half:]) / (len(rates) - half)
     assert pooled.trainer.shuffle is False and pooled.trainer.steps == 12
     # 30 rows, a budget of 12 steps x 2 prompts = 24: an evenly spaced subsample still spans easy to hard
-    assert len(pooled.rows) in (24, 26) and rates[0] == max(fake_rates(
-        plan_variant(recipe, "merged", world_dir)[0].rows).values())
+    assert len(pooled.rows) in (24, 26) and rates[0] == max(
+        fake_rates(plan_variant(recipe, "merged", world_dir)[0].rows).values()
+    )
     plans = plan_variant(recipe, "capability_difficulty", world_dir, fake_rates)
     assert [p.name for p in plans] == ["perception", "textual", "visual"]
     for p in plans:
@@ -139,13 +144,22 @@ stages:
     assert len(fams) == 20 and fams.count("perception") == 15 and fams.count("visual") == 5
 
 
-@pytest.mark.parametrize("variants, message", [
-    ("{v: {order: [perception, vision]}}", "variants.v.order names stage 'vision', which the recipe does not have"),
-    ("{v: {order: [perception, perception]}}", "variants.v.order repeats stage 'perception'"),
-    ("{v: {kind: mixed}}", "variants.v.kind must be one of"),
-    ("{v: {kind: caption_sft, order: [visual]}}", "no stage in its order has capability perception"),
-    ("{v: {overrides: {stages.visual.trainer.stepz: 3}}}", "(variants.v.overrides): unknown key 'stages[1].trainer.stepz'"),
-])
+@pytest.mark.parametrize(
+    "variants, message",
+    [
+        (
+            "{v: {order: [perception, vision]}}",
+            "variants.v.order names stage 'vision', which the recipe does not have",
+        ),
+        ("{v: {order: [perception, perception]}}", "variants.v.order repeats stage 'perception'"),
+        ("{v: {kind: mixed}}", "variants.v.kind must be one of"),
+        ("{v: {kind: caption_sft, order: [visual]}}", "no stage in its order has capability perception"),
+        (
+            "{v: {overrides: {stages.visual.trainer.stepz: 3}}}",
+            "(variants.v.overrides): unknown key 'stages[1].trainer.stepz'",
+        ),
+    ],
+)
 def test_bad_variants_fail_before_any_training(tmp_path, variants, message):
     path = tmp_path / "bad.yaml"
     path.write_text(f"""
@@ -181,17 +195,17 @@ def test_pooled_runs_give_every_rollout_batch_one_modality(recipe, world_dir):
     """TRL cannot mix image and text-only prompts in one batch: pooled plans are laid out in one-modality runs."""
     (merged,) = plan_variant(recipe, "merged", world_dir)
     block = merged.trainer.prompts_per_step
-    runs = [merged.rows[i:i + block] for i in range(0, len(merged.rows), block)]
+    runs = [merged.rows[i : i + block] for i in range(0, len(merged.rows), block)]
     assert all(len({bool(r["images"]) for r in run}) == 1 for run in runs)
     assert {bool(r["images"]) for r in merged.rows} == {True, False}
     assert merged.trainer.shuffle is False  # the trainer must read the runs in this order
     recipe.stages[0].data.size = 9  # 9 + 8 image rows: the last partial run is topped up, nothing is dropped
     (odd,) = plan_variant(recipe, "merged", world_dir)
-    runs = [odd.rows[i:i + block] for i in range(0, len(odd.rows), block)]
+    runs = [odd.rows[i : i + block] for i in range(0, len(odd.rows), block)]
     assert all(len(run) == block and len({bool(r["images"]) for r in run}) == 1 for run in runs)
     assert len(odd.rows) == 9 + 8 + 12 + 1 and len({r["id"] for r in odd.rows}) == 9 + 8 + 12
     (curriculum,) = plan_variant(recipe, "difficulty", world_dir, fake_rates)
-    runs = [curriculum.rows[i:i + block] for i in range(0, len(curriculum.rows), block)]
+    runs = [curriculum.rows[i : i + block] for i in range(0, len(curriculum.rows), block)]
     assert all(len({bool(r["images"]) for r in run}) == 1 for run in runs)
 
 
@@ -231,9 +245,13 @@ def test_epochs_make_every_arm_read_one_pass_several_times_at_the_same_compute(r
 
 
 def test_one_epoch_leaves_every_plan_as_before(recipe, world_dir):
-    before = {v: [_ids(p.rows) for p in plan_variant(recipe, v, world_dir, fake_rates)]
-              for v in ("staged", "merged", "difficulty", "capability_difficulty")}
-    after = {v: [_ids(p.rows) for p in plan_variant(_with_epochs(recipe, 1), v, world_dir, fake_rates)]
-             for v in before}
+    before = {
+        v: [_ids(p.rows) for p in plan_variant(recipe, v, world_dir, fake_rates)]
+        for v in ("staged", "merged", "difficulty", "capability_difficulty")
+    }
+    after = {
+        v: [_ids(p.rows) for p in plan_variant(_with_epochs(recipe, 1), v, world_dir, fake_rates)]
+        for v in before
+    }
     assert before == after
     assert [len(r) for r in before["staged"]] == [10, 12, 8]  # all of each stage's rows, TRL cycles them

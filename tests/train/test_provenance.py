@@ -19,14 +19,28 @@ from stagewise.train.provenance import RecipeChanged, check, planned_folders
 def recipe_file(tmp_path, micro_recipe):
     """The micro recipe with two stages of a few steps and their default instruction."""
     trainer = {"prompts_per_step": 2, "group_size": 2}
-    return micro_recipe(tmp_path / "runs", {
-        "name": "prov",
-        "stages": [{"name": "perception", "capability": "perception", "data": {"families": ["perception"], "size": 8},
-                    "trainer": {"steps": 4, **trainer}},
-                   {"name": "visual", "capability": "visual_reasoning", "data": {"families": ["visual"], "size": 8},
-                    "trainer": {"steps": 2, **trainer}}],
-        "eval": {"size": 3},
-    }, file="prov.yaml")
+    return micro_recipe(
+        tmp_path / "runs",
+        {
+            "name": "prov",
+            "stages": [
+                {
+                    "name": "perception",
+                    "capability": "perception",
+                    "data": {"families": ["perception"], "size": 8},
+                    "trainer": {"steps": 4, **trainer},
+                },
+                {
+                    "name": "visual",
+                    "capability": "visual_reasoning",
+                    "data": {"families": ["visual"], "size": 8},
+                    "trainer": {"steps": 2, **trainer},
+                },
+            ],
+            "eval": {"size": 3},
+        },
+        file="prov.yaml",
+    )
 
 
 def _pretend_done(recipe, seeds=(0,)):
@@ -40,8 +54,14 @@ def _pretend_done(recipe, seeds=(0,)):
 def test_every_folder_a_run_writes_is_planned(recipe_file):
     planned = planned_folders(load_recipe(recipe_file), [0, 1])
     assert list(planned)[:3] == ["data", "init", "base"]
-    assert {"staged/seed0/perception", "staged/seed1/visual", "merged/seed0/merged", "eval/base",
-            "staged/seed0/eval/perception", "merged/seed1/eval/merged"} <= set(planned)
+    assert {
+        "staged/seed0/perception",
+        "staged/seed1/visual",
+        "merged/seed0/merged",
+        "eval/base",
+        "staged/seed0/eval/perception",
+        "merged/seed1/eval/merged",
+    } <= set(planned)
     # a stage starts from the previous one: its hash is in the next one's fields
     assert planned["staged/seed0/visual"].fields["start"] == planned["staged/seed0/perception"].hash
     assert "staged/seed0/perception" in planned["staged/seed0/visual"].after
@@ -56,16 +76,19 @@ def test_an_unchanged_recipe_reuses_everything(recipe_file):
 def test_settings_that_do_not_change_results_are_not_changes(recipe_file):
     recipe = load_recipe(recipe_file)
     _pretend_done(recipe)
-    other = load_recipe(recipe_file, ["threads=1", "stages.perception.trainer.logging_steps=1",
-                                      "stages.perception.trainer.save_steps=2"])
+    other = load_recipe(
+        recipe_file,
+        ["threads=1", "stages.perception.trainer.logging_steps=1", "stages.perception.trainer.save_steps=2"],
+    )
     assert check(recipe.run_dir, planned_folders(other, [0])) == []
 
 
 def test_a_changed_stage_stops_the_rerun_listing_each_changed_field(recipe_file):
     recipe = load_recipe(recipe_file)
     _pretend_done(recipe)
-    changed = load_recipe(recipe_file, ["stages.perception.trainer.steps=8",
-                                        "stages.perception.trainer.learning_rate=0.01"])
+    changed = load_recipe(
+        recipe_file, ["stages.perception.trainer.steps=8", "stages.perception.trainer.learning_rate=0.01"]
+    )
     with pytest.raises(RecipeChanged) as e:
         check(recipe.run_dir, planned_folders(changed, [0]))
     msg = str(e.value)
@@ -84,8 +107,14 @@ def test_redo_names_the_steps_and_everything_made_from_them(recipe_file):
     with pytest.raises(RecipeChanged, match="merged/seed0/merged"):  # perception alone does not cover merged
         check(recipe.run_dir, planned, ["perception"])
     redo = check(recipe.run_dir, planned, ["perception", "merged"])
-    assert set(redo) == {"staged/seed0/perception", "staged/seed0/visual", "staged/seed0/eval/perception",
-                         "staged/seed0/eval/visual", "merged/seed0/merged", "merged/seed0/eval/merged"}
+    assert set(redo) == {
+        "staged/seed0/perception",
+        "staged/seed0/visual",
+        "staged/seed0/eval/perception",
+        "staged/seed0/eval/visual",
+        "merged/seed0/merged",
+        "merged/seed0/eval/merged",
+    }
     with pytest.raises(RecipeChanged, match="no such step"):
         check(recipe.run_dir, planned, ["percepton"])
 
@@ -109,16 +138,18 @@ def test_a_started_stage_is_checked_too(recipe_file):
         check(recipe.run_dir, planned_folders(load_recipe(recipe_file, ["world.seed=1"]), [0]))
 
 
-def test_cli_refuses_a_changed_recipe_before_any_work_and_redo_moves_the_old_folder_aside(recipe_file,
-                                                                                          caplog):
+def test_cli_refuses_a_changed_recipe_before_any_work_and_redo_moves_the_old_folder_aside(
+    recipe_file, caplog
+):
     recipe = load_recipe(recipe_file)
     _pretend_done(recipe)
     (recipe.run_dir / "recipe.yaml").write_text("the old recipe\n")
     before = {p: p.stat().st_mtime_ns for p in recipe.run_dir.rglob("*")}
     assert main(["run", str(recipe_file), "stages.visual.trainer.steps=3"]) == 2
     assert "stage.visual.trainer.steps: 2 -> 3" in caplog.text
-    assert {p: p.stat().st_mtime_ns for p in recipe.run_dir.rglob("*") if p.name != ".lock"} == \
-        {p: t for p, t in before.items() if p.name != ".lock"}  # nothing written, recipe.yaml included
+    assert {p: p.stat().st_mtime_ns for p in recipe.run_dir.rglob("*") if p.name != ".lock"} == {
+        p: t for p, t in before.items() if p.name != ".lock"
+    }  # nothing written, recipe.yaml included
 
     # --redo: the stale folders move to superseded/ (nothing computed is deleted); the rerun would redo them
     planned = planned_folders(load_recipe(recipe_file, ["stages.visual.trainer.steps=3"]), [0])
@@ -204,8 +235,20 @@ def test_cli_run_into_a_locked_folder_is_refused(recipe_file, tmp_path, caplog):
         assert main(["run", str(recipe_file)]) == 2
         assert f"pid {holder.pid}" in caplog.text
         assert not (tmp_path / "runs" / "prov" / "data").exists()  # refused before any work
-        assert main(["eval", "score", str(tmp_path / "p.jsonl"), "--bench", "world",
-                     "--out", str(tmp_path / "runs" / "prov" / "eval" / "x")]) == 2
+        assert (
+            main(
+                [
+                    "eval",
+                    "score",
+                    str(tmp_path / "p.jsonl"),
+                    "--bench",
+                    "world",
+                    "--out",
+                    str(tmp_path / "runs" / "prov" / "eval" / "x"),
+                ]
+            )
+            == 2
+        )
         assert caplog.text.count(f"pid {holder.pid}") == 2
     finally:
         release.set()

@@ -20,13 +20,28 @@ def killme(model: Path) -> dict:
         "name": "killme",
         "world": {"train_size": 12, "test_size": 3},
         "model": {"source": str(model)},
-        "stages": [{"name": "perception", "capability": "perception",
-                    "data": {"families": ["perception"], "size": 12, "instruction": None},
-                    "trainer": {"steps": 16, "save_steps": 2, "prompts_per_step": 2, "group_size": 2,
-                                "max_completion_length": 8, "learning_rate": 1.0e-3, "logging_steps": 1}},
-                   {"name": "visual", "capability": "visual_reasoning",
-                    "data": {"families": ["visual"], "size": 8, "instruction": None},
-                    "trainer": {"steps": 2, "prompts_per_step": 2, "group_size": 2, "max_completion_length": 8}}],
+        "stages": [
+            {
+                "name": "perception",
+                "capability": "perception",
+                "data": {"families": ["perception"], "size": 12, "instruction": None},
+                "trainer": {
+                    "steps": 16,
+                    "save_steps": 2,
+                    "prompts_per_step": 2,
+                    "group_size": 2,
+                    "max_completion_length": 8,
+                    "learning_rate": 1.0e-3,
+                    "logging_steps": 1,
+                },
+            },
+            {
+                "name": "visual",
+                "capability": "visual_reasoning",
+                "data": {"families": ["visual"], "size": 8, "instruction": None},
+                "trainer": {"steps": 2, "prompts_per_step": 2, "group_size": 2, "max_completion_length": 8},
+            },
+        ],
         "variants": {},
         "eval": {"families": ["perception", "visual"], "size": 3, "batch_size": 4, "max_new_tokens": 8},
     }
@@ -34,8 +49,11 @@ def killme(model: Path) -> dict:
 
 def _outputs(run: Path) -> set[str]:
     # TensorBoard event files are named by time and pid (and a resumed stage has two): compare the folder only.
-    return {str(p.relative_to(run)) if "logs" not in p.parts else str(p.parent.relative_to(run))
-            for p in run.rglob("*") if p.is_file() and ".cache" not in p.parts}
+    return {
+        str(p.relative_to(run)) if "logs" not in p.parts else str(p.parent.relative_to(run))
+        for p in run.rglob("*")
+        if p.is_file() and ".cache" not in p.parts
+    }
 
 
 @pytest.mark.slow
@@ -43,8 +61,12 @@ def test_killed_mid_stage_resumes_from_the_checkpoint(tmp_path, tiny_model_dir, 
     recipe = micro_recipe(tmp_path / "runs", killme(tiny_model_dir), file="killme.yaml")
     stage = tmp_path / "runs" / "killme" / "staged" / "seed0" / "perception"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
-    proc = subprocess.Popen([sys.executable, "-m", "stagewise.cli", "run", str(recipe)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stagewise.cli", "run", str(recipe)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 300
         while not (stage / "checkpoints" / "checkpoint-4" / "trainer_state.json").exists():
@@ -60,8 +82,9 @@ def test_killed_mid_stage_resumes_from_the_checkpoint(tmp_path, tiny_model_dir, 
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert json.loads((stage / "manifest.json").read_text())["status"] == "started", \
+    assert json.loads((stage / "manifest.json").read_text())["status"] == "started", (
         "the stage finished before the kill"
+    )
 
     assert main(["run", str(recipe)]) == 0
     manifest = json.loads((stage / "manifest.json").read_text())

@@ -18,7 +18,9 @@ from stagewise.train.tracking import RunNames, log_evaluation, log_run, name_tra
 class Recorder(types.ModuleType):
     """A tracker module (`wandb`, `trackio`) that records what it is given."""
 
-    def __init__(self, name: str, init_params: str = "project, name, group, job_type, reinit", fail: bool = False):
+    def __init__(
+        self, name: str, init_params: str = "project, name, group, job_type, reinit", fail: bool = False
+    ):
         super().__init__(name)
         self.__spec__ = importlib.machinery.ModuleSpec(name, None)  # find_spec sees it as installed
         self.runs: list[dict] = []
@@ -43,19 +45,31 @@ class Recorder(types.ModuleType):
             self.columns, self.data = columns, data
 
 
-SUMMARIES = {label: {"families": {"perception": {"accuracy": acc, "n": 6}, "visual": {"accuracy": acc / 2, "n": 6}},
-                     "overall": {"accuracy": acc, "format_rate": 1.0, "mean_response_tokens": 20.0},
-                     "benchmarks": {"mathvista": {"average": {"accuracy": 40.0}}} if label != "base" else {}}
-             for label, acc in [("base", 0.5), ("staged/seed0/perception", 0.6), ("staged/seed0/textual", 0.7),
-                                ("staged/seed0/visual", 0.8), ("merged/seed0/merged", 0.55)]}
+SUMMARIES = {
+    label: {
+        "families": {"perception": {"accuracy": acc, "n": 6}, "visual": {"accuracy": acc / 2, "n": 6}},
+        "overall": {"accuracy": acc, "format_rate": 1.0, "mean_response_tokens": 20.0},
+        "benchmarks": {"mathvista": {"average": {"accuracy": 40.0}}} if label != "base" else {},
+    }
+    for label, acc in [
+        ("base", 0.5),
+        ("staged/seed0/perception", 0.6),
+        ("staged/seed0/textual", 0.7),
+        ("staged/seed0/visual", 0.8),
+        ("merged/seed0/merged", 0.55),
+    ]
+}
 TABLE = (["model", "seeds", "perception (%)"], [["base", "-", "50.0"], ["staged", "1", "80.0"]])
 
 
 def test_names_per_run_arm_and_seed(tmp_path):
     run = tmp_path / "runs" / "demo"
     assert names_for("proj", "demo", run / "staged" / "seed1" / "visual", run) == RunNames(
-        "proj", "demo/staged/seed1", "demo/staged/seed1/visual", "visual")
-    assert names_for("proj", "demo", run / "base", run) == RunNames("proj", "demo/base", "demo/base", "warmstart")
+        "proj", "demo/staged/seed1", "demo/staged/seed1/visual", "visual"
+    )
+    assert names_for("proj", "demo", run / "base", run) == RunNames(
+        "proj", "demo/base", "demo/base", "warmstart"
+    )
 
 
 def test_sft_stages_honour_report_to_and_carry_the_names(tmp_path, monkeypatch):
@@ -64,15 +78,25 @@ def test_sft_stages_honour_report_to_and_carry_the_names(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "wandb", Recorder("wandb"))
     for var in ("WANDB_PROJECT", "WANDB_RUN_GROUP", "WANDB_JOB_TYPE"):
         monkeypatch.delenv(var, raising=False)
-    plan = StagePlan(name="caption_sft", capability="perception", method="sft", rows=[], freeze_vision=False,
-                     sources=[], trainer=TrainerConfig(steps=2, batch_size=4, report_to="tensorboard,wandb"))
+    plan = StagePlan(
+        name="caption_sft",
+        capability="perception",
+        method="sft",
+        rows=[],
+        freeze_vision=False,
+        sources=[],
+        trainer=TrainerConfig(steps=2, batch_size=4, report_to="tensorboard,wandb"),
+    )
     out = tmp_path / "runs" / "demo" / "caption_sft" / "seed0" / "caption_sft"
     args = _trainer_args(plan, out, seed=0)
     assert args.report_to == ["tensorboard", "wandb"]  # was forced to "none" for every SFT stage
     name_trainer(args, names_for("proj", "demo", out, tmp_path / "runs" / "demo"))
     assert args.run_name == "demo/caption_sft/seed0/caption_sft" and args.project == "proj"
     assert (os.environ["WANDB_PROJECT"], os.environ["WANDB_RUN_GROUP"], os.environ["WANDB_JOB_TYPE"]) == (
-        "proj", "demo/caption_sft/seed0", "caption_sft")
+        "proj",
+        "demo/caption_sft/seed0",
+        "caption_sft",
+    )
 
 
 def test_evaluation_and_paper_table_reach_every_tracker(world_dir, tmp_path, monkeypatch, caplog):
@@ -120,12 +144,18 @@ def test_log_run_logs_once_per_set_of_results(tmp_path, monkeypatch):
     wandb = Recorder("wandb")
     monkeypatch.setitem(sys.modules, "wandb", wandb)
     monkeypatch.setattr("stagewise.report.build.run_paper_table", lambda run_dir: TABLE)
-    recipe = Recipe(name="demo", output_dir=str(tmp_path), project="team",
-                    stages=[StageConfig(name="p", trainer=TrainerConfig(report_to="wandb"))])
+    recipe = Recipe(
+        name="demo",
+        output_dir=str(tmp_path),
+        project="team",
+        stages=[StageConfig(name="p", trainer=TrainerConfig(report_to="wandb"))],
+    )
     log_run(recipe, SUMMARIES)
     assert len(wandb.runs) == 3 and {r["init"]["project"] for r in wandb.runs} == {"team"}
     log_run(recipe, SUMMARIES)  # a rerun that evaluated nothing new
     assert len(wandb.runs) == 3
     log_run(recipe, {**SUMMARIES, "base": {"families": {"perception": {"accuracy": 0.1}}}})
     assert len(wandb.runs) == 6
-    assert json.loads((tmp_path / "demo" / "logs" / "evaluation_logged.json").read_text())["targets"] == ["wandb"]
+    assert json.loads((tmp_path / "demo" / "logs" / "evaluation_logged.json").read_text())["targets"] == [
+        "wandb"
+    ]

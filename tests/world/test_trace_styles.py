@@ -45,8 +45,12 @@ def test_styles_differ_in_length_and_never_in_the_answer(family):
 def test_styles_and_second_looks_change_the_traces_only(family):
     """Same seed, any styles or none, second looks or none: the same items (questions, answers, scenes), so a
     recipe's trace settings never change its test set."""
+
     def items(**kw):
-        return [(x.id, x.question, x.answer, x.scene) for x in generate(family, 120, seed=2, cfg=WorldConfig(**kw))]
+        return [
+            (x.id, x.question, x.answer, x.scene)
+            for x in generate(family, 120, seed=2, cfg=WorldConfig(**kw))
+        ]
 
     legacy = items()
     assert items(trace_styles={"direct": 1.0}) == legacy
@@ -59,8 +63,9 @@ def test_styles_and_second_looks_change_the_traces_only(family):
 
 
 def test_the_annotator_looks_again_only_where_it_mis_saw_something_that_matters():
-    cfg = WorldConfig(confusions={"red": "blue"}, confusion_rate=0.6, hedge_rate=1.0, options="fixed",
-                      option_trace="none")
+    cfg = WorldConfig(
+        confusions={"red": "blue"}, confusion_rate=0.6, hedge_rate=1.0, options="fixed", option_trace="none"
+    )
     for family in ("perception", "visual"):
         items = generate(family, 600, seed=3, cfg=cfg)
         hedged = [it for it in items if "Let me look again." in it.trace]
@@ -77,8 +82,14 @@ def test_the_annotator_looks_again_only_where_it_mis_saw_something_that_matters(
 
 def test_hedged_items_are_the_ones_a_true_look_would_answer_otherwise():
     """Regenerating each hedged perception item from its true scene gives another answer."""
-    cfg = WorldConfig(confusions={"red": "blue"}, confusion_rate=1.0, hedge_rate=1.0, options="fixed",
-                      option_trace="none", perception_kinds=["colour"])
+    cfg = WorldConfig(
+        confusions={"red": "blue"},
+        confusion_rate=1.0,
+        hedge_rate=1.0,
+        options="fixed",
+        option_trace="none",
+        perception_kinds=["colour"],
+    )
     items = generate("perception", 300, seed=4, cfg=cfg)
     hedged = [it for it in items if "look again" in it.trace]
     assert hedged
@@ -101,12 +112,15 @@ def test_perception_kinds_leaves_the_others_out():
     assert {"position", "label"} <= {it.kind for it in everything}
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("trace_styles", {"terse": 1.0}, "unknown: terse"),
-    ("trace_styles", {"direct": 0.0}, "not all 0"),
-    ("perception_kinds", ["colour", "shade"], "unknown shade"),
-    ("hedge_rate", 1.5, "hedge_rate"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("trace_styles", {"terse": 1.0}, "unknown: terse"),
+        ("trace_styles", {"direct": 0.0}, "not all 0"),
+        ("perception_kinds", ["colour", "shade"], "unknown shade"),
+        ("hedge_rate", 1.5, "hedge_rate"),
+    ],
+)
 def test_bad_settings_say_which(field, value, message):
     with pytest.raises(ValueError, match=message):
         generate(FAMILIES[0], 1, seed=0, cfg=WorldConfig(**{field: value}))
@@ -116,10 +130,14 @@ def test_recipe_rejects_bad_styles_before_any_work(tmp_path):
     from stagewise.config import RecipeError, load_recipe
 
     path = tmp_path / "r.yaml"
-    path.write_text("name: r\nworld: {trace_styles: {terse: 1}}\nstages: [{name: s, data: {families: [visual]}}]\n")
+    path.write_text(
+        "name: r\nworld: {trace_styles: {terse: 1}}\nstages: [{name: s, data: {families: [visual]}}]\n"
+    )
     with pytest.raises(RecipeError, match=r"r.yaml: world.trace_styles .*unknown: terse"):
         load_recipe(path)
-    path.write_text("name: r\nworld: {perception_kinds: [shade]}\nstages: [{name: s, data: {families: [visual]}}]\n")
+    path.write_text(
+        "name: r\nworld: {perception_kinds: [shade]}\nstages: [{name: s, data: {families: [visual]}}]\n"
+    )
     with pytest.raises(RecipeError, match=r"world.perception_kinds: unknown shade"):
         load_recipe(path)
     assert set(PERCEPTION_KINDS) >= {"position", "label"}
@@ -133,6 +151,7 @@ def test_the_data_engine_and_the_warm_start_ask_only_the_recipes_perception_kind
 
     kinds = ["count", "colour", "relation", "size", "bar_value", "bar_max"]
     scenes = [it.scene for it in generate("perception", 200, seed=6, cfg=WorldConfig())]
+
     def asked(only=()):
         out = set()
         for i, scene in enumerate(scenes):

@@ -159,7 +159,8 @@ def test_confusions_write_up_what_was_mis_seen_while_the_image_shows_the_truth()
     for it in confused:
         truth, seen = it.image_scene, it.scene
         assert [s.colour for s in seen.shapes] == [
-            "blue" if s.colour == "red" else s.colour for s in truth.shapes]
+            "blue" if s.colour == "red" else s.colour for s in truth.shapes
+        ]
         assert not re.search(r"\bred\b", it.caption)  # (options may still offer red as a distractor)
         assert render(truth, 112).tobytes() != render(seen, 112).tobytes()
     # Colour questions about a (truly) red shape are answered "blue" in the write-up.
@@ -199,10 +200,13 @@ def test_build_world_gives_a_split_its_own_config(tmp_path):
     import datasets
 
     cfg = WorldConfig(confusions={"red": "blue"}, confusion_rate=1.0)
-    out = build_world(tmp_path, ["perception"], {"train": 60, "warmstart": 60}, seed=0,
-                      split_cfgs={"warmstart": cfg})
-    scenes = {split: [json.loads(r["scene"]) for r in datasets.load_from_disk(str(out / "perception" / split))]
-              for split in ("train", "warmstart")}
+    out = build_world(
+        tmp_path, ["perception"], {"train": 60, "warmstart": 60}, seed=0, split_cfgs={"warmstart": cfg}
+    )
+    scenes = {
+        split: [json.loads(r["scene"]) for r in datasets.load_from_disk(str(out / "perception" / split))]
+        for split in ("train", "warmstart")
+    }
     colours = {split: {s["colour"] for sc in v for s in sc["shapes"]} for split, v in scenes.items()}
     assert "red" in colours["train"] and "red" not in colours["warmstart"]
     assert "split_configs" in json.loads((out / "world.json").read_text())
@@ -213,11 +217,14 @@ def test_a_mis_seen_row_keeps_what_its_image_shows_and_describe_rows_use_it(tmp_
     from stagewise.data.sources import load_rows
 
     cfg = WorldConfig(confusions={"red": "blue"}, confusion_rate=1.0)
-    out = build_world(tmp_path, ["perception"], {"train": 40, "warmstart": 40}, seed=0,
-                      split_cfgs={"warmstart": cfg})
+    out = build_world(
+        tmp_path, ["perception"], {"train": 40, "warmstart": 40}, seed=0, split_cfgs={"warmstart": cfg}
+    )
     rows = {split: load_rows(out / "perception" / split) for split in ("train", "warmstart")}
     assert all(r["image_scene"] == "" for r in rows["train"])  # nothing mis-seen: the scene is the image
     mis_seen = [r for r in rows["warmstart"] if r["image_scene"]]
     assert mis_seen and all("red" in r["image_scene"] and "red" not in r["scene"] for r in mis_seen)
     described = " ".join(d["completion"][0]["content"][0]["text"] for d in describe_rows(mis_seen))
-    assert len(describe_rows(mis_seen)) == len(mis_seen) and "red" in described  # the inventory says what the image shows, not what the annotator wrote
+    assert (
+        len(describe_rows(mis_seen)) == len(mis_seen) and "red" in described
+    )  # the inventory says what the image shows, not what the annotator wrote

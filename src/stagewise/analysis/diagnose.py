@@ -64,8 +64,9 @@ CAPTIONS = {
 
 
 # ------------------------------------------------------------------------------------------------ probe
-def probe_rows(items: list[dict], data: dict[str, dict], captions: dict[str, str], mode: str,
-               instruction: str | None) -> list[dict]:
+def probe_rows(
+    items: list[dict], data: dict[str, dict], captions: dict[str, str], mode: str, instruction: str | None
+) -> list[dict]:
     """Generation rows: the question with the caption in place of the image (`replace`) or beside it."""
     from stagewise.data.prompts import load_prompt
     from stagewise.rewards import infer_kind
@@ -78,27 +79,43 @@ def probe_rows(items: list[dict], data: dict[str, dict], captions: dict[str, str
         text = f"{captions[it['id']]}\n{question_text(d)}"
         if instruction:
             text += "\n" + load_prompt(instruction)
-        rows.append({"id": it["id"], "prompt": [{"role": "user", "content": text}],
-                     "images": list(d.get("images") or []) if mode == "beside" else [],
-                     "answer": str(d["answer"]), "answer_kind": d.get("answer_kind") or infer_kind(str(d["answer"]))})
+        rows.append(
+            {
+                "id": it["id"],
+                "prompt": [{"role": "user", "content": text}],
+                "images": list(d.get("images") or []) if mode == "beside" else [],
+                "answer": str(d["answer"]),
+                "answer_kind": d.get("answer_kind") or infer_kind(str(d["answer"])),
+            }
+        )
     return rows
 
 
-def write_captions(model, processor, items: list[dict], data: dict[str, dict], prompt: str = "caption",
-                   max_new_tokens: int = 128) -> dict[str, str]:
+def write_captions(
+    model,
+    processor,
+    items: list[dict],
+    data: dict[str, dict],
+    prompt: str = "caption",
+    max_new_tokens: int = 128,
+) -> dict[str, str]:
     """Captions written by a captioning model for items whose data has none (one greedy pass each)."""
     from stagewise.data.prompts import load_prompt
     from stagewise.eval.generate import generate
 
-    rows = [{"prompt": [{"role": "user", "content": load_prompt(prompt)}], "images": data[i["id"]]["images"]}
-            for i in items if data[i["id"]].get("images")]
+    rows = [
+        {"prompt": [{"role": "user", "content": load_prompt(prompt)}], "images": data[i["id"]]["images"]}
+        for i in items
+        if data[i["id"]].get("images")
+    ]
     gens = generate(model, processor, rows, max_new_tokens=max_new_tokens) if rows else []
     ids = [i["id"] for i in items if data[i["id"]].get("images")]
     return {i: g["response"] for i, g in zip(ids, gens, strict=True)}
 
 
-def run_probe(model, processor, rows: list[dict], cache_path: Path, batch_size: int = 32,
-              max_new_tokens: int = 128) -> dict[str, dict]:
+def run_probe(
+    model, processor, rows: list[dict], cache_path: Path, batch_size: int = 32, max_new_tokens: int = 128
+) -> dict[str, dict]:
     """Greedy answers to the probe rows, appended to `cache_path` per batch (a rerun skips finished ids)."""
     from rich.progress import Progress
 
@@ -111,19 +128,28 @@ def run_probe(model, processor, rows: list[dict], cache_path: Path, batch_size: 
     with library_bars_off(), Progress(transient=True) as progress:
         task = progress.add_task("caption probe", total=len(todo))
         for start in range(0, len(todo), batch_size):
-            batch = todo[start: start + batch_size]
+            batch = todo[start : start + batch_size]
             scored = []
             for group in ([r for r in batch if r["images"]], [r for r in batch if not r["images"]]):
                 if not group:
                     continue
-                for r, g in zip(group, generate(model, processor, group, max_new_tokens=max_new_tokens), strict=True):
+                for r, g in zip(
+                    group, generate(model, processor, group, max_new_tokens=max_new_tokens), strict=True
+                ):
                     pred = extract_answer(g["response"])
                     right = bool(grade(pred, r["answer"], r["answer_kind"]))
-                    scored.append({"id": r["id"], "label": "perception" if right else "reasoning",
-                                   "evidence": f"given the caption it answered {pred!r}, "
-                                               f"{'right' if right else 'still wrong'} (gold {r['answer']!r})",
-                                   "response": g["response"], "extracted": pred, "correct": right,
-                                   "prompt": r["prompt"][0]["content"]})
+                    scored.append(
+                        {
+                            "id": r["id"],
+                            "label": "perception" if right else "reasoning",
+                            "evidence": f"given the caption it answered {pred!r}, "
+                            f"{'right' if right else 'still wrong'} (gold {r['answer']!r})",
+                            "response": g["response"],
+                            "extracted": pred,
+                            "correct": right,
+                            "prompt": r["prompt"][0]["content"],
+                        }
+                    )
             append_jsonl(cache_path, scored)
             done |= {s["id"]: s for s in scored}
             progress.advance(task, len(batch))
@@ -135,22 +161,36 @@ def share(rows: list[dict], method: str) -> dict:
     """Perception share among the items the method could attribute (perception or reasoning)."""
     labels = [r[method]["label"] for r in rows if r.get(method)]
     p, q = labels.count("perception"), labels.count("reasoning")
-    return {"n": len(labels), "perception": p, "reasoning": q, "unattributed": len(labels) - p - q,
-            "perception_share": p / (p + q) if p + q else None}
+    return {
+        "n": len(labels),
+        "perception": p,
+        "reasoning": q,
+        "unattributed": len(labels) - p - q,
+        "perception_share": p / (p + q) if p + q else None,
+    }
 
 
 def agreement(rows: list[dict], method: str, reference: str = "oracle") -> dict:
     """Precision and recall of `method` for perception errors, taking `reference` as ground truth, on the items
     both attributed; `agreement` is the share of those items with the same label."""
     pairs = [(r[reference]["label"], r[method]["label"]) for r in rows if r.get(method) and r.get(reference)]
-    pairs = [(t, m) for t, m in pairs if t in ("perception", "reasoning") and m in ("perception", "reasoning")]
+    pairs = [
+        (t, m) for t, m in pairs if t in ("perception", "reasoning") and m in ("perception", "reasoning")
+    ]
     tp = sum(t == m == "perception" for t, m in pairs)
     fp = sum(t == "reasoning" and m == "perception" for t, m in pairs)
     fn = sum(t == "perception" and m == "reasoning" for t, m in pairs)
     tn = sum(t == m == "reasoning" for t, m in pairs)
-    return {"n": len(pairs), "tp": tp, "fp": fp, "fn": fn, "tn": tn,
-            "precision": tp / (tp + fp) if tp + fp else None, "recall": tp / (tp + fn) if tp + fn else None,
-            "agreement": (tp + tn) / len(pairs) if pairs else None}
+    return {
+        "n": len(pairs),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "tn": tn,
+        "precision": tp / (tp + fp) if tp + fp else None,
+        "recall": tp / (tp + fn) if tp + fn else None,
+        "agreement": (tp + tn) / len(pairs) if pairs else None,
+    }
 
 
 def summarize(rows: list[dict], n_items: int, n_wrong: int, text_only: int) -> dict:
@@ -160,20 +200,37 @@ def summarize(rows: list[dict], n_items: int, n_wrong: int, text_only: int) -> d
         groups["benchmark"][r["benchmark"]].append(r)
         groups["task"][f"{r['benchmark']}/{r['kind']}" if r["kind"] else r["benchmark"]].append(r)
     return {
-        "items": n_items, "wrong": n_wrong, "diagnosed": len(rows), "text_only_wrong": text_only,
+        "items": n_items,
+        "wrong": n_wrong,
+        "diagnosed": len(rows),
+        "text_only_wrong": text_only,
         "methods": methods,
         "overall": {m: share(rows, m) for m in methods},
-        "by": {g: {k: {m: share(v, m) for m in methods} for k, v in sorted(d.items())} for g, d in groups.items()},
+        "by": {
+            g: {k: {m: share(v, m) for m in methods} for k, v in sorted(d.items())} for g, d in groups.items()
+        },
         "vs_oracle": {m: agreement(rows, m) for m in methods if m != "oracle"} if "oracle" in methods else {},
         "probe_vs_judge": agreement(rows, "probe", "judge") if {"probe", "judge"} <= set(methods) else None,
     }
 
 
 # ----------------------------------------------------------------------------------------------- driver
-def diagnose(items_path: str | Path, data: dict[str, dict], out_dir: str | Path, *, model=None, processor=None,
-             judge: JudgeConfig | None = None, probe_mode: str = "replace", caption: str = "caption",
-             captioner=None, instruction: str | None = None, limit: int | None = None, batch_size: int = 32,
-             max_new_tokens: int = 128) -> dict:
+def diagnose(
+    items_path: str | Path,
+    data: dict[str, dict],
+    out_dir: str | Path,
+    *,
+    model=None,
+    processor=None,
+    judge: JudgeConfig | None = None,
+    probe_mode: str = "replace",
+    caption: str = "caption",
+    captioner=None,
+    instruction: str | None = None,
+    limit: int | None = None,
+    batch_size: int = 32,
+    max_new_tokens: int = 128,
+) -> dict:
     """Attribute every wrong item of `items_path` with the oracle (where the data has scene graphs), the caption
     probe (when `model` is given) and the judge (when `judge` is given); writes and returns the summary.
     `captioner` = (model, processor) writes captions for items whose data has none."""
@@ -196,9 +253,18 @@ def diagnose(items_path: str | Path, data: dict[str, dict], out_dir: str | Path,
     for it in visual:
         d = data[str(it["id"])]
         family = it.get("family") or d.get("family") or ""
-        rows.append({"id": it["id"], "benchmark": it.get("benchmark") or family, "family": family,
-                     "kind": it.get("kind") or d.get("kind") or "", "question": question_text(d),
-                     "answer": str(d["answer"]), "response": it["response"], "extracted": it.get("extracted")})
+        rows.append(
+            {
+                "id": it["id"],
+                "benchmark": it.get("benchmark") or family,
+                "family": family,
+                "kind": it.get("kind") or d.get("kind") or "",
+                "question": question_text(d),
+                "answer": str(d["answer"]),
+                "response": it["response"],
+                "extracted": it.get("extracted"),
+            }
+        )
 
     if any(data[r["id"]].get("scene") for r in rows):
         from stagewise.world.scene import Scene
@@ -214,29 +280,61 @@ def diagnose(items_path: str | Path, data: dict[str, dict], out_dir: str | Path,
     if model is not None:
         probe_for = [r for r in rows if captions.get(r["id"])]
         if len(probe_for) < len(rows):
-            log.warning("caption probe: %d of %d items have no caption and are skipped", len(rows) - len(probe_for),
-                        len(rows))
+            log.warning(
+                "caption probe: %d of %d items have no caption and are skipped",
+                len(rows) - len(probe_for),
+                len(rows),
+            )
         prows = probe_rows(probe_for, data, captions, probe_mode, instruction)
-        verdicts = run_probe(model, processor, prows, out / f"probe-{probe_mode}-{caption}.jsonl",
-                             batch_size=batch_size, max_new_tokens=max_new_tokens)
+        verdicts = run_probe(
+            model,
+            processor,
+            prows,
+            out / f"probe-{probe_mode}-{caption}.jsonl",
+            batch_size=batch_size,
+            max_new_tokens=max_new_tokens,
+        )
         for r in rows:
             r["probe"] = verdicts.get(r["id"])
     if judge is not None:
-        verdicts = judge_items(judge, [{"id": r["id"], "question": r["question"], "gold": r["answer"],
-                                        "description": captions.get(r["id"]) or "", "response": r["response"]}
-                                       for r in rows], out / "judge.jsonl")
+        verdicts = judge_items(
+            judge,
+            [
+                {
+                    "id": r["id"],
+                    "question": r["question"],
+                    "gold": r["answer"],
+                    "description": captions.get(r["id"]) or "",
+                    "response": r["response"],
+                }
+                for r in rows
+            ],
+            out / "judge.jsonl",
+        )
         for r in rows:
             r["judge"] = verdicts.get(r["id"])
     summary = summarize(rows, len(items), len(wrong), text_only)
-    summary["config"] = {"items": str(items_path), "probe_mode": probe_mode if model is not None else None,
-                         "caption": caption, "judge_model": judge.model if judge else None}
+    summary["config"] = {
+        "items": str(items_path),
+        "probe_mode": probe_mode if model is not None else None,
+        "caption": caption,
+        "judge_model": judge.model if judge else None,
+    }
     atomic_write_jsonl(out / "diagnosis.jsonl", rows)
     atomic_write_json(out / "summary.json", summary)
     return summary
 
 
-def diagnose_run(run_dir: str | Path, *, probe: bool = False, judge: JudgeConfig | None = None,
-                 probe_mode: str = "replace", caption: str = "caption", which: str = "final", **kwargs) -> dict:
+def diagnose_run(
+    run_dir: str | Path,
+    *,
+    probe: bool = False,
+    judge: JudgeConfig | None = None,
+    probe_mode: str = "replace",
+    caption: str = "caption",
+    which: str = "final",
+    **kwargs,
+) -> dict:
     """Diagnose the evaluated models of a run (`final`: the base and each variant's last stage; `all`: every
     evaluated checkpoint) into `<eval dir>/diagnosis/`; returns label -> summary."""
 
@@ -248,8 +346,15 @@ def diagnose_run(run_dir: str | Path, *, probe: bool = False, judge: JudgeConfig
     if not layout.evals:
         raise FileNotFoundError(f"{run_dir}: no evaluated model (no eval/*/items.jsonl)")
     if which == "final":
-        finals = {r["model"] for r in final_rows([{"model": e.label, "variant": e.variant, "seed": e.seed,
-                                                  "position": e.position} for e in layout.evals])}
+        finals = {
+            r["model"]
+            for r in final_rows(
+                [
+                    {"model": e.label, "variant": e.variant, "seed": e.seed, "position": e.position}
+                    for e in layout.evals
+                ]
+            )
+        }
         refs = [e for e in layout.evals if e.label in finals]
     else:
         refs = layout.evals
@@ -267,9 +372,18 @@ def diagnose_run(run_dir: str | Path, *, probe: bool = False, judge: JudgeConfig
 
                 model, processor = load_for_inference(path)  # on the GPU in bf16 when there is one
         log.info("diagnosing %s", ref.label)
-        out[ref.label] = diagnose(ref.eval_dir / "items.jsonl", data, ref.eval_dir / "diagnosis", model=model,
-                                  processor=processor, judge=judge, probe_mode=probe_mode, caption=caption,
-                                  instruction=instruction, **kwargs)
+        out[ref.label] = diagnose(
+            ref.eval_dir / "items.jsonl",
+            data,
+            ref.eval_dir / "diagnosis",
+            model=model,
+            processor=processor,
+            judge=judge,
+            probe_mode=probe_mode,
+            caption=caption,
+            instruction=instruction,
+            **kwargs,
+        )
     return out
 
 

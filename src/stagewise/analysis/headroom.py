@@ -38,8 +38,9 @@ def _stats(items: list[dict], rates: dict[str, float]) -> dict:
     }
 
 
-def headroom(greedy: list[dict], pass_rates: dict[str, float], tags: dict[str, list[str]] | None = None
-             ) -> list[dict]:
+def headroom(
+    greedy: list[dict], pass_rates: dict[str, float], tags: dict[str, list[str]] | None = None
+) -> list[dict]:
     """One row per family/kind (in first-seen order) and an `all` row. `greedy`: eval rows (id, family, kind,
     correct, answer); `pass_rates`: id -> share of k samples right. Items without a pass rate are left out.
     `tags` (id -> words) adds a row per family/kind and word, e.g. "perception/colour [red]"."""
@@ -73,8 +74,28 @@ def _pct(x: float | None) -> str:
 
 
 def headroom_table(rows: list[dict], k: int) -> tuple[list[str], list[list[str]]]:
-    header = ["group", "items", "greedy acc", f"sampled acc (k={k})", f"pass@{k}", "greedy-wrong items",
-              "sampled acc on them", "half-known (%)", "chance"]
-    return header, [[r["group"], str(r["n"]), _pct(r["greedy"]), _pct(r["sampled"]), _pct(r["pass_at_k"]),
-                      str(r["greedy_wrong"]), _pct(r["sampled_on_greedy_wrong"]), _pct(r["half_known"]),
-                      _pct(r["chance"])] for r in rows]
+    header = [
+        "group",
+        "items",
+        "greedy acc",
+        f"sampled acc (k={k})",
+        f"pass@{k}",
+        "greedy-wrong items",
+        "sampled acc on them",
+        "half-known (%)",
+        "chance",
+    ]
+    return header, [
+        [
+            r["group"],
+            str(r["n"]),
+            _pct(r["greedy"]),
+            _pct(r["sampled"]),
+            _pct(r["pass_at_k"]),
+            str(r["greedy_wrong"]),
+            _pct(r["sampled_on_greedy_wrong"]),
+            _pct(r["half_known"]),
+            _pct(r["chance"]),
+        ]
+        for r in rows
+    ]

@@ -19,8 +19,12 @@ _KIND = "|".join(KINDS)
 _SEE = re.compile(r"\bI see ([^.]*)")
 _SPLIT = re.compile(r",\s*|\s+and\s+")
 _NUMBERS = re.compile(r"\bthe numbers? ((?:\d+(?:,\s*|\s+and\s+)?)+)")
-_PHRASE_DIR = {"furthest to the left": "left", "furthest to the right": "right", "highest up": "top",
-               "lowest down": "bottom"}
+_PHRASE_DIR = {
+    "furthest to the left": "left",
+    "furthest to the right": "right",
+    "highest up": "top",
+    "lowest down": "bottom",
+}
 PATTERNS = {
     "bar_value": re.compile(r"^bar ([A-Z]) at (\d+)$"),
     "bar_tallest": re.compile(r"^bar ([A-Z]) tallest$"),
@@ -44,7 +48,7 @@ def claims(observation: str) -> list[str]:
     m = _NUMBERS.search(text)
     if m:
         out.append(m.group(0).strip(" ,"))
-        text = (text[: m.start()] + text[m.end():]).strip()
+        text = (text[: m.start()] + text[m.end() :]).strip()
     out += [p.strip() for p in _SPLIT.split(text) if p.strip()]
     return out
 
@@ -110,5 +114,11 @@ def attribute(response: str, scene: Scene) -> dict:
     else:
         label = "unknown"
         evidence = "no checkable observation in the trace"
-    return {"label": label, "evidence": evidence, "claims": checked,
-            "n_false": len(false), "n_checked": len(known), "counts": dict(Counter(str(c["true"]) for c in checked))}
+    return {
+        "label": label,
+        "evidence": evidence,
+        "claims": checked,
+        "n_false": len(false),
+        "n_checked": len(known),
+        "counts": dict(Counter(str(c["true"]) for c in checked)),
+    }

@@ -18,7 +18,9 @@ from stagewise.analysis.runs import read_jsonl
 from stagewise.eval.benchmarks.world import answer_spread
 
 Z95 = 1.96
-COLLAPSE_SHARE = 0.9  # one answer for this share of a kind's items, where the gold answers are spread: collapsed
+COLLAPSE_SHARE = (
+    0.9  # one answer for this share of a kind's items, where the gold answers are spread: collapsed
+)
 
 
 def paired_difference(reference: list[dict], other: list[dict]) -> dict:
@@ -31,11 +33,25 @@ def paired_difference(reference: list[dict], other: list[dict]) -> dict:
         return {"n": 0, "delta": None, "se": None, "ci95": None, "gained": 0, "lost": 0, "significant": False}
     delta = statistics.fmean(diffs)
     if n == 1:  # no spread to estimate from
-        return {"n": 1, "delta": 100 * delta, "se": None, "ci95": None, "gained": diffs.count(1),
-                "lost": diffs.count(-1), "significant": False}
+        return {
+            "n": 1,
+            "delta": 100 * delta,
+            "se": None,
+            "ci95": None,
+            "gained": diffs.count(1),
+            "lost": diffs.count(-1),
+            "significant": False,
+        }
     se = statistics.stdev(diffs) / math.sqrt(n)
-    return {"n": n, "delta": 100 * delta, "se": 100 * se, "ci95": 100 * Z95 * se,
-            "gained": diffs.count(1), "lost": diffs.count(-1), "significant": abs(delta) > Z95 * se}
+    return {
+        "n": n,
+        "delta": 100 * delta,
+        "se": 100 * se,
+        "ci95": 100 * Z95 * se,
+        "gained": diffs.count(1),
+        "lost": diffs.count(-1),
+        "significant": abs(delta) > Z95 * se,
+    }
 
 
 def collapsed_kinds(rows: list[dict], share: float = COLLAPSE_SHARE) -> set[str]:
@@ -59,8 +75,12 @@ def _without(rows: list[dict], kinds: set[str]) -> list[dict]:
 
 
 def _by_family(reference: list[dict], rows: list[dict], families: list[str]) -> dict:
-    out = {fam: paired_difference([r for r in reference if r.get("family") == fam],
-                                  [r for r in rows if r.get("family") == fam]) for fam in families}
+    out = {
+        fam: paired_difference(
+            [r for r in reference if r.get("family") == fam], [r for r in rows if r.get("family") == fam]
+        )
+        for fam in families
+    }
     out["overall"] = paired_difference(reference, rows)
     return out
 
@@ -79,18 +99,21 @@ def compare_to_reference(items: dict[str, list[dict]], families: list[str], refe
         out[label] = _by_family(items[reference], rows, families)
         drop = ref_collapsed | collapsed_kinds(rows)
         out[label]["collapsed"] = sorted(drop)
-        out[label]["without_collapsed"] = _by_family(_without(items[reference], drop), _without(rows, drop),
-                                                     families)
+        out[label]["without_collapsed"] = _by_family(
+            _without(items[reference], drop), _without(rows, drop), families
+        )
     return out
 
 
 def load_eval_items(eval_dirs: dict[str, Path]) -> dict[str, list[dict]]:
     """Per-item rows of each evaluated model (`<eval dir>/items.jsonl`); models without the file are left out."""
-    return {label: read_jsonl(d / "items.jsonl") for label, d in eval_dirs.items() if (d / "items.jsonl").exists()}
+    return {
+        label: read_jsonl(d / "items.jsonl") for label, d in eval_dirs.items() if (d / "items.jsonl").exists()
+    }
 
 
 def format_difference(d: dict) -> str:
-    """"+1.2 ± 0.9*": difference in points, 95% half-width, a star where the interval excludes 0."""
+    """ "+1.2 ± 0.9*": difference in points, 95% half-width, a star where the interval excludes 0."""
     if d.get("delta") is None:
         return ""
     if d.get("ci95") is None:
@@ -100,16 +123,22 @@ def format_difference(d: dict) -> str:
 
 def paired_table(comparison: dict, families: list[str]) -> tuple[list[str], list[list[str]]]:
     header = ["model"] + [f"{f} Δ" for f in families] + ["overall Δ", "items right / wrong vs base"]
-    rows = [[label] + [format_difference(c[f]) for f in families] + [
-        format_difference(c["overall"]), f"+{c['overall']['gained']} / -{c['overall']['lost']}"]
-        for label, c in comparison.items()]
+    rows = [
+        [label]
+        + [format_difference(c[f]) for f in families]
+        + [format_difference(c["overall"]), f"+{c['overall']['gained']} / -{c['overall']['lost']}"]
+        for label, c in comparison.items()
+    ]
     return header, rows
 
 
 def collapse_free_table(comparison: dict, families: list[str]) -> tuple[list[str], list[list[str]]]:
     """The same differences without the question kinds either model answers with one answer."""
     header = ["model"] + [f"{f} Δ" for f in families] + ["overall Δ", "kinds left out"]
-    rows = [[label] + [format_difference(c["without_collapsed"][f]) for f in families] + [
-        format_difference(c["without_collapsed"]["overall"]), ", ".join(c["collapsed"]) or "none"]
-        for label, c in comparison.items()]
+    rows = [
+        [label]
+        + [format_difference(c["without_collapsed"][f]) for f in families]
+        + [format_difference(c["without_collapsed"]["overall"]), ", ".join(c["collapsed"]) or "none"]
+        for label, c in comparison.items()
+    ]
     return header, rows

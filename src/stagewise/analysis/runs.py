@@ -14,10 +14,15 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 # World task family or benchmark -> the capability it measures (the report's column groups and averages).
-CAPABILITY = {"perception": "perception", "textual": "textual_reasoning", "visual": "visual_reasoning",
-              **dict.fromkeys(("mmstar", "pope", "hallusionbench", "realworldqa", "aokvqa"), "perception"),
-              **dict.fromkeys(("mathvista", "mathverse", "mathvision", "wemath", "dynamath", "logicvista"),
-                              "visual_reasoning")}
+CAPABILITY = {
+    "perception": "perception",
+    "textual": "textual_reasoning",
+    "visual": "visual_reasoning",
+    **dict.fromkeys(("mmstar", "pope", "hallusionbench", "realworldqa", "aokvqa"), "perception"),
+    **dict.fromkeys(
+        ("mathvista", "mathverse", "mathvision", "wemath", "dynamath", "logicvista"), "visual_reasoning"
+    ),
+}
 
 
 @dataclass
@@ -136,7 +141,9 @@ def scan_run(run_dir: str | Path) -> RunLayout:
         for pos, name in enumerate([d.name for d in chain + unfinished], start=1):
             edir = seed_dir / "eval" / name
             if (edir / "items.jsonl").exists():
-                layout.evals.append(EvalRef(f"{variant}/{seed_dir.name}/{name}", variant, seed, name, pos, edir))
+                layout.evals.append(
+                    EvalRef(f"{variant}/{seed_dir.name}/{name}", variant, seed, name, pos, edir)
+                )
             else:
                 layout.missing.append(f"{where}/eval/{name}: not evaluated")
     if not layout.stages:
@@ -161,12 +168,16 @@ def data_index(run_dir: Path, split: str = "test") -> dict[str, dict]:
 
 def benchmark_outputs(ref: EvalRef) -> list[tuple[str, Path]]:
     """(benchmark, items.jsonl) of the benchmarks scored beside the world splits (`<eval dir>/<benchmark>/`)."""
-    return [(d.name, d / "items.jsonl") for d in sorted(ref.eval_dir.iterdir())
-            if d.is_dir() and d.name != "diagnosis" and (d / "items.jsonl").exists()]
+    return [
+        (d.name, d / "items.jsonl")
+        for d in sorted(ref.eval_dir.iterdir())
+        if d.is_dir() and d.name != "diagnosis" and (d / "items.jsonl").exists()
+    ]
 
 
-def load_items(ref: EvalRef, index: dict[str, dict] | None = None, path: Path | None = None,
-               benchmark: str | None = None) -> list[dict]:
+def load_items(
+    ref: EvalRef, index: dict[str, dict] | None = None, path: Path | None = None, benchmark: str | None = None
+) -> list[dict]:
     """The model's per-item rows (the world splits, or `path` of `benchmark`), labelled with
     variant/seed/stage/position and joined with the data's difficulty; `after_think_tokens` = response tokens
     outside the think block (tags included)."""
@@ -182,15 +193,22 @@ def load_items(ref: EvalRef, index: dict[str, dict] | None = None, path: Path | 
         family = benchmark or r.get("family") or extra.get("family") or ""
         response_tokens = int(r["response_tokens"] or 0)
         think_tokens = int(r.get("think_tokens") or 0)
-        out.append({
-            **r,
-            "variant": ref.variant, "seed": ref.seed, "stage": ref.stage, "position": ref.position,
-            "model": ref.label, "family": family, "kind": r.get("kind") or extra.get("kind") or "",
-            "benchmark": benchmark or r.get("benchmark") or family,
-            "capability": CAPABILITY.get(family, r.get("benchmark") or family or "unknown"),
-            "difficulty": r.get("difficulty", extra.get("difficulty")),
-            "think_tokens": think_tokens,
-            "after_think_tokens": max(0, response_tokens - think_tokens),
-            "truncated": bool(r.get("truncated", False)),
-        })
+        out.append(
+            {
+                **r,
+                "variant": ref.variant,
+                "seed": ref.seed,
+                "stage": ref.stage,
+                "position": ref.position,
+                "model": ref.label,
+                "family": family,
+                "kind": r.get("kind") or extra.get("kind") or "",
+                "benchmark": benchmark or r.get("benchmark") or family,
+                "capability": CAPABILITY.get(family, r.get("benchmark") or family or "unknown"),
+                "difficulty": r.get("difficulty", extra.get("difficulty")),
+                "think_tokens": think_tokens,
+                "after_think_tokens": max(0, response_tokens - think_tokens),
+                "truncated": bool(r.get("truncated", False)),
+            }
+        )
     return out

@@ -65,8 +65,10 @@ def final_rows(rows: list[dict]) -> list[dict]:
 
 def length_vs_accuracy(rows: list[dict]) -> list[dict]:
     """Per checkpoint (model, in chain order): accuracy and mean lengths, for the length-accuracy plot."""
-    out = breakdown(sorted(rows, key=lambda r: (r["variant"] != "base", r["variant"], r["seed"] or 0,
-                                                r["position"])), ("model", "variant", "seed", "position", "stage"))
+    out = breakdown(
+        sorted(rows, key=lambda r: (r["variant"] != "base", r["variant"], r["seed"] or 0, r["position"])),
+        ("model", "variant", "seed", "position", "stage"),
+    )
     return out
 
 
@@ -82,8 +84,11 @@ def paired_length(reference: list[dict], other: list[dict]) -> dict:
     seed's arm against the same seed's reference on the same test items, so the items' own lengths cancel.
     Mean difference, its 95% half-width, the same relative to the reference's mean (%), and per seed."""
     ref = {(r.get("seed"), str(r["id"])): r["response_tokens"] for r in reference if "id" in r}
-    matched = [(r.get("seed"), r["response_tokens"], ref[key]) for r in other
-               if "id" in r and (key := (r.get("seed"), str(r["id"]))) in ref]
+    matched = [
+        (r.get("seed"), r["response_tokens"], ref[key])
+        for r in other
+        if "id" in r and (key := (r.get("seed"), str(r["id"]))) in ref
+    ]
     if not matched:
         return {"n": 0, "delta": None, "ci95": None, "pct": None, "pct_ci95": None, "per_seed": {}}
     diffs = [mine - theirs for _, mine, theirs in matched]
@@ -92,11 +97,17 @@ def paired_length(reference: list[dict], other: list[dict]) -> dict:
     per_seed: dict = defaultdict(list)
     for (seed, _, _), d in zip(matched, diffs, strict=True):
         per_seed[seed].append(d)
-    return {"n": len(diffs), "delta": delta, "ci95": ci,
-            "pct": 100 * delta / base_mean if base_mean else None,
-            "pct_ci95": 100 * ci / base_mean if base_mean and ci is not None else None,
-            "significant": ci is not None and abs(delta) > ci,
-            "per_seed": {seed: statistics.fmean(ds) for seed, ds in sorted(per_seed.items(), key=lambda x: str(x[0]))}}
+    return {
+        "n": len(diffs),
+        "delta": delta,
+        "ci95": ci,
+        "pct": 100 * delta / base_mean if base_mean else None,
+        "pct_ci95": 100 * ci / base_mean if base_mean and ci is not None else None,
+        "significant": ci is not None and abs(delta) > ci,
+        "per_seed": {
+            seed: statistics.fmean(ds) for seed, ds in sorted(per_seed.items(), key=lambda x: str(x[0]))
+        },
+    }
 
 
 def staged_vs_merged(rows: list[dict]) -> dict | None:
@@ -107,7 +118,11 @@ def staged_vs_merged(rows: list[dict]) -> dict | None:
     stats = {v: length_stats(by_variant[v]) for v in ("staged", "merged")}
     if not stats["staged"]["n"] or not stats["merged"]["n"]:
         return None
-    return {**stats, "response_tokens_pct": relative_change(stats["staged"]["response_tokens"],
-                                                             stats["merged"]["response_tokens"]),
-            "think_tokens_pct": relative_change(stats["staged"]["think_tokens"], stats["merged"]["think_tokens"]),
-            "paired": paired_length(by_variant["merged"], by_variant["staged"])}
+    return {
+        **stats,
+        "response_tokens_pct": relative_change(
+            stats["staged"]["response_tokens"], stats["merged"]["response_tokens"]
+        ),
+        "think_tokens_pct": relative_change(stats["staged"]["think_tokens"], stats["merged"]["think_tokens"]),
+        "paired": paired_length(by_variant["merged"], by_variant["staged"]),
+    }

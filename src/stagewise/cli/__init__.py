@@ -33,9 +33,12 @@ def setup_logging(verbose: bool = False) -> None:
     from rich.logging import RichHandler
 
     # Logs and errors go to stderr (rich's default is stdout), so stdout carries only tables and results.
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
-                        datefmt="[%X]", handlers=[RichHandler(console=Console(stderr=True), show_path=False,
-                                                              rich_tracebacks=False)])
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False)],
+    )
     for noisy in ("httpx", "urllib3", "filelock", "datasets", "transformers.modeling_utils"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -51,6 +54,7 @@ def _quiet_libraries() -> None:
 
 class _VersionAction(argparse.Action):
     """`stagewise --version`: the package and the versions a bug report needs, read without importing them."""
+
     def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
         super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
 
@@ -98,8 +102,14 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (RecipeError, DataError, FileNotFoundError, ValueError, FolderLocked, RecipeChanged,
-            CheckpointError) as e:
+    except (
+        RecipeError,
+        DataError,
+        FileNotFoundError,
+        ValueError,
+        FolderLocked,
+        RecipeChanged,
+        CheckpointError,
+    ) as e:
         log.error("%s", e)
         return 2
-

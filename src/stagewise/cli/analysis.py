@@ -23,11 +23,18 @@ def cmd_diagnose(args) -> int:
             raise ValueError("--judge-url needs --judge-model")
         judge = JudgeConfig(url=args.judge_url, model=args.judge_model, template=args.judge_template)
     target = Path(args.target)
-    common = dict(judge=judge, probe_mode=args.probe_mode, caption=args.caption, limit=args.limit,
-                  batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
+    common = dict(
+        judge=judge,
+        probe_mode=args.probe_mode,
+        caption=args.caption,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+    )
     if target.is_dir():
-        summaries = diagnose_run(target, probe=args.probe, which="all" if args.all_checkpoints else "final",
-                                 **common)
+        summaries = diagnose_run(
+            target, probe=args.probe, which="all" if args.all_checkpoints else "final", **common
+        )
     else:
         if not args.data:
             raise ValueError(f"{target}: diagnosing an items file needs --data (the data it was asked from)")
@@ -39,19 +46,39 @@ def cmd_diagnose(args) -> int:
         if args.captioner:
             captioner = load_for_inference(args.captioner)
         out = Path(args.out) if args.out else target.parent / "diagnosis"
-        summaries = {target.parent.name: diagnose(target, load_data(args.data), out, model=model,
-                                                  processor=processor, captioner=captioner,
-                                                  instruction=args.instruction or None, **common)}
+        summaries = {
+            target.parent.name: diagnose(
+                target,
+                load_data(args.data),
+                out,
+                model=model,
+                processor=processor,
+                captioner=captioner,
+                instruction=args.instruction or None,
+                **common,
+            )
+        }
     rows = []
     for label, s in summaries.items():
         for m in s["methods"]:
             o, a = s["overall"][m], s["vs_oracle"].get(m) or {}
             share = o["perception_share"]
-            rows.append([label, m, str(s["wrong"]), str(o["n"]), "" if share is None else f"{100 * share:.1f}",
-                         "" if a.get("precision") is None else f"{a['precision']:.2f}",
-                         "" if a.get("recall") is None else f"{a['recall']:.2f}"])
-    show_table("wrong answers: perception-error share (%) and agreement with the scene-graph oracle",
-               ["model", "method", "wrong", "diagnosed", "perception %", "precision", "recall"], rows)
+            rows.append(
+                [
+                    label,
+                    m,
+                    str(s["wrong"]),
+                    str(o["n"]),
+                    "" if share is None else f"{100 * share:.1f}",
+                    "" if a.get("precision") is None else f"{a['precision']:.2f}",
+                    "" if a.get("recall") is None else f"{a['recall']:.2f}",
+                ]
+            )
+    show_table(
+        "wrong answers: perception-error share (%) and agreement with the scene-graph oracle",
+        ["model", "method", "wrong", "diagnosed", "perception %", "precision", "recall"],
+        rows,
+    )
     return 0
 
 
@@ -64,23 +91,37 @@ def cmd_report(args) -> int:
 
 
 def add_analysis_commands(sub) -> None:
-    dg = sub.add_parser("diagnose", help="attribute wrong answers to perception or reasoning (oracle, caption "
-                                         "probe, LLM judge)")
+    dg = sub.add_parser(
+        "diagnose",
+        help="attribute wrong answers to perception or reasoning (oracle, caption probe, LLM judge)",
+    )
     dg.add_argument("target", help="a run directory, or one eval output items.jsonl")
-    dg.add_argument("--data", help="for an items file: world folder, HF dataset folder or JSONL it was asked from")
+    dg.add_argument(
+        "--data", help="for an items file: world folder, HF dataset folder or JSONL it was asked from"
+    )
     dg.add_argument("--out", help="for an items file: output folder (default: beside it, diagnosis/)")
     dg.add_argument("--model", help="for an items file: the model to re-ask in the caption probe")
     dg.add_argument("--probe", action="store_true", help="for a run directory: run the caption probe")
-    dg.add_argument("--probe-mode", default="replace", choices=["replace", "beside"],
-                    help="the caption in place of the image, or beside it")
-    dg.add_argument("--caption", default="caption", choices=["caption", "statement"],
-                    help="the data's dense caption, or the scene stated as in the textual stage (world only)")
+    dg.add_argument(
+        "--probe-mode",
+        default="replace",
+        choices=["replace", "beside"],
+        help="the caption in place of the image, or beside it",
+    )
+    dg.add_argument(
+        "--caption",
+        default="caption",
+        choices=["caption", "statement"],
+        help="the data's dense caption, or the scene stated as in the textual stage (world only)",
+    )
     dg.add_argument("--captioner", help="a model that writes captions for items whose data has none")
     dg.add_argument("--judge-url", help="OpenAI-compatible API base, e.g. http://localhost:8000/v1")
     dg.add_argument("--judge-model", help="model name sent to the judge endpoint")
     dg.add_argument("--judge-template", default="judge_attribution", help="prompt template name or file")
     dg.add_argument("--all-checkpoints", action="store_true", help="every evaluated stage, not only the last")
-    dg.add_argument("--instruction", default="think_boxed", help="for an items file: prompt template; '' for none")
+    dg.add_argument(
+        "--instruction", default="think_boxed", help="for an items file: prompt template; '' for none"
+    )
     dg.add_argument("--limit", type=int, default=None, help="at most this many wrong items per model")
     dg.add_argument("--batch-size", type=int, default=32)
     dg.add_argument("--max-new-tokens", type=int, default=128)

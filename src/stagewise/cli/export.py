@@ -14,7 +14,9 @@ def cmd_export_easyr1(args) -> int:
 
     recipe = load_recipe(args.recipe, args.overrides)
     out = export_easyr1(recipe, args.out, gpus_per_node=args.gpus_per_node, nnodes=args.nnodes)
-    log.info("EasyR1 project written to %s; run: EASYR1_DIR=/path/to/EasyR1 bash %s", out, Path(out) / "train.sh")
+    log.info(
+        "EasyR1 project written to %s; run: EASYR1_DIR=/path/to/EasyR1 bash %s", out, Path(out) / "train.sh"
+    )
     return 0
 
 

@@ -25,7 +25,9 @@ def cmd_run(args) -> int:
         from stagewise.train.launch import wait_for_machine_0
 
         wait_for_machine_0(recipe)
-    out = run(recipe, seeds, launch=launch, redo=args.redo, fresh=args.fresh, wait=args.wait, command=args.command)
+    out = run(
+        recipe, seeds, launch=launch, redo=args.redo, fresh=args.fresh, wait=args.wait, command=args.command
+    )
     if out["grid"] is None:  # a machine other than 0: it trained, machine 0 evaluates
         return 0
     show_results(recipe, out, every_model=args.command == "run")
@@ -35,10 +37,16 @@ def cmd_run(args) -> int:
 def launch_options(args):
     from stagewise.train.launch import LaunchOptions
 
-    return LaunchOptions(launcher=args.launcher, accelerate_config=args.accelerate_config,
-                         num_processes=args.num_processes, num_machines=args.num_machines,
-                         machine_rank=args.machine_rank, main_process_ip=args.main_process_ip,
-                         main_process_port=args.main_process_port, cpu=args.cpu)
+    return LaunchOptions(
+        launcher=args.launcher,
+        accelerate_config=args.accelerate_config,
+        num_processes=args.num_processes,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        main_process_ip=args.main_process_ip,
+        main_process_port=args.main_process_port,
+        cpu=args.cpu,
+    )
 
 
 def show_results(recipe, out: dict, every_model: bool) -> None:
@@ -48,16 +56,26 @@ def show_results(recipe, out: dict, every_model: bool) -> None:
 
     if every_model:
         header, rows = results_table(out["models"], recipe.eval.families)
-        show_table(f"{recipe.name}: held-out world test accuracy (%) and mean trace length (tokens)", header, rows)
+        show_table(
+            f"{recipe.name}: held-out world test accuracy (%) and mean trace length (tokens)", header, rows
+        )
         if out.get("paired"):
             from stagewise.analysis.paired import collapse_free_table, paired_table
 
             header, rows = paired_table(out.get("paired"), recipe.eval.families)
-            show_table(f"{recipe.name}: each model minus the base on the same items (points ± 95% interval; "
-                       "* excludes 0)", header, rows)
+            show_table(
+                f"{recipe.name}: each model minus the base on the same items (points ± 95% interval; "
+                "* excludes 0)",
+                header,
+                rows,
+            )
             header, rows = collapse_free_table(out.get("paired"), recipe.eval.families)
-            show_table(f"{recipe.name}: the same without the question kinds either model answers with one answer "
-                       "(90%+ of items)", header, rows)
+            show_table(
+                f"{recipe.name}: the same without the question kinds either model answers with one answer "
+                "(90%+ of items)",
+                header,
+                rows,
+            )
     header, rows = grid_table(out["grid"])
     show_table(f"{recipe.name}: variants side by side (final models; accuracy %, trace tokens)", header, rows)
     log.info("results: %s and %s", recipe.run_dir / "results.md", recipe.run_dir / "grid.md")
@@ -77,47 +95,75 @@ def cmd_plan(args) -> int:
 
     recipe = load_recipe(args.recipe, args.overrides)
     result = plan(recipe, args.gpus, prompt_tokens=args.prompt_tokens, gpu_memory_gib=args.gpu_memory)
-    log.info("%s: %.3f B parameters (vision %.3f B)", result["model"], result["parameters"] / 1e9,
-             result["vision"] / 1e9)
+    log.info(
+        "%s: %.3f B parameters (vision %.3f B)",
+        result["model"],
+        result["parameters"] / 1e9,
+        result["vision"] / 1e9,
+    )
     parts = ["weights", "gradients", "optimizer", "reference", "activations", "vllm", "total"]
     for name, rows in result["stages"].items():
         r0 = rows[0]
         prompt = result["prompt_tokens"][name]
-        title = (f"stage {name}: GiB per GPU on {r0['train_gpus']} training GPU(s), {r0['trainable'] / 1e9:.3f} B "
-                 f"trained, micro-batch {r0['micro_batch']} x {r0['seq_len']} tokens (prompt {prompt['tokens']}: "
-                 f"{prompt['from']}; weights trained from {recipe.model.train_dtype})")
-        table = [[r["strategy"]] + [f"{r[k]:.2f}" for k in parts] + ["yes" if r["fits"] else "NO"] for r in rows]
+        title = (
+            f"stage {name}: GiB per GPU on {r0['train_gpus']} training GPU(s), {r0['trainable'] / 1e9:.3f} B "
+            f"trained, micro-batch {r0['micro_batch']} x {r0['seq_len']} tokens (prompt {prompt['tokens']}: "
+            f"{prompt['from']}; weights trained from {recipe.model.train_dtype})"
+        )
+        table = [
+            [r["strategy"]] + [f"{r[k]:.2f}" for k in parts] + ["yes" if r["fits"] else "NO"] for r in rows
+        ]
         show_table(title, ["strategy"] + parts + [f"fits {args.gpu_memory:g} GiB"], table)
     return 0
 
 
 def _add_rerun_args(r) -> None:
-    r.add_argument("--variant", action="append", metavar="NAME", default=None,
-                   help="train only this arm of the recipe's variants (repeatable); the others are left as they are")
+    r.add_argument(
+        "--variant",
+        action="append",
+        metavar="NAME",
+        default=None,
+        help="train only this arm of the recipe's variants (repeatable); the others are left as they are",
+    )
     add_redo_args(r)
 
 
 def add_redo_args(r) -> None:
-    r.add_argument("--redo", nargs="+", metavar="STEP", default=None,
-                   help="redo these steps and everything made from them (a stage name such as perception, or "
-                   "data, init, base, perception_set, difficulty, eval; or a folder such as staged/seed0/visual); "
-                   "the old folders move to RUN/superseded/")
-    r.add_argument("--fresh", action="store_true", help="start the run over (the old contents move to "
-                   "RUN/superseded/)")
-    r.add_argument("--wait", action="store_true", help="if another process writes into the run folder, wait for "
-                   "it (default: refuse at once)")
+    r.add_argument(
+        "--redo",
+        nargs="+",
+        metavar="STEP",
+        default=None,
+        help="redo these steps and everything made from them (a stage name such as perception, or "
+        "data, init, base, perception_set, difficulty, eval; or a folder such as staged/seed0/visual); "
+        "the old folders move to RUN/superseded/",
+    )
+    r.add_argument(
+        "--fresh", action="store_true", help="start the run over (the old contents move to RUN/superseded/)"
+    )
+    r.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another process writes into the run folder, wait for it (default: refuse at once)",
+    )
 
 
 def add_launch_args(r) -> None:
-    r.add_argument("--launcher", choices=["local", "accelerate"], default="local",
-                   help="train each stage in this process (local) or through `accelerate launch`")
+    r.add_argument(
+        "--launcher",
+        choices=["local", "accelerate"],
+        default="local",
+        help="train each stage in this process (local) or through `accelerate launch`",
+    )
     r.add_argument("--accelerate-config", help="accelerate config file, e.g. recipes/accelerate/zero3.yaml")
     r.add_argument("--num-processes", type=int, help="training processes over all machines")
     r.add_argument("--num-machines", type=int, default=1)
     r.add_argument("--machine-rank", type=int, default=0)
     r.add_argument("--main-process-ip", help="address of machine 0 (multi-node)")
     r.add_argument("--main-process-port", type=int, help="rendezvous port on machine 0 (multi-node)")
-    r.add_argument("--cpu", action="store_true", help="launch CPU processes (gloo), e.g. to try DDP on a laptop")
+    r.add_argument(
+        "--cpu", action="store_true", help="launch CPU processes (gloo), e.g. to try DDP on a laptop"
+    )
 
 
 def add_run_commands(sub) -> None:
@@ -139,13 +185,20 @@ def add_run_commands(sub) -> None:
     pl.add_argument("overrides", nargs="*")
     pl.add_argument("--gpus", type=int, required=True, help="GPUs over all machines")
     pl.add_argument("--gpu-memory", type=float, default=80.0, help="GiB per GPU (H100: 80, H200: 141)")
-    pl.add_argument("--prompt-tokens", type=int, default=None, help="prompt length (text + image tokens); "
-                    "default: each stage's data.max_prompt_tokens, else measured on its data with the processor")
+    pl.add_argument(
+        "--prompt-tokens",
+        type=int,
+        default=None,
+        help="prompt length (text + image tokens); "
+        "default: each stage's data.max_prompt_tokens, else measured on its data with the processor",
+    )
     pl.set_defaults(func=cmd_plan)
 
 
 def add_grid_command(sub) -> None:
-    g = sub.add_parser("grid", help="run every variant x seed of a recipe and summarise (mean +- std, vs merged)")
+    g = sub.add_parser(
+        "grid", help="run every variant x seed of a recipe and summarise (mean +- std, vs merged)"
+    )
     g.add_argument("recipe")
     g.add_argument("overrides", nargs="*")
     add_launch_args(g)

@@ -57,11 +57,14 @@ class PromptLength:
 
     def _text(self, text: str, images: int) -> str:
         content = [{"type": "image"} for _ in range(images)] + [{"type": "text", "text": text}]
-        return self.processor.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
-                                                  add_generation_prompt=True)
+        return self.processor.apply_chat_template(
+            [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
+        )
 
     def _measure(self, size: tuple[int, int]) -> int:
-        with_image = self.processor(text=[self._text("x", 1)], images=[Image.new("RGB", size)], return_tensors="np")
+        with_image = self.processor(
+            text=[self._text("x", 1)], images=[Image.new("RGB", size)], return_tensors="np"
+        )
         without = self.processor.tokenizer(self._text("x", 0))["input_ids"]
         return len(with_image["input_ids"][0]) - len(without)
 
@@ -86,9 +89,17 @@ def drop_overlong(rows: list[dict], length: PromptLength, max_tokens: int | None
         else:
             kept.append(r)
     for source, n in dropped.items():
-        log.warning("stage %s: dropped %d of %d rows of %s whose prompt is over data.max_prompt_tokens=%d",
-                    stage, n, seen[source], source or "its data", max_tokens)
+        log.warning(
+            "stage %s: dropped %d of %d rows of %s whose prompt is over data.max_prompt_tokens=%d",
+            stage,
+            n,
+            seen[source],
+            source or "its data",
+            max_tokens,
+        )
         if n == seen[source]:
-            raise ValueError(f"stage {stage}: every row of {source or 'its data'} has a prompt over "
-                             f"data.max_prompt_tokens={max_tokens}; raise it or lower model.max_pixels")
+            raise ValueError(
+                f"stage {stage}: every row of {source or 'its data'} has a prompt over "
+                f"data.max_prompt_tokens={max_tokens}; raise it or lower model.max_pixels"
+            )
     return kept

@@ -21,8 +21,13 @@ log = logging.getLogger(__name__)
 
 
 def cache_settings(model_name: str, k: int, temperature: float, top_p: float, max_new_tokens: int) -> dict:
-    return {"model": model_name, "k": k, "temperature": temperature, "top_p": top_p,
-            "max_new_tokens": max_new_tokens}
+    return {
+        "model": model_name,
+        "k": k,
+        "temperature": temperature,
+        "top_p": top_p,
+        "max_new_tokens": max_new_tokens,
+    }
 
 
 def read_cache(path: Path, settings: dict) -> dict[str, float]:
@@ -40,9 +45,20 @@ def read_cache(path: Path, settings: dict) -> dict[str, float]:
     return rates
 
 
-def estimate_pass_rates(model, processor, rows: list[dict], cache_path: str | Path, *, model_name: str,
-                        k: int = 16, temperature: float = 0.7, top_p: float = 0.9, max_new_tokens: int = 128,
-                        batch_size: int = 64, seed: int = 0) -> dict[str, float]:
+def estimate_pass_rates(
+    model,
+    processor,
+    rows: list[dict],
+    cache_path: str | Path,
+    *,
+    model_name: str,
+    k: int = 16,
+    temperature: float = 0.7,
+    top_p: float = 0.9,
+    max_new_tokens: int = 128,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> dict[str, float]:
     """id -> share of k sampled answers graded right, for TRL rows (`prompt`, `images`, `answer`, `id`)."""
     import torch
 
@@ -57,7 +73,13 @@ def estimate_pass_rates(model, processor, rows: list[dict], cache_path: str | Pa
     todo = [r for r in rows if r["id"] not in rates]
     if not todo:
         return {i: rates[i] for i in ids}
-    log.info("difficulty: %d items x %d samples with %s (%d cached)", len(todo), k, model_name, len(rows) - len(todo))
+    log.info(
+        "difficulty: %d items x %d samples with %s (%d cached)",
+        len(todo),
+        k,
+        model_name,
+        len(rows) - len(todo),
+    )
     torch.manual_seed(seed)
     model.eval()
     per_batch = max(1, batch_size // k) if batch_size >= k else 1
@@ -66,17 +88,31 @@ def estimate_pass_rates(model, processor, rows: list[dict], cache_path: str | Pa
         # Image and text-only rows go in separate batches (one processor call cannot mix them).
         for group in ([r for r in todo if r.get("images")], [r for r in todo if not r.get("images")]):
             for start in range(0, len(group), per_batch):
-                batch = group[start: start + per_batch]
+                batch = group[start : start + per_batch]
                 # stage rows keep images encoded; decode this batch's once for its k samples
                 decoded = [{**r, "images": [decode_image(i) for i in r.get("images") or []]} for r in batch]
                 expanded = [r for r in decoded for _ in range(k)]
-                gens = generate(model, processor, expanded, max_new_tokens=max_new_tokens, do_sample=True,
-                                temperature=temperature, top_p=top_p)
+                gens = generate(
+                    model,
+                    processor,
+                    expanded,
+                    max_new_tokens=max_new_tokens,
+                    do_sample=True,
+                    temperature=temperature,
+                    top_p=top_p,
+                )
                 lines = []
                 for i, r in enumerate(batch):
-                    right = sum(bool(grade(extract_answer(g["response"]), r["answer"],
-                                           r.get("answer_kind") or "expression"))
-                                for g in gens[i * k:(i + 1) * k])
+                    right = sum(
+                        bool(
+                            grade(
+                                extract_answer(g["response"]),
+                                r["answer"],
+                                r.get("answer_kind") or "expression",
+                            )
+                        )
+                        for g in gens[i * k : (i + 1) * k]
+                    )
                     rates[r["id"]] = right / k
                     lines.append({"id": r["id"], "pass_rate": right / k, "correct": right, **settings})
                 append_jsonl(cache, lines)

@@ -35,8 +35,11 @@ PAPER_DATA = {
 
 # The paper's perception formatter (data_pipeline/format_for_training.py) writes EasyR1 rows with these keys
 # (EasyR1 `data.prompt_key=prompt`, `data.image_key=image_path`); the reasoning data uses EasyR1's defaults.
-_ALIASES = {"problem": ("problem", "prompt", "question"), "images": ("images", "image_path", "image"),
-            "id": ("id", "example_id")}
+_ALIASES = {
+    "problem": ("problem", "prompt", "question"),
+    "images": ("images", "image_path", "image"),
+    "id": ("id", "example_id"),
+}
 _DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
 _ARCHIVES = (".tar", ".tar.gz", ".tgz", ".zip")
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"}
@@ -50,7 +53,9 @@ def download(repo: str, folder: Path, revision: str | None) -> str:
     try:
         snapshot_download(repo_id=repo, repo_type="dataset", revision=revision, local_dir=str(folder))
     except (RepositoryNotFoundError, LocalEntryNotFoundError, HfHubHTTPError, OSError) as e:
-        raise DataError(f"{repo}: cannot download the dataset ({type(e).__name__}: {str(e).splitlines()[0]})") from e
+        raise DataError(
+            f"{repo}: cannot download the dataset ({type(e).__name__}: {str(e).splitlines()[0]})"
+        ) from e
     return revision or "main"
 
 
@@ -72,8 +77,10 @@ def unpack_archives(folder: Path) -> list[Path]:
                 with tarfile.open(archive) as t:
                     t.extractall(archive.parent, filter="data")  # refuses absolute paths, `..` and links out
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
-            raise DataError(f"{archive}: cannot unpack the image archive ({type(e).__name__}: {e}); delete it and "
-                            "pull again") from e
+            raise DataError(
+                f"{archive}: cannot unpack the image archive ({type(e).__name__}: {e}); delete it and "
+                "pull again"
+            ) from e
         marker.touch()
         done.append(archive)
     return done
@@ -87,16 +94,23 @@ def _inside(root: Path, name: str, archive: Path) -> None:
 
 def rows_file(folder: Path, repo: str) -> Path:
     """The training rows of a snapshot: its one data file, else the one named for training."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in _DATA_SUFFIXES
-                   and ".cache" not in p.parts and not p.name.endswith(".resolved.jsonl"))
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and p.suffix in _DATA_SUFFIXES
+        and ".cache" not in p.parts
+        and not p.name.endswith(".resolved.jsonl")
+    )
     if len(files) > 1:
         named = [p for p in files if "train" in p.name or "curriculum" in p.name]
         named = [p for p in named if not any(w in p.name for w in ("test", "val"))] or named
         files = named if len(named) == 1 else files
     if len(files) != 1:
         listed = ", ".join(str(p.relative_to(folder)) for p in files) or "none"
-        raise DataError(f"{repo}: expected one training data file (JSONL, JSON or parquet) in {folder}, found: "
-                        f"{listed}")
+        raise DataError(
+            f"{repo}: expected one training data file (JSONL, JSON or parquet) in {folder}, found: {listed}"
+        )
     return files[0]
 
 
@@ -122,8 +136,11 @@ def _image_index(folder: Path) -> dict[str, Path]:
 
 def convert(stage: str, src: Path, raw_dir: Path, out_dir: Path) -> dict:
     """`src` rows -> `<out_dir>/<stage>.jsonl` in stagewise's schema, images relative to `out_dir`."""
-    first_line = next((ln for ln in src.read_text(encoding="utf-8").splitlines() if ln.strip()), "{}") \
-        if src.suffix == ".jsonl" else "{}"
+    first_line = (
+        next((ln for ln in src.read_text(encoding="utf-8").splitlines() if ln.strip()), "{}")
+        if src.suffix == ".jsonl"
+        else "{}"
+    )
     try:
         first = json.loads(first_line)
     except json.JSONDecodeError:
@@ -131,8 +148,11 @@ def convert(stage: str, src: Path, raw_dir: Path, out_dir: Path) -> dict:
     if src.suffix != ".jsonl":
         import datasets
 
-        first = dict(datasets.load_dataset(src.suffix.lstrip(".").replace("jsonl", "json"), data_files=str(src),
-                                           split="train[:1]")[0])
+        first = dict(
+            datasets.load_dataset(
+                src.suffix.lstrip(".").replace("jsonl", "json"), data_files=str(src), split="train[:1]"
+            )[0]
+        )
     columns = _columns(first)
     index = _image_index(raw_dir)
     image_key = columns.get("images", "images")
@@ -150,8 +170,10 @@ def convert(stage: str, src: Path, raw_dir: Path, out_dir: Path) -> dict:
             for name in names:
                 hit = index.get(str(name).lstrip("./")) or index.get(Path(str(name)).name)
                 if hit is None:
-                    raise DataError(f"{src}:{n}: field {image_key!r}: image {name!r} is in neither the dataset nor "
-                                    f"its unpacked archives under {raw_dir}")
+                    raise DataError(
+                        f"{src}:{n}: field {image_key!r}: image {name!r} is in neither the dataset nor "
+                        f"its unpacked archives under {raw_dir}"
+                    )
                 paths.append(str(hit.resolve()))
             row[image_key] = paths
             lines.append(json.dumps(row, ensure_ascii=False))
@@ -160,18 +182,32 @@ def convert(stage: str, src: Path, raw_dir: Path, out_dir: Path) -> dict:
     rows = load_rows(src, decode=False, columns=columns or None, cache_dir=out_dir / "images")
     out = []
     for r in rows:
-        images = [Path(i["path"]).resolve().relative_to(out_dir.resolve()).as_posix() if i["path"] else None
-                  for i in r["images"]]
+        images = [
+            Path(i["path"]).resolve().relative_to(out_dir.resolve()).as_posix() if i["path"] else None
+            for i in r["images"]
+        ]
         if None in images:
             raise DataError(f"{src}: row {r['id']!r} holds an image stagewise could not place in a file")
-        row = {"id": r["id"], "problem": r["problem"], "answer": r["answer"], "images": images, "source": stage}
+        row = {
+            "id": r["id"],
+            "problem": r["problem"],
+            "answer": r["answer"],
+            "images": images,
+            "source": stage,
+        }
         for key in ("pass_rate", "solution", "caption", "answer_kind"):
             if r.get(key) is not None:
                 row[key] = r[key]
         out.append(row)
-    atomic_write_text(out_dir / f"{stage}.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in out))
-    return {"rows": len(out), "images": sum(len(r["images"]) for r in out), "from": str(src.relative_to(out_dir)),
-            "columns": columns}
+    atomic_write_text(
+        out_dir / f"{stage}.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in out)
+    )
+    return {
+        "rows": len(out),
+        "images": sum(len(r["images"]) for r in out),
+        "from": str(src.relative_to(out_dir)),
+        "columns": columns,
+    }
 
 
 def pull_paper(out_dir: Path, revision: str | None = None, stages: list[str] | None = None) -> dict:
@@ -186,7 +222,12 @@ def pull_paper(out_dir: Path, revision: str | None = None, stages: list[str] | N
         rev = download(repo, raw, revision)
         unpack_archives(raw)
         report[stage] = {"repo": repo, "revision": rev, **convert(stage, rows_file(raw, repo), raw, out_dir)}
-        log.info("%s: %d rows, %d images -> %s", stage, report[stage]["rows"], report[stage]["images"],
-                 out_dir / f"{stage}.jsonl")
+        log.info(
+            "%s: %d rows, %d images -> %s",
+            stage,
+            report[stage]["rows"],
+            report[stage]["images"],
+            out_dir / f"{stage}.jsonl",
+        )
     atomic_write_json(out_dir / "pull.json", report)
     return report

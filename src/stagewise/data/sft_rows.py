@@ -9,8 +9,15 @@ import random
 from stagewise.data.sources import to_trl_rows
 
 
-def world_sft_rows(raw: list[dict], family: str, instruction: str | None, describe: bool, caption_qa: int,
-                   style: str, kinds: list[str] | tuple[str, ...] = ()) -> list[dict]:
+def world_sft_rows(
+    raw: list[dict],
+    family: str,
+    instruction: str | None,
+    describe: bool,
+    caption_qa: int,
+    style: str,
+    kinds: list[str] | tuple[str, ...] = (),
+) -> list[dict]:
     """SFT rows from one family's world items (the warm start's and the pretraining's): the reference traces, then
     optionally an inventory per image and caption-QA rows for the first `caption_qa` images (`kinds`: the
     `world` style's question kinds; empty: all)."""
@@ -34,10 +41,18 @@ def describe_rows(raw: list[dict]) -> list[dict]:
     for r in raw:
         if r.get("images") and r.get("scene"):
             seen = Scene.from_dict(json.loads(r.get("image_scene") or r["scene"]))
-            out.append({"prompt": [{"role": "user", "content": "Describe what you see."}], "images": r["images"],
-                        "answer": "", "answer_kind": "", "id": f"describe-{r['id']}", "family": "describe",
-                        "kind": "describe",
-                        "completion": assistant_message(summary(seen))})
+            out.append(
+                {
+                    "prompt": [{"role": "user", "content": "Describe what you see."}],
+                    "images": r["images"],
+                    "answer": "",
+                    "answer_kind": "",
+                    "id": f"describe-{r['id']}",
+                    "family": "describe",
+                    "kind": "describe",
+                    "completion": assistant_message(summary(seen)),
+                }
+            )
     return out
 
 
@@ -56,7 +71,7 @@ def arrange_order(lengths: list[int], batch_size: int, steps: int, seed: int) ->
         batches = []
         for pool in pools:
             rng.shuffle(pool)
-            batches += [pool[i:i + batch_size] for i in range(0, len(pool) - batch_size + 1, batch_size)]
+            batches += [pool[i : i + batch_size] for i in range(0, len(pool) - batch_size + 1, batch_size)]
         if not batches:  # fewer rows than one batch: repeat them
             batches = [[i % len(lengths) for i in range(batch_size)]]
         rng.shuffle(batches)
@@ -67,13 +82,17 @@ def arrange_order(lengths: list[int], batch_size: int, steps: int, seed: int) ->
 def approx_length(row: dict) -> int:
     """A row's length in tokens, roughly (4 characters a token, 16 tokens an image): only used to batch long
     rows together."""
-    text = sum(len(part.get("text", "")) if isinstance(part, dict) else len(str(part))
-               for m in row["prompt"] + row.get("completion", [])
-               for part in (m["content"] if isinstance(m["content"], list) else [m["content"]]))
+    text = sum(
+        len(part.get("text", "")) if isinstance(part, dict) else len(str(part))
+        for m in row["prompt"] + row.get("completion", [])
+        for part in (m["content"] if isinstance(m["content"], list) else [m["content"]])
+    )
     return text // 4 + 16 * len(row.get("images") or [])
 
 
-def caption_qa_rows(raw: list[dict], style: str = "varied", kinds: list[str] | tuple[str, ...] = ()) -> list[dict]:
+def caption_qa_rows(
+    raw: list[dict], style: str = "varied", kinds: list[str] | tuple[str, ...] = ()
+) -> list[dict]:
     """For every world image: one question by the perception engine's offline writer in `style`, answered once
     from the image and once from the caption, with the perception filter's own prompts. Teaches the base what
     the paper's filter models can already do: answer such questions, and read a caption. `varied` questions
@@ -89,7 +108,9 @@ def caption_qa_rows(raw: list[dict], style: str = "varied", kinds: list[str] | t
             continue
         scene = json.loads(r["scene"])
         try:
-            if style == "world":  # answered like the world's own perception items: what is seen, then the letter
+            if (
+                style == "world"
+            ):  # answered like the world's own perception items: what is seen, then the letter
                 mcq = world_question(str(r["id"]), scene, kinds)
                 seen = mcq["observation"] + " "
             else:
@@ -99,10 +120,27 @@ def caption_qa_rows(raw: list[dict], style: str = "varied", kinds: list[str] | t
         item = {**mcq, "caption": r["caption"]}
         letter = mcq["answer"]
         answer = assistant_message(f"<think>{seen}So the answer is {letter}.</think> \\boxed{{{letter}}}")
-        base = {"answer": letter, "answer_kind": "choice", "family": "caption_qa", "kind": mcq.get("kind", ""),
-                "completion": answer}
-        out.append({**base, "prompt": [{"role": "user", "content": image_prompt(cfg, item)}], "images": r["images"],
-                    "id": f"mcq-image-{r['id']}"})
-        out.append({**base, "prompt": [{"role": "user", "content": caption_prompt(cfg, item)}], "images": [],
-                    "id": f"mcq-caption-{r['id']}"})
+        base = {
+            "answer": letter,
+            "answer_kind": "choice",
+            "family": "caption_qa",
+            "kind": mcq.get("kind", ""),
+            "completion": answer,
+        }
+        out.append(
+            {
+                **base,
+                "prompt": [{"role": "user", "content": image_prompt(cfg, item)}],
+                "images": r["images"],
+                "id": f"mcq-image-{r['id']}",
+            }
+        )
+        out.append(
+            {
+                **base,
+                "prompt": [{"role": "user", "content": caption_prompt(cfg, item)}],
+                "images": [],
+                "id": f"mcq-caption-{r['id']}",
+            }
+        )
     return out

@@ -74,13 +74,17 @@ def _check_fields(raw: dict, where: str) -> None:
         raise DataError(f"{where}: field 'answer' {problem}")
     for key in ("id", "index"):  # null is as good as absent (a saved dataset fills missing values with null)
         value = raw.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip()):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip()
+        ):
             raise DataError(f"{where}: field {key!r} is {value!r} (expected a non-empty text or an integer)")
     for key in ("solution", "source", "family", "kind", "answer_kind"):
         if raw.get(key) is not None and not isinstance(raw[key], str):
             raise DataError(f"{where}: field {key!r} has type {type(raw[key]).__name__} (expected text)")
     if raw.get("answer_kind") and raw["answer_kind"] not in _KINDS:
-        raise DataError(f"{where}: field 'answer_kind' is {raw['answer_kind']!r}; expected one of {', '.join(_KINDS)}")
+        raise DataError(
+            f"{where}: field 'answer_kind' is {raw['answer_kind']!r}; expected one of {', '.join(_KINDS)}"
+        )
 
 
 def _checked_image(img_path: Path, where: str) -> Image.Image:
@@ -97,15 +101,19 @@ def _checked_image(img_path: Path, where: str) -> Image.Image:
             im = Image.open(img_path)
     except Image.DecompressionBombError as e:  # over twice the limit: PIL refuses it while opening
         size = re.search(r"\((\d+) pixels\)", str(e))
-        raise DataError(f"{where}: image too large: {img_path} has {size.group(1) if size else 'too many'} pixels, "
-                        f"over the limit of {Image.MAX_IMAGE_PIXELS} (PIL's Image.MAX_IMAGE_PIXELS)") from e
+        raise DataError(
+            f"{where}: image too large: {img_path} has {size.group(1) if size else 'too many'} pixels, "
+            f"over the limit of {Image.MAX_IMAGE_PIXELS} (PIL's Image.MAX_IMAGE_PIXELS)"
+        ) from e
     except (OSError, ValueError, SyntaxError) as e:  # UnidentifiedImageError is an OSError
         raise DataError(f"{where}: not a readable image: {img_path} ({type(e).__name__}: {e})") from e
     limit, (w, h) = Image.MAX_IMAGE_PIXELS, im.size
     if limit is not None and w * h > limit:
         im.close()
-        raise DataError(f"{where}: image too large: {img_path} is {w}x{h} = {w * h} pixels, over the limit of "
-                        f"{limit} (PIL's Image.MAX_IMAGE_PIXELS)")
+        raise DataError(
+            f"{where}: image too large: {img_path} is {w}x{h} = {w * h} pixels, over the limit of "
+            f"{limit} (PIL's Image.MAX_IMAGE_PIXELS)"
+        )
     return im
 
 
@@ -132,8 +140,10 @@ def _lines(path: Path):
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise DataError(f"{path}:{lineno}: not UTF-8 text (byte 0x{raw[e.start]:02x} at column "
-                            f"{e.start + 1}); save the file as UTF-8") from e
+            raise DataError(
+                f"{path}:{lineno}: not UTF-8 text (byte 0x{raw[e.start]:02x} at column "
+                f"{e.start + 1}); save the file as UTF-8"
+            ) from e
         if text.strip():
             yield lineno, text, lineno == len(raw_lines) and not data.endswith(b"\n")
 
@@ -152,10 +162,15 @@ class _Ids:
         raw["id"] = str(raw["id"]) if given else f"{self.stem}-{index}"
         if raw["id"] in self.seen:
             first, answer = self.seen[raw["id"]]
-            differ = (f" with a different answer ({answer!r} there, {raw['answer']!r} here)"
-                      if answer != raw["answer"] else "")
-            raise DataError(f"{where}: field 'id': {raw['id']!r}{made} is also the id of {self.unit} {first}"
-                            f"{differ}; ids must be unique")
+            differ = (
+                f" with a different answer ({answer!r} there, {raw['answer']!r} here)"
+                if answer != raw["answer"]
+                else ""
+            )
+            raise DataError(
+                f"{where}: field 'id': {raw['id']!r}{made} is also the id of {self.unit} {first}"
+                f"{differ}; ids must be unique"
+            )
         self.seen[raw["id"]] = (number, raw["answer"])
 
 
@@ -266,8 +281,9 @@ def decode_image(ref) -> Image.Image:
         return im.convert("RGB")
 
 
-def _row_images(raw: dict, where: str, base: Path, image_dir: Path | None, cache_dir: Path | None,
-                decode: bool) -> list:
+def _row_images(
+    raw: dict, where: str, base: Path, image_dir: Path | None, cache_dir: Path | None, decode: bool
+) -> list:
     value = raw.get("images", raw.get("image"))
     if value is None:
         return []
@@ -295,8 +311,10 @@ def _mapped(raw: dict, columns: dict[str, str] | None, where: str) -> dict:
     out = dict(raw)
     for fld, col in columns.items():
         if col not in raw:
-            raise DataError(f"{where}: no column {col!r} (data.columns.{fld}); the row has "
-                            f"{', '.join(sorted(map(str, raw))) or 'no columns'}")
+            raise DataError(
+                f"{where}: no column {col!r} (data.columns.{fld}); the row has "
+                f"{', '.join(sorted(map(str, raw))) or 'no columns'}"
+            )
         out[fld] = raw[col]
     return out
 
@@ -307,11 +325,23 @@ _IMAGES_LIKE = ("image_path", "image_paths", "image_file", "image_files", "img",
 
 def _problem_hint(raw: dict) -> str:
     found = [a for a in _PROBLEM_LIKE if a in raw]
-    return f" (the row has {found[0]!r}: map it with `data.columns: {{problem: {found[0]}}}`)" if found else ""
+    return (
+        f" (the row has {found[0]!r}: map it with `data.columns: {{problem: {found[0]}}}`)" if found else ""
+    )
 
 
-def _rows(records, stem: str, base: Path, *, columns: dict[str, str] | None, image_dir: Path | None,
-          cache_dir: Path | None, decode: bool, limit: int | None, unit: str = "line") -> list[dict]:
+def _rows(
+    records,
+    stem: str,
+    base: Path,
+    *,
+    columns: dict[str, str] | None,
+    image_dir: Path | None,
+    cache_dir: Path | None,
+    decode: bool,
+    limit: int | None,
+    unit: str = "line",
+) -> list[dict]:
     """Validated rows from `(where, number, raw dict)` records; any problem is a DataError naming where."""
     rows, ids = [], _Ids(stem, unit)
     for where, number, raw in records:
@@ -328,8 +358,10 @@ def _rows(records, stem: str, base: Path, *, columns: dict[str, str] | None, ima
             # never a silent text-only row: an image column under another name must be mapped
             other = [c for c in _IMAGES_LIKE if raw.get(c)]
             if other:
-                raise DataError(f"{where}: the row has no 'images' field but a {other[0]!r} column; map it with "
-                                f"`data.columns: {{images: {other[0]}}}` (and `data.image_dir` for relative paths)")
+                raise DataError(
+                    f"{where}: the row has no 'images' field but a {other[0]!r} column; map it with "
+                    f"`data.columns: {{images: {other[0]}}}` (and `data.image_dir` for relative paths)"
+                )
         if "images" in raw and raw["images"] is not None and not isinstance(raw["images"], list):
             raise DataError(f"{where}: field 'images' must be a list of images (paths or bytes)")
         raw["answer"] = str(raw["answer"])
@@ -353,8 +385,15 @@ def _jsonl_records(path: Path):
         yield where, lineno, raw
 
 
-def read_jsonl_rows(path: str | Path, *, columns: dict[str, str] | None = None, image_dir: str | Path | None = None,
-                    cache_dir: Path | None = None, decode: bool = True, limit: int | None = None) -> list[dict]:
+def read_jsonl_rows(
+    path: str | Path,
+    *,
+    columns: dict[str, str] | None = None,
+    image_dir: str | Path | None = None,
+    cache_dir: Path | None = None,
+    decode: bool = True,
+    limit: int | None = None,
+) -> list[dict]:
     """Validated paper-schema rows; images decoded (`decode`) or kept as checked references. Any problem raises
     DataError naming file, line and field. Image paths are relative to `image_dir`, else to the file. A file with
     no rows is an error."""
@@ -364,9 +403,16 @@ def read_jsonl_rows(path: str | Path, *, columns: dict[str, str] | None = None, 
     if not path.is_file():
         raise DataError(f"{path}: not a file")
     try:
-        return _rows(_jsonl_records(path), path.stem, path.parent, columns=columns,
-                     image_dir=Path(image_dir) if image_dir else None, cache_dir=cache_dir, decode=decode,
-                     limit=limit)
+        return _rows(
+            _jsonl_records(path),
+            path.stem,
+            path.parent,
+            columns=columns,
+            image_dir=Path(image_dir) if image_dir else None,
+            cache_dir=cache_dir,
+            decode=decode,
+            limit=limit,
+        )
     except DataError as e:
         if str(e) == f"{path.stem}: no rows":
             raise DataError(f"{path}: no rows (the file is empty or holds only blank lines)") from None
@@ -378,8 +424,11 @@ def _undecoded(ds: datasets.Dataset) -> datasets.Dataset:
     for name, feat in ds.features.items():
         if isinstance(feat, datasets.Image) and feat.decode:
             ds = ds.cast_column(name, datasets.Image(decode=False))
-        elif isinstance(feat, (datasets.Sequence, datasets.List, datasets.LargeList)) and isinstance(
-                feat.feature, datasets.Image) and feat.feature.decode:
+        elif (
+            isinstance(feat, (datasets.Sequence, datasets.List, datasets.LargeList))
+            and isinstance(feat.feature, datasets.Image)
+            and feat.feature.decode
+        ):
             ds = ds.cast_column(name, type(feat)(datasets.Image(decode=False)))
     return ds
 
@@ -393,8 +442,9 @@ def is_hub_dataset_id(ref: str) -> bool:
     return bool(_HUB_ID.fullmatch(ref)) and Path(ref).suffix not in (".jsonl", *_FILE_BUILDERS)
 
 
-def open_dataset(ref: str | Path, split: str = "train", config_name: str | None = None,
-                 revision: str | None = None) -> tuple[datasets.Dataset, Path]:
+def open_dataset(
+    ref: str | Path, split: str = "train", config_name: str | None = None, revision: str | None = None
+) -> tuple[datasets.Dataset, Path]:
     """A stage data source other than JSONL as a `datasets` Dataset (memory-mapped Arrow), and the folder image
     paths in it are relative to: a `save_to_disk` folder (Dataset or DatasetDict), a JSON/parquet/arrow/CSV file, a
     folder `datasets.load_dataset` reads (parquet, arrow, JSON, imagefolder), or a hub dataset id (`org/name`, or
@@ -409,8 +459,10 @@ def open_dataset(ref: str | Path, split: str = "train", config_name: str | None 
             raise DataError(f"{path}: cannot load the saved dataset ({type(e).__name__}: {e})") from e
         if isinstance(ds, datasets.DatasetDict):
             if split not in ds:
-                raise DataError(f"{path}: no split {split!r} in the saved DatasetDict (splits: {', '.join(ds)}); "
-                                "set data.split")
+                raise DataError(
+                    f"{path}: no split {split!r} in the saved DatasetDict (splits: {', '.join(ds)}); "
+                    "set data.split"
+                )
             ds = ds[split]
         return ds, path
     if path.is_file():
@@ -430,15 +482,27 @@ def _load(path: str, shown: str, **kwargs) -> datasets.Dataset:
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     try:
         return datasets.load_dataset(path, **kwargs)
-    except (FileNotFoundError, ValueError) as e:  # DatasetNotFoundError is a FileNotFoundError; bad split: ValueError
+    except (
+        FileNotFoundError,
+        ValueError,
+    ) as e:  # DatasetNotFoundError is a FileNotFoundError; bad split: ValueError
         raise DataError(f"{shown}: cannot load the dataset ({type(e).__name__}: {e})") from e
     except (OSError, ConnectionError) as e:
         raise DataError(f"{shown}: cannot reach or read the dataset ({type(e).__name__}: {e})") from e
 
 
-def load_rows(path: str | Path, limit: int | None = None, *, decode: bool = True, columns: dict[str, str] | None = None,
-              image_dir: str | Path | None = None, split: str = "train", config_name: str | None = None,
-              revision: str | None = None, cache_dir: Path | None = None) -> list[dict]:
+def load_rows(
+    path: str | Path,
+    limit: int | None = None,
+    *,
+    decode: bool = True,
+    columns: dict[str, str] | None = None,
+    image_dir: str | Path | None = None,
+    split: str = "train",
+    config_name: str | None = None,
+    revision: str | None = None,
+    cache_dir: Path | None = None,
+) -> list[dict]:
     """Raw rows (problem, answer, images, ...) from any stage data source (see `open_dataset`; JSONL is read
     line by line). `decode=False` keeps images encoded (`{"path", "bytes"}`, decoded only when a batch needs
     them); embedded images over INLINE_BYTES then go to files in `cache_dir`. An image column in any layout
@@ -446,8 +510,9 @@ def load_rows(path: str | Path, limit: int | None = None, *, decode: bool = True
     is read; one that cannot be read is an error, never a text-only row."""
     image_dir = Path(image_dir).expanduser() if image_dir else None
     if Path(path).suffix == ".jsonl":
-        return read_jsonl_rows(path, columns=columns, image_dir=image_dir, cache_dir=cache_dir, decode=decode,
-                               limit=limit)
+        return read_jsonl_rows(
+            path, columns=columns, image_dir=image_dir, cache_dir=cache_dir, decode=decode, limit=limit
+        )
     ds, base = open_dataset(path, split, config_name, revision)
     if len(ds) == 0:
         raise DataError(f"{path}: no rows (the dataset is empty)")
@@ -455,12 +520,22 @@ def load_rows(path: str | Path, limit: int | None = None, *, decode: bool = True
         ds = ds.select(range(min(limit, len(ds))))
     ds = _undecoded(ds)
     records = ((f"{path} row {i + 1}", i + 1, r) for i, r in enumerate(ds))
-    return _rows(records, Path(str(path).split("@")[0]).stem, base, columns=columns, image_dir=image_dir,
-                 cache_dir=cache_dir, decode=decode, limit=None, unit="row")
+    return _rows(
+        records,
+        Path(str(path).split("@")[0]).stem,
+        base,
+        columns=columns,
+        image_dir=image_dir,
+        cache_dir=cache_dir,
+        decode=decode,
+        limit=None,
+        unit="row",
+    )
 
 
-def to_trl_rows(rows: list[dict], instruction: str | None = "think_boxed", with_completion: bool = False,
-                source: str = "") -> list[dict]:
+def to_trl_rows(
+    rows: list[dict], instruction: str | None = "think_boxed", with_completion: bool = False, source: str = ""
+) -> list[dict]:
     """TRL rows from `load_rows` rows; a row without a usable problem or answer (null, NaN, empty) or with an
     answer kind the reward does not know raises DataError naming it and the field."""
     out = []
@@ -504,7 +579,9 @@ def to_dataset(rows: list[dict]) -> datasets.Dataset:
     try:
         ds = datasets.Dataset.from_list(rows)
     except (TypeError, ValueError, IndexError) as e:  # pyarrow's ArrowInvalid / ArrowTypeError, or datasets'
-        raise DataError(f"rows do not fit one table: {_varying_field(rows) or f'{type(e).__name__}: {e}'}") from e
+        raise DataError(
+            f"rows do not fit one table: {_varying_field(rows) or f'{type(e).__name__}: {e}'}"
+        ) from e
     if "images" in ds.column_names:
         ds = ds.cast_column("images", datasets.Sequence(datasets.Image()))
     return ds

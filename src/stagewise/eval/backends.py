@@ -63,17 +63,28 @@ class OpenAIBackend:
         max_retries: int = 2,
     ):
         self.base_url, self.model, self.batch_size, self.tokenizer = base_url, model, batch_size, tokenizer
-        cfg = EndpointConfig(base_url=base_url, model=model, api_key_env="", concurrency=concurrency,
-                             timeout_s=timeout_s, max_retries=max_retries)
+        cfg = EndpointConfig(
+            base_url=base_url,
+            model=model,
+            api_key_env="",
+            concurrency=concurrency,
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+        )
         self.client = ChatClient(cfg, api_key=api_key or "")  # the caller read the key from its env variable
 
     def _one(self, r: dict, max_new_tokens: int) -> dict:
-        out = self.client.complete(chat_messages(r["text"], r["images"], r.get("system")),
-                                   max_tokens=max_new_tokens, temperature=0.0)
+        out = self.client.complete(
+            chat_messages(r["text"], r["images"], r.get("system")), max_tokens=max_new_tokens, temperature=0.0
+        )
         tokens = out.completion_tokens
         if tokens is None:
             tokens = self.count_tokens(out.texts[0])
-        return {"response": out.texts[0], "response_tokens": tokens, "truncated": out.finish_reasons[0] == "length"}
+        return {
+            "response": out.texts[0],
+            "response_tokens": tokens,
+            "truncated": out.finish_reasons[0] == "length",
+        }
 
     def generate(self, requests: list[dict], max_new_tokens: int) -> list[dict]:
         return self.client.map(lambda r: self._one(r, max_new_tokens), requests)
@@ -126,7 +137,11 @@ def resolve_backend(kind: str) -> str:
 
     import torch
 
-    return "vllm" if torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None else "transformers"
+    return (
+        "vllm"
+        if torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None
+        else "transformers"
+    )
 
 
 def make_backend(
@@ -152,7 +167,9 @@ def make_backend(
     if kind == "vllm":
         from stagewise.models.load import resolve_dtype
 
-        return VLLMBackend(str(model), batch_size=batch_size, dtype=str(resolve_dtype(dtype)).removeprefix("torch."))
+        return VLLMBackend(
+            str(model), batch_size=batch_size, dtype=str(resolve_dtype(dtype)).removeprefix("torch.")
+        )
     if kind == "openai":
         if not base_url:
             raise ValueError("the openai backend needs --base-url (e.g. http://localhost:8000/v1)")
@@ -161,6 +178,13 @@ def make_backend(
             from transformers import AutoTokenizer
 
             tok = AutoTokenizer.from_pretrained(tokenizer)
-        return OpenAIBackend(base_url, model, api_key=api_key, concurrency=concurrency, batch_size=batch_size,
-                             tokenizer=tok, max_retries=max_retries)
+        return OpenAIBackend(
+            base_url,
+            model,
+            api_key=api_key,
+            concurrency=concurrency,
+            batch_size=batch_size,
+            tokenizer=tok,
+            max_retries=max_retries,
+        )
     raise ValueError(f"unknown backend {kind!r}; expected one of {BACKENDS}")

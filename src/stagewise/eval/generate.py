@@ -25,12 +25,21 @@ def _messages(row: dict) -> list[dict]:
 
 
 @torch.no_grad()
-def generate(model, processor, rows: list[dict], max_new_tokens: int = 128, do_sample: bool = False,
-             temperature: float = 1.0, top_p: float = 1.0) -> list[dict]:
+def generate(
+    model,
+    processor,
+    rows: list[dict],
+    max_new_tokens: int = 128,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+) -> list[dict]:
     """One batch: returns `{"response", "response_tokens", "truncated"}` per row, in order."""
     tok = getattr(processor, "tokenizer", processor)
     tok.padding_side = "left"
-    texts = [processor.apply_chat_template(_messages(r), add_generation_prompt=True, tokenize=False) for r in rows]
+    texts = [
+        processor.apply_chat_template(_messages(r), add_generation_prompt=True, tokenize=False) for r in rows
+    ]
     images = [list(r.get("images") or []) for r in rows]
     kwargs = {"text": texts, "padding": True, "return_tensors": "pt"}
     if any(images):
@@ -43,15 +52,17 @@ def generate(model, processor, rows: list[dict], max_new_tokens: int = 128, do_s
     if do_sample:
         gen.update(temperature=temperature, top_p=top_p)
     out = model.generate(**inputs, **gen)
-    new = out[:, inputs["input_ids"].shape[1]:]
+    new = out[:, inputs["input_ids"].shape[1] :]
     eos = {tok.eos_token_id, tok.pad_token_id}
     results = []
     for seq in new.tolist():
         n = next((i for i, t in enumerate(seq) if t in eos), None)
         body = seq if n is None else seq[:n]
-        results.append({
-            "response": tok.decode(body, skip_special_tokens=True),
-            "response_tokens": len(body),
-            "truncated": n is None,
-        })
+        results.append(
+            {
+                "response": tok.decode(body, skip_special_tokens=True),
+                "response_tokens": len(body),
+                "truncated": n is None,
+            }
+        )
     return results

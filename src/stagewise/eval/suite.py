@@ -13,7 +13,9 @@ from stagewise.eval.benchmarks import load_benchmark
 log = logging.getLogger(__name__)
 
 
-def run_benchmarks(ev: EvalConfig, model_path: str | Path, out_root: str | Path, backend=None) -> dict[str, dict]:
+def run_benchmarks(
+    ev: EvalConfig, model_path: str | Path, out_root: str | Path, backend=None
+) -> dict[str, dict]:
     """name -> metrics for each benchmark of `ev`; the model is loaded only if a benchmark is unfinished.
     `backend`: a callable that makes the generation backend (train/pipeline.eval_backend); default: transformers
     with `ev.backend` resolved, on the GPU when there is one."""
@@ -29,8 +31,11 @@ def run_benchmarks(ev: EvalConfig, model_path: str | Path, out_root: str | Path,
         if backend is None:
             from stagewise.eval.backends import make_backend
 
-            backend = make() if make is not None else make_backend(ev.backend, str(model_path),
-                                                                   batch_size=ev.batch_size, base_url=ev.base_url)
+            backend = (
+                make()
+                if make is not None
+                else make_backend(ev.backend, str(model_path), batch_size=ev.batch_size, base_url=ev.base_url)
+            )
         rows = load_benchmark(spec.name, spec.data, limit=spec.limit, images=spec.images, subset=spec.subset)
         settings = harness.EvalSettings(
             mode=spec.mode,

@@ -26,14 +26,30 @@ class Entry:
 
 MATHVERSE_VI = Entry("mathverse-vision_intensive", "mathverse", "Vision Intensive")
 MATHVERSE_VO = Entry("mathverse-vision_only", "mathverse", "Vision Only")
-VISUAL_MATH = (Entry("mathvista", "mathvista"), Entry("mathvision", "mathvision"), MATHVERSE_VI,
-               Entry("wemath", "wemath"))
-PERCEPTION = (Entry("aokvqa", "aokvqa"), Entry("realworldqa", "realworldqa"), Entry("mmstar", "mmstar"),
-              Entry("pope", "pope"))
-EXTENDED = (MATHVERSE_VO, Entry("dynamath", "dynamath"), Entry("hallusionbench", "hallusionbench"),
-            Entry("blink", "blink"), Entry("visonlyqa_synthetic", "visonlyqa_synthetic"),
-            Entry("visonlyqa_real", "visonlyqa_real"), Entry("cvbench_2d", "cvbench_2d"), Entry("vstar", "vstar"),
-            Entry("chartqa", "chartqa"), Entry("textvqa", "textvqa"))
+VISUAL_MATH = (
+    Entry("mathvista", "mathvista"),
+    Entry("mathvision", "mathvision"),
+    MATHVERSE_VI,
+    Entry("wemath", "wemath"),
+)
+PERCEPTION = (
+    Entry("aokvqa", "aokvqa"),
+    Entry("realworldqa", "realworldqa"),
+    Entry("mmstar", "mmstar"),
+    Entry("pope", "pope"),
+)
+EXTENDED = (
+    MATHVERSE_VO,
+    Entry("dynamath", "dynamath"),
+    Entry("hallusionbench", "hallusionbench"),
+    Entry("blink", "blink"),
+    Entry("visonlyqa_synthetic", "visonlyqa_synthetic"),
+    Entry("visonlyqa_real", "visonlyqa_real"),
+    Entry("cvbench_2d", "cvbench_2d"),
+    Entry("vstar", "vstar"),
+    Entry("chartqa", "chartqa"),
+    Entry("textvqa", "textvqa"),
+)
 SUITES: dict[str, tuple[Entry, ...]] = {
     "paper-main": VISUAL_MATH + PERCEPTION,
     "paper-extended": EXTENDED,
@@ -155,6 +171,7 @@ def _mean(values: list[float | None]) -> float | None:
 def suite_scores(scores: dict[str, float | None]) -> dict[str, float | None]:
     """The paper's averages over label -> headline: Visual-Math AVG, Perception AVG, Overall (the 8 main) and the
     extended AVG (the 10); an average is None unless every one of its benchmarks was scored."""
+
     def pick(entries):
         return [scores.get(e.label) for e in entries]
 
@@ -179,5 +196,7 @@ def suite_table(models: dict[str, dict[str, float | None]]) -> tuple[list[str], 
     rows = []
     for model, s in models.items():
         values = {**s, **suite_scores(s)}
-        rows.append([model] + [f"{values[c]:.2f}" if values.get(c) is not None else "n/a" for c in header[1:]])
+        rows.append(
+            [model] + [f"{values[c]:.2f}" if values.get(c) is not None else "n/a" for c in header[1:]]
+        )
     return header, rows

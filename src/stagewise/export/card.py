@@ -25,13 +25,18 @@ from stagewise.utils import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-PAPER = ("From Seeing to Thinking: Decoupling Perception and Reasoning Improves Post-Training of VLMs",
-         "2605.20177")
-CAPABILITY_NAMES = {"perception": "visual perception", "textual_reasoning": "textual reasoning",
-                    "visual_reasoning": "visual reasoning"}
+PAPER = (
+    "From Seeing to Thinking: Decoupling Perception and Reasoning Improves Post-Training of VLMs",
+    "2605.20177",
+)
+CAPABILITY_NAMES = {
+    "perception": "visual perception",
+    "textual_reasoning": "textual reasoning",
+    "visual_reasoning": "visual reasoning",
+}
 REWARDS = {
     "stagewise": "0.9 x accuracy + 0.1 x format; accuracy from stagewise's verifier, crediting only the final "
-                 "`\\boxed{}` answer; format = the whole response matches `<think>...</think>...\\boxed{...}`",
+    "`\\boxed{}` answer; format = the whole response matches `<think>...</think>...\\boxed{...}`",
     "paper": "the paper's reward rule for rule (mathruler): 0.9 x accuracy + 0.1 x format",
 }
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
@@ -110,8 +115,12 @@ def evaluation(folder: Path) -> dict[str, dict]:
         summary = _json(d / "summary.json") or {}
         for fam, s in (summary.get("families") or {}).items():
             if isinstance(s.get("accuracy"), int | float):
-                out[fam] = {"accuracy": 100 * s["accuracy"], "n": s.get("n"), "kind": "world",
-                            "trace_tokens": s.get("mean_response_tokens")}
+                out[fam] = {
+                    "accuracy": 100 * s["accuracy"],
+                    "n": s.get("n"),
+                    "kind": "world",
+                    "trace_tokens": s.get("mean_response_tokens"),
+                }
         for m in sorted(d.glob("*/metrics.json")) if d.is_dir() else []:
             value = headline(m.parent.name, _json(m) or {})
             if value is not None:
@@ -172,31 +181,64 @@ def _row_for(folder: Path, manifest: dict, recipe: dict) -> list[str]:
     params = manifest.get("parameters") or {}
     if manifest.get("step") == "warmstart":
         cfg = manifest.get("config") or {}
-        return [folder.name, "SFT warm start", "SFT", "; ".join(_sources(manifest, recipe)), str(cfg.get("steps", "")),
-                f"{cfg.get('learning_rate', '')}", "-", "-", "-"]
+        return [
+            folder.name,
+            "SFT warm start",
+            "SFT",
+            "; ".join(_sources(manifest, recipe)),
+            str(cfg.get("steps", "")),
+            f"{cfg.get('learning_rate', '')}",
+            "-",
+            "-",
+            "-",
+        ]
     method = plan.get("method", "grpo")
     cap = CAPABILITY_NAMES.get(plan.get("capability", ""), plan.get("capability", "") or "-")
-    frozen = ("vision tower + projector" if plan.get("freeze_vision") else
-              "language model" if t.get("trainable") == "vision" else "none")
+    frozen = (
+        "vision tower + projector"
+        if plan.get("freeze_vision")
+        else "language model"
+        if t.get("trainable") == "vision"
+        else "none"
+    )
     if params.get("frozen"):
         frozen += f" ({params['frozen']:,} of {params.get('total', 0):,})"
-    return [folder.name, cap, method.upper(), "; ".join(_sources(manifest, recipe)), str(t.get("steps", "")),
-            f"{t.get('learning_rate', '')}", f"{compute.get('completions_generated', 0):,}" if method == "grpo" else "-",
-            f"{compute.get('tokens_generated') or 0:,}" if method == "grpo" else "-", frozen]
+    return [
+        folder.name,
+        cap,
+        method.upper(),
+        "; ".join(_sources(manifest, recipe)),
+        str(t.get("steps", "")),
+        f"{t.get('learning_rate', '')}",
+        f"{compute.get('completions_generated', 0):,}" if method == "grpo" else "-",
+        f"{compute.get('tokens_generated') or 0:,}" if method == "grpo" else "-",
+        frozen,
+    ]
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
     cell = lambda x: str(x).replace("|", "\\|").replace("\n", " ")  # noqa: E731
-    return "\n".join(["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
-                     + ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows])
+    return "\n".join(
+        ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+        + ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
+    )
 
 
-TRAINER_KEYS = [("learning_rate", "learning rate (constant after warmup)"), ("steps", "optimizer steps"),
-                ("prompts_per_step", "prompts per step"), ("group_size", "completions per prompt (group size)"),
-                ("beta", "KL coefficient (beta)"), ("clip_low", "clip low (epsilon)"),
-                ("clip_high", "clip high (epsilon_high)"), ("temperature", "rollout temperature"),
-                ("max_completion_length", "max completion tokens"), ("loss_type", "loss aggregation"),
-                ("weight_decay", "weight decay"), ("reward_mode", "reward mode"), ("batch_size", "SFT batch size")]
+TRAINER_KEYS = [
+    ("learning_rate", "learning rate (constant after warmup)"),
+    ("steps", "optimizer steps"),
+    ("prompts_per_step", "prompts per step"),
+    ("group_size", "completions per prompt (group size)"),
+    ("beta", "KL coefficient (beta)"),
+    ("clip_low", "clip low (epsilon)"),
+    ("clip_high", "clip high (epsilon_high)"),
+    ("temperature", "rollout temperature"),
+    ("max_completion_length", "max completion tokens"),
+    ("loss_type", "loss aggregation"),
+    ("weight_decay", "weight decay"),
+    ("reward_mode", "reward mode"),
+    ("batch_size", "SFT batch size"),
+]
 
 
 def model_card(folder: str | Path, base_model: str | None = None, repo_id: str | None = None) -> str:
@@ -217,24 +259,48 @@ def model_card(folder: str | Path, base_model: str | None = None, repo_id: str |
     rel = folder.relative_to(run_dir) if run_dir is not None else Path(folder.name)
     name = f"{manifest.get('recipe') or (run_dir.name if run_dir else 'stagewise')}/{rel.as_posix()}"
     plan = manifest.get("plan") or {}
-    methods = {(m.get("plan") or {}).get("method", "sft" if m.get("step") == "warmstart" else "grpo")
-               for _, m in chain}
-    reward_mode = ((plan.get("trainer") or {}).get("reward_mode") or (recipe.get("reward") or {}).get("mode")
-                   or "stagewise")
+    methods = {
+        (m.get("plan") or {}).get("method", "sft" if m.get("step") == "warmstart" else "grpo")
+        for _, m in chain
+    }
+    reward_mode = (
+        (plan.get("trainer") or {}).get("reward_mode")
+        or (recipe.get("reward") or {}).get("mode")
+        or "stagewise"
+    )
     results = evaluation(folder)
-    datasets = sorted({h for _, m in chain for s in (m.get("plan") or {}).get("sources") or [] if (h := hub_id(s))})
+    datasets = sorted(
+        {h for _, m in chain for s in (m.get("plan") or {}).get("sources") or [] if (h := hub_id(s))}
+    )
 
-    eval_results = [EvalResult(task_type="image-text-to-text", dataset_type=_benchmark_hub_id(k) or f"stagewise-world/{k}",
-                               dataset_name=k if r["kind"] == "benchmark" else f"stagewise world: {k} (held-out test)",
-                               dataset_split="test", metric_type="accuracy", metric_name="accuracy (%)",
-                               metric_value=round(r["accuracy"], 2))
-                    for k, r in results.items()]
+    eval_results = [
+        EvalResult(
+            task_type="image-text-to-text",
+            dataset_type=_benchmark_hub_id(k) or f"stagewise-world/{k}",
+            dataset_name=k if r["kind"] == "benchmark" else f"stagewise world: {k} (held-out test)",
+            dataset_split="test",
+            metric_type="accuracy",
+            metric_name="accuracy (%)",
+            metric_value=round(r["accuracy"], 2),
+        )
+        for k, r in results.items()
+    ]
     data = ModelCardData(
-        base_model=base_model, base_model_relation="finetune" if base_model else None,
-        datasets=datasets or None, library_name="transformers", pipeline_tag="image-text-to-text",
-        model_name=name, eval_results=eval_results or None,
-        tags=["stagewise", "trl", *sorted(m for m in methods if m), "vision-language", "capability-staged",
-              *([plan["capability"]] if plan.get("capability") else [])],
+        base_model=base_model,
+        base_model_relation="finetune" if base_model else None,
+        datasets=datasets or None,
+        library_name="transformers",
+        pipeline_tag="image-text-to-text",
+        model_name=name,
+        eval_results=eval_results or None,
+        tags=[
+            "stagewise",
+            "trl",
+            *sorted(m for m in methods if m),
+            "vision-language",
+            "capability-staged",
+            *([plan["capability"]] if plan.get("capability") else []),
+        ],
     )
 
     stage_rows = [_row_for(p, m, recipe) for p, m in chain]
@@ -243,40 +309,80 @@ def model_card(folder: str | Path, base_model: str | None = None, repo_id: str |
     start = f"[{base_model}](https://huggingface.co/{base_model})" if base_model else f"`{origin}`"
     k = sum(m.get("step") == "stage" for _, m in chain)
     warm = sum(m.get("step") == "warmstart" for _, m in chain)
-    what = (f"stage {k} ({cap})" if manifest.get("step") == "stage" else "the SFT warm start")
+    what = f"stage {k} ({cap})" if manifest.get("step") == "stage" else "the SFT warm start"
     lines = [
-        f"# {name}", "",
+        f"# {name}",
+        "",
         f"This model is {what} of a capability-staged post-training run of {start}"
         + (" after an SFT warm start" if warm and manifest.get("step") == "stage" else "")
         + f", trained with stagewise on [TRL](https://github.com/huggingface/trl) after [{PAPER[0]}]"
         f"(https://huggingface.co/papers/{PAPER[1]}): each stage has its own data and starts from the previous "
-        "stage's weights.", "",
-        "## Stage chain", "",
-        f"From `{origin}`, in training order (this model is the last row):", "",
-        _table(["folder", "capability", "method", "data", "steps", "learning rate", "completions", "tokens generated",
-                "frozen"], stage_rows), "",
-        "## Reward", "",
-        (f"GRPO reward, mode `{reward_mode}`: {REWARDS.get(reward_mode, reward_mode)}." if plan.get("method") == "grpo"
-         else "SFT (no reward)."), "",
+        "stage's weights.",
+        "",
+        "## Stage chain",
+        "",
+        f"From `{origin}`, in training order (this model is the last row):",
+        "",
+        _table(
+            [
+                "folder",
+                "capability",
+                "method",
+                "data",
+                "steps",
+                "learning rate",
+                "completions",
+                "tokens generated",
+                "frozen",
+            ],
+            stage_rows,
+        ),
+        "",
+        "## Reward",
+        "",
+        (
+            f"GRPO reward, mode `{reward_mode}`: {REWARDS.get(reward_mode, reward_mode)}."
+            if plan.get("method") == "grpo"
+            else "SFT (no reward)."
+        ),
+        "",
     ]
     t = plan.get("trainer") or {}
     if t:
-        rows = [[label, str(t[k])] for k, label in TRAINER_KEYS if k in t and not (
-            k == "batch_size" and plan.get("method") == "grpo")]
+        rows = [
+            [label, str(t[k])]
+            for k, label in TRAINER_KEYS
+            if k in t and not (k == "batch_size" and plan.get("method") == "grpo")
+        ]
         rows.append(["vision tower frozen", "yes" if plan.get("freeze_vision") else "no"])
         if t.get("lora"):
             rows.append(["LoRA (merged into these weights)", json.dumps(t["lora"])])
         lines += ["## Training settings of this stage", "", _table(["setting", "value"], rows), ""]
     if results:
-        rows = [[k, f"{r['accuracy']:.1f}", "" if r.get("base") is None else f"{r['base']:.1f}",
-                 "" if r.get("base") is None else f"{r['accuracy'] - r['base']:+.1f}", str(r.get("n") or "")]
-                for k, r in results.items()]
-        lines += ["## Evaluation", "", "Greedy decoding; world splits are the run's held-out test items, benchmarks "
-                  "use their official scorers (stagewise eval).", "",
-                  _table(["split or benchmark", "accuracy (%)", "base (%)", "vs base", "items"], rows), ""]
+        rows = [
+            [
+                k,
+                f"{r['accuracy']:.1f}",
+                "" if r.get("base") is None else f"{r['base']:.1f}",
+                "" if r.get("base") is None else f"{r['accuracy'] - r['base']:+.1f}",
+                str(r.get("n") or ""),
+            ]
+            for k, r in results.items()
+        ]
+        lines += [
+            "## Evaluation",
+            "",
+            "Greedy decoding; world splits are the run's held-out test items, benchmarks "
+            "use their official scorers (stagewise eval).",
+            "",
+            _table(["split or benchmark", "accuracy (%)", "base (%)", "vs base", "items"], rows),
+            "",
+        ]
     else:
         lines += ["## Evaluation", "", "Not evaluated yet.", ""]
-    instruction = _stage_section(recipe, plan.get("name", "")).get("data", {}).get("instruction", "think_boxed")
+    instruction = (
+        _stage_section(recipe, plan.get("name", "")).get("data", {}).get("instruction", "think_boxed")
+    )
     prompt = ""
     if instruction:
         from stagewise.data.prompts import load_prompt
@@ -286,20 +392,41 @@ def model_card(folder: str | Path, base_model: str | None = None, repo_id: str |
         except (FileNotFoundError, ValueError):
             prompt = ""
     model_ref = repo_id or "<this folder or its Hub id>"
-    lines += ["## Quick start", "", "Prompt it as in training: " + (
-              f"the question, then the instruction `{prompt}`" if prompt else
-              "the question alone (this run's stages appended no instruction)") + ".", "", "```python",
-              "from transformers import AutoModelForImageTextToText, AutoProcessor", "",
-              f'model = AutoModelForImageTextToText.from_pretrained("{model_ref}")',
-              f'processor = AutoProcessor.from_pretrained("{model_ref}")',
-              "# without torchvision, families with a video slot load through stagewise:",
-              f'# from stagewise.models.load import load_for_inference; model, processor = load_for_inference("{model_ref}")',
-              "```", ""]
+    lines += [
+        "## Quick start",
+        "",
+        "Prompt it as in training: "
+        + (
+            f"the question, then the instruction `{prompt}`"
+            if prompt
+            else "the question alone (this run's stages appended no instruction)"
+        )
+        + ".",
+        "",
+        "```python",
+        "from transformers import AutoModelForImageTextToText, AutoProcessor",
+        "",
+        f'model = AutoModelForImageTextToText.from_pretrained("{model_ref}")',
+        f'processor = AutoProcessor.from_pretrained("{model_ref}")',
+        "# without torchvision, families with a video slot load through stagewise:",
+        f'# from stagewise.models.load import load_for_inference; model, processor = load_for_inference("{model_ref}")',
+        "```",
+        "",
+    ]
     versions = manifest.get("versions") or {}
     lines += ["## Framework versions", ""] + [f"- {k}: {v}" for k, v in versions.items()] + [""]
-    lines += ["## Citation", "", "```bibtex", f"@article{{stagewise{PAPER[1].replace('.', '')},",
-              f"  title   = {{{PAPER[0]}}},", f"  journal = {{arXiv preprint arXiv:{PAPER[1]}}},", "  year    = {2026}",
-              "}", "```", ""]
+    lines += [
+        "## Citation",
+        "",
+        "```bibtex",
+        f"@article{{stagewise{PAPER[1].replace('.', '')},",
+        f"  title   = {{{PAPER[0]}}},",
+        f"  journal = {{arXiv preprint arXiv:{PAPER[1]}}},",
+        "  year    = {2026}",
+        "}",
+        "```",
+        "",
+    ]
     return f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines)
 
 

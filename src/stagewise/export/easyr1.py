@@ -131,8 +131,9 @@ def reward_files(recipe: Recipe) -> dict[str, str]:
     return {modes[0]: "reward.py"} if len(modes) == 1 else {m: f"reward_{m}.py" for m in modes}
 
 
-def stage_config(recipe: Recipe, stage: StageConfig, model_path: str, gpus_per_node: int, nnodes: int,
-                 has_images: bool) -> dict:
+def stage_config(
+    recipe: Recipe, stage: StageConfig, model_path: str, gpus_per_node: int, nnodes: int, has_images: bool
+) -> dict:
     """EasyR1 config for one stage (keys as in EasyR1's examples/config.yaml; paths relative to DIR)."""
     t = stage.trainer
     v = t.vllm
@@ -193,7 +194,10 @@ def stage_config(recipe: Recipe, stage: StageConfig, model_path: str, gpus_per_n
                 "tensor_parallel_size": v.tensor_parallel_size,
                 "val_override_config": {"temperature": 0.0, "n": 1},  # greedy, as the paper evaluates
             },
-            "reward": {"reward_function": reward_files(recipe)[t.reward_mode or recipe.reward.mode] + ":compute_score"},
+            "reward": {
+                "reward_function": reward_files(recipe)[t.reward_mode or recipe.reward.mode]
+                + ":compute_score"
+            },
         },
         "trainer": {
             "total_epochs": 1000,  # max_steps governs
@@ -244,15 +248,17 @@ def base_model_path(recipe: Recipe) -> str:
     return str(source.resolve()) if source.exists() else recipe.model.source
 
 
-def export_easyr1(recipe: Recipe, out: str | Path, gpus_per_node: int = 8, nnodes: int = 1,
-                  val_size: int = 256) -> Path:
+def export_easyr1(
+    recipe: Recipe, out: str | Path, gpus_per_node: int = 8, nnodes: int = 1, val_size: int = 256
+) -> Path:
     """Write the EasyR1 project for `recipe` to `out`; returns `out`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for st in recipe.stages:
         if st.method != "grpo":
-            raise ValueError(f"stage {st.name!r}: EasyR1 trains RL stages only; method {st.method!r} cannot be "
-                             "exported")
+            raise ValueError(
+                f"stage {st.name!r}: EasyR1 trains RL stages only; method {st.method!r} cannot be exported"
+            )
     data_dir = None
     if any(st.data.families for st in recipe.stages):
         data_dir = build_data(recipe)  # the run's world step (runs/<name>/data), reused by `stagewise run`
@@ -266,14 +272,20 @@ def export_easyr1(recipe: Recipe, out: str | Path, gpus_per_node: int = 8, nnode
         atomic_write_jsonl(folder / "val.jsonl", rows[:val_size])
         cfg = stage_config(recipe, st, model_path, gpus_per_node, nnodes, has_images="images" in rows[0])
         atomic_write_text(folder / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
-        log.info("easyr1: stage %s: %d rows, %d steps, from %s", st.name, len(rows), rollout_steps(st), model_path)
+        log.info(
+            "easyr1: stage %s: %d rows, %d steps, from %s", st.name, len(rows), rollout_steps(st), model_path
+        )
         model_path = f"checkpoints/{st.name}/global_step_{rollout_steps(st)}/actor/huggingface"
     instructions = {st.data.instruction for st in recipe.stages if st.data.instruction}
     if len(instructions) > 1:
-        raise ValueError(f"stages use different instructions {sorted(instructions)}; EasyR1 export writes one "
-                         "format_prompt.jinja")
+        raise ValueError(
+            f"stages use different instructions {sorted(instructions)}; EasyR1 export writes one "
+            "format_prompt.jinja"
+        )
     if instructions:
-        atomic_write_text(out / "format_prompt.jinja", "{{ content | trim }}\n" + load_prompt(instructions.pop()))
+        atomic_write_text(
+            out / "format_prompt.jinja", "{{ content | trim }}\n" + load_prompt(instructions.pop())
+        )
     for mode, name in reward_files(recipe).items():
         atomic_write_text(out / name, REWARD_PY.format(format_weight=FORMAT_WEIGHT, mode=mode))
     shutil.copyfile(verify_module.__file__, out / "stagewise_verify.py")

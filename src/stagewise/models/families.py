@@ -45,13 +45,19 @@ FAMILIES: dict[str, Family] = {
     "qwen2_vl": Family("Qwen2-VL", ("model.visual",), video_slot=True),
     "qwen2_5_vl": Family("Qwen2.5-VL", ("model.visual",), video_slot=True),
     "qwen3_vl": Family("Qwen3-VL", ("model.visual",), video_slot=True),
-    "internvl": Family("InternVL3-hf", ("model.vision_tower", "model.multi_modal_projector"), video_slot=True),
+    "internvl": Family(
+        "InternVL3-hf", ("model.vision_tower", "model.multi_modal_projector"), video_slot=True
+    ),
     "gemma3": Family("Gemma 3", ("model.vision_tower", "model.multi_modal_projector")),
     "idefics3": Family("Idefics3 / SmolVLM", ("model.vision_model", "model.connector")),
     "smolvlm": Family("SmolVLM2", ("model.vision_model", "model.connector"), video_slot=True),
     "llava": Family("LLaVA", ("model.vision_tower", "model.multi_modal_projector")),
-    "llava_onevision": Family("LLaVA-OneVision", ("model.vision_tower", "model.multi_modal_projector"),
-                              vision_parameters=("model.image_newline",), video_slot=True),
+    "llava_onevision": Family(
+        "LLaVA-OneVision",
+        ("model.vision_tower", "model.multi_modal_projector"),
+        vision_parameters=("model.image_newline",),
+        video_slot=True,
+    ),
 }
 """config.json `model_type` -> family."""
 
@@ -67,7 +73,8 @@ def family(model_type: str, model_name: str = "") -> Family:
             f"model {model_name or '?'} is of model type {model_type!r}, whose vision tower and projector stagewise "
             f"does not know, so it cannot freeze or train them separately (freeze_vision, trainer.trainable: vision, "
             f"LoRA's vision exclusion); known model types: {_known()}. Add the family's module names to "
-            "stagewise.models.families.FAMILIES")
+            "stagewise.models.families.FAMILIES"
+        )
     return FAMILIES[model_type]
 
 
@@ -100,13 +107,16 @@ def vision_parameters(model) -> dict[str, object]:
         except AttributeError:
             raise UnsupportedModelError(
                 f"model {_name(model)} ({type(model).__name__}, {fam.label}) has no module {path!r}, where "
-                f"stagewise.models.families expects its vision side; a different transformers layout?") from None
+                f"stagewise.models.families expects its vision side; a different transformers layout?"
+            ) from None
         out.update({f"{path}.{n}": p for n, p in module.named_parameters()})
     for path in fam.vision_parameters:
         try:
             out[path] = model.get_parameter(path)
         except AttributeError:
-            raise UnsupportedModelError(f"model {_name(model)} ({fam.label}) has no parameter {path!r}") from None
+            raise UnsupportedModelError(
+                f"model {_name(model)} ({fam.label}) has no parameter {path!r}"
+            ) from None
     return out
 
 

@@ -42,7 +42,8 @@ def load_processor(name_or_path: str | Path):
         raise ProcessorMissingError(
             f"model folder {name_or_path} has no processor (none of {', '.join(_PROCESSOR_FILES)}), so its images "
             "cannot be prepared for the model; save one beside the weights (processor.save_pretrained(folder)), "
-            "e.g. copied from the model the folder was trained from")
+            "e.g. copied from the model the folder was trained from"
+        )
     if _saved_processor_class(path) == "TinyQwen2VLProcessor":
         from stagewise.models.tiny import TinyQwen2VLProcessor
 
@@ -57,8 +58,10 @@ def load_processor(name_or_path: str | Path):
         return IMAGE_ONLY[model_type].from_pretrained(str(name_or_path))
     processor = AutoProcessor.from_pretrained(str(name_or_path))
     if not hasattr(processor, "image_processor"):
-        raise ValueError(f"{name_or_path}: AutoProcessor returned {type(processor).__name__}, which has no image "
-                         "processor; images would be silently dropped")
+        raise ValueError(
+            f"{name_or_path}: AutoProcessor returned {type(processor).__name__}, which has no image "
+            "processor; images would be silently dropped"
+        )
     return processor
 
 
@@ -86,7 +89,9 @@ def resolve_dtype(name: str) -> torch.dtype:
     """A recipe's `model.dtype`: `auto` is bfloat16 on a CUDA GPU that has it, float32 elsewhere (CPU kernels
     of bfloat16 are slow and some are missing)."""
     if name == "auto":
-        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+        return (
+            torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+        )
     if name not in ("bfloat16", "float16", "float32"):
         raise ValueError(f"unknown dtype {name!r}; expected auto, bfloat16, float16 or float32")
     return getattr(torch, name)
@@ -105,7 +110,9 @@ def load_for_inference(name_or_path: str | Path, dtype: str = "auto", attn_imple
     return model, processor
 
 
-def load_for_training(name_or_path: str | Path, dtype: str = "float32", attn_implementation: str | None = None):
+def load_for_training(
+    name_or_path: str | Path, dtype: str = "float32", attn_implementation: str | None = None
+):
     """Model and processor a stage trains: on the CPU in `dtype` (the trainer moves it to its device, or
     DeepSpeed ZeRO-3 shards it as it loads when the trainer's config was built first: train/pipeline.py)."""
     kwargs: dict = {"attn_implementation": attn_implementation} if attn_implementation else {}
@@ -130,7 +137,11 @@ def hub_offline() -> bool:
     now (either is enough: huggingface_hub refuses every request once it is offline)."""
     from huggingface_hub import constants
 
-    return bool(constants.HF_HUB_OFFLINE) or bool(_env_flag("HF_HUB_OFFLINE")) or bool(_env_flag("TRANSFORMERS_OFFLINE"))
+    return (
+        bool(constants.HF_HUB_OFFLINE)
+        or bool(_env_flag("HF_HUB_OFFLINE"))
+        or bool(_env_flag("TRANSFORMERS_OFFLINE"))
+    )
 
 
 def hub_cache_dir() -> Path:
@@ -151,7 +162,12 @@ def hub_endpoint() -> str:
 
 
 def _looks_local(ref: str) -> bool:
-    return ref.startswith((".", "/", "~")) or "\\" in ref or ref.count("/") > 1 or Path(ref).expanduser().exists()
+    return (
+        ref.startswith((".", "/", "~"))
+        or "\\" in ref
+        or ref.count("/") > 1
+        or Path(ref).expanduser().exists()
+    )
 
 
 def _check_folder(path: Path, ref: str) -> None:
@@ -160,8 +176,10 @@ def _check_folder(path: Path, ref: str) -> None:
     if not path.is_dir():
         raise ModelNotFoundError(f"model {ref!r} is a file, not a model folder (one with a config.json)")
     if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
-        raise ModelNotFoundError(f"model folder {ref} has no config.json, so it holds no saved model (an unfinished "
-                                 "stage or a wrong folder?)")
+        raise ModelNotFoundError(
+            f"model folder {ref} has no config.json, so it holds no saved model (an unfinished "
+            "stage or a wrong folder?)"
+        )
 
 
 def _in_cache(repo_id: str, cache: Path) -> bool:
@@ -205,27 +223,36 @@ def check_model_ref(name_or_path: str | Path, timeout: float = HUB_TIMEOUT_S) ->
     try:
         validate_repo_id(ref)
     except HFValidationError as e:
-        raise ModelNotFoundError(f"model {ref!r} is neither a model folder (none exists) nor a valid hub id "
-                                 f"(org/name): {e}") from None
+        raise ModelNotFoundError(
+            f"model {ref!r} is neither a model folder (none exists) nor a valid hub id (org/name): {e}"
+        ) from None
     cache = hub_cache_dir()
     if _in_cache(ref, cache):
         return "cache"
     also = f"; no folder {Path(ref).resolve()} exists either" if "/" in ref else ""
     if hub_offline():
-        raise ModelNotFoundError(f"model {ref!r} not found in the local cache ({cache}) and HF_HUB_OFFLINE is set, "
-                                 f"so the Hub was not asked{also}")
+        raise ModelNotFoundError(
+            f"model {ref!r} not found in the local cache ({cache}) and HF_HUB_OFFLINE is set, "
+            f"so the Hub was not asked{also}"
+        )
     endpoint = hub_endpoint()
     err = _ask_hub(ref, endpoint, timeout)
     if err is None:
         return "hub"
     status = getattr(getattr(err, "response", None), "status_code", None)
     if isinstance(err, GatedRepoError):
-        raise ModelNotFoundError(f"model {ref!r} is gated on the Hub ({endpoint}): accept its terms on its page and "
-                                 "log in (HF_TOKEN)") from None
+        raise ModelNotFoundError(
+            f"model {ref!r} is gated on the Hub ({endpoint}): accept its terms on its page and "
+            "log in (HF_TOKEN)"
+        ) from None
     if isinstance(err, RepositoryNotFoundError) or status in (401, 404):
-        raise ModelNotFoundError(f"model {ref!r} not found on the Hub ({endpoint}) or in the local cache ({cache}); "
-                                 f"check the id, or log in (HF_TOKEN) for a private model{also}") from None
+        raise ModelNotFoundError(
+            f"model {ref!r} not found on the Hub ({endpoint}) or in the local cache ({cache}); "
+            f"check the id, or log in (HF_TOKEN) for a private model{also}"
+        ) from None
     detail = f"HTTP {status}" if status else f"{type(err).__name__}: {err}"
-    raise ModelNotFoundError(f"model {ref!r} is not in the local cache ({cache}) and the Hub ({endpoint}) could not "
-                             f"be asked ({detail}); check the network, or set HF_HUB_OFFLINE=1 to use only the "
-                             f"cache{also}") from None
+    raise ModelNotFoundError(
+        f"model {ref!r} is not in the local cache ({cache}) and the Hub ({endpoint}) could not "
+        f"be asked ({detail}); check the network, or set HF_HUB_OFFLINE=1 to use only the "
+        f"cache{also}"
+    ) from None

@@ -32,9 +32,21 @@ from stagewise.world.tasks import FAMILIES, WorldConfig
 log = logging.getLogger(__name__)
 
 
-def pretrain(out_dir: str | Path, *, preset: str = "tiny", steps: int = 8000, size: int = 20000,
-             world_seed: int = 1, seed: int = 0, batch_size: int = 32, learning_rate: float = 1e-3,
-             save_steps: int = 2000, threads: int = 2, corpus_size: int = 1500, caption_qa: int = 3000) -> Path:
+def pretrain(
+    out_dir: str | Path,
+    *,
+    preset: str = "tiny",
+    steps: int = 8000,
+    size: int = 20000,
+    world_seed: int = 1,
+    seed: int = 0,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+    save_steps: int = 2000,
+    threads: int = 2,
+    corpus_size: int = 1500,
+    caption_qa: int = 3000,
+) -> Path:
     """Build `preset` and train it by SFT on `size` fresh world items per family (reference traces, plus a
     "Describe what you see." inventory for every image, plus perception questions answered from the image and
     from the caption for `caption_qa` images per family, so that it reads captions as the paper's filter models
@@ -58,16 +70,42 @@ def pretrain(out_dir: str | Path, *, preset: str = "tiny", steps: int = 8000, si
     model, processor = load_model_and_processor(str(init), dtype=torch.float32)
     resume = latest_checkpoint(out)
     t0 = time.time()
-    order = arrange_order([approx_length(r) for r in rows], batch_size, steps, seed)  # captions batched together
-    run_sft(model, processor, to_dataset(rows).select(order), out, steps=steps, batch_size=batch_size,
-            learning_rate=learning_rate, seed=seed, logging_steps=200, save_steps=save_steps,
-            resume=str(resume) if resume else False, shuffle=False)
+    order = arrange_order(
+        [approx_length(r) for r in rows], batch_size, steps, seed
+    )  # captions batched together
+    run_sft(
+        model,
+        processor,
+        to_dataset(rows).select(order),
+        out,
+        steps=steps,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+        logging_steps=200,
+        save_steps=save_steps,
+        resume=str(resume) if resume else False,
+        shuffle=False,
+    )
     shutil.copy(init / "stagewise_model.json", out / "stagewise_model.json")
-    atomic_write_json(out / "pretrain.json", {
-        "preset": preset, "steps": steps, "size": size, "world_seed": world_seed, "seed": seed,
-        "batch_size": batch_size, "learning_rate": learning_rate, "caption_qa": caption_qa, "threads": threads,
-        "wall_s": time.time() - t0})
-    (out / "training_args.bin").unlink(missing_ok=True)  # a pickle of the trainer's settings: pretrain.json says it
+    atomic_write_json(
+        out / "pretrain.json",
+        {
+            "preset": preset,
+            "steps": steps,
+            "size": size,
+            "world_seed": world_seed,
+            "seed": seed,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "caption_qa": caption_qa,
+            "threads": threads,
+            "wall_s": time.time() - t0,
+        },
+    )
+    (out / "training_args.bin").unlink(
+        missing_ok=True
+    )  # a pickle of the trainer's settings: pretrain.json says it
     shutil.rmtree(work)
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
     return out

@@ -34,8 +34,13 @@ class Qwen2VLImageOnlyProcessor(Qwen2VLProcessor):
 
     def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
         kwargs.pop("video_processor", None)
-        super().__init__(image_processor=image_processor, tokenizer=tokenizer, video_processor=None,
-                         chat_template=chat_template, **kwargs)
+        super().__init__(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            video_processor=None,
+            chat_template=chat_template,
+            **kwargs,
+        )
 
 
 class Qwen2_5_VLImageOnlyProcessor(Qwen2_5_VLProcessor):
@@ -43,8 +48,13 @@ class Qwen2_5_VLImageOnlyProcessor(Qwen2_5_VLProcessor):
 
     def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
         kwargs.pop("video_processor", None)
-        super().__init__(image_processor=image_processor, tokenizer=tokenizer, video_processor=None,
-                         chat_template=chat_template, **kwargs)
+        super().__init__(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            video_processor=None,
+            chat_template=chat_template,
+            **kwargs,
+        )
 
 
 class Qwen3VLImageOnlyProcessor(Qwen3VLProcessor):
@@ -52,18 +62,30 @@ class Qwen3VLImageOnlyProcessor(Qwen3VLProcessor):
 
     def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
         kwargs.pop("video_processor", None)
-        super().__init__(image_processor=image_processor, tokenizer=tokenizer, video_processor=None,
-                         chat_template=chat_template, **kwargs)
+        super().__init__(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            video_processor=None,
+            chat_template=chat_template,
+            **kwargs,
+        )
 
 
 class InternVLImageOnlyProcessor(InternVLProcessor):
     """InternVLProcessor without its video slot (module docstring)."""
 
-    def __init__(self, image_processor=None, tokenizer=None, image_seq_length: int = 256, chat_template=None,
-                 **kwargs):
+    def __init__(
+        self, image_processor=None, tokenizer=None, image_seq_length: int = 256, chat_template=None, **kwargs
+    ):
         kwargs.pop("video_processor", None)
-        super().__init__(image_processor=image_processor, tokenizer=tokenizer, video_processor=None,
-                         image_seq_length=image_seq_length, chat_template=chat_template, **kwargs)
+        super().__init__(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            video_processor=None,
+            image_seq_length=image_seq_length,
+            chat_template=chat_template,
+            **kwargs,
+        )
 
 
 class SmolVLMImageOnlyProcessor(SmolVLMProcessor):
@@ -71,22 +93,44 @@ class SmolVLMImageOnlyProcessor(SmolVLMProcessor):
 
     def __init__(self, image_processor, tokenizer, image_seq_len: int = 169, chat_template=None, **kwargs):
         kwargs.pop("video_processor", None)
-        super().__init__(image_processor, tokenizer, None, image_seq_len=image_seq_len,
-                         chat_template=chat_template, **kwargs)
+        super().__init__(
+            image_processor,
+            tokenizer,
+            None,
+            image_seq_len=image_seq_len,
+            chat_template=chat_template,
+            **kwargs,
+        )
 
 
 class LlavaOnevisionImageOnlyProcessor(LlavaOnevisionProcessor):
     """LlavaOnevisionProcessor without its video slot (module docstring)."""
 
-    def __init__(self, image_processor=None, tokenizer=None, num_image_tokens=None,
-                 vision_feature_select_strategy=None, chat_template=None, image_token="<image>",
-                 video_token="<video>", vision_aspect_ratio="anyres_max_9", **kwargs):
+    def __init__(
+        self,
+        image_processor=None,
+        tokenizer=None,
+        num_image_tokens=None,
+        vision_feature_select_strategy=None,
+        chat_template=None,
+        image_token="<image>",
+        video_token="<video>",
+        vision_aspect_ratio="anyres_max_9",
+        **kwargs,
+    ):
         kwargs.pop("video_processor", None)
-        super().__init__(image_processor=image_processor, tokenizer=tokenizer, video_processor=None,
-                         num_image_tokens=num_image_tokens,
-                         vision_feature_select_strategy=vision_feature_select_strategy,
-                         chat_template=chat_template, image_token=image_token, video_token=video_token,
-                         vision_aspect_ratio=vision_aspect_ratio, **kwargs)
+        super().__init__(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            video_processor=None,
+            num_image_tokens=num_image_tokens,
+            vision_feature_select_strategy=vision_feature_select_strategy,
+            chat_template=chat_template,
+            image_token=image_token,
+            video_token=video_token,
+            vision_aspect_ratio=vision_aspect_ratio,
+            **kwargs,
+        )
 
 
 IMAGE_ONLY: dict[str, type] = {

@@ -20,10 +20,28 @@ log = logging.getLogger(__name__)
 
 # Sizes that train in minutes on 2 CPU cores (BENCHMARKS.md, "Speed").
 PRESETS: dict[str, dict] = {
-    "tiny": {"hidden": 128, "layers": 4, "heads": 4, "kv_heads": 2, "intermediate": 512, "vision_depth": 2,
-             "vision_dim": 64, "vision_heads": 4, "vocab": 1024},
-    "small": {"hidden": 256, "layers": 6, "heads": 4, "kv_heads": 2, "intermediate": 1024, "vision_depth": 3,
-              "vision_dim": 128, "vision_heads": 4, "vocab": 1024},
+    "tiny": {
+        "hidden": 128,
+        "layers": 4,
+        "heads": 4,
+        "kv_heads": 2,
+        "intermediate": 512,
+        "vision_depth": 2,
+        "vision_dim": 64,
+        "vision_heads": 4,
+        "vocab": 1024,
+    },
+    "small": {
+        "hidden": 256,
+        "layers": 6,
+        "heads": 4,
+        "kv_heads": 2,
+        "intermediate": 1024,
+        "vision_depth": 3,
+        "vision_dim": 128,
+        "vision_heads": 4,
+        "vocab": 1024,
+    },
 }
 MIN_PIXELS, MAX_PIXELS = 56 * 56, 224 * 224
 
@@ -37,13 +55,20 @@ class TinyQwen2VLProcessor(Qwen2VLProcessor):
 
     def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
         kwargs.pop("video_processor", None)
-        super().__init__(image_processor=image_processor, tokenizer=tokenizer, video_processor=None,
-                         chat_template=chat_template, **kwargs)
+        super().__init__(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            video_processor=None,
+            chat_template=chat_template,
+            **kwargs,
+        )
 
 
 def make_processor(tokenizer) -> TinyQwen2VLProcessor:
     image_processor = Qwen2VLImageProcessorPil(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
-    return TinyQwen2VLProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
+    return TinyQwen2VLProcessor(
+        image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE
+    )
 
 
 def model_config(preset: str, tokenizer) -> Qwen2VLConfig:
@@ -55,8 +80,17 @@ def model_config(preset: str, tokenizer) -> Qwen2VLConfig:
     t = head_dim // 8
     hw = (head_dim // 2 - t) // 2
     mrope = [t + (head_dim // 2 - t - 2 * hw), hw, hw]
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in
-           ["<|endoftext|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]}
+    ids = {
+        t: tokenizer.convert_tokens_to_ids(t)
+        for t in [
+            "<|endoftext|>",
+            "<|im_end|>",
+            "<|vision_start|>",
+            "<|vision_end|>",
+            "<|image_pad|>",
+            "<|video_pad|>",
+        ]
+    }
     return Qwen2VLConfig(
         text_config={
             "vocab_size": len(tokenizer),
@@ -105,8 +139,10 @@ def build_tiny_model(preset: str, corpus: list[str], out_dir: str | Path, seed: 
     model.save_pretrained(out)
     processor.save_pretrained(out)
     n_params = sum(p.numel() for p in model.parameters())
-    atomic_write_json(out / "stagewise_model.json", {"preset": preset, "parameters": n_params,
-                                                    "processor": "TinyQwen2VLProcessor"})
+    atomic_write_json(
+        out / "stagewise_model.json",
+        {"preset": preset, "parameters": n_params, "processor": "TinyQwen2VLProcessor"},
+    )
     log.info("built %s model: %.2f M parameters -> %s", preset, n_params / 1e6, out)
     return out
 

@@ -47,7 +47,9 @@ def _mean(xs: list[float]) -> float | None:
 
 def arm_colours(names) -> dict[str, str]:
     """One colour per arm on every plot of the page (the base first, as in the table)."""
-    return {v: figures.PALETTE[i % len(figures.PALETTE)] for i, v in enumerate(variant_order(["base", *names]))}
+    return {
+        v: figures.PALETTE[i % len(figures.PALETTE)] for i, v in enumerate(variant_order(["base", *names]))
+    }
 
 
 def variant_order(names) -> list[str]:
@@ -68,8 +70,10 @@ def paper_table(finals: list[dict]) -> tuple[list[str], list[list[str]]]:
     length, and differences to merged."""
     benches = benchmark_order(finals)
     caps = {b: CAPABILITY.get(b, "other") for b in benches}
-    groups = {"perception avg": [b for b in benches if caps[b] == "perception"],
-              "visual-math avg": [b for b in benches if caps[b] == "visual_reasoning"]}
+    groups = {
+        "perception avg": [b for b in benches if caps[b] == "perception"],
+        "visual-math avg": [b for b in benches if caps[b] == "visual_reasoning"],
+    }
     groups = {k: v for k, v in groups.items() if v}
     per_variant: dict[str, dict[str, list[float]]] = {}
     for v in variant_order(r["variant"] for r in finals):
@@ -100,8 +104,11 @@ def paper_table(finals: list[dict]) -> tuple[list[str], list[list[str]]]:
         cells = [v, str(max((len(x) for x in cols.values()), default=0)) if v != "base" else "-"]
         for c in columns:
             xs = cols.get(c, [])
-            cells.append("" if not xs else f"{statistics.fmean(xs):.1f}" + (
-                f" ± {statistics.stdev(xs):.1f}" if len(xs) > 1 else ""))
+            cells.append(
+                ""
+                if not xs
+                else f"{statistics.fmean(xs):.1f}" + (f" ± {statistics.stdev(xs):.1f}" if len(xs) > 1 else "")
+            )
         if ref:
             d = _mean(cols.get("overall", [])), _mean(ref.get("overall", []))
             t = _mean(cols.get("trace tokens", [])), _mean(ref.get("trace tokens", []))
@@ -116,7 +123,9 @@ SMOOTHING = 0.6
 """Exponential moving average weight of the arms-on-compute curves (TensorBoard's default slider value)."""
 
 
-def benchmark_intervals(finals: list[dict]) -> tuple[list[str], dict[str, list[tuple[float, float, float] | None]]]:
+def benchmark_intervals(
+    finals: list[dict],
+) -> tuple[list[str], dict[str, list[tuple[float, float, float] | None]]]:
     """Benchmarks (columns of the paper table) and, per variant, (accuracy, low, high) in % of its final models,
     or None where it was not scored. The interval is 95% over test items: each item's correctness averaged over
     the variant's seeds, then mean ± 1.96 standard errors of those item means (items are what a benchmark
@@ -164,10 +173,22 @@ def compute_axis(chain: list[Path], problems: list[str]) -> list[tuple[str, floa
             continue
         t = (manifest.get("plan") or {}).get("trainer") or {}
         steps = max((r["step"] for r in log if isinstance(r.get("step"), (int, float))), default=0)
-        per_step = (t["prompts_per_step"] * t["group_size"] if t.get("prompts_per_step") and t.get("group_size")
-                    else total / max(1, t.get("steps") or steps))
-        out.append((d.name, offset, [{**r, "x": offset + r["step"] * per_step} for r in log
-                                     if isinstance(r.get("step"), (int, float))]))
+        per_step = (
+            t["prompts_per_step"] * t["group_size"]
+            if t.get("prompts_per_step") and t.get("group_size")
+            else total / max(1, t.get("steps") or steps)
+        )
+        out.append(
+            (
+                d.name,
+                offset,
+                [
+                    {**r, "x": offset + r["step"] * per_step}
+                    for r in log
+                    if isinstance(r.get("step"), (int, float))
+                ],
+            )
+        )
         offset += total
     return out
 
@@ -188,7 +209,9 @@ def arm_curves(layout, problems: list[str], points: int = 100) -> dict[str, dict
     out: dict[str, dict[str, dict]] = {}
     for arm in variant_order(seeds):
         for panel, curves in seeds[arm].items():
-            smooth = [(np.array([x for x, _ in c]), np.array(_ema([y for _, y in c], SMOOTHING))) for c in curves]
+            smooth = [
+                (np.array([x for x, _ in c]), np.array(_ema([y for _, y in c], SMOOTHING))) for c in curves
+            ]
             if len(smooth) == 1:
                 grid, ys = smooth[0][0], smooth[0][1][None, :]
             else:
@@ -196,8 +219,13 @@ def arm_curves(layout, problems: list[str], points: int = 100) -> dict[str, dict
                 grid = np.linspace(lo, hi, points) if hi > lo else np.array([lo])
                 ys = np.stack([np.interp(grid, x, y) for x, y in smooth])
             out.setdefault(arm, {})[panel] = {
-                "x": grid.tolist(), "mean": ys.mean(0).tolist(), "low": ys.min(0).tolist(), "high": ys.max(0).tolist(),
-                "raw": [p for c in curves for p in c], "seeds": len(curves)}
+                "x": grid.tolist(),
+                "mean": ys.mean(0).tolist(),
+                "low": ys.min(0).tolist(),
+                "high": ys.max(0).tolist(),
+                "raw": [p for c in curves for p in c],
+                "seeds": len(curves),
+            }
     return out
 
 
@@ -217,12 +245,21 @@ def curves_section(layout) -> list:
     arm_problems: list[str] = []
     arms = arm_curves(layout, arm_problems)
     if arms:
-        blocks.append(("figure", "arms-on-compute", figures.arms_on_compute(
-            "Every arm on one compute axis", {p: ylabel for p, (_, ylabel) in figures.CURVES.items()}, arms,
-            arm_colours(k.split("/")[0] for k in layout.stages)),
-            "All arms on one x axis, completions generated (every stage's, in order); line: the mean over seeds "
-            f"of each seed's curve smoothed (exponential moving average, weight {SMOOTHING}), band: the lowest "
-            "to highest seed; faint dots: the logged values."))
+        blocks.append(
+            (
+                "figure",
+                "arms-on-compute",
+                figures.arms_on_compute(
+                    "Every arm on one compute axis",
+                    {p: ylabel for p, (_, ylabel) in figures.CURVES.items()},
+                    arms,
+                    arm_colours(k.split("/")[0] for k in layout.stages),
+                ),
+                "All arms on one x axis, completions generated (every stage's, in order); line: the mean over seeds "
+                f"of each seed's curve smoothed (exponential moving average, weight {SMOOTHING}), band: the lowest "
+                "to highest seed; faint dots: the logged values.",
+            )
+        )
     shown = set()
     for key, chain in layout.stages.items():
         variant = key.split("/")[0]
@@ -234,15 +271,27 @@ def curves_section(layout) -> list:
         missing = [name for name, log in stages if not log]
         png = figures.training_curves(f"{key}: GRPO training curves", stages)
         if png:
-            blocks.append(("figure", f"curves-{key.replace('/', '-')}", png,
-                           f"{key}: reward, accuracy reward, completion length and KL per logging step; the "
-                           "stages run left to right, a dotted line where the next one starts."))
+            blocks.append(
+                (
+                    "figure",
+                    f"curves-{key.replace('/', '-')}",
+                    png,
+                    f"{key}: reward, accuracy reward, completion length and KL per logging step; the "
+                    "stages run left to right, a dotted line where the next one starts.",
+                )
+            )
         stab = figures.stability_curves(f"{key}: entropy and clip ratio", stages)
         if stab:
-            blocks.append(("figure", f"stability-{key.replace('/', '-')}", stab,
-                           f"{key}: policy entropy and the share of tokens clipped (region = outside [1 - eps_low, 1 "
-                           "+ eps_high]; low, high) per logging step, stages left to right: where GRPO instability "
-                           "shows first."))
+            blocks.append(
+                (
+                    "figure",
+                    f"stability-{key.replace('/', '-')}",
+                    stab,
+                    f"{key}: policy entropy and the share of tokens clipped (region = outside [1 - eps_low, 1 "
+                    "+ eps_high]; low, high) per logging step, stages left to right: where GRPO instability "
+                    "shows first.",
+                )
+            )
         if missing:
             blocks.append(("p", f"{key}: no trainer log for {', '.join(missing)}."))
         blocks += [("p", f"Unreadable trainer log: {p}") for p in problems]
@@ -262,30 +311,58 @@ def length_section(rows: list[dict], finals: list[dict]) -> list:
     svm = staged_vs_merged(rows)
     if svm:
         pair = svm["paired"]
-        paired = (f" Paired on the same test items (each seed's staged against the same seed's merged, "
-                  f"{pair['n']} pairs): {pair['delta']:+.2f} ± {pair['ci95']:.2f} tokens, {pair['pct']:+.1f} ± "
-                  f"{pair['pct_ci95']:.1f}% (95%){'' if pair['significant'] else ', an interval that includes 0'}; "
-                  f"per seed: " + ", ".join(f"seed {seed} {d:+.2f}" for seed, d in pair["per_seed"].items()) + "."
-                  if pair["n"] > 1 and pair["ci95"] is not None and pair["pct"] is not None else "")
-        blocks.append(("p", f"Final staged model vs final merged model: mean response "
-                            f"{_with_ci(svm['staged'])} vs {_with_ci(svm['merged'])} tokens "
-                            f"({svm['response_tokens_pct']:+.1f}%; the paper reports -20.8%), think block "
-                            f"{svm['staged']['think_tokens']:.1f} vs {svm['merged']['think_tokens']:.1f} tokens."
-                            + paired))
+        paired = (
+            f" Paired on the same test items (each seed's staged against the same seed's merged, "
+            f"{pair['n']} pairs): {pair['delta']:+.2f} ± {pair['ci95']:.2f} tokens, {pair['pct']:+.1f} ± "
+            f"{pair['pct_ci95']:.1f}% (95%){'' if pair['significant'] else ', an interval that includes 0'}; "
+            f"per seed: " + ", ".join(f"seed {seed} {d:+.2f}" for seed, d in pair["per_seed"].items()) + "."
+            if pair["n"] > 1 and pair["ci95"] is not None and pair["pct"] is not None
+            else ""
+        )
+        blocks.append(
+            (
+                "p",
+                f"Final staged model vs final merged model: mean response "
+                f"{_with_ci(svm['staged'])} vs {_with_ci(svm['merged'])} tokens "
+                f"({svm['response_tokens_pct']:+.1f}%; the paper reports -20.8%), think block "
+                f"{svm['staged']['think_tokens']:.1f} vs {svm['merged']['think_tokens']:.1f} tokens."
+                + paired,
+            )
+        )
     else:
-        blocks.append(("p", "No staged-vs-merged comparison: this run has no final model of both a `staged` and a "
-                            "`merged` variant (run `stagewise grid` with a merged arm)."))
+        blocks.append(
+            (
+                "p",
+                "No staged-vs-merged comparison: this run has no final model of both a `staged` and a "
+                "`merged` variant (run `stagewise grid` with a merged arm).",
+            )
+        )
     by_cap = breakdown(finals, ("variant", "capability"))
     caps = list(dict.fromkeys(r["capability"] for r in by_cap))
     variants = variant_order(r["variant"] for r in by_cap)
-    series = {v: [next((r["response_tokens"] for r in by_cap if r["variant"] == v and r["capability"] == c), None)
-                  for c in caps] for v in variants}
+    series = {
+        v: [
+            next((r["response_tokens"] for r in by_cap if r["variant"] == v and r["capability"] == c), None)
+            for c in caps
+        ]
+        for v in variants
+    }
     if caps:
-        blocks.append(("figure", "length-by-capability",
-                       figures.grouped_bars("Mean response length of the final models", caps, series,
-                                            "mean response length (tokens)", "capability (test split)"),
-                       "Mean response length (tokens) per capability, final model of each variant (pooled over "
-                       "seeds), staged vs merged side by side."))
+        blocks.append(
+            (
+                "figure",
+                "length-by-capability",
+                figures.grouped_bars(
+                    "Mean response length of the final models",
+                    caps,
+                    series,
+                    "mean response length (tokens)",
+                    "capability (test split)",
+                ),
+                "Mean response length (tokens) per capability, final model of each variant (pooled over "
+                "seeds), staged vs merged side by side.",
+            )
+        )
     for name in ("capability", "correctness", "difficulty"):
         keys = BREAKDOWNS[name][1:]
         part = [r for r in breakdown(finals, BREAKDOWNS[name]) if r.get(keys[-1]) is not None]
@@ -294,20 +371,69 @@ def length_section(rows: list[dict], finals: list[dict]) -> list:
         order = variant_order(r["variant"] for r in part)
         part.sort(key=lambda r: (order.index(r["variant"]), *(str(r[k]) for k in keys)))
         blocks.append(("h3", f"Final models by {name}"))
-        blocks.append(("table", ["variant", *keys, "items", "accuracy (%)", "think tokens", "after-think tokens",
-                                 "response tokens", "truncated (%)"],
-                       [[r["variant"], *(str(r[k]) for k in keys), str(r["n"]), _pct(r["accuracy"]),
-                         _num(r["think_tokens"]), _num(r["after_think_tokens"]), _num(r["response_tokens"]),
-                         _pct(r["truncation_rate"])] for r in part]))
+        blocks.append(
+            (
+                "table",
+                [
+                    "variant",
+                    *keys,
+                    "items",
+                    "accuracy (%)",
+                    "think tokens",
+                    "after-think tokens",
+                    "response tokens",
+                    "truncated (%)",
+                ],
+                [
+                    [
+                        r["variant"],
+                        *(str(r[k]) for k in keys),
+                        str(r["n"]),
+                        _pct(r["accuracy"]),
+                        _num(r["think_tokens"]),
+                        _num(r["after_think_tokens"]),
+                        _num(r["response_tokens"]),
+                        _pct(r["truncation_rate"]),
+                    ]
+                    for r in part
+                ],
+            )
+        )
     points = length_vs_accuracy(rows)
     if points:
-        blocks.append(("figure", "length-vs-accuracy", figures.length_vs_accuracy(points),
-                       "Each point is an evaluated checkpoint (base, then each stage); x: mean response length in "
-                       "tokens, y: accuracy over all test items."))
-        blocks.append(("table", ["checkpoint", "items", "accuracy (%)", "think tokens", "response tokens (± 95%)",
-                                 "truncated (%)"],
-                       [[p["model"], str(p["n"]), _pct(p["accuracy"]), _num(p["think_tokens"]), _with_ci(p),
-                         _pct(p["truncation_rate"])] for p in points]))
+        blocks.append(
+            (
+                "figure",
+                "length-vs-accuracy",
+                figures.length_vs_accuracy(points),
+                "Each point is an evaluated checkpoint (base, then each stage); x: mean response length in "
+                "tokens, y: accuracy over all test items.",
+            )
+        )
+        blocks.append(
+            (
+                "table",
+                [
+                    "checkpoint",
+                    "items",
+                    "accuracy (%)",
+                    "think tokens",
+                    "response tokens (± 95%)",
+                    "truncated (%)",
+                ],
+                [
+                    [
+                        p["model"],
+                        str(p["n"]),
+                        _pct(p["accuracy"]),
+                        _num(p["think_tokens"]),
+                        _with_ci(p),
+                        _pct(p["truncation_rate"]),
+                    ]
+                    for p in points
+                ],
+            )
+        )
     return blocks
 
 
@@ -335,25 +461,61 @@ def collapse_section(rows: list[dict], finals: list[dict], max_models: int = 6) 
     by_model = {m: collapsed_kinds([r for r in rows if r["model"] == m]) for m in models}
     collapsed = [(m, n) for n in names for m in models if n in by_model[m]]
     blocks: list = [("h2", "Answer collapse")]
-    blocks.append(("p", "Share of a question kind's test items given the checkpoint's most common answer, beside the "
-                        "share of the most common gold answer. A checkpoint far above the gold share answers the "
-                        "kind without looking (RL amplifies a per-kind answer prior where the model cannot see). "
-                        + (f"{len(collapsed)} (checkpoint, kind) pairs at {COLLAPSE_SHARE:.0%} or more: "
-                           + ", ".join(f"{m}: {k}" for m, k in collapsed[:8])
-                           + (", ..." if len(collapsed) > 8 else "") + "."
-                           if collapsed else f"No checkpoint gives one answer to {COLLAPSE_SHARE:.0%} of a kind.")))
+    blocks.append(
+        (
+            "p",
+            "Share of a question kind's test items given the checkpoint's most common answer, beside the "
+            "share of the most common gold answer. A checkpoint far above the gold share answers the "
+            "kind without looking (RL amplifies a per-kind answer prior where the model cannot see). "
+            + (
+                f"{len(collapsed)} (checkpoint, kind) pairs at {COLLAPSE_SHARE:.0%} or more: "
+                + ", ".join(f"{m}: {k}" for m, k in collapsed[:8])
+                + (", ..." if len(collapsed) > 8 else "")
+                + "."
+                if collapsed
+                else f"No checkpoint gives one answer to {COLLAPSE_SHARE:.0%} of a kind."
+            ),
+        )
+    )
     series = {"gold": [100 * gold[k] for k in kinds]}
-    series |= {m: [100 * spread[k][m]["top_answer_share"] if m in spread[k] else None for k in kinds]
-               for m in models}
-    blocks.append(("figure", "answer-collapse",
-                   figures.grouped_bars("Most common answer's share per question kind", names, series,
-                                        "share of items (%)", "question kind (test split)"),
-                   "Bars: share of the kind's items given the most common answer, for the gold answers and each "
-                   "checkpoint."))
-    blocks.append(("table", ["kind", "items", "gold top (%)", *models],
-                   [[n, str(len(next(iter(groups[k].values())))), _pct(gold[k], 0),
-                     *(f"{spread[k][m]['top_answer']} {_pct(spread[k][m]['top_answer_share'], 0)}"
-                       if m in spread[k] else "" for m in models)] for n, k in zip(names, kinds, strict=True)]))
+    series |= {
+        m: [100 * spread[k][m]["top_answer_share"] if m in spread[k] else None for k in kinds] for m in models
+    }
+    blocks.append(
+        (
+            "figure",
+            "answer-collapse",
+            figures.grouped_bars(
+                "Most common answer's share per question kind",
+                names,
+                series,
+                "share of items (%)",
+                "question kind (test split)",
+            ),
+            "Bars: share of the kind's items given the most common answer, for the gold answers and each "
+            "checkpoint.",
+        )
+    )
+    blocks.append(
+        (
+            "table",
+            ["kind", "items", "gold top (%)", *models],
+            [
+                [
+                    n,
+                    str(len(next(iter(groups[k].values())))),
+                    _pct(gold[k], 0),
+                    *(
+                        f"{spread[k][m]['top_answer']} {_pct(spread[k][m]['top_answer_share'], 0)}"
+                        if m in spread[k]
+                        else ""
+                        for m in models
+                    ),
+                ]
+                for n, k in zip(names, kinds, strict=True)
+            ],
+        )
+    )
     return blocks
 
 
@@ -369,8 +531,10 @@ def diagnoses(layout, finals: list[dict], out_dir: Path, data_dir: Path) -> dict
             continue
         saved = ref.eval_dir / "diagnosis" / "summary.json"
         if saved.exists():
-            out[ref.label] = {"summary": json.loads(saved.read_text()),
-                              "rows": read_jsonl(ref.eval_dir / "diagnosis" / "diagnosis.jsonl")}
+            out[ref.label] = {
+                "summary": json.loads(saved.read_text()),
+                "rows": read_jsonl(ref.eval_dir / "diagnosis" / "diagnosis.jsonl"),
+            }
             continue
         if not any(data_dir.glob("*/test/dataset_info.json")):
             continue
@@ -387,28 +551,79 @@ def diagnoses(layout, finals: list[dict], out_dir: Path, data_dir: Path) -> dict
 def diagnosis_section(diag: dict[str, dict]) -> list:
     blocks: list = [("h2", "Perception or reasoning? Attribution of wrong answers")]
     if not diag:
-        return blocks + [("p", "No diagnosis: run `stagewise diagnose` (no world scene graphs to run the oracle on).")]
-    blocks.append(("p", "Share of wrongly answered image items whose first error is one of perception, by method: "
-                        "oracle = the trace's observations checked against the scene graph (ground truth on the "
-                        "world), probe = the same model right once given the gold caption, judge = an LLM reading "
-                        "the trace. Text-only items are left out (nothing to see)."))
+        return blocks + [
+            ("p", "No diagnosis: run `stagewise diagnose` (no world scene graphs to run the oracle on).")
+        ]
+    blocks.append(
+        (
+            "p",
+            "Share of wrongly answered image items whose first error is one of perception, by method: "
+            "oracle = the trace's observations checked against the scene graph (ground truth on the "
+            "world), probe = the same model right once given the gold caption, judge = an LLM reading "
+            "the trace. Text-only items are left out (nothing to see).",
+        )
+    )
     models = list(diag)
-    methods = [m for m in ("oracle", "probe", "judge") if any(m in d["summary"]["overall"] for d in diag.values())]
+    methods = [
+        m for m in ("oracle", "probe", "judge") if any(m in d["summary"]["overall"] for d in diag.values())
+    ]
     rows = []
     for label, d in diag.items():
         s = d["summary"]
         for m in methods:
             o = s["overall"].get(m)
             if o:
-                rows.append([label, m, str(s["wrong"]), str(o["n"]), str(o["perception"]), str(o["reasoning"]),
-                             str(o["unattributed"]), _pct(o["perception_share"])])
-    blocks.append(("table", ["model", "method", "wrong", "diagnosed", "perception", "reasoning", "unattributed",
-                             "perception share (%)"], rows))
-    series = {m: [None if diag[k]["summary"]["overall"].get(m, {}).get("perception_share") is None else
-                  100 * diag[k]["summary"]["overall"][m]["perception_share"] for k in models] for m in methods}
-    blocks.append(("figure", "perception-share", figures.grouped_bars(
-        "Wrong answers that start with a perception error", models, series, "perception errors (% of attributed)",
-        "model (final checkpoint)"), "Perception-error share per model and attribution method."))
+                rows.append(
+                    [
+                        label,
+                        m,
+                        str(s["wrong"]),
+                        str(o["n"]),
+                        str(o["perception"]),
+                        str(o["reasoning"]),
+                        str(o["unattributed"]),
+                        _pct(o["perception_share"]),
+                    ]
+                )
+    blocks.append(
+        (
+            "table",
+            [
+                "model",
+                "method",
+                "wrong",
+                "diagnosed",
+                "perception",
+                "reasoning",
+                "unattributed",
+                "perception share (%)",
+            ],
+            rows,
+        )
+    )
+    series = {
+        m: [
+            None
+            if diag[k]["summary"]["overall"].get(m, {}).get("perception_share") is None
+            else 100 * diag[k]["summary"]["overall"][m]["perception_share"]
+            for k in models
+        ]
+        for m in methods
+    }
+    blocks.append(
+        (
+            "figure",
+            "perception-share",
+            figures.grouped_bars(
+                "Wrong answers that start with a perception error",
+                models,
+                series,
+                "perception errors (% of attributed)",
+                "model (final checkpoint)",
+            ),
+            "Perception-error share per model and attribution method.",
+        )
+    )
     task_rows = []
     for label, d in diag.items():
         for task, per in d["summary"]["by"]["task"].items():
@@ -419,8 +634,11 @@ def diagnosis_section(diag: dict[str, dict]) -> list:
             task_rows.append(cells)
     blocks.append(("h3", "By task"))
     blocks.append(("table", ["model", "task"] + [f"{m}: perception share (%)" for m in methods], task_rows))
-    agree = [[label, m, str(a["n"]), _num(a["precision"], 2), _num(a["recall"], 2), _num(a["agreement"], 2)]
-             for label, d in diag.items() for m, a in d["summary"].get("vs_oracle", {}).items()]
+    agree = [
+        [label, m, str(a["n"]), _num(a["precision"], 2), _num(a["recall"], 2), _num(a["agreement"], 2)]
+        for label, d in diag.items()
+        for m, a in d["summary"].get("vs_oracle", {}).items()
+    ]
     if agree:
         blocks.append(("h3", "Agreement with the oracle (perception = positive)"))
         blocks.append(("table", ["model", "method", "items", "precision", "recall", "agreement"], agree))
@@ -436,7 +654,9 @@ def _image_b64(index: dict, item_id: str) -> str | None:
 
 def _evidence(v: dict) -> str:
     """A verdict's evidence; a probe row without one says what the model answered with the caption."""
-    return v.get("evidence") or (f"given the caption it answered {v['extracted']!r}" if "extracted" in v else "")
+    return v.get("evidence") or (
+        f"given the caption it answered {v['extracted']!r}" if "extracted" in v else ""
+    )
 
 
 def _pick(picks: list[dict], candidates: list[dict]) -> None:
@@ -459,7 +679,9 @@ def examples_section(finals: list[dict], index: dict, diag: dict[str, dict], per
         picks: list[dict] = []
         # One wrong answer of each attributed kind, then a right one, from different benchmarks where possible.
         for lab in ("perception", "reasoning"):
-            _pick(picks, [r for r in wrong_img if (verdicts[r["id"]].get("oracle") or {}).get("label") == lab])
+            _pick(
+                picks, [r for r in wrong_img if (verdicts[r["id"]].get("oracle") or {}).get("label") == lab]
+            )
         _pick(picks, right_img)
         picks += [r for r in rows if r not in picks]
         examples = []
@@ -467,14 +689,24 @@ def examples_section(finals: list[dict], index: dict, diag: dict[str, dict], per
             d = index.get(r["id"], {})
             verdict = verdicts.get(r["id"], {})
             text = "right" if r["correct"] else "wrong"
-            parts = [f"{m}: {verdict[m]['label']} ({_evidence(verdict[m])})" for m in ("oracle", "probe", "judge")
-                     if verdict.get(m)]
-            examples.append({"model": label, "id": r["id"], "task": f"{r['benchmark']}/{r['kind']}",
-                             "question": str(d.get("problem", "")).replace("<image>", "").strip(),
-                             "gold": str(r.get("answer", d.get("answer", ""))), "extracted": r.get("extracted"),
-                             "response": r.get("response", ""), "verdict": text + ("; " + "; ".join(parts) if parts
-                                                                                   else ""),
-                             "image": _image_b64(index, r["id"])})
+            parts = [
+                f"{m}: {verdict[m]['label']} ({_evidence(verdict[m])})"
+                for m in ("oracle", "probe", "judge")
+                if verdict.get(m)
+            ]
+            examples.append(
+                {
+                    "model": label,
+                    "id": r["id"],
+                    "task": f"{r['benchmark']}/{r['kind']}",
+                    "question": str(d.get("problem", "")).replace("<image>", "").strip(),
+                    "gold": str(r.get("answer", d.get("answer", ""))),
+                    "extracted": r.get("extracted"),
+                    "response": r.get("response", ""),
+                    "verdict": text + ("; " + "; ".join(parts) if parts else ""),
+                    "image": _image_b64(index, r["id"]),
+                }
+            )
         blocks.append(("h3", f"{v} ({label})"))
         blocks.append(("examples", examples))
     return blocks
@@ -491,15 +723,19 @@ font-size:13px;margin:.3em 0}"""
 
 
 def render_html(title: str, blocks: list) -> str:
-    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-           f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
+    out = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+    ]
     for b in blocks:
         kind = b[0]
         if kind in ("h2", "h3", "p"):
             out.append(f"<{kind}>{html.escape(b[1])}</{kind}>")
         elif kind == "missing":
             items = "".join(f"<li>{html.escape(m)}</li>" for m in b[1])
-            out.append(f"<div class='missing' id='missing'><b>Missing or unfinished:</b><ul>{items}</ul></div>")
+            out.append(
+                f"<div class='missing' id='missing'><b>Missing or unfinished:</b><ul>{items}</ul></div>"
+            )
         elif kind == "table":
             _, header, rows, *rest = b
             tid = f" id='{rest[0]}'" if rest else ""
@@ -508,16 +744,20 @@ def render_html(title: str, blocks: list) -> str:
             out.append(f"<table{tid}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         elif kind == "figure":
             _, name, png, caption = b
-            out.append(f"<figure class='figure' id='fig-{name}'><img alt='{html.escape(caption)}' "
-                       f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
-                       f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+            out.append(
+                f"<figure class='figure' id='fig-{name}'><img alt='{html.escape(caption)}' "
+                f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+            )
         elif kind == "examples":
             for e in b[1]:
                 img = f"<img alt='item image' src='data:image/png;base64,{e['image']}'>" if e["image"] else ""
-                out.append(f"<div class='example'>{img}<div><b>{html.escape(e['id'])}</b> "
-                           f"({html.escape(e['task'])})<pre>{html.escape(e['question'])}</pre>"
-                           f"gold: <b>{html.escape(e['gold'])}</b>, answered: <b>{html.escape(str(e['extracted']))}"
-                           f"</b><pre>{html.escape(e['response'])}</pre><i>{html.escape(e['verdict'])}</i></div></div>")
+                out.append(
+                    f"<div class='example'>{img}<div><b>{html.escape(e['id'])}</b> "
+                    f"({html.escape(e['task'])})<pre>{html.escape(e['question'])}</pre>"
+                    f"gold: <b>{html.escape(e['gold'])}</b>, answered: <b>{html.escape(str(e['extracted']))}"
+                    f"</b><pre>{html.escape(e['response'])}</pre><i>{html.escape(e['verdict'])}</i></div></div>"
+                )
     out.append("</body></html>")
     return "\n".join(out)
 
@@ -540,14 +780,24 @@ def render_markdown(title: str, blocks: list, figure_dir: str) -> str:
             out += ["**Missing or unfinished:**", ""] + [f"- {m}" for m in b[1]] + [""]
         elif kind == "table":
             header, rows = b[1], b[2]
-            out += ["| " + " | ".join(map(_md_cell, header)) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+            out += [
+                "| " + " | ".join(map(_md_cell, header)) + " |",
+                "|" + "|".join(["---"] * len(header)) + "|",
+            ]
             out += ["| " + " | ".join(map(_md_cell, r)) + " |" for r in rows] + [""]
         elif kind == "figure":
             out += [f"![{b[3]}]({figure_dir}/{b[1]}.png)", "", f"*{b[3]}*", ""]
         elif kind == "examples":
             for e in b[1]:
-                out += [f"**{e['id']}** ({e['task']}): {_md_cell(e['question'])}  ", f"gold `{e['gold']}`, answered "
-                        f"`{e['extracted']}`  ", "```", e["response"], "```", f"*{e['verdict']}*", ""]
+                out += [
+                    f"**{e['id']}** ({e['task']}): {_md_cell(e['question'])}  ",
+                    f"gold `{e['gold']}`, answered `{e['extracted']}`  ",
+                    "```",
+                    e["response"],
+                    "```",
+                    f"*{e['verdict']}*",
+                    "",
+                ]
     return "\n".join(out)
 
 
@@ -589,7 +839,9 @@ def suite_section(layout) -> list:
     header = header[:1] + worlds + header[1:]
     rows = [[r[0]] + [_num(scores[r[0]].get(w), 2) or "n/a" for w in worlds] + r[1:] for r in rows]
     finals: dict[tuple[str, int | None], str] = {}
-    for ref in sorted(layout.evals, key=lambda r: r.position):  # the last checkpoint of each arm and seed wins
+    for ref in sorted(
+        layout.evals, key=lambda r: r.position
+    ):  # the last checkpoint of each arm and seed wins
         finals[(ref.variant, ref.seed)] = ref.label
     for (variant, seed), label in sorted(finals.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
         merged = finals.get(("merged", seed))
@@ -602,12 +854,17 @@ def suite_section(layout) -> list:
             x, y = a.get(col), b.get(col)
             cells.append(_num(x - y, 2, sign=True) if x is not None and y is not None else "n/a")
         rows.append([f"{label} - {merged}"] + cells)
-    return [("h2", "Benchmark suite (paper layout)"),
-            ("p", "Every evaluated checkpoint: world test splits, then each benchmark's headline score (%) in the "
-                  "paper's layout with its Visual-Math, Perception, Overall and Extended averages (n/a where not "
-                  "all of an average's benchmarks were scored); the last rows are each seed's final staged-type "
-                  "arm minus the merged arm."),
-            ("table", header, rows, "suite-table")]
+    return [
+        ("h2", "Benchmark suite (paper layout)"),
+        (
+            "p",
+            "Every evaluated checkpoint: world test splits, then each benchmark's headline score (%) in the "
+            "paper's layout with its Visual-Math, Perception, Overall and Extended averages (n/a where not "
+            "all of an average's benchmarks were scored); the last rows are each seed's final staged-type "
+            "arm minus the merged arm.",
+        ),
+        ("table", header, rows, "suite-table"),
+    ]
 
 
 def run_rows(layout, index: dict) -> list[dict]:
@@ -652,16 +909,32 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     blocks.append(("h2", "Accuracy (paper-style table)"))
     if finals:
         header, table = paper_table(finals)
-        blocks.append(("p", "Held-out test accuracy (%) of each variant's final model (mean ± std over seeds); "
-                            "overall = mean over the benchmark columns; trace tokens = mean response length; "
-                            "Δ = difference to the merged variant."))
+        blocks.append(
+            (
+                "p",
+                "Held-out test accuracy (%) of each variant's final model (mean ± std over seeds); "
+                "overall = mean over the benchmark columns; trace tokens = mean response length; "
+                "Δ = difference to the merged variant.",
+            )
+        )
         blocks.append(("table", header, table, "paper-table"))
         benches, series = benchmark_intervals(finals)
-        blocks.append(("figure", "benchmark-intervals", figures.bars_with_intervals(
-            "Accuracy per benchmark, final models", benches, series, "accuracy (%)", "benchmark (or world split)",
-            arm_colours([*series, *(k.split("/")[0] for k in layout.stages)])),
-            "Accuracy of each arm's final models per benchmark (seeds pooled) with its 95% interval over test "
-            "items (each item's correctness averaged over seeds; mean ± 1.96 standard errors)."))
+        blocks.append(
+            (
+                "figure",
+                "benchmark-intervals",
+                figures.bars_with_intervals(
+                    "Accuracy per benchmark, final models",
+                    benches,
+                    series,
+                    "accuracy (%)",
+                    "benchmark (or world split)",
+                    arm_colours([*series, *(k.split("/")[0] for k in layout.stages)]),
+                ),
+                "Accuracy of each arm's final models per benchmark (seeds pooled) with its 95% interval over test "
+                "items (each item's correctness averaged over seeds; mean ± 1.96 standard errors).",
+            )
+        )
     else:
         blocks.append(("p", "No evaluated model yet: no table."))
     blocks += suite_section(layout)
@@ -681,6 +954,10 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
             (fig_dir / f"{b[1]}.png").write_bytes(b[2])
     atomic_write_text(out / "report.md", render_markdown(title, blocks, "figures"))
     atomic_write_text(out / "report.html", render_html(title, blocks))
-    log.info("report: %s (%d figures%s)", out / "report.html", sum(b[0] == "figure" for b in blocks),
-             f", {len(layout.missing)} things missing" if layout.missing else "")
+    log.info(
+        "report: %s (%d figures%s)",
+        out / "report.html",
+        sum(b[0] == "figure" for b in blocks),
+        f", {len(layout.missing)} things missing" if layout.missing else "",
+    )
     return out / "report.html"

@@ -41,9 +41,15 @@ def training_curves(title: str, stages: list[tuple[str, list[dict]]]) -> bytes |
     for i, (stage, log) in enumerate(stages):
         steps = [r["step"] for r in log if "step" in r]
         for ax, (keys, _) in zip(axes, CURVES.values(), strict=True):
-            pts = [(offset + r["step"], _value(r, keys)) for r in log if "step" in r and _value(r, keys) is not None]
+            pts = [
+                (offset + r["step"], _value(r, keys))
+                for r in log
+                if "step" in r and _value(r, keys) is not None
+            ]
             if pts:
-                ax.plot(*zip(*pts, strict=True), marker="o", ms=3, color=PALETTE[i % len(PALETTE)], label=stage)
+                ax.plot(
+                    *zip(*pts, strict=True), marker="o", ms=3, color=PALETTE[i % len(PALETTE)], label=stage
+                )
             if offset:
                 ax.axvline(offset, color="grey", ls=":", lw=1)
         offset += max(steps, default=0)
@@ -58,18 +64,26 @@ def training_curves(title: str, stages: list[tuple[str, list[dict]]]) -> bytes |
     return _png(fig)
 
 
-def grouped_bars(title: str, groups: list[str], series: dict[str, list[float | None]], ylabel: str,
-                 xlabel: str) -> bytes:
+def grouped_bars(
+    title: str, groups: list[str], series: dict[str, list[float | None]], ylabel: str, xlabel: str
+) -> bytes:
     """Bars per group (x) for each series (colour); missing values are left out."""
-    fig, ax = plt.subplots(figsize=(min(16.0, max(5.0, 1.3 * len(groups) * max(1, len(series)) ** 0.5 + 2)), 3.6))
+    fig, ax = plt.subplots(
+        figsize=(min(16.0, max(5.0, 1.3 * len(groups) * max(1, len(series)) ** 0.5 + 2)), 3.6)
+    )
     labelled = len(groups) * len(series) <= 40  # value labels on a crowded plot overlap
     width = 0.8 / max(1, len(series))
     for j, (name, values) in enumerate(series.items()):
         xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(groups))]
         pts = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None]
         if pts:
-            bars = ax.bar([p[0] for p in pts], [p[1] for p in pts], width=width, label=name,
-                          color=PALETTE[j % len(PALETTE)])
+            bars = ax.bar(
+                [p[0] for p in pts],
+                [p[1] for p in pts],
+                width=width,
+                label=name,
+                color=PALETTE[j % len(PALETTE)],
+            )
             if labelled:
                 ax.bar_label(bars, fmt="%.1f", fontsize=7)
     tilt = len(groups) > 4 or max((len(g) for g in groups), default=0) > 14  # long labels would overlap
@@ -91,16 +105,33 @@ def length_vs_accuracy(points: list[dict]) -> bytes:
         if p["variant"] != "base":
             lines.setdefault(f"{p['variant']}/seed{p['seed']}", []).append(p)
     for p in base:
-        ax.plot(p["response_tokens"], 100 * p["accuracy"], marker="s", ms=8, color="black", ls="", label="base")
-        ax.annotate("base", (p["response_tokens"], 100 * p["accuracy"]), fontsize=7, textcoords="offset points",
-                    xytext=(4, 3))
+        ax.plot(
+            p["response_tokens"], 100 * p["accuracy"], marker="s", ms=8, color="black", ls="", label="base"
+        )
+        ax.annotate(
+            "base",
+            (p["response_tokens"], 100 * p["accuracy"]),
+            fontsize=7,
+            textcoords="offset points",
+            xytext=(4, 3),
+        )
     for j, (name, pts) in enumerate(lines.items()):
         pts = base + sorted(pts, key=lambda p: p["position"])  # every variant starts from the base
-        ax.plot([p["response_tokens"] for p in pts], [100 * p["accuracy"] for p in pts], marker="o",
-                color=PALETTE[j % len(PALETTE)], label=name)
-        for p in pts[len(base):]:
-            ax.annotate(p["stage"], (p["response_tokens"], 100 * p["accuracy"]), fontsize=7,
-                        textcoords="offset points", xytext=(4, 3))
+        ax.plot(
+            [p["response_tokens"] for p in pts],
+            [100 * p["accuracy"] for p in pts],
+            marker="o",
+            color=PALETTE[j % len(PALETTE)],
+            label=name,
+        )
+        for p in pts[len(base) :]:
+            ax.annotate(
+                p["stage"],
+                (p["response_tokens"], 100 * p["accuracy"]),
+                fontsize=7,
+                textcoords="offset points",
+                xytext=(4, 3),
+            )
     ax.set_xlabel("mean response length (tokens)")
     ax.set_ylabel("accuracy, all test items (%)")
     ax.set_title("Trace length vs accuracy across checkpoints")
@@ -109,11 +140,19 @@ def length_vs_accuracy(points: list[dict]) -> bytes:
     return _png(fig)
 
 
-def bars_with_intervals(title: str, groups: list[str], series: dict[str, list[tuple[float, float, float] | None]],
-                        ylabel: str, xlabel: str, colours: dict[str, str] | None = None) -> bytes:
+def bars_with_intervals(
+    title: str,
+    groups: list[str],
+    series: dict[str, list[tuple[float, float, float] | None]],
+    ylabel: str,
+    xlabel: str,
+    colours: dict[str, str] | None = None,
+) -> bytes:
     """Bars per group (x) for each series (colour), each with its interval as an error bar: values are
     (estimate, low, high); None leaves a bar out."""
-    fig, ax = plt.subplots(figsize=(min(16.0, max(5.5, 1.1 * len(groups) * max(1, len(series)) ** 0.5 + 2.5)), 3.8))
+    fig, ax = plt.subplots(
+        figsize=(min(16.0, max(5.5, 1.1 * len(groups) * max(1, len(series)) ** 0.5 + 2.5)), 3.8)
+    )
     width = 0.8 / max(1, len(series))
     for j, (name, values) in enumerate(series.items()):
         pts = [(i + (j - (len(series) - 1) / 2) * width, v) for i, v in enumerate(values) if v is not None]
@@ -121,8 +160,14 @@ def bars_with_intervals(title: str, groups: list[str], series: dict[str, list[tu
             continue
         xs, est = [p[0] for p in pts], [p[1][0] for p in pts]
         err = [[p[1][0] - p[1][1] for p in pts], [p[1][2] - p[1][0] for p in pts]]
-        bars = ax.bar(xs, est, width=width, label=name, color=(colours or {}).get(name, PALETTE[j % len(PALETTE)]),
-                      alpha=0.85)
+        bars = ax.bar(
+            xs,
+            est,
+            width=width,
+            label=name,
+            color=(colours or {}).get(name, PALETTE[j % len(PALETTE)]),
+            alpha=0.85,
+        )
         ax.errorbar(xs, est, yerr=err, fmt="none", ecolor="black", elinewidth=1, capsize=3)
         if len(groups) * len(series) <= 30:
             ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=2, label_type="center", color="white")
@@ -137,8 +182,12 @@ def bars_with_intervals(title: str, groups: list[str], series: dict[str, list[tu
     return _png(fig)
 
 
-def arms_on_compute(title: str, panels: dict[str, str], arms: dict[str, dict[str, dict]],
-                    colours: dict[str, str] | None = None) -> bytes:
+def arms_on_compute(
+    title: str,
+    panels: dict[str, str],
+    arms: dict[str, dict[str, dict]],
+    colours: dict[str, str] | None = None,
+) -> bytes:
     """Every arm on one x axis (completions generated), one panel per metric: the smoothed mean over seeds as a
     line and the spread over seeds (min to max) as a band; raw logged points faint behind. `colours`: arm ->
     colour, so that an arm has one colour on every plot of the page.
@@ -152,7 +201,13 @@ def arms_on_compute(title: str, panels: dict[str, str], arms: dict[str, dict[str
             colour = (colours or {}).get(arm, PALETTE[j % len(PALETTE)])
             if c["raw"]:
                 ax.plot(*zip(*c["raw"], strict=True), ls="", marker=".", ms=2.5, alpha=0.25, color=colour)
-            ax.plot(c["x"], c["mean"], color=colour, lw=2, label=f"{arm} ({c['seeds']} seed{'s' * (c['seeds'] > 1)})")
+            ax.plot(
+                c["x"],
+                c["mean"],
+                color=colour,
+                lw=2,
+                label=f"{arm} ({c['seeds']} seed{'s' * (c['seeds'] > 1)})",
+            )
             if c["seeds"] > 1:
                 ax.fill_between(c["x"], c["low"], c["high"], color=colour, alpha=0.2, lw=0)
         ax.set_title(metric)
@@ -168,8 +223,14 @@ def arms_on_compute(title: str, panels: dict[str, str], arms: dict[str, dict[str
 # Optimisation-health curves: panel -> ((log key, line style label), ...), y label.
 STABILITY: dict[str, tuple[tuple[tuple[str, str], ...], str]] = {
     "policy entropy": ((("entropy", "mean"),), "entropy (nats per token)"),
-    "clip ratio": ((("clip_ratio/region_mean", "region"), ("clip_ratio/low_mean", "low"),
-                    ("clip_ratio/high_mean", "high")), "share of tokens clipped"),
+    "clip ratio": (
+        (
+            ("clip_ratio/region_mean", "region"),
+            ("clip_ratio/low_mean", "low"),
+            ("clip_ratio/high_mean", "high"),
+        ),
+        "share of tokens clipped",
+    ),
 }
 _STYLES = ("-", "--", ":")
 
@@ -187,10 +248,20 @@ def stability_curves(title: str, stages: list[tuple[str, list[dict]]]) -> bytes 
         steps = [r["step"] for r in log if "step" in r]
         for ax, (spec, _) in zip(axes, STABILITY.values(), strict=True):
             for (key, _), ls in zip(spec, _STYLES, strict=False):
-                pts = [(offset + r["step"], r[key]) for r in log if "step" in r and isinstance(r.get(key), (int, float))]
+                pts = [
+                    (offset + r["step"], r[key])
+                    for r in log
+                    if "step" in r and isinstance(r.get(key), (int, float))
+                ]
                 if pts:
-                    ax.plot(*zip(*pts, strict=True), ls=ls, marker="o", ms=2.5, color=PALETTE[i % len(PALETTE)],
-                            label=stage if len(spec) == 1 else None)
+                    ax.plot(
+                        *zip(*pts, strict=True),
+                        ls=ls,
+                        marker="o",
+                        ms=2.5,
+                        color=PALETTE[i % len(PALETTE)],
+                        label=stage if len(spec) == 1 else None,
+                    )
             if offset:
                 ax.axvline(offset, color="grey", ls=":", lw=1)
         offset += max(steps, default=0)
@@ -203,8 +274,13 @@ def stability_curves(title: str, stages: list[tuple[str, list[dict]]]) -> bytes 
     axes[0].legend(title="stage", fontsize=7)
     for ax, (spec, _) in zip(axes, STABILITY.values(), strict=True):
         if len(spec) > 1:
-            ax.legend(handles=[Line2D([], [], color="grey", ls=ls, label=label)
-                               for (_, label), ls in zip(spec, _STYLES, strict=False)], fontsize=7)
+            ax.legend(
+                handles=[
+                    Line2D([], [], color="grey", ls=ls, label=label)
+                    for (_, label), ls in zip(spec, _STYLES, strict=False)
+                ],
+                fontsize=7,
+            )
     fig.suptitle(title, y=1.04)
     fig.subplots_adjust(wspace=0.3)
     return _png(fig)

@@ -105,7 +105,10 @@ def _executor() -> ThreadPoolExecutor:
     global _pool, _pool_pid
     with _pool_lock:
         if _pool is None or _pool_pid != os.getpid():  # a forked child starts its own
-            _pool, _pool_pid = ThreadPoolExecutor(max_workers=_cores(), thread_name_prefix="grader"), os.getpid()
+            _pool, _pool_pid = (
+                ThreadPoolExecutor(max_workers=_cores(), thread_name_prefix="grader"),
+                os.getpid(),
+            )
         return _pool
 
 
@@ -176,16 +179,18 @@ def _texts(completions: Sequence[Completion]) -> list[str]:
     return [completion_text(c) for c in completions]
 
 
-def _accuracy(mode: str, completions: Sequence[Completion], answer: Sequence[str | None], kwargs: dict
-              ) -> list[float | None]:
+def _accuracy(
+    mode: str, completions: Sequence[Completion], answer: Sequence[str | None], kwargs: dict
+) -> list[float | None]:
     scored = score_responses(_texts(completions), answer, mode, kwargs.get("answer_kind"))
     if callable(kwargs.get("log_metric")):  # TRL >= 1.x hands reward functions a metric logger
         kwargs["log_metric"]("reward/timeouts", float(sum(s.reason == "timeout" for s in scored)))
     return [s.accuracy for s in scored]
 
 
-def accuracy_reward(completions: Sequence[Completion], answer: Sequence[str | None], **kwargs: Any
-                    ) -> list[float | None]:
+def accuracy_reward(
+    completions: Sequence[Completion], answer: Sequence[str | None], **kwargs: Any
+) -> list[float | None]:
     """Stagewise mode: 1.0 when the boxed answer matches the gold ``answer``; None where there is no gold.
     Logs ``reward/timeouts`` (comparisons of the step that ran past the timeout and scored 0)."""
     return _accuracy("stagewise", completions, answer, kwargs)
@@ -196,8 +201,9 @@ def format_reward(completions: Sequence[Completion], **kwargs: Any) -> list[floa
     return [float(format_ok(t)) for t in _texts(completions)]
 
 
-def paper_accuracy_reward(completions: Sequence[Completion], answer: Sequence[str | None], **kwargs: Any
-                          ) -> list[float | None]:
+def paper_accuracy_reward(
+    completions: Sequence[Completion], answer: Sequence[str | None], **kwargs: Any
+) -> list[float | None]:
     """Paper mode: mathruler's grade of the last box (see `paper.py`); logs ``reward/timeouts``."""
     return _accuracy("paper", completions, answer, kwargs)
 
@@ -229,5 +235,7 @@ def paper_reward(
 ) -> list[float | None]:
     """``0.9 * accuracy + 0.1 * format`` in one function, stagewise mode; an ungradable row scores its format
     part only, as TRL's NaN-skipping weighted sum of ``reward_funcs_for()`` would."""
-    return [s.overall for s in score_responses(_texts(completions), answer, "stagewise", kwargs.get("answer_kind"))]
-
+    return [
+        s.overall
+        for s in score_responses(_texts(completions), answer, "stagewise", kwargs.get("answer_kind"))
+    ]

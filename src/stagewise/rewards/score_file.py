@@ -46,12 +46,18 @@ def read_rows(path: Path) -> list[dict]:
             if field not in row:
                 raise DataError(f"{where}: missing field {field!r}")
         if not isinstance(row["response"], str):
-            raise DataError(f"{where}: field 'response' must be a string, got {type(row['response']).__name__}")
+            raise DataError(
+                f"{where}: field 'response' must be a string, got {type(row['response']).__name__}"
+            )
         if row["answer"] is not None and not isinstance(row["answer"], str | int | float):
-            raise DataError(f"{where}: field 'answer' must be a string or number, got {type(row['answer']).__name__}")
+            raise DataError(
+                f"{where}: field 'answer' must be a string or number, got {type(row['answer']).__name__}"
+            )
         kind = row.get("answer_kind")
         if kind is not None and kind not in (*ANSWER_KINDS, "math"):
-            raise DataError(f"{where}: field 'answer_kind' is {kind!r}; expected one of {', '.join(ANSWER_KINDS)}")
+            raise DataError(
+                f"{where}: field 'answer_kind' is {kind!r}; expected one of {', '.join(ANSWER_KINDS)}"
+            )
         key = json.dumps(row["id"])
         if key in seen:
             raise DataError(f"{where}: field 'id' {row['id']!r} appears twice")
@@ -62,14 +68,21 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
-def score_file(path: str | Path, mode: str, out: str | Path, *, training: bool = True,
-               timeout_s: float = DEFAULT_TIMEOUT_S) -> list[dict]:
+def score_file(
+    path: str | Path,
+    mode: str,
+    out: str | Path,
+    *,
+    training: bool = True,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> list[dict]:
     """Score a completions file under a reward mode into `out`; returns the output rows."""
     rows = read_rows(Path(path))
     golds = [None if r["answer"] is None else str(r["answer"]) for r in rows]
     kinds = [r.get("answer_kind") for r in rows]
-    scored = score_responses([r["response"] for r in rows], golds, mode, kinds, training=training,
-                             timeout_s=timeout_s)
+    scored = score_responses(
+        [r["response"] for r in rows], golds, mode, kinds, training=training, timeout_s=timeout_s
+    )
     result = [{"id": r["id"], **asdict(s)} for r, s in zip(rows, scored, strict=True)]
     atomic_write_jsonl(Path(out), result)
     return result
@@ -78,9 +91,11 @@ def score_file(path: str | Path, mode: str, out: str | Path, *, training: bool =
 def summary(result: list[dict], mode: str) -> str:
     n = len(result)
     graded = [r["accuracy"] for r in result if r["accuracy"] is not None]
-    lines = [f"{n} responses, reward mode {mode}: overall {sum(r['overall'] for r in result) / n:.4f}, "
-             f"format {sum(r['format'] for r in result) / n:.4f}, accuracy "
-             + (f"{sum(graded) / len(graded):.4f} ({len(graded)} with a gold answer)" if graded else "n/a")]
+    lines = [
+        f"{n} responses, reward mode {mode}: overall {sum(r['overall'] for r in result) / n:.4f}, "
+        f"format {sum(r['format'] for r in result) / n:.4f}, accuracy "
+        + (f"{sum(graded) / len(graded):.4f} ({len(graded)} with a gold answer)" if graded else "n/a")
+    ]
     for reason, count in Counter(r["reason"] for r in result).most_common():
         lines.append(f"  {reason}: {count}")
     return "\n".join(lines) + "\n"
@@ -97,13 +112,25 @@ def add_reward_commands(sub) -> None:
     """`stagewise reward score ...`."""
     r = sub.add_parser("reward", help="check a reward mode on your own completions")
     rsub = r.add_subparsers(dest="reward_command", required=True)
-    s = rsub.add_parser("score", help="score {id, response, answer} JSONL rows -> {id, overall, format, accuracy, "
-                        "extracted, reason}")
+    s = rsub.add_parser(
+        "score",
+        help="score {id, response, answer} JSONL rows -> {id, overall, format, accuracy, extracted, reason}",
+    )
     s.add_argument("file", help="JSONL completions: id, response, answer (optional answer_kind)")
-    s.add_argument("--mode", default="stagewise", choices=REWARD_MODES, help="reward mode (recipe `reward.mode`)")
+    s.add_argument(
+        "--mode", default="stagewise", choices=REWARD_MODES, help="reward mode (recipe `reward.mode`)"
+    )
     s.add_argument("--out", required=True, help="output JSONL, one row per input row, same order")
-    s.add_argument("--eval", action="store_true", help="stagewise mode: also read an <answer> tag or 'the answer "
-                   "is X' (evaluation extraction); training credits a boxed answer only")
-    s.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
-                   help="seconds per symbolic comparison (a safety net; a comparison past it scores 0)")
+    s.add_argument(
+        "--eval",
+        action="store_true",
+        help="stagewise mode: also read an <answer> tag or 'the answer "
+        "is X' (evaluation extraction); training credits a boxed answer only",
+    )
+    s.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help="seconds per symbolic comparison (a safety net; a comparison past it scores 0)",
+    )
     s.set_defaults(func=cmd_reward_score)

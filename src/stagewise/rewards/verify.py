@@ -462,16 +462,21 @@ class MathWorker:
         code = f"import runpy; runpy.run_path({os.path.abspath(__file__)!r}, run_name='__main__')"
         proc = subprocess.Popen(
             [sys.executable, "-c", code, "--math-worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            close_fds=True,
         )
         assert proc.stdout is not None
         ready = select.select([proc.stdout], [], [], self.START_TIMEOUT_S)[0]
         if not ready or proc.stdout.readline() != b"ready\n":
             proc.kill()
             code = proc.wait()
-            raise RuntimeError(f"math_verify worker ({sys.executable}) did not start within "
-                               f"{self.START_TIMEOUT_S} s (exit code {code}; is math-verify installed in that "
-                               "interpreter?)")
+            raise RuntimeError(
+                f"math_verify worker ({sys.executable}) did not start within "
+                f"{self.START_TIMEOUT_S} s (exit code {code}; is math-verify installed in that "
+                "interpreter?)"
+            )
         return proc
 
     def close(self) -> None:
@@ -583,15 +588,18 @@ def symbolic_equal(gold: str, pred: str, timeout_s: float | None = DEFAULT_TIMEO
     return worker_equal(None, [gold, pred], timeout_s, "math_verify", gold, pred)
 
 
-def worker_equal(target: str | None, args: list, timeout_s: float, what: str, gold: str, pred: str
-                 ) -> tuple[bool, str]:
+def worker_equal(
+    target: str | None, args: list, timeout_s: float, what: str, gold: str, pred: str
+) -> tuple[bool, str]:
     """A comparison run in this thread's `MathWorker` (`target`: "module:function", None for math_verify) as
     ``(equal, reason)``: a timeout or a failure scores 0 with its reason, logged with the two answers."""
     try:
         equal = bool(_thread_worker().call(target, args, timeout_s))
         return equal, "correct" if equal else "wrong"
     except TimeoutError:
-        logger.warning("%s timed out after %s s, scored 0 (gold=%.200r pred=%.200r)", what, timeout_s, gold, pred)
+        logger.warning(
+            "%s timed out after %s s, scored 0 (gold=%.200r pred=%.200r)", what, timeout_s, gold, pred
+        )
         return False, "timeout"
     except Exception:
         logger.debug("%s failed (gold=%.200r pred=%.200r)", what, gold, pred, exc_info=True)
@@ -648,7 +656,11 @@ def prejudge(pred: str | None, gold: str, kind: str, n_options: int | None = Non
 
 
 def grade_reason(
-    pred: str | None, gold: str, kind: str, *, timeout_s: float | None = DEFAULT_TIMEOUT_S,
+    pred: str | None,
+    gold: str,
+    kind: str,
+    *,
+    timeout_s: float | None = DEFAULT_TIMEOUT_S,
     n_options: int | None = None,
 ) -> tuple[bool, str]:
     """`grade` with the reason (``correct``, ``wrong``, ``no_answer``, ``empty``, ``too_complex:...``,

@@ -36,9 +36,13 @@ def load_checkpoint_weights(model, checkpoint_dir: str | Path) -> None:
     checkpoint_dir = Path(checkpoint_dir)
     with torch.device("cpu"):
         # The model's own config: a checkpoint of another shape is then reported, not silently rebuilt.
-        saved, info = type(model).from_pretrained(str(checkpoint_dir), config=model.config, dtype="auto",
-                                                  ignore_mismatched_sizes=True,  # reported below, by name
-                                                  output_loading_info=True)
+        saved, info = type(model).from_pretrained(
+            str(checkpoint_dir),
+            config=model.config,
+            dtype="auto",
+            ignore_mismatched_sizes=True,  # reported below, by name
+            output_loading_info=True,
+        )
     problems = []
     if info.get("missing_keys"):
         problems.append(f"missing from the checkpoint: {_listed(info['missing_keys'])}")
@@ -47,15 +51,20 @@ def load_checkpoint_weights(model, checkpoint_dir: str | Path) -> None:
     if info.get("mismatched_keys"):
         problems.append(f"of another shape: {_listed(k for k, *_ in info['mismatched_keys'])}")
     if problems:
-        raise CheckpointError(f"{checkpoint_dir}: its weights do not match {type(model).__name__} ("
-                              + "; ".join(problems) + "); refusing to resume from it. Rerun with --redo for "
-                              "this stage to train it from its start")
+        raise CheckpointError(
+            f"{checkpoint_dir}: its weights do not match {type(model).__name__} ("
+            + "; ".join(problems)
+            + "); refusing to resume from it. Rerun with --redo for "
+            "this stage to train it from its start"
+        )
     result = model.load_state_dict(saved.state_dict(), strict=False)
     # Strictness by hand: keys the model does not persist (non-persistent buffers) are neither side's problem.
     if result.missing_keys or result.unexpected_keys:
-        raise CheckpointError(f"{checkpoint_dir}: {len(result.missing_keys)} weights of {type(model).__name__} "
-                              f"not set ({_listed(result.missing_keys)}); {len(result.unexpected_keys)} unexpected "
-                              f"({_listed(result.unexpected_keys)})")
+        raise CheckpointError(
+            f"{checkpoint_dir}: {len(result.missing_keys)} weights of {type(model).__name__} "
+            f"not set ({_listed(result.missing_keys)}); {len(result.unexpected_keys)} unexpected "
+            f"({_listed(result.unexpected_keys)})"
+        )
     del saved
     log.info("loaded %d weights from %s", len(model.state_dict()), checkpoint_dir)
 
@@ -71,7 +80,11 @@ class CheckpointWeightsMixin:
         from transformers.trainer import _is_peft_model
 
         model = self.model if model is None else model
-        if self.is_fsdp_enabled or self.is_deepspeed_enabled or _is_peft_model(model) \
-                or not isinstance(model, PreTrainedModel):
+        if (
+            self.is_fsdp_enabled
+            or self.is_deepspeed_enabled
+            or _is_peft_model(model)
+            or not isinstance(model, PreTrainedModel)
+        ):
             return super()._load_from_checkpoint(resume_from_checkpoint, model=model)
         load_checkpoint_weights(model, resume_from_checkpoint)

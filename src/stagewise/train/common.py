@@ -25,7 +25,9 @@ def checkpointing_arg(on: bool) -> dict:
     """Activation checkpointing under the name this transformers reads (5.24 renamed `gradient_checkpointing`
     to `activation_checkpointing` and warns on the old name; earlier 5.x only know the old one)."""
     names = {f.name for f in dataclasses.fields(TrainingArguments)}
-    return {"activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing": on}
+    return {
+        "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing": on
+    }
 
 
 def device_defaults() -> dict:
@@ -73,8 +75,12 @@ def freeze_vision(model) -> int:
         if p.requires_grad:
             p.requires_grad_(False)
             n += p.numel()
-    log.info("freeze_vision: froze %d parameters of %s's vision tower and projector (%s)", n,
-             model_family(model).label, ", ".join(model_family(model).vision_modules))
+    log.info(
+        "freeze_vision: froze %d parameters of %s's vision tower and projector (%s)",
+        n,
+        model_family(model).label,
+        ", ".join(model_family(model).vision_modules),
+    )
     return n
 
 
@@ -86,8 +92,11 @@ def freeze_language(model) -> int:
         if id(p) not in vision and p.requires_grad:
             p.requires_grad_(False)
             n += p.numel()
-    log.info("trainable: vision: froze %d language-model parameters (only %s trains)", n,
-             ", ".join(model_family(model).vision_modules))
+    log.info(
+        "trainable: vision: froze %d language-model parameters (only %s trains)",
+        n,
+        ", ".join(model_family(model).vision_modules),
+    )
     return n
 
 
@@ -116,5 +125,7 @@ def save_model(trainer, processor, out_dir: Path, merge_lora: bool = False) -> N
     if trainer.accelerator.is_main_process:
         from stagewise.models.processors import save_processor
 
-        save_processor(processor, out_dir)  # records the family's real processor class (processors.py says why)
+        save_processor(
+            processor, out_dir
+        )  # records the family's real processor class (processors.py says why)
     trainer.accelerator.wait_for_everyone()

@@ -42,8 +42,12 @@ class StageGRPOTrainer(CheckpointWeightsMixin, GRPOTrainer):
 
     def _generate_and_score_completions(self, inputs):
         if self.pixels != (None, None):
-            inputs = [{**x, "images": [fit_pixels(im, *self.pixels) for im in x["images"]]} if x.get("images")
-                      else x for x in inputs]
+            inputs = [
+                {**x, "images": [fit_pixels(im, *self.pixels) for im in x["images"]]}
+                if x.get("images")
+                else x
+                for x in inputs
+            ]
         return super()._generate_and_score_completions(inputs)
 
     def _get_per_token_logps_and_entropies(self, *args, batch_num_images=None, **kwargs):
@@ -53,9 +57,11 @@ class StageGRPOTrainer(CheckpointWeightsMixin, GRPOTrainer):
         # patched on its own) is exactly what the processor counted tokens for, so the field can be dropped;
         # with several, the model would patch differently from the processor, so refuse instead.
         if batch_num_images is not None and any(int(n) > 1 for n in batch_num_images):
-            raise ValueError("LLaVA-OneVision prompts with several images are not supported in GRPO on TRL "
-                             f"{_trl_version()} (its log-prob pass drops `batch_num_images`); use one image per "
-                             "prompt")
+            raise ValueError(
+                "LLaVA-OneVision prompts with several images are not supported in GRPO on TRL "
+                f"{_trl_version()} (its log-prob pass drops `batch_num_images`); use one image per "
+                "prompt"
+            )
         return super()._get_per_token_logps_and_entropies(*args, **kwargs)
 
 
@@ -70,8 +76,10 @@ def per_device_batch(cfg: TrainerConfig, world_size: int) -> int:
     total = cfg.prompts_per_step * cfg.group_size  # TRL counts completions, not prompts
     parts = world_size * cfg.gradient_accumulation_steps
     if total % parts:
-        raise ValueError(f"prompts_per_step x group_size = {total} completions cannot be split evenly over "
-                         f"{world_size} processes x {cfg.gradient_accumulation_steps} accumulation steps")
+        raise ValueError(
+            f"prompts_per_step x group_size = {total} completions cannot be split evenly over "
+            f"{world_size} processes x {cfg.gradient_accumulation_steps} accumulation steps"
+        )
     return total // parts
 
 
@@ -82,9 +90,11 @@ def vllm_kwargs(cfg: TrainerConfig) -> dict:
         return {"use_vllm": False}
     kwargs = {"use_vllm": True, "vllm_mode": v.mode, "vllm_max_model_length": v.max_model_length}
     if v.mode == "colocate":
-        kwargs.update(vllm_gpu_memory_utilization=v.gpu_memory_utilization,
-                      vllm_tensor_parallel_size=v.tensor_parallel_size,
-                      vllm_enable_sleep_mode=v.enable_sleep_mode)
+        kwargs.update(
+            vllm_gpu_memory_utilization=v.gpu_memory_utilization,
+            vllm_tensor_parallel_size=v.tensor_parallel_size,
+            vllm_enable_sleep_mode=v.enable_sleep_mode,
+        )
     else:
         kwargs.update(vllm_server_host=v.server_host, vllm_server_port=v.server_port)
     return kwargs
@@ -102,11 +112,19 @@ def peft_config(cfg: TrainerConfig, model=None):
     exclude = None
     if not lo.vision:
         if model is None:
-            raise ValueError("peft_config: LoRA without lora.vision needs the model, to exclude its vision modules")
+            raise ValueError(
+                "peft_config: LoRA without lora.vision needs the model, to exclude its vision modules"
+            )
         fam = model_family(model)
         exclude = lora_exclude_regex(model.config.model_type, fam.label)
-    return LoraConfig(r=lo.r, lora_alpha=lo.alpha, lora_dropout=lo.dropout, target_modules=targets,
-                      exclude_modules=exclude, task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=lo.r,
+        lora_alpha=lo.alpha,
+        lora_dropout=lo.dropout,
+        target_modules=targets,
+        exclude_modules=exclude,
+        task_type="CAUSAL_LM",
+    )
 
 
 def grpo_config(cfg: TrainerConfig, out_dir: Path, seed: int, world_size: int | None = None) -> GRPOConfig:
@@ -156,18 +174,32 @@ def grpo_config(cfg: TrainerConfig, out_dir: Path, seed: int, world_size: int | 
     return GRPOConfig(**kwargs)
 
 
-def run_grpo(model, processor, train: datasets.Dataset, out_dir: str | Path, cfg: TrainerConfig, *,
-             seed: int = 0, freeze_vision_tower: bool = False, resume: bool | str = False,
-             args: GRPOConfig | None = None,
-             pixels: tuple[int | None, int | None] = (None, None)) -> StageGRPOTrainer:
+def run_grpo(
+    model,
+    processor,
+    train: datasets.Dataset,
+    out_dir: str | Path,
+    cfg: TrainerConfig,
+    *,
+    seed: int = 0,
+    freeze_vision_tower: bool = False,
+    resume: bool | str = False,
+    args: GRPOConfig | None = None,
+    pixels: tuple[int | None, int | None] = (None, None),
+) -> StageGRPOTrainer:
     """Train one stage and save the model (with its processor) to `out_dir`. `args`: the stage's `grpo_config`,
     when the caller built it before loading the model (so that DeepSpeed ZeRO-3 shards the model as it loads)."""
     out = Path(out_dir)
     # `accelerate launch` sets these; the LoRA merge before saving needs the whole model on the main process.
-    sharded = os.environ.get("ACCELERATE_USE_FSDP") == "true" or os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3"
+    sharded = (
+        os.environ.get("ACCELERATE_USE_FSDP") == "true"
+        or os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3"
+    )
     if cfg.lora is not None and sharded:
-        raise ValueError("LoRA stages are merged into a plain model on save, which needs unsharded weights: use DDP, "
-                         "ZeRO-1 or ZeRO-2 (recipes/accelerate/{ddp,zero2}.yaml) with LoRA, not ZeRO-3 or FSDP")
+        raise ValueError(
+            "LoRA stages are merged into a plain model on save, which needs unsharded weights: use DDP, "
+            "ZeRO-1 or ZeRO-2 (recipes/accelerate/{ddp,zero2}.yaml) with LoRA, not ZeRO-3 or FSDP"
+        )
     if freeze_vision_tower:
         freeze_vision(model)
     if cfg.trainable == "vision":

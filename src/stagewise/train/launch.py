@@ -68,11 +68,23 @@ class LaunchOptions:
 
 
 def stage_main_args(launch_dir: Path, start_from: str | Path, out: Path, seed: int) -> list[str]:
-    return ["-m", "stagewise.train.stage_main", "--launch-dir", str(launch_dir), "--start-from", str(start_from),
-            "--out", str(out), "--seed", str(seed)]
+    return [
+        "-m",
+        "stagewise.train.stage_main",
+        "--launch-dir",
+        str(launch_dir),
+        "--start-from",
+        str(start_from),
+        "--out",
+        str(out),
+        "--seed",
+        str(seed),
+    ]
 
 
-def accelerate_command(opts: LaunchOptions, script_args: list[str], num_processes: int | None = None) -> list[str]:
+def accelerate_command(
+    opts: LaunchOptions, script_args: list[str], num_processes: int | None = None
+) -> list[str]:
     """`accelerate launch [flags] -m module ...` for this machine (flags override the config file's)."""
     cmd = [sys.executable, "-m", "accelerate.commands.launch"]
     if opts.accelerate_config:
@@ -90,8 +102,14 @@ def accelerate_command(opts: LaunchOptions, script_args: list[str], num_processe
     if opts.num_machines > 1:
         if not opts.main_process_ip:
             raise ValueError("multi-node launch needs --main-process-ip (the address of machine 0)")
-        cmd += ["--num_machines", str(opts.num_machines), "--machine_rank", str(opts.machine_rank),
-                "--main_process_ip", opts.main_process_ip]
+        cmd += [
+            "--num_machines",
+            str(opts.num_machines),
+            "--machine_rank",
+            str(opts.machine_rank),
+            "--main_process_ip",
+            opts.main_process_ip,
+        ]
         if opts.main_process_port:
             cmd += ["--main_process_port", str(opts.main_process_port)]
     if opts.num_machines == 1 and not opts.accelerate_config and n and n > 1 and not opts.cpu:
@@ -102,9 +120,20 @@ def accelerate_command(opts: LaunchOptions, script_args: list[str], num_processe
 def vllm_server_command(model: str | Path, trainer: TrainerConfig) -> list[str]:
     """`trl vllm-serve` for a stage's model; TRL's trainer reaches it at `vllm.server_host:server_port`."""
     v = trainer.vllm
-    cmd = [sys.executable, "-m", "trl.cli.main", "vllm-serve", "--model", str(model),
-           "--port", str(v.server_port), "--tensor_parallel_size", str(v.tensor_parallel_size),
-           "--gpu_memory_utilization", str(v.gpu_memory_utilization)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "trl.cli.main",
+        "vllm-serve",
+        "--model",
+        str(model),
+        "--port",
+        str(v.server_port),
+        "--tensor_parallel_size",
+        str(v.tensor_parallel_size),
+        "--gpu_memory_utilization",
+        str(v.gpu_memory_utilization),
+    ]
     if v.max_model_length:
         cmd += ["--max_model_len", str(v.max_model_length)]
     return cmd
@@ -114,7 +143,7 @@ def visible_gpus(opts: LaunchOptions) -> list[str]:
     """GPU ids on this machine: CUDA_VISIBLE_DEVICES if set, else 0..n-1 (n: --gpus, else what torch sees)."""
     env = [g.strip() for g in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if g.strip()]
     ids = env or [str(i) for i in range(opts.gpus if opts.gpus is not None else torch.cuda.device_count())]
-    return ids[:opts.gpus] if opts.gpus is not None else ids
+    return ids[: opts.gpus] if opts.gpus is not None else ids
 
 
 def plan_stage(plan: StagePlan, script: list[str], opts: LaunchOptions) -> dict:
@@ -126,9 +155,11 @@ def plan_stage(plan: StagePlan, script: list[str], opts: LaunchOptions) -> dict:
     if plan.method == "grpo" and v.mode == "server" and opts.machine_rank == 0 and opts.num_machines == 1:
         gpus = visible_gpus(opts)
         if len(gpus) <= v.server_gpus:
-            raise ValueError(f"stage {plan.name}: vllm server mode needs more than {v.server_gpus} GPU(s) "
-                             f"(the server's), found {len(gpus)}")
-        train_gpus, server_gpus = gpus[:-v.server_gpus], gpus[-v.server_gpus:]
+            raise ValueError(
+                f"stage {plan.name}: vllm server mode needs more than {v.server_gpus} GPU(s) "
+                f"(the server's), found {len(gpus)}"
+            )
+        train_gpus, server_gpus = gpus[: -v.server_gpus], gpus[-v.server_gpus :]
         start_from = script[script.index("--start-from") + 1]
         cmds["server"] = vllm_server_command(start_from, plan.trainer)
         cmds["server_env"] = {"CUDA_VISIBLE_DEVICES": ",".join(server_gpus)}
@@ -143,8 +174,12 @@ def launch_trainer(trainer: TrainerConfig, opts: LaunchOptions) -> TrainerConfig
     """The settings the children train with: server mode on several machines talks to machine 0."""
     trainer = copy.deepcopy(trainer)
     v = trainer.vllm
-    if opts.num_machines > 1 and opts.main_process_ip and v.mode == "server" and v.server_host in (
-            "127.0.0.1", "localhost"):
+    if (
+        opts.num_machines > 1
+        and opts.main_process_ip
+        and v.mode == "server"
+        and v.server_host in ("127.0.0.1", "localhost")
+    ):
         v.server_host = opts.main_process_ip
     return trainer
 
@@ -160,10 +195,17 @@ def _image_json(ref) -> dict:
 def write_plan(plan: StagePlan, folder: Path) -> None:
     """The plan as the children read it: settings as JSON, rows as JSONL whose images are references (a path, or
     the small embedded bytes as base64), never pixels: every rank reads it and decodes only its batches."""
-    meta = {"name": plan.name, "capability": plan.capability, "method": plan.method,
-            "trainer": dataclasses.asdict(plan.trainer), "freeze_vision": plan.freeze_vision, "sources": plan.sources}
-    lines = "".join(json.dumps({**r, "images": [_image_json(i) for i in r.get("images") or []]}) + "\n"
-                    for r in plan.rows)
+    meta = {
+        "name": plan.name,
+        "capability": plan.capability,
+        "method": plan.method,
+        "trainer": dataclasses.asdict(plan.trainer),
+        "freeze_vision": plan.freeze_vision,
+        "sources": plan.sources,
+    }
+    lines = "".join(
+        json.dumps({**r, "images": [_image_json(i) for i in r.get("images") or []]}) + "\n" for r in plan.rows
+    )
     atomic_write_text(folder / "rows.jsonl", lines)
     atomic_write_json(folder / "plan.json", meta)
 
@@ -173,8 +215,12 @@ def read_plan(folder: Path) -> StagePlan:
     rows = []
     for line in (folder / "rows.jsonl").read_text().splitlines():
         r = json.loads(line)
-        r["images"] = [{"path": i["path"], "bytes": None} if "path" in i else
-                       {"path": None, "bytes": base64.b64decode(i["b64"])} for i in r["images"]]
+        r["images"] = [
+            {"path": i["path"], "bytes": None}
+            if "path" in i
+            else {"path": None, "bytes": base64.b64decode(i["b64"])}
+            for i in r["images"]
+        ]
         rows.append(r)
     trainer = _build(TrainerConfig, meta.pop("trainer"), "trainer.", str(folder / "plan.json"))
     return StagePlan(rows=rows, trainer=trainer, **meta)
@@ -192,8 +238,9 @@ def _stop(proc: subprocess.Popen, grace_s: float = 30.0) -> None:
         proc.wait()
 
 
-def launch_stage(recipe: Recipe, plan: StagePlan, start_from: str | Path, out: Path, seed: int,
-                 opts: LaunchOptions) -> None:
+def launch_stage(
+    recipe: Recipe, plan: StagePlan, start_from: str | Path, out: Path, seed: int, opts: LaunchOptions
+) -> None:
     """Train one planned stage through `accelerate launch` (and a vLLM server in server mode); raise if it fails."""
     folder = Path(out) / "launch"
     folder.mkdir(parents=True, exist_ok=True)
@@ -207,13 +254,20 @@ def launch_stage(recipe: Recipe, plan: StagePlan, start_from: str | Path, out: P
         if cmds["server"]:
             log.info("stage %s: starting vLLM server: %s", plan.name, shlex.join(cmds["server"]))
             with open(folder / "vllm_server.log", "ab") as server_log:
-                server = subprocess.Popen(cmds["server"], env={**os.environ, **cmds["server_env"]},
-                                          stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True)
+                server = subprocess.Popen(
+                    cmds["server"],
+                    env={**os.environ, **cmds["server_env"]},
+                    stdout=server_log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
         log.info("stage %s: %s", plan.name, shlex.join(cmds["train"]))
         rc = subprocess.run(cmds["train"], env={**os.environ, **cmds["train_env"]}).returncode
         if rc != 0:
-            raise RuntimeError(f"stage {plan.name}: accelerate launch exited with {rc} (command in "
-                               f"{folder}/commands.machine{opts.machine_rank}.json)")
+            raise RuntimeError(
+                f"stage {plan.name}: accelerate launch exited with {rc} (command in "
+                f"{folder}/commands.machine{opts.machine_rank}.json)"
+            )
     finally:
         if server is not None:
             _stop(server)
@@ -235,14 +289,17 @@ def wait_for_machine_0(recipe: Recipe, timeout_s: float = 3600.0, poll_s: float 
     if recipe.perception_set is not None and any(st.data.perception_set for st in recipe.stages):
         needed.append(run_dir / "data" / "perception_set" / "done.json")
     deadline = time.time() + timeout_s
+
     def ready(p: Path) -> bool:  # a manifest is written when a step starts; it must say done
         return p.exists() and (p.name != "manifest.json" or json.loads(p.read_text()).get("status") == "done")
 
     while not all(ready(p) for p in needed):
         if time.time() > deadline:
             missing = ", ".join(str(p) for p in needed if not ready(p))
-            raise TimeoutError(f"machine 0 has not written {missing} after {timeout_s:.0f} s: is it running, and is "
-                               f"{run_dir} on a filesystem both machines see?")
+            raise TimeoutError(
+                f"machine 0 has not written {missing} after {timeout_s:.0f} s: is it running, and is "
+                f"{run_dir} on a filesystem both machines see?"
+            )
         time.sleep(poll_s)
 
 
@@ -260,9 +317,15 @@ def record_rank(out_dir: Path, trainer) -> None:
     if not os.environ.get(LAUNCHED_ENV):
         return
     acc = trainer.accelerator
-    rec = {"rank": acc.process_index, "local_rank": acc.local_process_index, "world_size": acc.num_processes,
-           "distributed_type": str(acc.distributed_type), "global_step": trainer.state.global_step,
-           "host": os.uname().nodename, "pid": os.getpid()}
+    rec = {
+        "rank": acc.process_index,
+        "local_rank": acc.local_process_index,
+        "world_size": acc.num_processes,
+        "distributed_type": str(acc.distributed_type),
+        "global_step": trainer.state.global_step,
+        "host": os.uname().nodename,
+        "pid": os.getpid(),
+    }
     if os.environ.get(DIGEST_ENV):
         rec["digest"] = weights_digest(acc.unwrap_model(trainer.model))
     atomic_write_json(Path(out_dir) / "launch" / f"rank{acc.process_index}.json", rec)

@@ -22,8 +22,14 @@ def versions() -> dict:
 
     import stagewise
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
-            "trl": trl.__version__, "datasets": datasets.__version__, "stagewise": stagewise.__version__}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "trl": trl.__version__,
+        "datasets": datasets.__version__,
+        "stagewise": stagewise.__version__,
+    }
 
 
 def is_done(folder: Path) -> bool:
@@ -36,8 +42,10 @@ def write_manifest(folder: Path, recipe: Recipe, **fields) -> None:
     started = read_manifest(folder) or {}
     if "planned_from" in started:
         fields.setdefault("planned_from", started["planned_from"])
-    atomic_write_json(folder / "manifest.json", {
-        "status": "done", "recipe": recipe.name, "seed": recipe.seed, "versions": versions(), **fields})
+    atomic_write_json(
+        folder / "manifest.json",
+        {"status": "done", "recipe": recipe.name, "seed": recipe.seed, "versions": versions(), **fields},
+    )
 
 
 def relative(path: Path | str, run_dir: Path) -> str:

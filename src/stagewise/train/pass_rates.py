@@ -13,8 +13,14 @@ from stagewise.train.manifest import relative
 from stagewise.train.provenance import Planned, mark_started
 
 
-def pass_rate_fn(recipe: Recipe, base: Path | str, machine_rank: int = 0, wait_s: float = 4 * 3600.0,
-                 poll_s: float = 10.0, planned: dict[str, Planned] | None = None):
+def pass_rate_fn(
+    recipe: Recipe,
+    base: Path | str,
+    machine_rank: int = 0,
+    wait_s: float = 4 * 3600.0,
+    poll_s: float = 10.0,
+    planned: dict[str, Planned] | None = None,
+):
     """`rows -> {id: pass rate}` for plan_variant; the model is loaded once, on first need. Machines other than
     0 wait for machine 0's estimates instead of sampling their own: every machine must order the data the same
     way."""
@@ -39,18 +45,30 @@ def pass_rate_fn(recipe: Recipe, base: Path | str, machine_rank: int = 0, wait_s
                 if all(r["id"] in cached for r in missing):
                     return known | {r["id"]: cached[r["id"]] for r in missing}
                 if time.time() > deadline:
-                    raise TimeoutError(f"machine {machine_rank}: machine 0 has not written pass rates for "
-                                       f"{sum(r['id'] not in cached for r in missing)} items to {cache} after "
-                                       f"{wait_s:.0f} s")
+                    raise TimeoutError(
+                        f"machine {machine_rank}: machine 0 has not written pass rates for "
+                        f"{sum(r['id'] not in cached for r in missing)} items to {cache} after "
+                        f"{wait_s:.0f} s"
+                    )
                 time.sleep(poll_s)
         if planned is not None and "difficulty" in planned:
             mark_started(cache.parent, planned["difficulty"])
         if "model" not in state:
             state["model"] = load_for_inference(source, recipe.model.dtype, recipe.model.attn_implementation)
         model, processor = state["model"]
-        known |= estimate_pass_rates(model, processor, missing, cache, model_name=name, k=d.k,
-                                     temperature=d.temperature, top_p=d.top_p, max_new_tokens=d.max_new_tokens,
-                                     batch_size=d.batch_size, seed=recipe.seed)
+        known |= estimate_pass_rates(
+            model,
+            processor,
+            missing,
+            cache,
+            model_name=name,
+            k=d.k,
+            temperature=d.temperature,
+            top_p=d.top_p,
+            max_new_tokens=d.max_new_tokens,
+            batch_size=d.batch_size,
+            seed=recipe.seed,
+        )
         return known
 
     return rates

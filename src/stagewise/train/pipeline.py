@@ -136,37 +136,75 @@ def build_base(recipe: Recipe, data_dir: Path, planned: dict[str, Planned] | Non
         return base
     mark_planned(base, planned, recipe.run_dir)
     resume = latest_checkpoint(base)
-    log.info("base: SFT warm start of %s for %d steps%s", source, ws.steps,
-             f", resuming from {resume.name}" if resume else "")
+    log.info(
+        "base: SFT warm start of %s for %d steps%s",
+        source,
+        ws.steps,
+        f", resuming from {resume.name}" if resume else "",
+    )
     rows = []
     for fam in ws.families:
         split = "warmstart" if (data_dir / fam / "warmstart").exists() else "train"
         raw = load_rows(data_dir / fam / split, limit=ws.size)
         style = recipe.perception_set.question_style if recipe.perception_set else "varied"
-        rows += world_sft_rows(raw, fam, _instruction(recipe), ws.describe, ws.caption_qa, style,
-                               recipe.world.perception_kinds)
+        rows += world_sft_rows(
+            raw, fam, _instruction(recipe), ws.describe, ws.caption_qa, style, recipe.world.perception_kinds
+        )
     n_rows = len(rows)
     order = arrange_order([approx_length(r) for r in rows], ws.batch_size, ws.steps, recipe.seed)
     seed_everything(recipe.seed)
     model, processor = load_for_training(source, recipe.model.train_dtype, recipe.model.attn_implementation)
     t0 = time.time()
-    args = sft_config(base, steps=ws.steps, batch_size=ws.batch_size, learning_rate=ws.learning_rate,
-                      seed=recipe.seed, logging_steps=100, shuffle=False, save_steps=ws.save_steps,
-                      extra={"report_to": report_targets(ws.report_to)})
-    tracking.name_trainer(args, tracking.names_for(recipe.project or recipe.name, recipe.name, base, recipe.run_dir))
-    trainer = run_sft(model, processor, to_dataset(rows).select(order), base, steps=ws.steps, batch_size=ws.batch_size,
-                      learning_rate=ws.learning_rate, seed=recipe.seed, logging_steps=100, shuffle=False,
-                      save_steps=ws.save_steps, resume=str(resume) if resume else False, args=args)
+    args = sft_config(
+        base,
+        steps=ws.steps,
+        batch_size=ws.batch_size,
+        learning_rate=ws.learning_rate,
+        seed=recipe.seed,
+        logging_steps=100,
+        shuffle=False,
+        save_steps=ws.save_steps,
+        extra={"report_to": report_targets(ws.report_to)},
+    )
+    tracking.name_trainer(
+        args, tracking.names_for(recipe.project or recipe.name, recipe.name, base, recipe.run_dir)
+    )
+    trainer = run_sft(
+        model,
+        processor,
+        to_dataset(rows).select(order),
+        base,
+        steps=ws.steps,
+        batch_size=ws.batch_size,
+        learning_rate=ws.learning_rate,
+        seed=recipe.seed,
+        logging_steps=100,
+        shuffle=False,
+        save_steps=ws.save_steps,
+        resume=str(resume) if resume else False,
+        args=args,
+    )
     _write_log(base, trainer)
-    write_manifest(base, recipe, step="warmstart", started_from=relative(source, recipe.run_dir), config=asdict(ws),
-                   train_items=n_rows, resumed_from=resume.name if resume else None, wall_s=time.time() - t0)
+    write_manifest(
+        base,
+        recipe,
+        step="warmstart",
+        started_from=relative(source, recipe.run_dir),
+        config=asdict(ws),
+        train_items=n_rows,
+        resumed_from=resume.name if resume else None,
+        wall_s=time.time() - t0,
+    )
     refresh_cards([base])
-    shutil.rmtree(base / "checkpoints", ignore_errors=True)  # the model is saved; checkpoints were for resuming
+    shutil.rmtree(
+        base / "checkpoints", ignore_errors=True
+    )  # the model is saved; checkpoints were for resuming
     return base
 
 
-def build_perception_set(recipe: Recipe, data_dir: Path, base: Path | str,
-                         planned: dict[str, Planned] | None = None) -> Path | None:
+def build_perception_set(
+    recipe: Recipe, data_dir: Path, base: Path | str, planned: dict[str, Planned] | None = None
+) -> Path | None:
     """The paper's perception data from the world's captions (offline writer -> filter with the base ->
     export), when a stage trains on it. Resumes from the engine's per-item caches."""
     if not any(st.data.perception_set for st in recipe.stages) or recipe.perception_set is None:
@@ -177,14 +215,28 @@ def build_perception_set(recipe: Recipe, data_dir: Path, base: Path | str,
     if not is_done(folder):
         mark_planned(folder, planned, recipe.run_dir)
     cfg = FilterConfig.from_rule(ps, batch_size=ps.batch_size, seed=recipe.seed)
-    out = build_question_set(data_dir, [model], data_dir / "perception_set", families=tuple(ps.families), split="train",
-                limit=ps.limit, filter_cfg=cfg, question_style=ps.question_style, balance=ps.balance,
-                question_kinds=recipe.world.perception_kinds)
+    out = build_question_set(
+        data_dir,
+        [model],
+        data_dir / "perception_set",
+        families=tuple(ps.families),
+        split="train",
+        limit=ps.limit,
+        filter_cfg=cfg,
+        question_style=ps.question_style,
+        balance=ps.balance,
+        question_kinds=recipe.world.perception_kinds,
+    )
     done = json.loads((folder / "done.json").read_text())
     if not is_done(folder):
         write_manifest(folder, recipe, step="perception_set", **done)
-    log.info("perception set: %d written, %d kept (%.1f%%) -> %s", done["written"], done["kept"],
-             100 * (done["keep_rate"] or 0), out)
+    log.info(
+        "perception set: %d written, %d kept (%.1f%%) -> %s",
+        done["written"],
+        done["kept"],
+        100 * (done["keep_rate"] or 0),
+        out,
+    )
     return out
 
 
@@ -192,8 +244,15 @@ def _instruction(recipe: Recipe) -> str | None:
     return recipe.stages[0].data.instruction if recipe.stages else "think_boxed"
 
 
-def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Path, seed: int,
-                launch=None, planned: Planned | None = None) -> Path:
+def train_stage(
+    recipe: Recipe,
+    plan: StagePlan,
+    start_from: Path | str,
+    out: Path,
+    seed: int,
+    launch=None,
+    planned: Planned | None = None,
+) -> Path:
     """Train one planned stage into `out`, resuming from its last checkpoint if a previous run was killed.
     `launch` (stagewise.train.launch.LaunchOptions) runs it in `accelerate launch` child processes instead, which
     call back into this function with the same plan."""
@@ -205,36 +264,75 @@ def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Pa
     if launch is not None and launch.launcher != "local":
         launch_stage(recipe, plan, start_from, out, seed, launch)
         if not is_done(out):
-            raise RuntimeError(f"stage {plan.name}: launched training ended without a finished {out}/manifest.json")
+            raise RuntimeError(
+                f"stage {plan.name}: launched training ended without a finished {out}/manifest.json"
+            )
         return out
     resume = latest_checkpoint(out)
-    log.info("stage %s (%s, %s): %d items, %d steps, from %s%s", out, plan.capability, plan.method,
-             len(plan.rows), plan.trainer.steps, start_from, f", resuming from {resume.name}" if resume else "")
+    log.info(
+        "stage %s (%s, %s): %d items, %d steps, from %s%s",
+        out,
+        plan.capability,
+        plan.method,
+        len(plan.rows),
+        plan.trainer.steps,
+        start_from,
+        f", resuming from {resume.name}" if resume else "",
+    )
     seed_everything(seed)
     t, t0 = plan.trainer, time.time()
     # The trainer's config is built before the model is loaded: under accelerate's DeepSpeed ZeRO-3 it registers
     # the config transformers reads in from_pretrained, so each rank loads only its shard instead of the whole
     # fp32 model. `args` must stay referenced until the trainer exists (transformers keeps a weak reference).
     args = _trainer_args(plan, out, seed)
-    tracking.name_trainer(args, tracking.names_for(recipe.project or recipe.name, recipe.name, out, recipe.run_dir))
-    model, processor = load_for_training(start_from, recipe.model.train_dtype, recipe.model.attn_implementation)
+    tracking.name_trainer(
+        args, tracking.names_for(recipe.project or recipe.name, recipe.name, out, recipe.run_dir)
+    )
+    model, processor = load_for_training(
+        start_from, recipe.model.train_dtype, recipe.model.attn_implementation
+    )
     if plan.method == "grpo":
-        trainer = run_grpo(model, processor, to_dataset(plan.rows), out, t, seed=seed,
-                           freeze_vision_tower=plan.freeze_vision, resume=str(resume) if resume else False,
-                           args=args, pixels=(recipe.model.min_pixels, recipe.model.max_pixels))
-        compute = {"prompts_seen": t.steps * t.prompts_per_step,
-                   "completions_generated": t.steps * t.prompts_per_step * t.group_size,
-                   "tokens_generated": _tokens_generated(trainer)}
+        trainer = run_grpo(
+            model,
+            processor,
+            to_dataset(plan.rows),
+            out,
+            t,
+            seed=seed,
+            freeze_vision_tower=plan.freeze_vision,
+            resume=str(resume) if resume else False,
+            args=args,
+            pixels=(recipe.model.min_pixels, recipe.model.max_pixels),
+        )
+        compute = {
+            "prompts_seen": t.steps * t.prompts_per_step,
+            "completions_generated": t.steps * t.prompts_per_step * t.group_size,
+            "tokens_generated": _tokens_generated(trainer),
+        }
     else:
         if plan.freeze_vision:
             freeze_vision(model)
         if t.trainable == "vision":
             freeze_language(model)
-        trainer = run_sft(model, processor, to_dataset(plan.rows), out, steps=t.steps, batch_size=t.batch_size,
-                          learning_rate=t.learning_rate, seed=seed, save_steps=t.save_steps,
-                          resume=str(resume) if resume else False, args=args)
-        compute = {"sequences_seen": t.steps * t.batch_size, "prompts_seen": 0, "completions_generated": 0,
-                   "tokens_generated": 0}
+        trainer = run_sft(
+            model,
+            processor,
+            to_dataset(plan.rows),
+            out,
+            steps=t.steps,
+            batch_size=t.batch_size,
+            learning_rate=t.learning_rate,
+            seed=seed,
+            save_steps=t.save_steps,
+            resume=str(resume) if resume else False,
+            args=args,
+        )
+        compute = {
+            "sequences_seen": t.steps * t.batch_size,
+            "prompts_seen": 0,
+            "completions_generated": 0,
+            "tokens_generated": 0,
+        }
     compute["wall_s"] = time.time() - t0
     parameters = parameter_counts(model)  # what the vision switches left trainable, recorded for checking
 
@@ -242,14 +340,31 @@ def train_stage(recipe: Recipe, plan: StagePlan, start_from: Path | str, out: Pa
     if not trainer.accelerator.is_main_process:  # launched ranks > 0: rank 0 writes the stage's files
         return out
     _write_log(out, trainer)
-    write_manifest(out, recipe, step="stage", seed=seed, plan={
-        "name": plan.name, "capability": plan.capability, "method": plan.method, "sources": plan.sources,
-        "freeze_vision": plan.freeze_vision, "trainer": asdict(t), "first_ids": [r["id"] for r in plan.rows[:5]]},
-        started_from=relative(start_from, out.parent.parent.parent), train_items=len(plan.rows),
+    write_manifest(
+        out,
+        recipe,
+        step="stage",
+        seed=seed,
+        plan={
+            "name": plan.name,
+            "capability": plan.capability,
+            "method": plan.method,
+            "sources": plan.sources,
+            "freeze_vision": plan.freeze_vision,
+            "trainer": asdict(t),
+            "first_ids": [r["id"] for r in plan.rows[:5]],
+        },
+        started_from=relative(start_from, out.parent.parent.parent),
+        train_items=len(plan.rows),
         resumed_from=resume.name if resume else None,
-        wall_s=compute["wall_s"], compute=compute, parameters=parameters)
+        wall_s=compute["wall_s"],
+        compute=compute,
+        parameters=parameters,
+    )
     refresh_cards([out])  # README.md: the Hub model card, rewritten with the results once evaluated
-    shutil.rmtree(out / "checkpoints", ignore_errors=True)  # the final model is saved; checkpoints were for resuming
+    shutil.rmtree(
+        out / "checkpoints", ignore_errors=True
+    )  # the final model is saved; checkpoints were for resuming
     return out
 
 
@@ -260,11 +375,21 @@ def _trainer_args(plan: StagePlan, out: Path, seed: int):
     t = plan.trainer
     if plan.method == "grpo":
         return grpo_config(t, out, seed)
-    extra = {**checkpointing_arg(t.gradient_checkpointing), **({"bf16": t.bf16} if t.bf16 is not None else {}),
-             "report_to": report_targets(t.report_to)}  # SFT stages (caption SFT) log where GRPO stages do
-    return sft_config(out, steps=t.steps, batch_size=t.batch_size, learning_rate=t.learning_rate, seed=seed,
-                      save_steps=t.save_steps, gradient_accumulation_steps=t.gradient_accumulation_steps,
-                      extra=extra)
+    extra = {
+        **checkpointing_arg(t.gradient_checkpointing),
+        **({"bf16": t.bf16} if t.bf16 is not None else {}),
+        "report_to": report_targets(t.report_to),
+    }  # SFT stages (caption SFT) log where GRPO stages do
+    return sft_config(
+        out,
+        steps=t.steps,
+        batch_size=t.batch_size,
+        learning_rate=t.learning_rate,
+        seed=seed,
+        save_steps=t.save_steps,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        extra=extra,
+    )
 
 
 def _tokens_generated(trainer) -> int | None:
@@ -282,12 +407,20 @@ def _write_log(folder: Path, trainer) -> None:
     atomic_write_jsonl(folder / "trainer_log.jsonl", trainer.state.log_history)
 
 
-def evaluate_models(recipe: Recipe, models: list[tuple[str, Path | str, Path]], data_dir: Path,
-                    planned: dict[str, Planned] | None = None) -> dict[str, dict]:
+def evaluate_models(
+    recipe: Recipe,
+    models: list[tuple[str, Path | str, Path]],
+    data_dir: Path,
+    planned: dict[str, Planned] | None = None,
+) -> dict[str, dict]:
     """Score (label, model, output folder) triples on the world test splits; a finished folder is reused."""
     ev = recipe.eval
-    tests = {fam: to_trl_rows(load_rows(data_dir / fam / "test", limit=ev.size), instruction=_instruction(recipe),
-                              source=fam) for fam in ev.families}
+    tests = {
+        fam: to_trl_rows(
+            load_rows(data_dir / fam / "test", limit=ev.size), instruction=_instruction(recipe), source=fam
+        )
+        for fam in ev.families
+    }
     summaries = {}
     for label, path, out in models:
         if (out / "summary.json").exists():
@@ -297,23 +430,40 @@ def evaluate_models(recipe: Recipe, models: list[tuple[str, Path | str, Path]], 
         mark_planned(out, planned, recipe.run_dir)
         t0 = time.time()
         backend = eval_backend(recipe, path)
-        summaries[label] = evaluate(None, None, tests, out, batch_size=ev.batch_size,
-                                    max_new_tokens=ev.max_new_tokens, backend=backend)
+        summaries[label] = evaluate(
+            None,
+            None,
+            tests,
+            out,
+            batch_size=ev.batch_size,
+            max_new_tokens=ev.max_new_tokens,
+            backend=backend,
+        )
         del backend  # one model in memory at a time
-        write_manifest(out, recipe, step="eval", model=relative(path, recipe.run_dir), wall_s=time.time() - t0)
+        write_manifest(
+            out, recipe, step="eval", model=relative(path, recipe.run_dir), wall_s=time.time() - t0
+        )
         log.info("eval %s: %.0f s", label, time.time() - t0)
     if ev.benchmarks:  # each benchmark is skipped once its metrics.json exists
         for label, path, out in models:
-            summaries[label]["benchmarks"] = run_benchmarks(ev, path, out, backend=lambda p=path: eval_backend(recipe, p))
+            summaries[label]["benchmarks"] = run_benchmarks(
+                ev, path, out, backend=lambda p=path: eval_backend(recipe, p)
+            )
     return summaries
 
 
 def eval_backend(recipe: Recipe, path: Path | str):
     """The recipe's generation backend for one model (`eval.backend`, `model.dtype`)."""
     ev = recipe.eval
-    return make_backend(ev.backend, str(path), batch_size=ev.batch_size, base_url=ev.base_url,
-                        api_key=os.environ.get("OPENAI_API_KEY"), dtype=recipe.model.dtype,
-                        attn_implementation=recipe.model.attn_implementation)
+    return make_backend(
+        ev.backend,
+        str(path),
+        batch_size=ev.batch_size,
+        base_url=ev.base_url,
+        api_key=os.environ.get("OPENAI_API_KEY"),
+        dtype=recipe.model.dtype,
+        attn_implementation=recipe.model.attn_implementation,
+    )
 
 
 # ------------------------------------------------------------------------------------------------ main
@@ -326,6 +476,7 @@ def prompt_budget(recipe: Recipe, base: Path | str):
     counting prompts with the base model's processor and images fitted to `model.min/max_pixels`."""
     if all(st.data.max_prompt_tokens is None for st in recipe.stages):
         return None
+
     @functools.cache
     def length() -> PromptLength:  # the processor is loaded once, and only if a stage has a limit
         return PromptLength(load_processor(base), recipe.model.min_pixels, recipe.model.max_pixels)
@@ -341,8 +492,11 @@ def prompt_budget(recipe: Recipe, base: Path | str):
 def check_models(recipe: Recipe) -> None:
     """Every model the recipe names (not a preset, not the run's own base) can be loaded: a typo in a hub id
     fails here, in seconds, before the world is built or anything trains."""
-    refs = [recipe.model.source, recipe.difficulty.model,
-            recipe.perception_set.filter_model if recipe.perception_set is not None else None]
+    refs = [
+        recipe.model.source,
+        recipe.difficulty.model,
+        recipe.perception_set.filter_model if recipe.perception_set is not None else None,
+    ]
     for ref in dict.fromkeys(refs):
         if ref is not None and ref not in (*MODEL_PRESETS, "base"):
             check_model_ref(ref)
@@ -356,8 +510,14 @@ def check_variants(recipe: Recipe, data_dir: Path, base: Path | str | None = Non
     for variant in variant_names(recipe):
         try:
             vr = variant_recipe(recipe, variant)
-            plan_variant(vr, variant, data_dir, lambda rows: {r["id"]: 0.5 for r in rows}, seed=recipe.seed,
-                         keep=prompt_budget(vr, base) if base is not None else None)
+            plan_variant(
+                vr,
+                variant,
+                data_dir,
+                lambda rows: {r["id"]: 0.5 for r in rows},
+                seed=recipe.seed,
+                keep=prompt_budget(vr, base) if base is not None else None,
+            )
         except (ValueError, KeyError, FileNotFoundError) as e:
             raise ValueError(f"variant {variant!r} cannot be planned, so nothing was trained: {e}") from e
 
@@ -385,18 +545,38 @@ def require_done(folder: Path, step: str, args: str = "") -> Path:
     return folder
 
 
-def variant_plans(recipe: Recipe, variant: str, seed: int, base: Path | str, data_dir: Path, launch=None,
-                  planned: dict[str, Planned] | None = None) -> tuple[Recipe, list[StagePlan]]:
+def variant_plans(
+    recipe: Recipe,
+    variant: str,
+    seed: int,
+    base: Path | str,
+    data_dir: Path,
+    launch=None,
+    planned: dict[str, Planned] | None = None,
+) -> tuple[Recipe, list[StagePlan]]:
     """One arm's recipe (its overrides applied) and its planned stages, in order."""
     vr = variant_recipe(recipe, variant)
     rank = getattr(launch, "machine_rank", 0)
-    plans = plan_variant(vr, variant, data_dir, pass_rate_fn(vr, base, machine_rank=rank, planned=planned), seed=seed,
-                         keep=prompt_budget(vr, base))
+    plans = plan_variant(
+        vr,
+        variant,
+        data_dir,
+        pass_rate_fn(vr, base, machine_rank=rank, planned=planned),
+        seed=seed,
+        keep=prompt_budget(vr, base),
+    )
     return vr, plans
 
 
-def run_variant(recipe: Recipe, variant: str, seed: int, base: Path | str, data_dir: Path,
-                launch=None, planned: dict[str, Planned] | None = None) -> list[tuple[str, Path]]:
+def run_variant(
+    recipe: Recipe,
+    variant: str,
+    seed: int,
+    base: Path | str,
+    data_dir: Path,
+    launch=None,
+    planned: dict[str, Planned] | None = None,
+) -> list[tuple[str, Path]]:
     """Train one arm of the grid for one seed: its planned stages in order, each from the previous model."""
     vr, plans = variant_plans(recipe, variant, seed, base, data_dir, launch, planned)
     vdir = variant_dir(recipe, variant, seed)
@@ -404,26 +584,55 @@ def run_variant(recipe: Recipe, variant: str, seed: int, base: Path | str, data_
     prev: Path | str = base
     for plan in plans:
         out = vdir / plan.name
-        prev = train_stage(vr, plan, prev, out, seed, launch=launch,
-                           planned=planned[relative(out, recipe.run_dir)] if planned else None)
+        prev = train_stage(
+            vr,
+            plan,
+            prev,
+            out,
+            seed,
+            launch=launch,
+            planned=planned[relative(out, recipe.run_dir)] if planned else None,
+        )
         models.append((plan.name, prev))
     return models
 
 
-def run_one_stage(recipe: Recipe, variant: str, seed: int, stage: str, base: Path | str, data_dir: Path,
-                  launch=None, planned: dict[str, Planned] | None = None) -> Path:
+def run_one_stage(
+    recipe: Recipe,
+    variant: str,
+    seed: int,
+    stage: str,
+    base: Path | str,
+    data_dir: Path,
+    launch=None,
+    planned: dict[str, Planned] | None = None,
+) -> Path:
     """One stage of one arm and seed (`stagewise step stage`), from the stage before it, which must be done."""
     names = [name for name, _ in plan_outline(variant_recipe(recipe, variant), variant)]
     if stage not in names:
-        raise ValueError(f"variant {variant!r} has no stage {stage!r}; its stages, in order: {', '.join(names)}")
+        raise ValueError(
+            f"variant {variant!r} has no stage {stage!r}; its stages, in order: {', '.join(names)}"
+        )
     vdir = variant_dir(recipe, variant, seed)
     i = names.index(stage)
-    prev = base if i == 0 else require_done(vdir / names[i - 1], "stage", f" --variant {variant} --seed {seed} "
-                                                                         f"--stage {names[i - 1]}")
+    prev = (
+        base
+        if i == 0
+        else require_done(
+            vdir / names[i - 1], "stage", f" --variant {variant} --seed {seed} --stage {names[i - 1]}"
+        )
+    )
     vr, plans = variant_plans(recipe, variant, seed, base, data_dir, launch, planned)
     out = vdir / stage
-    return train_stage(vr, plans[i], prev, out, seed, launch=launch,
-                       planned=planned[relative(out, recipe.run_dir)] if planned else None)
+    return train_stage(
+        vr,
+        plans[i],
+        prev,
+        out,
+        seed,
+        launch=launch,
+        planned=planned[relative(out, recipe.run_dir)] if planned else None,
+    )
 
 
 def eval_targets(recipe: Recipe, seeds: list[int], base: Path | str):
@@ -441,18 +650,28 @@ def eval_targets(recipe: Recipe, seeds: list[int], base: Path | str):
     return to_eval, finals
 
 
-def evaluate_run(recipe: Recipe, to_eval: list[tuple[str, Path | str, Path]], data_dir: Path,
-                 planned: dict[str, Planned] | None = None) -> dict[str, dict]:
+def evaluate_run(
+    recipe: Recipe,
+    to_eval: list[tuple[str, Path | str, Path]],
+    data_dir: Path,
+    planned: dict[str, Planned] | None = None,
+) -> dict[str, dict]:
     """Every model of the run on the world test splits (and the recipe's benchmarks); their cards get the
     results."""
     summaries = evaluate_models(recipe, to_eval, data_dir, planned)
     run_dir = recipe.run_dir
-    refresh_cards(p for _, p, _ in to_eval if Path(p).absolute().is_relative_to(run_dir.absolute()))  # + results
+    refresh_cards(
+        p for _, p, _ in to_eval if Path(p).absolute().is_relative_to(run_dir.absolute())
+    )  # + results
     return summaries
 
 
-def write_results(recipe: Recipe, summaries: dict[str, dict], to_eval: list[tuple[str, Path | str, Path]],
-                  finals: dict[tuple[str, int], str]) -> dict:
+def write_results(
+    recipe: Recipe,
+    summaries: dict[str, dict],
+    to_eval: list[tuple[str, Path | str, Path]],
+    finals: dict[tuple[str, int], str],
+) -> dict:
     """results.md|json, paired.json and grid.md|json from the evaluated models; the trackers get the summary."""
     run_dir = recipe.run_dir
     items = load_eval_items({label: out for label, _, out in to_eval})
@@ -461,8 +680,13 @@ def write_results(recipe: Recipe, summaries: dict[str, dict], to_eval: list[tupl
     header, rows = results_table(summaries, recipe.eval.families, items)
     p_header, p_rows = paired_table(paired, recipe.eval.families)
     c_header, c_rows = collapse_free_table(paired, recipe.eval.families)
-    text = (markdown_table(header, rows) + PAIRED_NOTE + markdown_table(p_header, p_rows) + COLLAPSE_NOTE
-            + markdown_table(c_header, c_rows))
+    text = (
+        markdown_table(header, rows)
+        + PAIRED_NOTE
+        + markdown_table(p_header, p_rows)
+        + COLLAPSE_NOTE
+        + markdown_table(c_header, c_rows)
+    )
     if vs_merged:
         text += VERSUS_MERGED_NOTE + markdown_table(*versus_merged_table(vs_merged, recipe.eval.families))
     atomic_write_text(run_dir / "results.md", text)
@@ -475,8 +699,15 @@ def write_results(recipe: Recipe, summaries: dict[str, dict], to_eval: list[tupl
 
 
 @contextmanager
-def run_folder(recipe: Recipe, seeds: list[int], command: str, redo: list[str] | None = None, fresh: bool = False,
-               wait: bool = False, machine_rank: int = 0):
+def run_folder(
+    recipe: Recipe,
+    seeds: list[int],
+    command: str,
+    redo: list[str] | None = None,
+    fresh: bool = False,
+    wait: bool = False,
+    machine_rank: int = 0,
+):
     """Hold the run folder for one command (`run`, or one step): its lock (`wait`: wait for another writer
     instead of refusing), and a check that finished folders were made from this recipe, which stops before any
     work unless those steps are in `redo` (they and everything made from them are redone) or `fresh`
@@ -499,8 +730,15 @@ def run_folder(recipe: Recipe, seeds: list[int], command: str, redo: list[str] |
         yield planned
 
 
-def run(recipe: Recipe, seeds: list[int] | None = None, launch=None, redo: list[str] | None = None,
-        fresh: bool = False, wait: bool = False, command: str = "run") -> dict[str, dict]:
+def run(
+    recipe: Recipe,
+    seeds: list[int] | None = None,
+    launch=None,
+    redo: list[str] | None = None,
+    fresh: bool = False,
+    wait: bool = False,
+    command: str = "run",
+) -> dict[str, dict]:
     """Everything a recipe asks for, in order: data, base, every variant for every seed, evaluation, tables;
     each of them is also a command of its own (`stagewise step`). Finished steps are skipped, so rerunning the
     same command continues a stopped run (`launch`: see `train_stage`; the rest: `run_folder`)."""
@@ -516,8 +754,11 @@ def run(recipe: Recipe, seeds: list[int] | None = None, launch=None, redo: list[
             for seed in seeds:
                 run_variant(recipe, variant, seed, base, data_dir, launch=launch, planned=planned)
         if machine_rank > 0:  # every machine trained; machine 0 alone evaluates and writes the tables
-            log.info("machine %d: all stages joined; machine 0 evaluates and writes %s", machine_rank,
-                     recipe.run_dir / "results.md")
+            log.info(
+                "machine %d: all stages joined; machine 0 evaluates and writes %s",
+                machine_rank,
+                recipe.run_dir / "results.md",
+            )
             return {"models": {}, "grid": None, "paired": {}}
         to_eval, finals = eval_targets(recipe, seeds, base)
         summaries = evaluate_run(recipe, to_eval, data_dir, planned)

@@ -65,15 +65,26 @@ def image_cache(data_dir: Path | None) -> Path | None:
 def read_source(stage: StageConfig, path: str, data_dir: Path, limit: int | None = None) -> list[dict]:
     """One `data.paths` entry's rows with the stage's reading settings, images kept encoded."""
     d = stage.data
-    return load_rows(path, limit, decode=False, columns=d.columns or None, image_dir=d.image_dir, split=d.split,
-                     config_name=d.config_name, revision=d.revision, cache_dir=image_cache(data_dir))
+    return load_rows(
+        path,
+        limit,
+        decode=False,
+        columns=d.columns or None,
+        image_dir=d.image_dir,
+        split=d.split,
+        config_name=d.config_name,
+        revision=d.revision,
+        cache_dir=image_cache(data_dir),
+    )
 
 
 RowFilter = Callable[[list[dict], StageConfig], list[dict]]
 """Given one source's TRL rows and their stage, those the stage can train on (the prompt-length budget)."""
 
 
-def _source_rows(stage: StageConfig, data_dir: Path, sft: bool, keep: RowFilter | None = None) -> dict[str, list[dict]]:
+def _source_rows(
+    stage: StageConfig, data_dir: Path, sft: bool, keep: RowFilter | None = None
+) -> dict[str, list[dict]]:
     out = _read_sources(stage, data_dir, sft)
     return {k: keep(rows, stage) for k, rows in out.items()} if keep is not None else out
 
@@ -81,13 +92,19 @@ def _source_rows(stage: StageConfig, data_dir: Path, sft: bool, keep: RowFilter 
 def _read_sources(stage: StageConfig, data_dir: Path, sft: bool) -> dict[str, list[dict]]:
     out = {}
     if stage.data.perception_set:
-        out["perception_set"] = to_trl_rows(load_rows(perception_set_train(data_dir), limit=stage.data.size,
-                                                      decode=False),
-                                            instruction=stage.data.instruction, with_completion=sft,
-                                            source="perception_set")
+        out["perception_set"] = to_trl_rows(
+            load_rows(perception_set_train(data_dir), limit=stage.data.size, decode=False),
+            instruction=stage.data.instruction,
+            with_completion=sft,
+            source="perception_set",
+        )
     for fam in stage.data.families:
-        out[fam] = to_trl_rows(load_rows(data_dir / fam / "train", limit=stage.data.size, decode=False),
-                               instruction=stage.data.instruction, with_completion=sft, source=fam)
+        out[fam] = to_trl_rows(
+            load_rows(data_dir / fam / "train", limit=stage.data.size, decode=False),
+            instruction=stage.data.instruction,
+            with_completion=sft,
+            source=fam,
+        )
     for path in stage.data.paths:
         raw = read_source(stage, path, data_dir)
         rows = to_trl_rows(raw, instruction=stage.data.instruction, with_completion=sft, source=str(path))
@@ -98,7 +115,9 @@ def _read_sources(stage: StageConfig, data_dir: Path, sft: bool) -> dict[str, li
     return out
 
 
-def stage_rows(stage: StageConfig, data_dir: Path, seed: int = 0, keep: RowFilter | None = None) -> list[dict]:
+def stage_rows(
+    stage: StageConfig, data_dir: Path, seed: int = 0, keep: RowFilter | None = None
+) -> list[dict]:
     """A stage's TRL rows: every source pooled, or `data.size` rows drawn with the `data.mix` shares; `keep`
     filters each source first."""
     sources = _source_rows(stage, data_dir, sft=stage.method == "sft", keep=keep)
@@ -110,8 +129,13 @@ def stage_rows(stage: StageConfig, data_dir: Path, seed: int = 0, keep: RowFilte
     for key, share in stage.data.mix.items():
         rows, n = sources[key], round(stage.data.size * share / total)
         if n > len(rows):  # a small source is repeated rather than silently under-weighted
-            log.warning("stage %s: mix wants %d rows of %s, which has %d; repeating rows", stage.name, n, key,
-                        len(rows))
+            log.warning(
+                "stage %s: mix wants %d rows of %s, which has %d; repeating rows",
+                stage.name,
+                n,
+                key,
+                len(rows),
+            )
             picked = [rows[i % len(rows)] for i in range(n)]
         else:
             picked = rng.sample(rows, n)
@@ -138,17 +162,28 @@ def caption_rows(stage: StageConfig, data_dir: Path, prompt: str) -> list[dict]:
 
 
 def _caption_row(r: dict, text: str) -> dict:
-    return {"prompt": [{"role": "user", "content": text}], "images": list(r.get("images") or []),
-            "completion": assistant_message(r.get("caption", "")), "answer": "", "answer_kind": "",
-            "id": f"caption-{r.get('id')}", "family": "caption", "kind": "caption"}
+    return {
+        "prompt": [{"role": "user", "content": text}],
+        "images": list(r.get("images") or []),
+        "completion": assistant_message(r.get("caption", "")),
+        "answer": "",
+        "answer_kind": "",
+        "id": f"caption-{r.get('id')}",
+        "family": "caption",
+        "kind": "caption",
+    }
 
 
 def _pooled_trainer(stages: list[StageConfig], **changes) -> TrainerConfig:
     first = stages[0].trainer
     for s in stages[1:]:
         if replace(s.trainer, steps=first.steps) != first:
-            log.warning("pooled run: stage %s has trainer settings other than %s's; using %s's (steps summed)",
-                        s.name, stages[0].name, stages[0].name)
+            log.warning(
+                "pooled run: stage %s has trainer settings other than %s's; using %s's (steps summed)",
+                s.name,
+                stages[0].name,
+                stages[0].name,
+            )
     changes.setdefault("trainable", "all")
     return replace(first, steps=sum(s.trainer.steps for s in stages), **changes)
 
@@ -223,12 +258,20 @@ def plan_outline(recipe: Recipe, name: str) -> list[tuple[str, list[StageConfig]
     stages = variant_stages(recipe, name)
     if v.kind in ("merged", "difficulty"):
         return [(v.kind, stages)]
-    return [("caption_sft" if v.kind == "caption_sft" and s.capability == "perception" else s.name, [s])
-            for s in stages]
+    return [
+        ("caption_sft" if v.kind == "caption_sft" and s.capability == "perception" else s.name, [s])
+        for s in stages
+    ]
 
 
-def plan_variant(recipe: Recipe, name: str, data_dir: Path, pass_rates: PassRates | None = None,
-                 seed: int | None = None, keep: RowFilter | None = None) -> list[StagePlan]:
+def plan_variant(
+    recipe: Recipe,
+    name: str,
+    data_dir: Path,
+    pass_rates: PassRates | None = None,
+    seed: int | None = None,
+    keep: RowFilter | None = None,
+) -> list[StagePlan]:
     """The stages variant `name` trains, in order. `recipe` must already have the variant's overrides applied
     (see `config.variant_recipe`); `pass_rates` is needed by the curricula only; `keep` filters each source's
     rows (the pipeline passes the prompt-length budget)."""
@@ -236,18 +279,37 @@ def plan_variant(recipe: Recipe, name: str, data_dir: Path, pass_rates: PassRate
     return [_one_modality_per_step(p, seed) for p in _plan(recipe, name, data_dir, pass_rates, seed, keep)]
 
 
-def _plan(recipe: Recipe, name: str, data_dir: Path, pass_rates: PassRates | None, seed: int,
-          keep: RowFilter | None = None) -> list[StagePlan]:
+def _plan(
+    recipe: Recipe,
+    name: str,
+    data_dir: Path,
+    pass_rates: PassRates | None,
+    seed: int,
+    keep: RowFilter | None = None,
+) -> list[StagePlan]:
     v = get_variant(recipe, name)
     stages = variant_stages(recipe, name)
-    rows = {s.name: stage_rows(s, data_dir, seed, keep) for s in stages if not (
-        v.kind == "caption_sft" and s.capability == "perception")}
+    rows = {
+        s.name: stage_rows(s, data_dir, seed, keep)
+        for s in stages
+        if not (v.kind == "caption_sft" and s.capability == "perception")
+    }
     pooled_freeze = True if v.freeze_vision is None else v.freeze_vision
     names = [s.name for s in stages]
 
     if v.kind == "staged":
-        return [StagePlan(s.name, s.capability, s.method, _passes(rows[s.name], s.trainer), s.trainer,
-                          s.freeze_vision, [s.name]) for s in stages]
+        return [
+            StagePlan(
+                s.name,
+                s.capability,
+                s.method,
+                _passes(rows[s.name], s.trainer),
+                s.trainer,
+                s.freeze_vision,
+                [s.name],
+            )
+            for s in stages
+        ]
     if v.kind == "merged":
         # each stage gives the rows of one of its passes, as in the staged arm; the pool is read `epochs` times
         pooled = [r for s in stages for r in _one_pass(rows[s.name], s.trainer)]
@@ -259,14 +321,36 @@ def _plan(recipe: Recipe, name: str, data_dir: Path, pass_rates: PassRates | Non
         plans = []
         for s in stages:
             if s.capability != "perception":
-                plans.append(StagePlan(s.name, s.capability, s.method, _passes(rows[s.name], s.trainer), s.trainer,
-                                       s.freeze_vision, [s.name]))
+                plans.append(
+                    StagePlan(
+                        s.name,
+                        s.capability,
+                        s.method,
+                        _passes(rows[s.name], s.trainer),
+                        s.trainer,
+                        s.freeze_vision,
+                        [s.name],
+                    )
+                )
                 continue
             c, t = v.caption_sft, s.trainer
-            trainer = replace(t, steps=c.steps or t.steps, batch_size=c.batch_size or t.prompts_per_step * t.group_size,
-                              learning_rate=c.learning_rate or t.learning_rate)
-            plans.append(StagePlan("caption_sft", "perception", "sft", caption_rows(s, data_dir, c.prompt), trainer,
-                                   False, [s.name]))
+            trainer = replace(
+                t,
+                steps=c.steps or t.steps,
+                batch_size=c.batch_size or t.prompts_per_step * t.group_size,
+                learning_rate=c.learning_rate or t.learning_rate,
+            )
+            plans.append(
+                StagePlan(
+                    "caption_sft",
+                    "perception",
+                    "sft",
+                    caption_rows(s, data_dir, c.prompt),
+                    trainer,
+                    False,
+                    [s.name],
+                )
+            )
         return plans
     if pass_rates is None:
         raise ValueError(f"variant {name!r} ({v.kind}) needs pass rates")
@@ -282,6 +366,8 @@ def _plan(recipe: Recipe, name: str, data_dir: Path, pass_rates: PassRates | Non
             rates = pass_rates(rows[s.name])
             trainer = replace(s.trainer, shuffle=False)
             ordered = _fit_budget(easy_to_hard(_filtered(rows[s.name], rates, recipe), rates), trainer)
-            plans.append(StagePlan(s.name, s.capability, s.method, ordered, trainer, s.freeze_vision, [s.name]))
+            plans.append(
+                StagePlan(s.name, s.capability, s.method, ordered, trainer, s.freeze_vision, [s.name])
+            )
         return plans
     raise ValueError(f"unknown variant kind {v.kind!r}")

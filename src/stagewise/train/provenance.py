@@ -29,8 +29,18 @@ from stagewise.utils import atomic_write_json
 log = logging.getLogger(__name__)
 
 # Settings that change how a run is watched or where it writes, not what it computes.
-NOT_RESULTS = {"threads", "output_dir", "name", "seeds", "report_to", "project", "logging_steps", "save_steps",
-               "server_host", "server_port"}
+NOT_RESULTS = {
+    "threads",
+    "output_dir",
+    "name",
+    "seeds",
+    "report_to",
+    "project",
+    "logging_steps",
+    "save_steps",
+    "server_host",
+    "server_port",
+}
 CURRICULA = ("difficulty", "capability_difficulty")
 
 
@@ -99,8 +109,10 @@ def data_identity(path: str) -> str | dict:
     if p.is_file():
         return {"name": p.name, "sha256": _sha_file(p)}
     if p.is_dir():
-        return {"name": p.name, "files": {str(f.relative_to(p)): f.stat().st_size
-                                          for f in sorted(p.rglob("*")) if f.is_file()}}
+        return {
+            "name": p.name,
+            "files": {str(f.relative_to(p)): f.stat().st_size for f in sorted(p.rglob("*")) if f.is_file()},
+        }
     return path
 
 
@@ -118,45 +130,92 @@ def planned_folders(recipe: Recipe, seeds: list[int]) -> dict[str, Planned]:
     d = asdict(recipe)
     ws = recipe.model.warmstart
     # settings added since folders were first planned count only when set, so those folders keep their hash
-    world = {"world": {k: v for k, v in d["world"].items() if v or k not in ("trace_styles", "perception_kinds")}}
+    world = {
+        "world": {k: v for k, v in d["world"].items() if v or k not in ("trace_styles", "perception_kinds")}
+    }
     if ws is not None:
-        world["warmstart"] = {"size": ws.size, "confusions": ws.confusions, "confusion_rate": ws.confusion_rate}
+        world["warmstart"] = {
+            "size": ws.size,
+            "confusions": ws.confusions,
+            "confusion_rate": ws.confusion_rate,
+        }
         if ws.hedge_rate:  # named only when set: folders planned before the setting existed keep their hash
             world["warmstart"]["hedge_rate"] = ws.hedge_rate
     data = add(Planned("data", flatten(world)))
 
     start_fields, start_after = model_identity(recipe.model.source), []
     if recipe.model.source in PRESETS:
-        init = add(Planned("init", {"preset": recipe.model.source, "corpus_size": recipe.model.corpus_size,
-                                    "seed": recipe.seed}))
+        init = add(
+            Planned(
+                "init",
+                {"preset": recipe.model.source, "corpus_size": recipe.model.corpus_size, "seed": recipe.seed},
+            )
+        )
         start_fields, start_after = {"start": init.hash}, ["init"]
     if ws is not None:
         style = recipe.perception_set.question_style if recipe.perception_set else "varied"
         instruction = recipe.stages[0].data.instruction if recipe.stages else "think_boxed"
-        base = add(Planned("base", {**flatten({"warmstart": d["model"]["warmstart"]}), **start_fields,
-                                    "data": data.hash, "seed": recipe.seed, "question_style": style,
-                                    "instruction": instruction}, [*start_after, "data"]))
+        base = add(
+            Planned(
+                "base",
+                {
+                    **flatten({"warmstart": d["model"]["warmstart"]}),
+                    **start_fields,
+                    "data": data.hash,
+                    "seed": recipe.seed,
+                    "question_style": style,
+                    "instruction": instruction,
+                },
+                [*start_after, "data"],
+            )
+        )
         start_fields, start_after = {"start": base.hash}, ["base"]
 
     ps = None
     if recipe.perception_set is not None and any(s.data.perception_set for s in recipe.stages):
-        filt = start_fields if recipe.perception_set.filter_model == "base" else \
-            model_identity(recipe.perception_set.filter_model)
-        ps = add(Planned("data/perception_set", {**flatten({"perception_set": d["perception_set"]}), **filt,
-                                                 "data": data.hash, "seed": recipe.seed},
-                         ["data", *(start_after if recipe.perception_set.filter_model == "base" else [])]))
+        filt = (
+            start_fields
+            if recipe.perception_set.filter_model == "base"
+            else model_identity(recipe.perception_set.filter_model)
+        )
+        ps = add(
+            Planned(
+                "data/perception_set",
+                {
+                    **flatten({"perception_set": d["perception_set"]}),
+                    **filt,
+                    "data": data.hash,
+                    "seed": recipe.seed,
+                },
+                ["data", *(start_after if recipe.perception_set.filter_model == "base" else [])],
+            )
+        )
 
     diff = None
     curricula = [v for v in variant_names(recipe) if get_variant(recipe, v).kind in CURRICULA]
     if curricula and recipe.difficulty.model is not None:
         dm = recipe.difficulty.model
         rates_from = start_fields if dm == "base" else model_identity(dm)
-        diff = add(Planned("difficulty", {**flatten({"difficulty": d["difficulty"]}), **rates_from},
-                           start_after if dm == "base" else []))
+        diff = add(
+            Planned(
+                "difficulty",
+                {**flatten({"difficulty": d["difficulty"]}), **rates_from},
+                start_after if dm == "base" else [],
+            )
+        )
 
-    evals = [Planned("eval/base", {**flatten({"eval": d["eval"]}), **start_fields, "data": data.hash,
-                                   "instruction": recipe.stages[0].data.instruction if recipe.stages else None},
-                     [*start_after, "data"])]
+    evals = [
+        Planned(
+            "eval/base",
+            {
+                **flatten({"eval": d["eval"]}),
+                **start_fields,
+                "data": data.hash,
+                "instruction": recipe.stages[0].data.instruction if recipe.stages else None,
+            },
+            [*start_after, "data"],
+        )
+    ]
     for variant in variant_names(recipe):
         vr = variant_recipe(recipe, variant)
         v = get_variant(vr, variant)
@@ -164,13 +223,21 @@ def planned_folders(recipe: Recipe, seeds: list[int]) -> dict[str, Planned]:
             prev_fields, prev_after = start_fields, start_after
             outline = plan_outline(vr, variant)
             for pos, (name, stages) in enumerate(outline):
-                fields = {**flatten({"variant": {k: x for k, x in asdict(v).items() if k != "overrides"}}),
-                          **prev_fields, "data": data.hash, "seed": seed}
+                fields = {
+                    **flatten({"variant": {k: x for k, x in asdict(v).items() if k != "overrides"}}),
+                    **prev_fields,
+                    "data": data.hash,
+                    "seed": seed,
+                }
                 after = [*prev_after, "data"]
                 for s in stages:
                     fields.update(flatten({f"stage.{s.name}": asdict(s)}))
-                    fields.update({f"stage.{s.name}.data.paths[{i}]": data_identity(p)
-                                   for i, p in enumerate(s.data.paths)})
+                    fields.update(
+                        {
+                            f"stage.{s.name}.data.paths[{i}]": data_identity(p)
+                            for i, p in enumerate(s.data.paths)
+                        }
+                    )
                     if s.data.perception_set and ps is not None:
                         fields["perception_set"] = ps.hash
                         after.append(ps.folder)
@@ -182,9 +249,18 @@ def planned_folders(recipe: Recipe, seeds: list[int]) -> dict[str, Planned]:
                 stage = add(Planned(f"{variant}/seed{seed}/{name}", fields, after))
                 prev_fields, prev_after = {"start": stage.hash}, [stage.folder]
                 if recipe.eval.after_each_stage or pos == len(outline) - 1:
-                    evals.append(Planned(f"{variant}/seed{seed}/eval/{name}", {
-                        **flatten({"eval": d["eval"]}), "start": stage.hash, "data": data.hash,
-                        "instruction": stages[0].data.instruction}, [stage.folder, "data"]))
+                    evals.append(
+                        Planned(
+                            f"{variant}/seed{seed}/eval/{name}",
+                            {
+                                **flatten({"eval": d["eval"]}),
+                                "start": stage.hash,
+                                "data": data.hash,
+                                "instruction": stages[0].data.instruction,
+                            },
+                            [stage.folder, "data"],
+                        )
+                    )
     for e in evals:
         add(e)
     return out
@@ -205,7 +281,9 @@ def mark_started(folder: Path, planned: Planned) -> None:
     then checked on the rerun like finished results). A finished folder keeps its manifest, and one already
     started from the same plan is left as it is (a rerun rewrites nothing it does not redo)."""
     m = read_manifest(folder)
-    if m is not None and (m.get("status") == "done" or (m.get("planned_from") or {}).get("hash") == planned.hash):
+    if m is not None and (
+        m.get("status") == "done" or (m.get("planned_from") or {}).get("hash") == planned.hash
+    ):
         return
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_json(folder / "manifest.json", {"status": "started", "planned_from": planned.record()})
@@ -228,8 +306,12 @@ def _short(value) -> str:
 
 def _matches(name: str, folder: str) -> bool:
     parts = folder.split("/")
-    return folder == name or folder.startswith(name.rstrip("/") + "/") or parts[-1] == name \
+    return (
+        folder == name
+        or folder.startswith(name.rstrip("/") + "/")
+        or parts[-1] == name
         or (name == "eval" and "eval" in parts)
+    )
 
 
 def downstream(planned: dict[str, Planned], roots: set[str]) -> set[str]:
@@ -249,8 +331,10 @@ def check(run_dir: Path, planned: dict[str, Planned], redo: list[str] | None = N
     for name in redo:
         hit = {f for f in planned if _matches(name, f)}
         if not hit:
-            raise RecipeChanged(f"--redo {name}: no such step in this run; steps: "
-                                + ", ".join(sorted({f.split('/')[-1] for f in planned} | {"eval"})))
+            raise RecipeChanged(
+                f"--redo {name}: no such step in this run; steps: "
+                + ", ".join(sorted({f.split("/")[-1] for f in planned} | {"eval"}))
+            )
         roots |= hit
     to_redo = downstream(planned, roots)
     changed: dict[str, list[str]] = {}
@@ -260,8 +344,11 @@ def check(run_dir: Path, planned: dict[str, Planned], redo: list[str] | None = N
             continue
         rec = m.get("planned_from")
         if rec is None:
-            log.warning("%s: no record of what it was made from (written before stagewise kept one); "
-                        "assuming the current recipe", run_dir / folder)
+            log.warning(
+                "%s: no record of what it was made from (written before stagewise kept one); "
+                "assuming the current recipe",
+                run_dir / folder,
+            )
             continue
         if rec.get("hash") != p.hash:
             changed[folder] = _changes(rec.get("fields", {}), p.fields)
@@ -269,10 +356,12 @@ def check(run_dir: Path, planned: dict[str, Planned], redo: list[str] | None = N
         lines = [f"  {folder}: " + "; ".join(c) for folder, c in changed.items()]
         first = [f for f in changed if not any(a in changed for a in planned[f].after)]
         raise RecipeChanged(
-            f"{run_dir}: the recipe differs from what these folders were made from:\n" + "\n".join(lines)
+            f"{run_dir}: the recipe differs from what these folders were made from:\n"
+            + "\n".join(lines)
             + f"\nNothing was changed. Rerun with --redo {' '.join(sorted({f.split('/')[-1] for f in first}))} "
             "to redo those steps (and everything made from them; the old folders are kept under "
-            f"{run_dir}/superseded/), with --fresh to start the run over, or name another run (name=...).")
+            f"{run_dir}/superseded/), with --fresh to start the run over, or name another run (name=...)."
+        )
     return [f for f in planned if f in to_redo and (run_dir / f).exists()]
 
 
@@ -294,6 +383,9 @@ def supersede(run_dir: Path, folders: list[str]) -> Path | None:
 
 def fresh(run_dir: Path, keep: tuple[str, ...] = (".lock", "superseded")) -> Path | None:
     """Move everything in the run folder aside (--fresh): the run starts over."""
-    items = [p.name for p in run_dir.iterdir() if p.name not in keep and not p.name.startswith(".lock")] \
-        if run_dir.exists() else []
+    items = (
+        [p.name for p in run_dir.iterdir() if p.name not in keep and not p.name.startswith(".lock")]
+        if run_dir.exists()
+        else []
+    )
     return supersede(run_dir, items)

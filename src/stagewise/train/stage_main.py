@@ -17,7 +17,9 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="stagewise.train.stage_main", description=__doc__)
-    p.add_argument("--launch-dir", required=True, help="recipe.yaml, plan.json and rows/ written by the launcher")
+    p.add_argument(
+        "--launch-dir", required=True, help="recipe.yaml, plan.json and rows/ written by the launcher"
+    )
     p.add_argument("--start-from", required=True, help="model folder or hub id the stage starts from")
     p.add_argument("--out", required=True, help="the stage's folder")
     p.add_argument("--seed", type=int, required=True)
@@ -31,8 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     from stagewise.train.pipeline import train_stage
 
     state = PartialState()  # joins the process group accelerate launch set up
-    logging.basicConfig(level=logging.INFO if state.is_main_process else logging.WARNING,
-                        format=f"[rank {state.process_index}] %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if state.is_main_process else logging.WARNING,
+        format=f"[rank {state.process_index}] %(name)s: %(message)s",
+    )
     folder = Path(args.launch_dir)
     recipe = load_recipe(folder / "recipe.yaml")
     if recipe.threads:

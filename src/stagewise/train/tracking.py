@@ -106,8 +106,14 @@ def _init(module, **kwargs):
     return module.init(**kwargs)
 
 
-def log_evaluation(run_dir: Path, summaries: dict[str, dict], targets: list[str] | str, project: str,
-                   run_name: str, table: tuple[list[str], list[list[str]]] | None = None) -> None:
+def log_evaluation(
+    run_dir: Path,
+    summaries: dict[str, dict],
+    targets: list[str] | str,
+    project: str,
+    run_name: str,
+    table: tuple[list[str], list[list[str]]] | None = None,
+) -> None:
     """Every evaluated model's metrics (`summaries`: label -> evaluation summary, base first, then each arm's
     stages in chain order) and the paper table (header, rows) to `targets`. A tracker that fails is logged and
     skipped: the results are already on disk."""
@@ -148,19 +154,37 @@ def _tensorboard(run_dir: Path, metrics: dict[str, dict[str, float]], table) -> 
             writer.add_text("paper_table", markdown_table(*table))
 
 
-def _hosted(target: str, metrics: dict[str, dict[str, float]], groups: dict[str, list[str]], table,
-            project: str, run_name: str) -> None:
+def _hosted(
+    target: str,
+    metrics: dict[str, dict[str, float]],
+    groups: dict[str, list[str]],
+    table,
+    project: str,
+    run_name: str,
+) -> None:
     module = importlib.import_module(target)
     for group, labels in groups.items():
-        run = _init(module, project=project, name=f"{run_name}/{group}/eval", group=f"{run_name}/{group}",
-                    job_type="eval", reinit=True)
+        run = _init(
+            module,
+            project=project,
+            name=f"{run_name}/{group}/eval",
+            group=f"{run_name}/{group}",
+            job_type="eval",
+            reinit=True,
+        )
         for position, label in enumerate(["base", *labels] if "base" in metrics else labels):
             module.log({**metrics[label], "stage_position": position}, step=position)
         (getattr(run, "finish", None) or module.finish)()
     if table:
         header, rows = table
-        run = _init(module, project=project, name=f"{run_name}/summary", group=run_name, job_type="summary",
-                    reinit=True)
+        run = _init(
+            module,
+            project=project,
+            name=f"{run_name}/summary",
+            group=run_name,
+            job_type="summary",
+            reinit=True,
+        )
         maker = getattr(module, "Table", None)
         if maker is not None:
             module.log({"paper_table": maker(columns=header, data=rows)})
@@ -177,7 +201,9 @@ def log_run(recipe, summaries: dict[str, dict]) -> None:
     if not targets:
         return
     marker = recipe.run_dir / "logs" / "evaluation_logged.json"
-    digest = hashlib.sha256(json.dumps([targets, summaries], sort_keys=True, default=str).encode()).hexdigest()
+    digest = hashlib.sha256(
+        json.dumps([targets, summaries], sort_keys=True, default=str).encode()
+    ).hexdigest()
     if marker.exists() and json.loads(marker.read_text()).get("digest") == digest:
         return
     from stagewise.report.build import run_paper_table

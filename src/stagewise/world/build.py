@@ -50,8 +50,13 @@ def _key(item: Item) -> str:
     return item.question + json.dumps(item.scene.to_dict(), sort_keys=True)
 
 
-def build_splits(family: str, sizes: dict[str, int], seed: int, cfg: WorldConfig,
-                 split_cfgs: dict[str, WorldConfig] | None = None) -> dict[str, list[Item]]:
+def build_splits(
+    family: str,
+    sizes: dict[str, int],
+    seed: int,
+    cfg: WorldConfig,
+    split_cfgs: dict[str, WorldConfig] | None = None,
+) -> dict[str, list[Item]]:
     """Items per split; later splits never repeat an item of an earlier one (test is drawn first).
 
     `split_cfgs` gives some splits their own settings (the warm-start split's mis-seeing annotator)."""
@@ -93,16 +98,34 @@ def write_jsonl(items: list[Item], path: Path, image_dir: Path, image_size: int)
                 render(it.image_scene or it.scene, image_size).save(img_path)
             images = [os.path.relpath(img_path, path.parent)]
         problem = ("<image>" + it.question) if it.has_image else it.question
-        lines.append(json.dumps({
-            "index": idx, "problem": problem, "answer": it.answer, "images": images, "source": f"world/{it.family}",
-            "id": it.id, "kind": it.kind, "answer_kind": it.answer_kind, "solution": it.trace,
-            "caption": it.caption, "difficulty": it.difficulty,
-        }))
+        lines.append(
+            json.dumps(
+                {
+                    "index": idx,
+                    "problem": problem,
+                    "answer": it.answer,
+                    "images": images,
+                    "source": f"world/{it.family}",
+                    "id": it.id,
+                    "kind": it.kind,
+                    "answer_kind": it.answer_kind,
+                    "solution": it.trace,
+                    "caption": it.caption,
+                    "difficulty": it.difficulty,
+                }
+            )
+        )
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
-def build_world(out_dir: str | Path, families: list[str], sizes: dict[str, int], seed: int = 0,
-                cfg: WorldConfig | None = None, split_cfgs: dict[str, WorldConfig] | None = None) -> Path:
+def build_world(
+    out_dir: str | Path,
+    families: list[str],
+    sizes: dict[str, int],
+    seed: int = 0,
+    cfg: WorldConfig | None = None,
+    split_cfgs: dict[str, WorldConfig] | None = None,
+) -> Path:
     """Write every family's splits; skipped when `world.json` says the same thing was built already."""
     cfg = cfg or WorldConfig()
     out = Path(out_dir)

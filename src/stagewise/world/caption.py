@@ -51,7 +51,9 @@ def dense_caption(scene: Scene) -> str:
         text.append(f"The tallest {'bar is' if len(names) == 1 else 'bars are'} {join(names)}, at {tallest}.")
     else:
         n = len(scene.shapes)
-        text = [f"A plain off-white picture with {plural(n, 'flat coloured shape')} laid out on a four by four grid."]
+        text = [
+            f"A plain off-white picture with {plural(n, 'flat coloured shape')} laid out on a four by four grid."
+        ]
         for s in scene.shapes:
             label = f" with the digit {s.label} written on it" if s.label is not None else ""
             text.append(f"In the {s.place} there is a {s.size} {s.colour} {s.kind}{label}.")

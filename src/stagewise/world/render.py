@@ -62,8 +62,13 @@ def _draw_shape(draw: ImageDraw.ImageDraw, s: Shape, size: int) -> None:
     if s.label is not None:
         font = _font(max(8, int(cell * (0.5 if s.size == "large" else 0.36))))
         ink = (0, 0, 0) if s.colour == "yellow" else (255, 255, 255)
-        draw.text((cx, cy + (r * 0.15 if s.kind == "triangle" else 0)), str(s.label), fill=ink, font=font,
-                  anchor="mm")
+        draw.text(
+            (cx, cy + (r * 0.15 if s.kind == "triangle" else 0)),
+            str(s.label),
+            fill=ink,
+            font=font,
+            anchor="mm",
+        )
 
 
 def _draw_chart(draw: ImageDraw.ImageDraw, scene: Scene, size: int) -> None:

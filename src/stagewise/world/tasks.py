@@ -64,8 +64,9 @@ QUADRANTS = ("top left", "top right", "bottom left", "bottom right")
 SMALL_NUMBERS = ("1", "2", "3", "4")
 
 
-def _mcq(rng: random.Random, right: str, pool: list[str], fixed: tuple[str, ...] | None = None
-         ) -> tuple[dict[str, str], str]:
+def _mcq(
+    rng: random.Random, right: str, pool: list[str], fixed: tuple[str, ...] | None = None
+) -> tuple[dict[str, str], str]:
     """Four options: `fixed` (one list per question kind, always in the same order; an answer outside it means
     this scene cannot carry the question) or the right answer among three distractors drawn from `pool`."""
     if fixed is not None:
@@ -99,7 +100,12 @@ def p_count(rng, scene, fixed):
     else:
         n, what = scene.count(colour=s.colour, kind=s.kind), f"{s.colour} {s.kind}s"
     options, letter = _mcq(rng, str(n), [str(i) for i in range(0, 7)], SMALL_NUMBERS if fixed else None)
-    return f"How many {what} are there?", options, letter, f"I see {n} {what if n != 1 else what.removesuffix('s')}."
+    return (
+        f"How many {what} are there?",
+        options,
+        letter,
+        f"I see {n} {what if n != 1 else what.removesuffix('s')}.",
+    )
 
 
 def p_colour(rng, scene, fixed):
@@ -121,7 +127,12 @@ def p_position(rng, scene, fixed):
         raise Skip
     s = rng.choice(cands)
     options, letter = _mcq(rng, _quadrant(s), list(QUADRANTS), QUADRANTS if fixed else None)
-    return f"In which part of the picture is the {s.name}?", options, letter, f"I see the {s.name} at the {_quadrant(s)}."
+    return (
+        f"In which part of the picture is the {s.name}?",
+        options,
+        letter,
+        f"I see the {s.name} at the {_quadrant(s)}.",
+    )
 
 
 DIRECTIONS = {
@@ -140,8 +151,12 @@ def p_relation(rng, scene, fixed):
     if len(extreme) != 1 or not scene.unique(extreme[0]):
         raise Skip
     s = extreme[0]
-    phrase = {"left": "furthest to the left", "right": "furthest to the right", "top": "highest up",
-              "bottom": "lowest down"}[direction]
+    phrase = {
+        "left": "furthest to the left",
+        "right": "furthest to the right",
+        "top": "highest up",
+        "bottom": "lowest down",
+    }[direction]
     if fixed:
         options, letter = _mcq(rng, s.colour, list(COLOURS), COLOURS)
         return f"What colour is the shape {phrase}?", options, letter, f"I see the {s.name} {phrase}."
@@ -175,13 +190,17 @@ def p_label(rng, scene, fixed):
     if not cands:
         raise Skip
     s = rng.choice(cands)
-    options, letter = _mcq(rng, str(s.label), [str(i) for i in range(1, 10)], SMALL_NUMBERS if fixed else None)
+    options, letter = _mcq(
+        rng, str(s.label), [str(i) for i in range(1, 10)], SMALL_NUMBERS if fixed else None
+    )
     return f"What number is written on the {s.name}?", options, letter, f"I see {s.label} on the {s.name}."
 
 
 def p_bar_value(rng, scene, fixed):
     b = rng.choice(scene.bars)
-    options, letter = _mcq(rng, str(b.value), [str(i) for i in range(1, 10)], SMALL_NUMBERS if fixed else None)
+    options, letter = _mcq(
+        rng, str(b.value), [str(i) for i in range(1, 10)], SMALL_NUMBERS if fixed else None
+    )
     return f"What is the value of bar {b.name}?", options, letter, f"I see bar {b.name} at {b.value}."
 
 
@@ -191,8 +210,9 @@ def p_bar_max(rng, scene, fixed):
     if len(tallest) != 1 or len(scene.bars) < 4:
         raise Skip
     bars = tuple(f"bar {name}" for name in BAR_NAMES)
-    options, letter = _mcq(rng, f"bar {tallest[0].name}", [f"bar {b.name}" for b in scene.bars],
-                           bars if fixed else None)
+    options, letter = _mcq(
+        rng, f"bar {tallest[0].name}", [f"bar {b.name}" for b in scene.bars], bars if fixed else None
+    )
     return "Which bar is the tallest?", options, letter, f"I see bar {tallest[0].name} tallest."
 
 
@@ -217,8 +237,12 @@ def r_more(rng, scene, diff):
         raise Skip
     a, b = rng.choice(pairs)
     na, nb = scene.count(kind=a), scene.count(kind=b)
-    return (f"How many more {a}s than {b}s are there?", [plural(na, a), plural(nb, b)],
-            [f"{na} - {nb} = {na - nb}."], na - nb)
+    return (
+        f"How many more {a}s than {b}s are there?",
+        [plural(na, a), plural(nb, b)],
+        [f"{na} - {nb} = {na - nb}."],
+        na - nb,
+    )
 
 
 def r_either(rng, scene, diff):
@@ -226,8 +250,12 @@ def r_either(rng, scene, diff):
     if c1 == c2:
         raise Skip
     n1, n2 = scene.count(colour=c1), scene.count(colour=c2)
-    return (f"How many shapes are {c1} or {c2}?", [plural(n1, f"{c1} shape"), plural(n2, f"{c2} shape")],
-            [f"{n1} + {n2} = {n1 + n2}."], n1 + n2)
+    return (
+        f"How many shapes are {c1} or {c2}?",
+        [plural(n1, f"{c1} shape"), plural(n2, f"{c2} shape")],
+        [f"{n1} + {n2} = {n1 + n2}."],
+        n1 + n2,
+    )
 
 
 def r_points(rng, scene, diff):
@@ -255,8 +283,12 @@ def r_labels(rng, scene, diff):
     for x in labels[1:]:
         steps.append(f"{total} + {x} = {total + x}.")
         total += x
-    return ("What is the sum of the numbers written on the shapes?",
-            [f"the numbers {join([str(x) for x in labels])}"], steps, total)
+    return (
+        "What is the sum of the numbers written on the shapes?",
+        [f"the numbers {join([str(x) for x in labels])}"],
+        steps,
+        total,
+    )
 
 
 def r_bar_sum(rng, scene, diff):
@@ -266,8 +298,12 @@ def r_bar_sum(rng, scene, diff):
     for b in bars[1:]:
         steps.append(f"{total} + {b.value} = {total + b.value}.")
         total += b.value
-    return (f"What is the total of bars {join([b.name for b in bars])}?",
-            [f"bar {b.name} at {b.value}" for b in bars], steps, total)
+    return (
+        f"What is the total of bars {join([b.name for b in bars])}?",
+        [f"bar {b.name} at {b.value}" for b in bars],
+        steps,
+        total,
+    )
 
 
 def r_bar_diff(rng, scene, diff):
@@ -275,8 +311,12 @@ def r_bar_diff(rng, scene, diff):
     if not pairs:
         raise Skip
     a, b = rng.choice(pairs)
-    return (f"How much higher is bar {a.name} than bar {b.name}?", [f"bar {a.name} at {a.value}",
-            f"bar {b.name} at {b.value}"], [f"{a.value} - {b.value} = {a.value - b.value}."], a.value - b.value)
+    return (
+        f"How much higher is bar {a.name} than bar {b.name}?",
+        [f"bar {a.name} at {a.value}", f"bar {b.name} at {b.value}"],
+        [f"{a.value} - {b.value} = {a.value - b.value}."],
+        a.value - b.value,
+    )
 
 
 REASONING_KINDS: dict[str, Callable] = {
@@ -296,8 +336,11 @@ def _statement(scene: Scene) -> str:
     text = f"A box holds {inventory(scene)}."
     if labelled:
         numbers = join([str(s.label) for s in labelled])
-        text += f" The numbers written on the shapes are {numbers}." if len(labelled) > 1 else (
-            f" One shape has the number {numbers} written on it.")
+        text += (
+            f" The numbers written on the shapes are {numbers}."
+            if len(labelled) > 1
+            else (f" One shape has the number {numbers} written on it.")
+        )
     return text
 
 
@@ -371,10 +414,15 @@ def check_world_config(cfg: WorldConfig) -> None:
         raise ValueError(f"options must be sampled or fixed, got {cfg.options!r}")
     check_confusions(cfg.confusions)
     unknown = sorted(set(cfg.trace_styles) - set(TRACE_STYLES))
-    if unknown or any(v < 0 for v in cfg.trace_styles.values()) or (
-            cfg.trace_styles and not sum(cfg.trace_styles.values())):
-        raise ValueError(f"trace_styles {cfg.trace_styles}: styles are {', '.join(TRACE_STYLES)} with "
-                         f"non-negative proportions, not all 0" + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+    if (
+        unknown
+        or any(v < 0 for v in cfg.trace_styles.values())
+        or (cfg.trace_styles and not sum(cfg.trace_styles.values()))
+    ):
+        raise ValueError(
+            f"trace_styles {cfg.trace_styles}: styles are {', '.join(TRACE_STYLES)} with "
+            f"non-negative proportions, not all 0" + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+        )
     if not 0.0 <= cfg.hedge_rate <= 1.0:
         raise ValueError(f"hedge_rate must be within [0, 1], got {cfg.hedge_rate}")
     known = {*PERCEPTION_KINDS, *CHART_PERCEPTION_KINDS}
@@ -405,14 +453,18 @@ def make_item(family: str, rng: random.Random, cfg: WorldConfig, item_id: str) -
                 kind = rng.choice(list(kinds))
                 state = rng.getstate()
                 spec = kinds[kind](rng, scene, fixed)
-                hedge = _hedges(cfg, scene, truth, state, kinds[kind], fixed, spec[2], answer_at=2, item_id=item_id)
+                hedge = _hedges(
+                    cfg, scene, truth, state, kinds[kind], fixed, spec[2], answer_at=2, item_id=item_id
+                )
                 item = _perception_item(spec, kind, scene, rng, cfg, item_id, hedge)
             else:
                 kinds = CHART_REASONING_KINDS if chart else REASONING_KINDS
                 kind = rng.choice(list(kinds))
                 state = rng.getstate()
                 spec = kinds[kind](rng, scene, diff)
-                hedge = _hedges(cfg, scene, truth, state, kinds[kind], diff, spec[3], answer_at=3, item_id=item_id)
+                hedge = _hedges(
+                    cfg, scene, truth, state, kinds[kind], diff, spec[3], answer_at=3, item_id=item_id
+                )
                 item = _reasoning_item(family, spec, kind, scene, rng, cfg, item_id, hedge)
         except Skip:
             continue
@@ -427,8 +479,17 @@ def _trace_rng(item_id: str, what: str) -> random.Random:
     return random.Random(f"{what}-{item_id}")
 
 
-def _hedges(cfg: WorldConfig, scene: Scene, truth: Scene, state: tuple, make: Callable, setting,
-            answer: str | int, answer_at: int, item_id: str) -> bool:
+def _hedges(
+    cfg: WorldConfig,
+    scene: Scene,
+    truth: Scene,
+    state: tuple,
+    make: Callable,
+    setting,
+    answer: str | int,
+    answer_at: int,
+    item_id: str,
+) -> bool:
     """Whether the annotator looks again: only where what it mis-saw changes the answer (the same question
     kind asked of the true scene, drawn with the same random choices from `state`, answers otherwise)."""
     if not cfg.hedge_rate or scene == truth:
@@ -448,8 +509,10 @@ _CONFUSABLE = (COLOURS, KINDS, tuple(str(d) for d in range(1, 10)))  # what can 
 def check_confusions(confusions: dict[str, str]) -> None:
     for a, b in confusions.items():
         if not any(a in g and b in g for g in _CONFUSABLE):
-            raise ValueError(f"confusion {a!r} -> {b!r}: both must be colours ({', '.join(COLOURS)}), kinds "
-                             f"({', '.join(KINDS)}) or digits 1-9")
+            raise ValueError(
+                f"confusion {a!r} -> {b!r}: both must be colours ({', '.join(COLOURS)}), kinds "
+                f"({', '.join(KINDS)}) or digits 1-9"
+            )
 
 
 def misperceive(scene: Scene, confusions: dict[str, str], rate: float, rng: random.Random) -> Scene:
@@ -514,8 +577,19 @@ def _perception_item(spec, kind, scene, rng, cfg, item_id, hedge: bool = False) 
         raise ValueError(f"option_trace must be scan, lookup or none, got {cfg.option_trace!r}")
     steps.append(f"So the answer is {letter}.")
     text = question + "\n" + "\n".join(f"{k}. {v}" for k, v in options.items())
-    return Item(item_id, "perception", kind, text, letter, "choice", _trace(steps, letter), scene,
-                dense_caption(scene), len(scene.shapes) or len(scene.bars), options)
+    return Item(
+        item_id,
+        "perception",
+        kind,
+        text,
+        letter,
+        "choice",
+        _trace(steps, letter),
+        scene,
+        dense_caption(scene),
+        len(scene.shapes) or len(scene.bars),
+        options,
+    )
 
 
 def _reasoning_item(family, spec, kind, scene, rng, cfg, item_id, hedge: bool = False) -> Item:
@@ -533,8 +607,18 @@ def _reasoning_item(family, spec, kind, scene, rng, cfg, item_id, hedge: bool = 
     if recheck and steps:
         lines.append(f"Check: {steps[-1]}")
     text = question if family == "visual" else f"{_statement(scene)} {question}"
-    return Item(item_id, family, kind, text, str(answer), "number", _trace(lines, str(answer)), scene,
-                dense_caption(scene), len(steps))
+    return Item(
+        item_id,
+        family,
+        kind,
+        text,
+        str(answer),
+        "number",
+        _trace(lines, str(answer)),
+        scene,
+        dense_caption(scene),
+        len(steps),
+    )
 
 
 def _trace(lines: list[str], answer: str) -> str:

@@ -35,48 +35,160 @@ def function(path: Path, name: str, env: dict) -> object:
 
 
 CHARTQA = [  # (target, prediction)
-    ("42", "42"), ("42", "43"), ("42", "44.5"), ("42", "39.9"), ("42", "39.8"), ("42", " 42 "), ("42", "42.0"),
-    ("42", "The answer is 42"), ("42", "42%"), ("0.42", "42%"), ("42%", "0.42"), ("12%", "12%"), ("0", "0"),
-    ("0", "0.0"), ("0", "0.01"), ("Yes", "yes"), ("Yes", "Yes."), ("Yes", " yes"), ("blue", "BLUE"),
-    ("2019", "2,019"), ("1e3", "1000"), ("1000", "1_000"), ("-5", "-5.2"), ("-5", "5"), ("nan", "nan"),
-    ("inf", "inf"), ("42", ""), ("", ""), ("Dec", "dec"), ("3.14", "3.1416"), ("100", "105"), ("100", "105.01"),
-    ("[1, 2]", "[1, 2]"), ("42", "\\boxed{42}"), ("42", "42\n"),
+    ("42", "42"),
+    ("42", "43"),
+    ("42", "44.5"),
+    ("42", "39.9"),
+    ("42", "39.8"),
+    ("42", " 42 "),
+    ("42", "42.0"),
+    ("42", "The answer is 42"),
+    ("42", "42%"),
+    ("0.42", "42%"),
+    ("42%", "0.42"),
+    ("12%", "12%"),
+    ("0", "0"),
+    ("0", "0.0"),
+    ("0", "0.01"),
+    ("Yes", "yes"),
+    ("Yes", "Yes."),
+    ("Yes", " yes"),
+    ("blue", "BLUE"),
+    ("2019", "2,019"),
+    ("1e3", "1000"),
+    ("1000", "1_000"),
+    ("-5", "-5.2"),
+    ("-5", "5"),
+    ("nan", "nan"),
+    ("inf", "inf"),
+    ("42", ""),
+    ("", ""),
+    ("Dec", "dec"),
+    ("3.14", "3.1416"),
+    ("100", "105"),
+    ("100", "105.01"),
+    ("[1, 2]", "[1, 2]"),
+    ("42", "\\boxed{42}"),
+    ("42", "42\n"),
 ]
 TEXTVQA_GOLD = [
     ["nokia"] * 10,
     ["Nokia", "nokia", "nokia.", "NOKIA", "the nokia", "nokia phone", "nokia", "samsung", "nokia", "Nokia"],
     ["two", "2", "2", "two", "2", "2 ", "ten", "10", "two", "2"],
     ["dont", "don't", "do not", "dont", "don't", "dont", "dont", "dont", "yes", "no"],
-    ["coca-cola", "coca cola", "coca-cola", "coca-cola", "cocacola", "coke", "coca cola", "coca-cola",
-     "coca-cola", "coca - cola"],
+    [
+        "coca-cola",
+        "coca cola",
+        "coca-cola",
+        "coca-cola",
+        "cocacola",
+        "coke",
+        "coca cola",
+        "coca-cola",
+        "coca-cola",
+        "coca - cola",
+    ],
     ["3:45", "3:45", "345", "3:45", "3.45", "3:45", "3:45", "3:45", "3:45", "3 45"],
     ["an apple", "apple", "the apple", "apples", "apple", "a apple", "apple", "apple's", "apple", "apple"],
     ["1,000", "1000", "1,000", "1000", "1.000", "1 000", "1,000", "1000", "one thousand", "1,000"],
-    ["st. louis", "st louis", "st. louis", "saint louis", "st.louis", "st. louis", "st louis", "stl",
-     "st. louis", "st. louis"],
+    [
+        "st. louis",
+        "st louis",
+        "st. louis",
+        "saint louis",
+        "st.louis",
+        "st. louis",
+        "st louis",
+        "stl",
+        "st. louis",
+        "st. louis",
+    ],
 ]
 TEXTVQA_PRED = [
-    "nokia", "Nokia", "NOKIA.", "The Nokia", "nokia phone", "samsung", "", "two", "2", "Two.", "ten", "10",
-    "dont", "don't", "Dont", "do not", "coca-cola", "Coca Cola", "cocacola", "coca - cola", "3:45", "3.45",
-    "345", "an apple", "apple", "Apple's", "the answer is apple", "1,000", "1000", "one thousand", "1.000",
-    "st. louis", "St Louis", "st.louis", "stl", "apple\n", "\tnokia ", "(nokia)", "nokia!", "'nokia'",
-    "nokia, nokia", "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z.a.b.c.d.e.f.g.h.i.j",
+    "nokia",
+    "Nokia",
+    "NOKIA.",
+    "The Nokia",
+    "nokia phone",
+    "samsung",
+    "",
+    "two",
+    "2",
+    "Two.",
+    "ten",
+    "10",
+    "dont",
+    "don't",
+    "Dont",
+    "do not",
+    "coca-cola",
+    "Coca Cola",
+    "cocacola",
+    "coca - cola",
+    "3:45",
+    "3.45",
+    "345",
+    "an apple",
+    "apple",
+    "Apple's",
+    "the answer is apple",
+    "1,000",
+    "1000",
+    "one thousand",
+    "1.000",
+    "st. louis",
+    "St Louis",
+    "st.louis",
+    "stl",
+    "apple\n",
+    "\tnokia ",
+    "(nokia)",
+    "nokia!",
+    "'nokia'",
+    "nokia, nokia",
+    "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z.a.b.c.d.e.f.g.h.i.j",
 ]
 BLINK = [  # (response, number of choices)
-    ("A", 2), ("(B)", 2), ("E", 2), ("(E)", 2), ("a", 2), ("The answer is (A).", 2), ("The answer is (A)", 2),
-    ("(A) Point A", 4), ("(A) or (B)", 4), ("(A) is wrong.\n\nSo (B)", 4), ("(A) (B)\n\n(B) it is", 4),
-    ("(C)", 2), ("Choice (C)", 2), ("B.", 2), ("Answer: B", 2), ("", 2), ("(A)\n(B)\n\n(A)", 3),
-    ("I think (A)\n\n", 3), ("<think>(B)</think> (A)", 3), ("\\boxed{(A)}", 2), ("(A)(B)", 2), (" (A)", 2),
+    ("A", 2),
+    ("(B)", 2),
+    ("E", 2),
+    ("(E)", 2),
+    ("a", 2),
+    ("The answer is (A).", 2),
+    ("The answer is (A)", 2),
+    ("(A) Point A", 4),
+    ("(A) or (B)", 4),
+    ("(A) is wrong.\n\nSo (B)", 4),
+    ("(A) (B)\n\n(B) it is", 4),
+    ("(C)", 2),
+    ("Choice (C)", 2),
+    ("B.", 2),
+    ("Answer: B", 2),
+    ("", 2),
+    ("(A)\n(B)\n\n(A)", 3),
+    ("I think (A)\n\n", 3),
+    ("<think>(B)</think> (A)", 3),
+    ("\\boxed{(A)}", 2),
+    ("(A)(B)", 2),
+    (" (A)", 2),
 ]
 VISONLYQA = [  # (response, options, question_type)
-    ("True", ["True", "False"], "single_answer"), ("False.", ["True", "False"], "single_answer"),
-    ("true", ["True", "False"], "single_answer"), ("True or False? False", ["True", "False"], "single_answer"),
-    ("(a)", list("abcde"), "single_answer"), ("a", list("abcde"), "single_answer"),
-    ("The answer is (b).", list("abcde"), "single_answer"), ("(b) and (c)", list("abcde"), "single_answer"),
-    ("b", list("abcde"), "single_answer"), ("(e)", list("abcde"), "single_answer"),
-    ("Final answer: c", list("abcde"), "single_answer"), ("", ["True", "False"], "single_answer"),
-    ("(True)", ["True", "False"], "single_answer"), ("a,c", list("abcd"), "multiple_answers"),
-    ("(c)", list("abcd"), "multiple_answers"), ("It is False, not True", ["True", "False"], "single_answer"),
+    ("True", ["True", "False"], "single_answer"),
+    ("False.", ["True", "False"], "single_answer"),
+    ("true", ["True", "False"], "single_answer"),
+    ("True or False? False", ["True", "False"], "single_answer"),
+    ("(a)", list("abcde"), "single_answer"),
+    ("a", list("abcde"), "single_answer"),
+    ("The answer is (b).", list("abcde"), "single_answer"),
+    ("(b) and (c)", list("abcde"), "single_answer"),
+    ("b", list("abcde"), "single_answer"),
+    ("(e)", list("abcde"), "single_answer"),
+    ("Final answer: c", list("abcde"), "single_answer"),
+    ("", ["True", "False"], "single_answer"),
+    ("(True)", ["True", "False"], "single_answer"),
+    ("a,c", list("abcd"), "multiple_answers"),
+    ("(c)", list("abcd"), "multiple_answers"),
+    ("It is False, not True", ["True", "False"], "single_answer"),
 ]
 VO_Q = "Which segment is longest? (a) AB (b) BC (c) CD (d) DA (e) AC"
 VISONLYQA_JUDGED = [  # (response, options, question_type, question, judge reply, gold answer)
@@ -96,9 +208,28 @@ VISONLYQA_JUDGED = [  # (response, options, question_type, question, judge reply
     ("b, a", list("abcd"), "multiple_answers", "Which?", "b,a", "a,b"),
 ]
 MCQ = [
-    "A", "(A)", "a", "A.", "(b)", "B) cat", "The answer is C.", "The answer is: (D)", "Answer: b", "answer: (c).",
-    "I think the answer is B because", "", "  ", "C..", "((A))", "Option A", "ANSWER IS D", "the answer: a",
-    "<think>A</think> B", "\\boxed{C}", "(", "abc",
+    "A",
+    "(A)",
+    "a",
+    "A.",
+    "(b)",
+    "B) cat",
+    "The answer is C.",
+    "The answer is: (D)",
+    "Answer: b",
+    "answer: (c).",
+    "I think the answer is B because",
+    "",
+    "  ",
+    "C..",
+    "((A))",
+    "Option A",
+    "ANSWER IS D",
+    "the answer: a",
+    "<think>A</think> B",
+    "\\boxed{C}",
+    "(",
+    "abc",
 ]
 
 
@@ -108,24 +239,32 @@ def visonlyqa_judged(official: Path) -> list:
     penv: dict = {"random": __import__("random"), "Literal": __import__("typing").Literal, "QTYPE": str}
     tree = ast.parse((official / "visonlyqa_prompts.py").read_text())
     for node in tree.body:  # the prompt constants, then the function that picks one
-        if isinstance(node, ast.Assign) or (isinstance(node, ast.FunctionDef)
-                                            and node.name == "get_postprocess_prompt"):
+        if isinstance(node, ast.Assign) or (
+            isinstance(node, ast.FunctionDef) and node.name == "get_postprocess_prompt"
+        ):
             exec(compile(ast.Module([node], []), "visonlyqa_prompts.py", "exec"), penv)
     metric = function(official / "visonlyqa_metrics.py", "get_metrics", {"np": __import__("numpy")})
     out = []
     for response, options, qtype, question, reply, gold in VISONLYQA_JUDGED:
         sent = []
-        venv = {"get_postprocess_prompt": penv["get_postprocess_prompt"], "QTYPE": str,
-                "call_llm": lambda prompt, reply=reply, sent=sent, **k: sent.append(prompt) or reply}
+        venv = {
+            "get_postprocess_prompt": penv["get_postprocess_prompt"],
+            "QTYPE": str,
+            "call_llm": lambda prompt, reply=reply, sent=sent, **k: sent.append(prompt) or reply,
+        }
         final = function(official / "visonlyqa_evaluation.py", "get_final_answer_from_response", venv)
-        post = final(prompt=question, response=response, question_type=qtype, response_options=options, seed=0)
+        post = final(
+            prompt=question, response=response, question_type=qtype, response_options=options, seed=0
+        )
         if qtype == "single_answer":  # the post-step of evaluation.py's main loop
             for option in options:
                 if option in post:
                     post = option
                     break
         accuracy = float(metric(y_pred=[post], y_true=[gold])["accuracy"])
-        out.append([response, options, qtype, question, reply, gold, sent[0] if sent else None, post, accuracy])
+        out.append(
+            [response, options, qtype, question, reply, gold, sent[0] if sent else None, post, accuracy]
+        )
     return out
 
 
@@ -160,8 +299,11 @@ def main(official: Path) -> None:
 
     expected = {
         "chartqa": [[t, p, bool(relaxed(t, p))] for t, p in CHARTQA],
-        "textvqa": [[p, gold, tv.eval_pred_list([{"pred_answer": p, "gt_answers": gold}])]
-                    for gold in TEXTVQA_GOLD for p in TEXTVQA_PRED],
+        "textvqa": [
+            [p, gold, tv.eval_pred_list([{"pred_answer": p, "gt_answers": gold}])]
+            for gold in TEXTVQA_GOLD
+            for p in TEXTVQA_PRED
+        ],
         "textvqa_normalized": [[p, tv.answer_processor(p)] for p in TEXTVQA_PRED],
         "blink": [[r, n, blink(r, n)] for r, n in BLINK],
         "visonlyqa": [[r, o, q, visonlyqa(r, o, q)] for r, o, q in VISONLYQA],

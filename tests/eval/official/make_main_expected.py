@@ -89,12 +89,34 @@ def pick(key: str, n: int) -> int:
 
 # ----------------------------------------------------------------------------------------------- We-Math
 WEMATH = [  # {g}: the gold letter, {w}: a wrong one, {t}: the gold option's text
-    "Answer: {g}", "Answer: {w}", "I think the Answer is: {g}.", "the answer is {g}", "{g}", "{w}",
-    "<think>Answer: {w}</think> Answer: <{g}>.", "Answer: {gl}", "Answer: {g} or {w}", "",
-    "<think>so</think> \\boxed{{{g}}}", "Answer: ({g})", "Answer:{g}.", "ANSWER: {g}", "Answer: {t}",
-    "Answer: {g}\n\nThat is all.", "\\boxed{{{g}}} Answer: {w}", "Answer: {w}. Answer: {g}", "Answer: <{g}>",
-    "Answer:: {g}..", "Answer: \n{g}", "Answer: {g}{w}", "answer: {g}", "Answer: Z", "Answer: {g}",
-    "Answer: {g}", "Answer: {w}", "Answer: {g}",
+    "Answer: {g}",
+    "Answer: {w}",
+    "I think the Answer is: {g}.",
+    "the answer is {g}",
+    "{g}",
+    "{w}",
+    "<think>Answer: {w}</think> Answer: <{g}>.",
+    "Answer: {gl}",
+    "Answer: {g} or {w}",
+    "",
+    "<think>so</think> \\boxed{{{g}}}",
+    "Answer: ({g})",
+    "Answer:{g}.",
+    "ANSWER: {g}",
+    "Answer: {t}",
+    "Answer: {g}\n\nThat is all.",
+    "\\boxed{{{g}}} Answer: {w}",
+    "Answer: {w}. Answer: {g}",
+    "Answer: <{g}>",
+    "Answer:: {g}..",
+    "Answer: \n{g}",
+    "Answer: {g}{w}",
+    "answer: {g}",
+    "Answer: Z",
+    "Answer: {g}",
+    "Answer: {g}",
+    "Answer: {w}",
+    "Answer: {g}",
 ]
 
 
@@ -107,7 +129,9 @@ def wemath(official: Path, ref: Path) -> dict:
         opts = dict(re.findall(r"(?:^|;)\s*([A-H])\.\s*([^;]*)", r["option"]))
         wrong = next(k for k in "ABCDEFGH" if k != r["answer"])
         template = WEMATH[pick(f"{r['ID']}:{r['key']}", len(WEMATH))]
-        response = template.format(g=r["answer"], w=wrong, gl=r["answer"].lower(), t=opts.get(r["answer"], ""))
+        response = template.format(
+            g=r["answer"], w=wrong, gl=r["answer"].lower(), t=opts.get(r["answer"], "")
+        )
         out.append({**r, "response": response})
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(out, f)
@@ -118,7 +142,10 @@ def wemath(official: Path, ref: Path) -> dict:
     final = function(official / "wemath_four_dimensional_metrics.py", "compute_final_scores", env4)
     row_fn = function(official / "wemath_four_dimensional_metrics.py", "update_main_results_df", env4)
     data = load(f.name)
-    m2, m3 = steps(data[data["key"].str.contains("2steps")], 2), steps(data[data["key"].str.contains("3steps")], 3)
+    m2, m3 = (
+        steps(data[data["key"].str.contains("2steps")], 2),
+        steps(data[data["key"].str.contains("3steps")], 3),
+    )
     counts, rates = final(calc(m2, m3), total_count=525)
     table = row_fn(pd.DataFrame(), "messy", counts, rates).iloc[0].to_dict()
     # accuracy.py: one-/two-/three-step accuracy and the per-domain table (needs the knowledge nodes)
@@ -130,22 +157,54 @@ def wemath(official: Path, ref: Path) -> dict:
     upd = function(official / "wemath_accuracy.py", "update_main_results_df", enva)
     concat = pd.concat([ev(m2, 2, nodes), ev(m3, 3, nodes)], axis=0)
     acc_row = upd(nodes, pd.DataFrame(), "messy", concat, m2, m3).iloc[0].to_dict()
-    items = [[d["ID"], d["key"], d["response"], d["processed_answer"], bool(d["joker"])]
-             for d in data.to_dict("records")]
-    return {"items": items, "four_dimensional": {k: v for k, v in table.items() if k != "Model"},
-            "counts": counts, "accuracy": {k: v for k, v in acc_row.items() if k != "Model"}}
+    items = [
+        [d["ID"], d["key"], d["response"], d["processed_answer"], bool(d["joker"])]
+        for d in data.to_dict("records")
+    ]
+    return {
+        "items": items,
+        "four_dimensional": {k: v for k, v in table.items() if k != "Model"},
+        "counts": counts,
+        "accuracy": {k: v for k, v in acc_row.items() if k != "Model"},
+    }
 
 
 # ------------------------------------------------------------------------------------------------ MATH-V
 MATHV = [  # {g}: the gold answer, {t}: the gold option's text (or the gold answer)
-    "The answer is {g}.", "{g}", "\\boxed{{{g}}}", "<think>maybe 7</think>\n\\boxed{{{g}}}",
-    "So the final answer is {g}. Done", "The answer is ({g}).", "I choose {g}.", "\\boxed{{{t}}}",
-    "the answer is $\\frac{{1}}{{2}}$", "x = {g}", "\\boxed{{7}} or \\boxed{{{g}}}", "", "The answer is: {g}",
-    "({g})\nbecause", "{g} degrees", "\\boxed{{{g}^\\circ}}", "The answer is \\boxed{{{g}}}.", "It is {g}",
-    "the answer should be {g}\nsince", "\\boxed{{{g}.0}}", "{t}", "The correct answer is {g}, clearly.",
-    "\\boxed{{\\text{{{g}}}}}", "answer: 12", "\\boxed{{ {g} }}", "Answer: \\boxed{{({g})}}", "{g} units",
-    "\\boxed{{{g}}}\n\nThe answer is 3.", "the answer is 1/2", "\\boxed{{\\dfrac{{3}}{{4}}}}", "\\boxed{{0.5}}",
-    "\\boxed{{(1,2)}}", "\\boxed{{\\sqrt2}}", "The answer is 2\\sqrt{{3}}.",
+    "The answer is {g}.",
+    "{g}",
+    "\\boxed{{{g}}}",
+    "<think>maybe 7</think>\n\\boxed{{{g}}}",
+    "So the final answer is {g}. Done",
+    "The answer is ({g}).",
+    "I choose {g}.",
+    "\\boxed{{{t}}}",
+    "the answer is $\\frac{{1}}{{2}}$",
+    "x = {g}",
+    "\\boxed{{7}} or \\boxed{{{g}}}",
+    "",
+    "The answer is: {g}",
+    "({g})\nbecause",
+    "{g} degrees",
+    "\\boxed{{{g}^\\circ}}",
+    "The answer is \\boxed{{{g}}}.",
+    "It is {g}",
+    "the answer should be {g}\nsince",
+    "\\boxed{{{g}.0}}",
+    "{t}",
+    "The correct answer is {g}, clearly.",
+    "\\boxed{{\\text{{{g}}}}}",
+    "answer: 12",
+    "\\boxed{{ {g} }}",
+    "Answer: \\boxed{{({g})}}",
+    "{g} units",
+    "\\boxed{{{g}}}\n\nThe answer is 3.",
+    "the answer is 1/2",
+    "\\boxed{{\\dfrac{{3}}{{4}}}}",
+    "\\boxed{{0.5}}",
+    "\\boxed{{(1,2)}}",
+    "\\boxed{{\\sqrt2}}",
+    "The answer is 2\\sqrt{{3}}.",
 ]
 
 
@@ -153,7 +212,9 @@ def mathv(official: Path, ref: Path) -> dict:
     sys.path.insert(0, str(official))
     import mathv_utils
 
-    raw = [json.loads(x) for x in (ref / "mathvision" / "testmini.jsonl").read_text().splitlines() if x.strip()]
+    raw = [
+        json.loads(x) for x in (ref / "mathvision" / "testmini.jsonl").read_text().splitlines() if x.strip()
+    ]
     lines = []
     for r in raw:
         g = str(r["answer"])
@@ -161,10 +222,16 @@ def mathv(official: Path, ref: Path) -> dict:
         lines.append({"id": r["id"], "response": MATHV[pick(str(r["id"]), len(MATHV))].format(g=g, t=t)})
     saved: list = []
     env = {
-        "id_raw": {r["id"]: r for r in raw}, "load_jsonl": lambda path: lines, "tqdm": lambda x, **k: x,
-        "save_jsonl": lambda path, data, t_stamp=True: saved.extend(data), "re": re, "json": json,
-        "find_math_answer": mathv_utils.find_math_answer, "is_equal": mathv_utils.is_equal,
-        "is_number": mathv_utils.is_number, "os": __import__("os"),
+        "id_raw": {r["id"]: r for r in raw},
+        "load_jsonl": lambda path: lines,
+        "tqdm": lambda x, **k: x,
+        "save_jsonl": lambda path, data, t_stamp=True: saved.extend(data),
+        "re": re,
+        "json": json,
+        "find_math_answer": mathv_utils.find_math_answer,
+        "is_equal": mathv_utils.is_equal,
+        "is_number": mathv_utils.is_number,
+        "os": __import__("os"),
     }
     function(official / "mathv_evaluate.py", "evaluate", env)("answers.jsonl", True)
     table: dict = {}
@@ -173,8 +240,10 @@ def mathv(official: Path, ref: Path) -> dict:
     env["open"] = lambda *a, **k: io.StringIO()  # its result file: the table is taken from json.dump instead
     with contextlib.redirect_stdout(io.StringIO()):
         function(official / "mathv_evaluate.py", "math_level_subject_acc", env)("answers.jsonl")
-    return {"items": [[x["id"], x["response"], x["model_answer"], bool(x["correct"])] for x in saved],
-            "results": table}
+    return {
+        "items": [[x["id"], x["response"], x["model_answer"], bool(x["correct"])] for x in saved],
+        "results": table,
+    }
 
 
 # ----------------------------------------------------------------------------------------------- DynaMath
@@ -229,22 +298,57 @@ def dynamath(official: Path) -> list:
     out = []
     for response, answer_type, gold in DYNAMATH:
         msg = type("M", (), {"content": response})
-        scope = {**env, "response": type("R", (), {"choices": [type("C", (), {"message": msg})]}),
-                 "json_dict": {"0": {"answer_type": answer_type}}, "temp": "0",
-                 "temp_data": {"Ground truth": gold}, "count": 0}
+        scope = {
+            **env,
+            "response": type("R", (), {"choices": [type("C", (), {"message": msg})]}),
+            "json_dict": {"0": {"answer_type": answer_type}},
+            "temp": "0",
+            "temp_data": {"Ground truth": gold},
+            "count": 0,
+        }
         exec(reading, scope)
         exec(grading, scope)
         dj = scope["dj"]  # a response that is a bare number parses to a float: no short answer, graded "fail"
-        out.append([response, answer_type, gold, str(dj.get("short answer")) if isinstance(dj, dict) else None,
-                    scope["temp_data"]["result"] == "correct"])
+        out.append(
+            [
+                response,
+                answer_type,
+                gold,
+                str(dj.get("short answer")) if isinstance(dj, dict) else None,
+                scope["temp_data"]["result"] == "correct",
+            ]
+        )
     return out
 
 
 # ------------------------------------------------------------------------------------------------- MMStar
 MMSTAR = [
-    "A", "a", "(A)", "(a) cat", "A. cat", "Option A", "option a", "The answer is A", "the answer is (A)",
-    "The answer is: A", "Answer: A", "\\boxed{A}", "<think>A</think> A", " A", "\nA", "", "(", "option ",
-    "the answer is ", "The correct answer is A", "B", "A or B", "AB", "a)", "Options A", "cat",
+    "A",
+    "a",
+    "(A)",
+    "(a) cat",
+    "A. cat",
+    "Option A",
+    "option a",
+    "The answer is A",
+    "the answer is (A)",
+    "The answer is: A",
+    "Answer: A",
+    "\\boxed{A}",
+    "<think>A</think> A",
+    " A",
+    "\nA",
+    "",
+    "(",
+    "option ",
+    "the answer is ",
+    "The correct answer is A",
+    "B",
+    "A or B",
+    "AB",
+    "a)",
+    "Options A",
+    "cat",
 ]
 
 
@@ -254,8 +358,13 @@ def mmstar(official: Path) -> list:
     out = []
     for gold in "AB":
         for response in MMSTAR:
-            scope = {"predict": str(response), "answers": str(gold), "category": "c", "l2_category": "l",
-                     "MMStar_score_l2": {"c": {"l": 0}}}
+            scope = {
+                "predict": str(response),
+                "answers": str(gold),
+                "category": "c",
+                "l2_category": "l",
+                "MMStar_score_l2": {"c": {"l": 0}},
+            }
             exec(scoring, scope)
             out.append([response, gold, scope["MMStar_score_l2"]["c"]["l"] == 1])
     return out
@@ -263,10 +372,31 @@ def mmstar(official: Path) -> list:
 
 # --------------------------------------------------------------------------------------------------- POPE
 POPE = [
-    "Yes", "No", "yes", "no", "Yes, there is a dog.", "No, there is no dog.", "There is a dog in the image.",
-    "There is not a dog.", "NO", "No.", "no.", "Yes. No.", "The answer is no", "<think>no</think> Yes", "",
-    "Nope", "I do not see one.", "No,there is none", "Not sure", "no\n", "\\boxed{No}", "It's not there. yes",
-    "yes, no", "I can't tell", "Absolutely no dog",
+    "Yes",
+    "No",
+    "yes",
+    "no",
+    "Yes, there is a dog.",
+    "No, there is no dog.",
+    "There is a dog in the image.",
+    "There is not a dog.",
+    "NO",
+    "No.",
+    "no.",
+    "Yes. No.",
+    "The answer is no",
+    "<think>no</think> Yes",
+    "",
+    "Nope",
+    "I do not see one.",
+    "No,there is none",
+    "Not sure",
+    "no\n",
+    "\\boxed{No}",
+    "It's not there. yes",
+    "yes, no",
+    "I can't tell",
+    "Absolutely no dog",
 ]
 
 
@@ -278,15 +408,32 @@ def pope(official: Path) -> dict:
     with contextlib.redirect_stdout(io.StringIO()):
         exec(code, scope)
     keys = ("TP", "FP", "TN", "FN", "acc", "precision", "recall", "f1", "yes_ratio")
-    return {"items": [[r, g, a["answer"]] for r, g, a in zip(POPE, labels, scope["answers"], strict=True)],
-            "metrics": {k: scope[k] for k in keys}}
+    return {
+        "items": [[r, g, a["answer"]] for r, g, a in zip(POPE, labels, scope["answers"], strict=True)],
+        "metrics": {k: scope[k] for k in keys},
+    }
 
 
 # ------------------------------------------------------------------------------------------------ A-OKVQA
 AOKVQA_CHOICES = ["red", "Blue", "green light", "a cat"]
 AOKVQA = [
-    "Blue", "blue", "B", "(B)", "B. Blue", "Blue.", " Blue", "Blue\n", "The answer is Blue", "red", "",
-    "\\boxed{Blue}", "<think>x</think>Blue", "BLUE", "green light", "a cat", "cat",
+    "Blue",
+    "blue",
+    "B",
+    "(B)",
+    "B. Blue",
+    "Blue.",
+    " Blue",
+    "Blue\n",
+    "The answer is Blue",
+    "red",
+    "",
+    "\\boxed{Blue}",
+    "<think>x</think>Blue",
+    "BLUE",
+    "green light",
+    "a cat",
+    "cat",
 ]
 
 
@@ -295,33 +442,105 @@ def aokvqa(official: Path) -> list:
     score = function(official / "aokvqa_eval_predictions.py", "eval_aokvqa", env)
     out = []
     for correct in (1, 3):
-        dataset = [{"question_id": "q", "choices": AOKVQA_CHOICES, "correct_choice_idx": correct,
-                    "direct_answers": [], "difficult_direct_answer": False}]
+        dataset = [
+            {
+                "question_id": "q",
+                "choices": AOKVQA_CHOICES,
+                "correct_choice_idx": correct,
+                "direct_answers": [],
+                "difficult_direct_answer": False,
+            }
+        ]
         for response in AOKVQA:
-            out.append([response, correct, score(dataset, {"q": response}, multiple_choice=True, strict=False)])
+            out.append(
+                [response, correct, score(dataset, {"q": response}, multiple_choice=True, strict=False)]
+            )
     return out
 
 
 # ---------------------------------------------------------------------------------------------- MathVista
 MATHVISTA_PROBLEMS = {
-    "mc": {"question_type": "multi_choice", "answer_type": "text", "choices": ["3", "4", "5", "6"],
-           "answer": "4", "precision": None},
-    "mc_text": {"question_type": "multi_choice", "answer_type": "text",
-                "choices": ["larger than", "equal to", "smaller than"], "answer": "equal to", "precision": None},
-    "int": {"question_type": "free_form", "answer_type": "integer", "choices": None, "answer": "12",
-            "precision": None},
-    "float1": {"question_type": "free_form", "answer_type": "float", "choices": None, "answer": "1.5",
-               "precision": 1.0},
-    "float2": {"question_type": "free_form", "answer_type": "float", "choices": None, "answer": "0.33",
-               "precision": 2.0},
-    "list": {"question_type": "free_form", "answer_type": "list", "choices": None, "answer": "[1, 2]",
-             "precision": None},
+    "mc": {
+        "question_type": "multi_choice",
+        "answer_type": "text",
+        "choices": ["3", "4", "5", "6"],
+        "answer": "4",
+        "precision": None,
+    },
+    "mc_text": {
+        "question_type": "multi_choice",
+        "answer_type": "text",
+        "choices": ["larger than", "equal to", "smaller than"],
+        "answer": "equal to",
+        "precision": None,
+    },
+    "int": {
+        "question_type": "free_form",
+        "answer_type": "integer",
+        "choices": None,
+        "answer": "12",
+        "precision": None,
+    },
+    "float1": {
+        "question_type": "free_form",
+        "answer_type": "float",
+        "choices": None,
+        "answer": "1.5",
+        "precision": 1.0,
+    },
+    "float2": {
+        "question_type": "free_form",
+        "answer_type": "float",
+        "choices": None,
+        "answer": "0.33",
+        "precision": 2.0,
+    },
+    "list": {
+        "question_type": "free_form",
+        "answer_type": "list",
+        "choices": None,
+        "answer": "[1, 2]",
+        "precision": None,
+    },
 }
 MATHVISTA = [
-    "", "B", "(B)", "(b) 4", "4", "4.0", " 4 ", "The answer is \"4\".", "The answer is 4.", "12", "12.0", "12.7",
-    "twelve", "1.5", "1.46", "1.54", "1.55", "0.33", "0.333", "1/3", "[1, 2]", "[1,2]", "equal to", "Equal to",
-    "equal", "smaller", "larger than or equal to", "\\boxed{B}", "<think>x</think> B", "A or B", "None", "(E)",
-    "e", "1e1", "-0", "12 apples", "The answer is \"equal to\".",
+    "",
+    "B",
+    "(B)",
+    "(b) 4",
+    "4",
+    "4.0",
+    " 4 ",
+    'The answer is "4".',
+    "The answer is 4.",
+    "12",
+    "12.0",
+    "12.7",
+    "twelve",
+    "1.5",
+    "1.46",
+    "1.54",
+    "1.55",
+    "0.33",
+    "0.333",
+    "1/3",
+    "[1, 2]",
+    "[1,2]",
+    "equal to",
+    "Equal to",
+    "equal",
+    "smaller",
+    "larger than or equal to",
+    "\\boxed{B}",
+    "<think>x</think> B",
+    "A or B",
+    "None",
+    "(E)",
+    "e",
+    "1e1",
+    "-0",
+    "12 apples",
+    'The answer is "equal to".',
 ]
 
 
@@ -352,25 +571,60 @@ def mathvista(official: Path) -> dict:
 
 # --------------------------------------------------------------------------------------------- MathVerse
 MATHVERSE = [  # (gold answer, extraction): the rule-based step is score_answer_s2's quick match
-    ("B", "B"), ("B", "b"), ("B", "(B)"), ("B", " B"), ("B", "B."), ("12", "12"), ("12", "12.0"),
-    ("\\frac{1}{2}", "\\frac{1}{2}"), ("\\frac{1}{2}", "0.5"), ("\\frac{1}{2}", "1/2"), ("12", ""),
-    ("A:3", "A:3"), ("A", "A:3"), ("3\\sqrt{2}", "3√2"), ("12", "\\boxed{12}"),
+    ("B", "B"),
+    ("B", "b"),
+    ("B", "(B)"),
+    ("B", " B"),
+    ("B", "B."),
+    ("12", "12"),
+    ("12", "12.0"),
+    ("\\frac{1}{2}", "\\frac{1}{2}"),
+    ("\\frac{1}{2}", "0.5"),
+    ("\\frac{1}{2}", "1/2"),
+    ("12", ""),
+    ("A:3", "A:3"),
+    ("A", "A:3"),
+    ("3\\sqrt{2}", "3√2"),
+    ("12", "\\boxed{12}"),
 ]
 
 
 def mathverse(official: Path) -> list:
     match = function(official / "mathverse_score_answer_s2.py", "match_answer", {})
-    return [[g, e, match({"answer": g, "extraction": e}, None, quick_match=True) == "1"] for g, e in MATHVERSE]
+    return [
+        [g, e, match({"answer": g, "extraction": e}, None, quick_match=True) == "1"] for g, e in MATHVERSE
+    ]
 
 
 # -------------------------------------------------------------------------------------------- LogicVista
 LOGICVISTA = [  # (raw answer, gold)
-    ("", "B"), ("   ", "B"), ("Z", "B"), ("?", "B"), ("B", "B"), ("b", "B"), ("1", "B"), ("ASSISTANT: ", "B"),
-    ("USER: hi ASSISTANT: B", "B"), ("The answer is B", "B"), ("x", "B"), ("F", "B"), (".", "B"),
+    ("", "B"),
+    ("   ", "B"),
+    ("Z", "B"),
+    ("?", "B"),
+    ("B", "B"),
+    ("b", "B"),
+    ("1", "B"),
+    ("ASSISTANT: ", "B"),
+    ("USER: hi ASSISTANT: B", "B"),
+    ("The answer is B", "B"),
+    ("x", "B"),
+    ("F", "B"),
+    (".", "B"),
 ]
 LOGICVISTA_LISTS = [  # (a judge's letter list, gold): the rule-based match after extraction
-    (["B"], "B"), (["b"], "B"), (["C"], "B"), (["B", "D"], "B, D"), (["D", "B"], "B, D"), (["b", "d"], "B, D"),
-    (["B"], "B, D"), (["B", "D", "A"], "B, D"), (["ZZZZZ"], "B"), ([""], "B"), (["B", "B"], "B"), (["3"], "3"),
+    (["B"], "B"),
+    (["b"], "B"),
+    (["C"], "B"),
+    (["B", "D"], "B, D"),
+    (["D", "B"], "B, D"),
+    (["b", "d"], "B, D"),
+    (["B"], "B, D"),
+    (["B", "D", "A"], "B, D"),
+    (["ZZZZZ"], "B"),
+    ([""], "B"),
+    (["B", "B"], "B"),
+    (["3"], "3"),
 ]
 
 
@@ -389,8 +643,15 @@ def logicvista(official: Path) -> dict:
     stub = type("Stub", (), {"from_template": staticmethod(_ask), "invoke": staticmethod(_ask)})
     out = []
     for raw, gold in LOGICVISTA:
-        scope = {"data": {"v": {"answer": raw}}, "id": "v", "PromptTemplate": stub, "llm": stub,
-                 "ground_truth": {"v": {"answer": gold, "question": "q"}}, "match": 0, "format_instructions": ""}
+        scope = {
+            "data": {"v": {"answer": raw}},
+            "id": "v",
+            "PromptTemplate": stub,
+            "llm": stub,
+            "ground_truth": {"v": {"answer": gold, "question": "q"}},
+            "match": 0,
+            "format_instructions": "",
+        }
         try:
             exec(reading, scope)
         except _Judge:
@@ -400,7 +661,12 @@ def logicvista(official: Path) -> dict:
         out.append([raw, gold, scope["MLLM_answers"], scope["match"] == 1])
     lists = []
     for answers, gold in LOGICVISTA_LISTS:
-        scope = {"ground_truth": {"v": {"answer": gold}}, "id": "v", "MLLM_answers": list(answers), "match": 0}
+        scope = {
+            "ground_truth": {"v": {"answer": gold}},
+            "id": "v",
+            "MLLM_answers": list(answers),
+            "match": 0,
+        }
         exec(matching, scope)
         lists.append([answers, gold, scope["match"] == 1])
     return {"rules": out, "match": lists}
@@ -412,8 +678,14 @@ def hallusionbench(official: Path, ref: Path) -> dict:
 
     data = json.loads((ref / "hallusionbench" / "HallusionBench.json").read_text())
     env: dict = {"np": np}
-    for name in ("get_eval_fig", "get_eval_all", "get_eval_pair_all", "get_eval_pair_easy", "get_eval_pair_hard",
-                 "assign_correctness"):
+    for name in (
+        "get_eval_fig",
+        "get_eval_all",
+        "get_eval_pair_all",
+        "get_eval_pair_easy",
+        "get_eval_pair_hard",
+        "assign_correctness",
+    ):
         function(official / "hallusionbench_utils.py", name, env)
     verdicts = []
     for r in data:  # the judge's verdict per question: mostly correct, some incorrect, some unclear
@@ -426,17 +698,31 @@ def hallusionbench(official: Path, ref: Path) -> dict:
     figures = {"all": env["get_eval_fig"](rows), "VD": env["get_eval_fig"](vd), "VS": env["get_eval_fig"](vs)}
     return {
         "verdicts": verdicts,
-        "aAcc": {k: {"correct": int(v["correct"]), "total": v["total"]} for k, v in
-                 (("all", env["get_eval_all"](rows, "check")), ("VD", env["get_eval_all"](vd, "check")),
-                  ("VS", env["get_eval_all"](vs, "check")))},
+        "aAcc": {
+            k: {"correct": int(v["correct"]), "total": v["total"]}
+            for k, v in (
+                ("all", env["get_eval_all"](rows, "check")),
+                ("VD", env["get_eval_all"](vd, "check")),
+                ("VS", env["get_eval_all"](vs, "check")),
+            )
+        },
         "fAcc": {k: {"correct": v["correct"], "total": v["total"]} for k, v in figures.items()},
-        "qAcc": {k: {"correct": v["correct"], "total": v["total"]} for k, v in
-                 (("all", env["get_eval_pair_all"](rows, "check")), ("VD", env["get_eval_pair_all"](vd, "check")),
-                  ("VS", env["get_eval_pair_all"](vs, "check")))},
-        "easy": {"correct": env["get_eval_pair_easy"](rows)["correct"],
-                 "total": env["get_eval_pair_easy"](rows)["total"]},
-        "hard": {"correct": env["get_eval_pair_hard"](rows)["correct"],
-                 "total": env["get_eval_pair_hard"](rows)["total"]},
+        "qAcc": {
+            k: {"correct": v["correct"], "total": v["total"]}
+            for k, v in (
+                ("all", env["get_eval_pair_all"](rows, "check")),
+                ("VD", env["get_eval_pair_all"](vd, "check")),
+                ("VS", env["get_eval_pair_all"](vs, "check")),
+            )
+        },
+        "easy": {
+            "correct": env["get_eval_pair_easy"](rows)["correct"],
+            "total": env["get_eval_pair_easy"](rows)["total"],
+        },
+        "hard": {
+            "correct": env["get_eval_pair_hard"](rows)["correct"],
+            "total": env["get_eval_pair_hard"](rows)["total"],
+        },
     }
 
 

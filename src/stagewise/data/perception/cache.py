@@ -41,8 +41,10 @@ class ItemCache:
         if fresh:
             self.path.unlink(missing_ok=True)
         if self.path.exists() and spec_path.exists() and json.loads(spec_path.read_text()) != spec:
-            raise CacheMismatch(f"{self.path}: cached results were made with other settings "
-                                f"(see {spec_path}); use another output folder or --fresh")
+            raise CacheMismatch(
+                f"{self.path}: cached results were made with other settings "
+                f"(see {spec_path}); use another output folder or --fresh"
+            )
         atomic_write_json(spec_path, spec)
         self.records: dict[str, dict] = {}
         torn = 0

@@ -18,8 +18,13 @@ def _endpoint_args(p: argparse.ArgumentParser) -> None:
 
 
 def _endpoint_kw(args) -> dict:
-    return {"api_key_env": args.api_key_env, "concurrency": args.concurrency, "timeout_s": args.timeout,
-            "max_retries": args.retries, "backoff_s": args.backoff}
+    return {
+        "api_key_env": args.api_key_env,
+        "concurrency": args.concurrency,
+        "timeout_s": args.timeout,
+        "max_retries": args.retries,
+        "backoff_s": args.backoff,
+    }
 
 
 def cmd_write(args) -> int:
@@ -31,21 +36,38 @@ def cmd_write(args) -> int:
     if args.source == "docci":
         kw.update(split=args.split)
     elif args.source == "hf":
-        kw.update(work_dir=args.out, image_column=args.image_column, caption_column=args.caption_column,
-                  id_column=args.id_column, split=args.split)
+        kw.update(
+            work_dir=args.out,
+            image_column=args.image_column,
+            caption_column=args.caption_column,
+            id_column=args.id_column,
+            split=args.split,
+        )
     elif args.source == "world":
         kw.update(families=tuple(args.families), split=args.split)
     records = sources.SOURCES[args.source](args.input, **kw)
     if args.limit is not None:
-        records = records[:args.limit]
-    cfg = WriterConfig(writer=args.writer, prompt=args.prompt, temperature=args.temperature,
-                       endpoint=EndpointConfig(base_url=args.base_url, model=args.model, max_tokens=args.max_tokens,
-                                               **_endpoint_kw(args)),
-                       model=args.model, batch_size=args.batch_size, max_new_tokens=args.max_tokens,
-                       style=args.style)
+        records = records[: args.limit]
+    cfg = WriterConfig(
+        writer=args.writer,
+        prompt=args.prompt,
+        temperature=args.temperature,
+        endpoint=EndpointConfig(
+            base_url=args.base_url, model=args.model, max_tokens=args.max_tokens, **_endpoint_kw(args)
+        ),
+        model=args.model,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_tokens,
+        style=args.style,
+    )
     report = write_mcq(records, args.out, cfg, fresh=args.fresh)
-    log.info("items: %s/mcq.jsonl (%d written, %d failed, %d bad input)", args.out, report["written"],
-             report["failed"], report["bad_input"])
+    log.info(
+        "items: %s/mcq.jsonl (%d written, %d failed, %d bad input)",
+        args.out,
+        report["written"],
+        report["failed"],
+        report["bad_input"],
+    )
     return 0
 
 
@@ -55,13 +77,25 @@ def cmd_filter(args) -> int:
     from stagewise.data.perception.filter import FilterConfig, model_from_spec, read_items, run_filter
 
     torch.set_num_threads(args.threads)
-    cfg = FilterConfig(models=[model_from_spec(m, **_endpoint_kw(args)) for m in args.model], samples=args.samples,
-                       temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
-                       min_image_wrong=args.min_image_wrong, min_caption_right=args.min_caption_right,
-                       batch_size=args.batch_size, extraction=args.extraction)
+    cfg = FilterConfig(
+        models=[model_from_spec(m, **_endpoint_kw(args)) for m in args.model],
+        samples=args.samples,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        min_image_wrong=args.min_image_wrong,
+        min_caption_right=args.min_caption_right,
+        batch_size=args.batch_size,
+        extraction=args.extraction,
+    )
     report = run_filter(read_items(args.items), args.out, cfg, fresh=args.fresh)
-    log.info("kept %d of %d items: %s/kept.jsonl, report %s/filter_report.md", report["kept"], report["items"],
-             args.out, args.out)
+    log.info(
+        "kept %d of %d items: %s/kept.jsonl, report %s/filter_report.md",
+        report["kept"],
+        report["items"],
+        args.out,
+        args.out,
+    )
     return 0
 
 
@@ -84,10 +118,15 @@ def add_perception_commands(dsub) -> None:
 
     w = dsub.add_parser("write-mcq", help="captioned images -> one 4-option multiple-choice item each")
     w.add_argument("--source", required=True, choices=list(SOURCES))
-    w.add_argument("--input", required=True, help="DOCCI/PixMo JSONL, HF dataset (hub id, folder, parquet) or "
-                   "world folder")
+    w.add_argument(
+        "--input",
+        required=True,
+        help="DOCCI/PixMo JSONL, HF dataset (hub id, folder, parquet) or world folder",
+    )
     w.add_argument("--out", required=True, help="folder for mcq.jsonl, its cache and the write report")
-    w.add_argument("--image-dir", default=None, help="image folder (DOCCI/PixMo; default: images/ beside input)")
+    w.add_argument(
+        "--image-dir", default=None, help="image folder (DOCCI/PixMo; default: images/ beside input)"
+    )
     w.add_argument("--image-column", default="image")
     w.add_argument("--caption-column", default="caption")
     w.add_argument("--id-column", default=None, help="default: the row number")
@@ -97,30 +136,45 @@ def add_perception_commands(dsub) -> None:
     w.add_argument("--writer", default="offline", choices=list(WRITERS))
     w.add_argument("--base-url", default="http://localhost:8000/v1")
     w.add_argument("--model", default="", help="served model name (endpoint) or hub id/folder (local)")
-    w.add_argument("--prompt", default="mcq_writer", help="writer prompt template (name in prompts/ or a file)")
+    w.add_argument(
+        "--prompt", default="mcq_writer", help="writer prompt template (name in prompts/ or a file)"
+    )
     w.add_argument("--temperature", type=float, default=0.0)
     w.add_argument("--max-tokens", type=int, default=512)
     w.add_argument("--batch-size", type=int, default=8, help="local writer batch")
-    w.add_argument("--style", default="varied", choices=list(STYLES),
-                   help="offline writer: its own varied questions, or the world's perception questions")
+    w.add_argument(
+        "--style",
+        default="varied",
+        choices=list(STYLES),
+        help="offline writer: its own varied questions, or the world's perception questions",
+    )
     w.add_argument("--fresh", action="store_true", help="discard cached results in --out")
     _endpoint_args(w)
     w.set_defaults(func=cmd_write)
 
-    f = dsub.add_parser("filter", help="keep items every filter model gets wrong from the image, right from "
-                        "the caption")
+    f = dsub.add_parser(
+        "filter", help="keep items every filter model gets wrong from the image, right from the caption"
+    )
     f.add_argument("--items", required=True, help="mcq.jsonl or the write-mcq folder")
     f.add_argument("--out", required=True)
-    f.add_argument("--model", action="append", required=True,
-                   help="repeatable: folder/hub id, name=folder, or MODEL@http://host:port/v1")
+    f.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        help="repeatable: folder/hub id, name=folder, or MODEL@http://host:port/v1",
+    )
     f.add_argument("--samples", type=int, default=1, help="1 = one greedy pass (the paper); k = k samples")
     f.add_argument("--temperature", type=float, default=1.0, help="for --samples > 1")
     f.add_argument("--top-p", type=float, default=1.0)
     f.add_argument("--min-image-wrong", type=float, default=1.0)
     f.add_argument("--min-caption-right", type=float, default=1.0)
     f.add_argument("--max-new-tokens", type=int, default=8)
-    f.add_argument("--extraction", default="paper", choices=EXTRACTIONS,
-                   help="paper: 'answer: X' else first standalone A-D; boxed: the final answer (thinking models)")
+    f.add_argument(
+        "--extraction",
+        default="paper",
+        choices=EXTRACTIONS,
+        help="paper: 'answer: X' else first standalone A-D; boxed: the final answer (thinking models)",
+    )
     f.add_argument("--batch-size", type=int, default=16)
     f.add_argument("--threads", type=int, default=2)
     f.add_argument("--fresh", action="store_true")
@@ -130,5 +184,7 @@ def add_perception_commands(dsub) -> None:
     e = dsub.add_parser("export", help="kept items -> hash splits -> TRL dataset, EasyR1/verl, LLaMA-Factory")
     e.add_argument("--items", required=True, help="kept.jsonl (or any items JSONL)")
     e.add_argument("--out", required=True)
-    e.add_argument("--splits", type=float, nargs=3, default=[0.85, 0.05, 0.10], metavar=("TRAIN", "VAL", "TEST"))
+    e.add_argument(
+        "--splits", type=float, nargs=3, default=[0.85, 0.05, 0.10], metavar=("TRAIN", "VAL", "TEST")
+    )
     e.set_defaults(func=cmd_export)

@@ -55,17 +55,31 @@ def _copy_image(src: str, images: Path, item_id: str) -> Path:
 
 
 FEATURES = datasets.Features(
-    {k: datasets.Value("string") for k in ("id", "family", "kind", "problem", "answer", "answer_kind", "caption",
-                                            "options", "source")} | {"image": datasets.Image()})
+    {
+        k: datasets.Value("string")
+        for k in ("id", "family", "kind", "problem", "answer", "answer_kind", "caption", "options", "source")
+    }
+    | {"image": datasets.Image()}
+)
 
 
 def _trl_dataset(rows: list[dict]) -> datasets.Dataset:
     recs = []
     for r in rows:
-        recs.append({"id": r["id"], "family": "perception", "kind": r["kind"], "problem": r["problem_text"],
-                     "answer": r["answer"], "answer_kind": "choice", "caption": r["caption"],
-                     "options": json.dumps(r["options"]), "source": r.get("source", ""),
-                     "image": {"bytes": Path(r["image_path"]).read_bytes(), "path": None}})
+        recs.append(
+            {
+                "id": r["id"],
+                "family": "perception",
+                "kind": r["kind"],
+                "problem": r["problem_text"],
+                "answer": r["answer"],
+                "answer_kind": "choice",
+                "caption": r["caption"],
+                "options": json.dumps(r["options"]),
+                "source": r.get("source", ""),
+                "image": {"bytes": Path(r["image_path"]).read_bytes(), "path": None},
+            }
+        )
     # from_dict with explicit columns: from_list of no rows would lose the schema.
     return datasets.Dataset.from_dict({k: [r[k] for r in recs] for k in FEATURES}, features=FEATURES)
 
@@ -83,9 +97,17 @@ def _parquet(rows: list[dict], path: Path) -> None:
     import pyarrow.parquet as pq
 
     tmp = path.with_name(f".{path.name}.tmp")
-    schema = pa.schema([("index", pa.int64()), ("problem", pa.string()), ("answer", pa.string()),
-                        ("images", pa.list_(pa.string())), ("source", pa.string()), ("id", pa.string()),
-                        ("kind", pa.string())])
+    schema = pa.schema(
+        [
+            ("index", pa.int64()),
+            ("problem", pa.string()),
+            ("answer", pa.string()),
+            ("images", pa.list_(pa.string())),
+            ("source", pa.string()),
+            ("id", pa.string()),
+            ("kind", pa.string()),
+        ]
+    )
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)
     os.replace(tmp, path)
 
@@ -102,29 +124,63 @@ def export(items: list[dict], out_dir: str | Path, fractions: dict[str, float] |
     for it in sorted(items, key=lambda r: r["id"]):  # the same files whatever order items came in
         img = _copy_image(it["image"], images, it["id"])
         by_split[split_of(it["id"], fractions)].append(
-            {**it, "image_path": str(img), "problem_text": mcq_text(it["question"], it["options"])})
+            {**it, "image_path": str(img), "problem_text": mcq_text(it["question"], it["options"])}
+        )
     for split, rows in by_split.items():
         if rows:
             _save_dataset(_trl_dataset(rows), out / "trl" / split)
         else:  # datasets cannot load a saved dataset with no rows; an empty split has no folder
             shutil.rmtree(out / "trl" / split, ignore_errors=True)
-        easy = [{"index": i, "problem": "<image>" + r["problem_text"], "answer": r["answer"],
-                 "images": [os.path.relpath(r["image_path"], out / "easyr1")],
-                 "source": r.get("source") or "perception", "id": r["id"], "kind": r["kind"]}
-                for i, r in enumerate(rows)]
+        easy = [
+            {
+                "index": i,
+                "problem": "<image>" + r["problem_text"],
+                "answer": r["answer"],
+                "images": [os.path.relpath(r["image_path"], out / "easyr1")],
+                "source": r.get("source") or "perception",
+                "id": r["id"],
+                "kind": r["kind"],
+            }
+            for i, r in enumerate(rows)
+        ]
         atomic_write_jsonl(out / "easyr1" / f"{split}.jsonl", easy)
         _parquet(easy, out / "easyr1" / f"{split}.parquet")
     request = load_prompt("caption")
-    sft = [{"messages": [{"role": "user", "content": "<image>" + request},
-                         {"role": "assistant", "content": r["caption"]}],
-            "images": [os.path.relpath(r["image_path"], out / "llamafactory")]} for r in by_split.get("train", [])]
+    sft = [
+        {
+            "messages": [
+                {"role": "user", "content": "<image>" + request},
+                {"role": "assistant", "content": r["caption"]},
+            ],
+            "images": [os.path.relpath(r["image_path"], out / "llamafactory")],
+        }
+        for r in by_split.get("train", [])
+    ]
     atomic_write_json(out / "llamafactory" / "caption_sft.json", sft)
-    atomic_write_json(out / "llamafactory" / "dataset_info.json", {"caption_sft": {
-        "file_name": "caption_sft.json", "formatting": "sharegpt",
-        "columns": {"messages": "messages", "images": "images"},
-        "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}})
+    atomic_write_json(
+        out / "llamafactory" / "dataset_info.json",
+        {
+            "caption_sft": {
+                "file_name": "caption_sft.json",
+                "formatting": "sharegpt",
+                "columns": {"messages": "messages", "images": "images"},
+                "tags": {
+                    "role_tag": "role",
+                    "content_tag": "content",
+                    "user_tag": "user",
+                    "assistant_tag": "assistant",
+                },
+            }
+        },
+    )
     counts = {s: len(r) for s, r in by_split.items()}
-    atomic_write_json(out / "splits.json", {"fractions": fractions, "counts": counts,
-                                            "ids": {s: [r["id"] for r in rows] for s, rows in by_split.items()}})
+    atomic_write_json(
+        out / "splits.json",
+        {
+            "fractions": fractions,
+            "counts": counts,
+            "ids": {s: [r["id"] for r in rows] for s, rows in by_split.items()},
+        },
+    )
     log.info("export: %s -> %s", counts, out)
     return counts

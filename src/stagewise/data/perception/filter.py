@@ -97,8 +97,11 @@ def image_prompt(cfg: FilterConfig, item: dict) -> str:
 
 
 def caption_prompt(cfg: FilterConfig, item: dict) -> str:
-    return (load_prompt(cfg.caption_prompt).replace("{caption}", item["caption"].strip())
-            .replace("{question}", mcq_text(item["question"], item["options"])))
+    return (
+        load_prompt(cfg.caption_prompt)
+        .replace("{caption}", item["caption"].strip())
+        .replace("{question}", mcq_text(item["question"], item["options"]))
+    )
 
 
 # A runner answers a list of items for one model: calls done(i, {"image": [raw...], "caption": [raw...]}) or
@@ -111,11 +114,13 @@ def local_runner(model: FilterModel, cfg: FilterConfig) -> Callable:
     from stagewise.models.load import load_for_inference
 
     net, processor = load_for_inference(model.path)  # on the GPU in bf16 when there is one
-    sample = {"do_sample": True, "temperature": cfg.temperature, "top_p": cfg.top_p} if cfg.samples > 1 else {}
+    sample = (
+        {"do_sample": True, "temperature": cfg.temperature, "top_p": cfg.top_p} if cfg.samples > 1 else {}
+    )
 
     def run(items: list[dict], done: Callable[[int, dict], None]) -> None:
         for start in range(0, len(items), cfg.batch_size):
-            chunk = list(enumerate(items[start:start + cfg.batch_size], start=start))
+            chunk = list(enumerate(items[start : start + cfg.batch_size], start=start))
             images, ok = {}, []
             for i, it in chunk:
                 try:
@@ -128,15 +133,27 @@ def local_runner(model: FilterModel, cfg: FilterConfig) -> Callable:
                 continue
             torch.manual_seed(cfg.seed + start)
             k = cfg.samples
-            img_rows = [{"prompt": [{"role": "user", "content": image_prompt(cfg, it)}], "images": [images[i]]}
-                        for i, it in ok for _ in range(k)]
-            cap_rows = [{"prompt": [{"role": "user", "content": caption_prompt(cfg, it)}], "images": []}
-                        for i, it in ok for _ in range(k)]
+            img_rows = [
+                {"prompt": [{"role": "user", "content": image_prompt(cfg, it)}], "images": [images[i]]}
+                for i, it in ok
+                for _ in range(k)
+            ]
+            cap_rows = [
+                {"prompt": [{"role": "user", "content": caption_prompt(cfg, it)}], "images": []}
+                for i, it in ok
+                for _ in range(k)
+            ]
             img_out = generate(net, processor, img_rows, max_new_tokens=cfg.max_new_tokens, **sample)
             cap_out = generate(net, processor, cap_rows, max_new_tokens=cfg.max_new_tokens, **sample)
             for j, (i, _) in enumerate(ok):
-                done(i, {"image": [g["response"] for g in img_out[j * k:(j + 1) * k]],
-                         "caption": [g["response"] for g in cap_out[j * k:(j + 1) * k]]})
+                done(
+                    i,
+                    {
+                        "image": [g["response"] for g in img_out[j * k : (j + 1) * k]],
+                        "caption": [g["response"] for g in cap_out[j * k : (j + 1) * k]],
+                    },
+                )
+
     return run
 
 
@@ -151,13 +168,17 @@ def endpoint_runner(model: FilterModel, cfg: FilterConfig) -> Callable:
             return {"error": f"bad_image ({type(e).__name__})"}
         try:
             kw = {"temperature": temp, "top_p": cfg.top_p, "max_tokens": cfg.max_new_tokens, "n": cfg.samples}
-            return {"image": client.chat(content, **kw), "caption": client.chat(caption_prompt(cfg, it), **kw)}
+            return {
+                "image": client.chat(content, **kw),
+                "caption": client.chat(caption_prompt(cfg, it), **kw),
+            }
         except EndpointError as e:
             return {"error": e.reason}
 
     def run(items: list[dict], done: Callable[[int, dict], None]) -> None:
         for i, result in client.each(one, items):
             done(i, result)
+
     return run
 
 
@@ -171,9 +192,14 @@ def _decide(item: dict, rec: dict, cfg: FilterConfig) -> dict:
     cap = [extract(t) for t in rec["caption"]]
     image_wrong = sum(x is not None and x != gold for x in img) / len(img)
     caption_right = sum(x == gold for x in cap) / len(cap)
-    return {"image": img, "caption": cap, "image_wrong": image_wrong, "caption_right": caption_right,
-            "image_empty": sum(x is None for x in img) / len(img),
-            "keep": image_wrong >= cfg.min_image_wrong and caption_right >= cfg.min_caption_right}
+    return {
+        "image": img,
+        "caption": cap,
+        "image_wrong": image_wrong,
+        "caption_right": caption_right,
+        "image_empty": sum(x is None for x in img) / len(img),
+        "keep": image_wrong >= cfg.min_image_wrong and caption_right >= cfg.min_caption_right,
+    }
 
 
 def _spec(cfg: FilterConfig) -> dict:
@@ -211,21 +237,34 @@ def run_filter(items: list[dict], out_dir: str | Path, cfg: FilterConfig, fresh:
     runs = []
     for model in cfg.models:
         todo = [it for it in items if not cache.done(f"{model.name}\t{it['id']}", _fp(it))]
-        log.info("filter %s: %d items, %d cached, %d to ask", model.name, len(items), len(items) - len(todo),
-                 len(todo))
+        log.info(
+            "filter %s: %d items, %d cached, %d to ask",
+            model.name,
+            len(items),
+            len(items) - len(todo),
+            len(todo),
+        )
         if not todo:
             continue
         t0 = time.perf_counter()
         run = (endpoint_runner if model.endpoint else local_runner)(model, cfg)
         with cache, tqdm(total=len(todo), unit="item", desc=f"filter {model.name}", smoothing=0.1) as bar:
+
             def done(i: int, res: dict, name: str = model.name, todo: list[dict] = todo) -> None:
                 key = f"{name}\t{todo[i]['id']}"
                 cache.add([{"key": key, "fp": _fp(todo[i]), "ok": "error" not in res, **res}])
                 bar.update(1)
+
             run(todo, done)
         wall = time.perf_counter() - t0
-        runs.append({"model": model.name, "asked": len(todo), "wall_s": round(wall, 3),
-                     "items_per_s": round(len(todo) / wall, 2)})
+        runs.append(
+            {
+                "model": model.name,
+                "asked": len(todo),
+                "wall_s": round(wall, 3),
+                "items_per_s": round(len(todo) / wall, 2),
+            }
+        )
         log.info("filter %s: %.2f items/s", model.name, len(todo) / wall)
     report = _finalise(out, items, cache, cfg)
     append_jsonl(out / "filter_runs.jsonl", runs)
@@ -266,24 +305,46 @@ def _finalise(out: Path, items: list[dict], cache: ItemCache, cfg: FilterConfig)
         if keep:
             kept.append(row)
     report = {
-        "items": len(items), "kept": len(kept), "keep_rate": _rate(len(kept), len(items)), "failed": len(failed),
-        "rule": {k: getattr(cfg, k) for k in ("samples", "max_new_tokens", "extraction", "min_image_wrong",
-                                               "min_caption_right")},
-        "per_model": {n: {"n": int(s["n"]), "keep_rate": _rate(s["keep"], s["n"]),
-                          "image_wrong_rate": _rate(s["image_wrong"], s["n"]),
-                          "image_empty_rate": _rate(s["image_empty"], s["n"]),
-                          "caption_right_rate": _rate(s["caption_right"], s["n"])} for n, s in stats.items()},
-        "per_kind": {k: {"n": v["n"], "kept": v["kept"], "keep_rate": _rate(v["kept"], v["n"]),
-                         "keep_rate_per_model": {n: _rate(v[n], v["n"]) for n in names}}
-                     for k, v in sorted(kinds.items())},
+        "items": len(items),
+        "kept": len(kept),
+        "keep_rate": _rate(len(kept), len(items)),
+        "failed": len(failed),
+        "rule": {
+            k: getattr(cfg, k)
+            for k in ("samples", "max_new_tokens", "extraction", "min_image_wrong", "min_caption_right")
+        },
+        "per_model": {
+            n: {
+                "n": int(s["n"]),
+                "keep_rate": _rate(s["keep"], s["n"]),
+                "image_wrong_rate": _rate(s["image_wrong"], s["n"]),
+                "image_empty_rate": _rate(s["image_empty"], s["n"]),
+                "caption_right_rate": _rate(s["caption_right"], s["n"]),
+            }
+            for n, s in stats.items()
+        },
+        "per_kind": {
+            k: {
+                "n": v["n"],
+                "kept": v["kept"],
+                "keep_rate": _rate(v["kept"], v["n"]),
+                "keep_rate_per_model": {n: _rate(v[n], v["n"]) for n in names},
+            }
+            for k, v in sorted(kinds.items())
+        },
         "failed_ids": failed,
     }
     atomic_write_jsonl(out / "filter_items.jsonl", rows)
     atomic_write_jsonl(out / "kept.jsonl", kept)
     atomic_write_json(out / "filter_report.json", report)
     atomic_write_text(out / "filter_report.md", report_markdown(report))
-    log.info("filter: kept %d of %d (%.1f%%), %d failed", len(kept), len(items),
-             100 * (report["keep_rate"] or 0), len(failed))
+    log.info(
+        "filter: kept %d of %d (%.1f%%), %d failed",
+        len(kept),
+        len(items),
+        100 * (report["keep_rate"] or 0),
+        len(failed),
+    )
     return report
 
 
@@ -291,12 +352,18 @@ def report_markdown(report: dict) -> str:
     def pct(x):
         return "-" if x is None else f"{100 * x:.1f}"
 
-    lines = [f"Kept {report['kept']} of {report['items']} items ({pct(report['keep_rate'])}%); "
-             f"{report['failed']} failed.", "", "| model | n | image wrong % | image empty % | caption right % | "
-             "keep % |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"Kept {report['kept']} of {report['items']} items ({pct(report['keep_rate'])}%); "
+        f"{report['failed']} failed.",
+        "",
+        "| model | n | image wrong % | image empty % | caption right % | keep % |",
+        "|---|---|---|---|---|---|",
+    ]
     for n, s in report["per_model"].items():
-        lines.append(f"| {n} | {s['n']} | {pct(s['image_wrong_rate'])} | {pct(s['image_empty_rate'])} | "
-                     f"{pct(s['caption_right_rate'])} | {pct(s['keep_rate'])} |")
+        lines.append(
+            f"| {n} | {s['n']} | {pct(s['image_wrong_rate'])} | {pct(s['image_empty_rate'])} | "
+            f"{pct(s['caption_right_rate'])} | {pct(s['keep_rate'])} |"
+        )
     lines += ["", "| question kind | n | kept | keep % (all models) |", "|---|---|---|---|"]
     for k, v in report["per_kind"].items():
         lines.append(f"| {k} | {v['n']} | {v['kept']} | {pct(v['keep_rate'])} |")

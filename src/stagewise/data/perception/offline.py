@@ -70,8 +70,12 @@ def q_place(rng, scene):
     if not shapes:
         raise NoQuestion
     s = rng.choice(shapes)
-    near = [(r, c) for r in range(len(ROW_NAMES)) for c in range(len(COL_NAMES))
-            if (r, c) != (s.row, s.col) and abs(r - s.row) + abs(c - s.col) <= 2]
+    near = [
+        (r, c)
+        for r in range(len(ROW_NAMES))
+        for c in range(len(COL_NAMES))
+        if (r, c) != (s.row, s.col) and abs(r - s.row) + abs(c - s.col) <= 2
+    ]
     pool = [f"{ROW_NAMES[r]} {COL_NAMES[c]}" for r, c in near]
     rng.shuffle(pool)
     opts, letter = _options(rng, s.place, pool)
@@ -143,8 +147,13 @@ def world_question(item_id: str, scene: dict | Scene, kinds: list[str] | tuple[s
             question, options, answer, observation = table[kind](rng, scene, True)
         except Skip:
             continue
-        return {"question": question, "options": options, "answer": answer, "kind": kind,
-                "observation": observation}
+        return {
+            "question": question,
+            "options": options,
+            "answer": answer,
+            "kind": kind,
+            "observation": observation,
+        }
     raise NoQuestion(f"{item_id}: no question fits this scene")
 
 
@@ -152,8 +161,9 @@ SHAPE_QUESTIONS = {"relation": q_relation, "place": q_place, "describe": q_descr
 CHART_QUESTIONS = {"bar_value": q_bar_value, "bar_neighbour": q_bar_neighbour}
 
 
-def write_from_scene(item_id: str, scene: dict | Scene, style: str = "varied",
-                     kinds: list[str] | tuple[str, ...] = ()) -> str:
+def write_from_scene(
+    item_id: str, scene: dict | Scene, style: str = "varied", kinds: list[str] | tuple[str, ...] = ()
+) -> str:
     """The JSON reply `{question, options, answer, kind}` for one scene in `style` (see the module docstring;
     `kinds` narrows the `world` style's question kinds); NoQuestion if none fits."""
     if style not in STYLES:

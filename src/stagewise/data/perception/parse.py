@@ -9,7 +9,9 @@ LETTERS = ("A", "B", "C", "D")
 # Spatial words mark a question about a relation; anything else is about a detail (for the per-kind report).
 _SPATIAL_RE = re.compile(
     r"\b(left|right|above|below|behind|in front|next to|beside|between|under|over|top|bottom|corner|"
-    r"centre|center|middle|near|far|relative|closest|furthest|position|where)\b", re.IGNORECASE)
+    r"centre|center|middle|near|far|relative|closest|furthest|position|where)\b",
+    re.IGNORECASE,
+)
 _FENCE_RE = re.compile(r"^```(?:json)?\s*\n?(.*?)\n?```$", re.DOTALL)
 
 

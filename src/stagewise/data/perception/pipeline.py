@@ -41,11 +41,19 @@ def balance_answers(items: list[dict]) -> list[dict]:
     return sorted(out, key=lambda r: r["id"])
 
 
-def build_perception_set(world: str | Path | list, filter_models: list[str | FilterModel], out_dir: str | Path,
-                         families: tuple[str, ...] = ("perception", "visual"), split: str = "train",
-                         limit: int | None = None, filter_cfg: FilterConfig | None = None,
-                         fractions: dict[str, float] | None = None, question_style: str = "varied",
-                         balance: bool = False, question_kinds: list[str] | None = None) -> Path:
+def build_perception_set(
+    world: str | Path | list,
+    filter_models: list[str | FilterModel],
+    out_dir: str | Path,
+    families: tuple[str, ...] = ("perception", "visual"),
+    split: str = "train",
+    limit: int | None = None,
+    filter_cfg: FilterConfig | None = None,
+    fractions: dict[str, float] | None = None,
+    question_style: str = "varied",
+    balance: bool = False,
+    question_kinds: list[str] | None = None,
+) -> Path:
     """Build the demo's perception training set and return the folder of its train split (an HF dataset that
     `stagewise.data.sources.load_rows` reads, i.e. a stage's `data.paths` entry).
 
@@ -61,10 +69,16 @@ def build_perception_set(world: str | Path | list, filter_models: list[str | Fil
     models = [m if isinstance(m, FilterModel) else model_from_spec(str(m)) for m in filter_models]
     cfg = filter_cfg or FilterConfig()
     cfg.models = models
-    spec = {"world": str(world) if not isinstance(world, list) else [it.id for it in world],
-            "families": list(families), "split": split, "limit": limit,
-            "filter": json.loads(json.dumps(asdict(cfg), default=str)),
-            "fractions": fractions, "question_style": question_style, "balance": balance}
+    spec = {
+        "world": str(world) if not isinstance(world, list) else [it.id for it in world],
+        "families": list(families),
+        "split": split,
+        "limit": limit,
+        "filter": json.loads(json.dumps(asdict(cfg), default=str)),
+        "fractions": fractions,
+        "question_style": question_style,
+        "balance": balance,
+    }
     if question_kinds:  # only when set, so the folders built before this setting existed stay valid
         spec["question_kinds"] = list(question_kinds)
     marker = out / "done.json"
@@ -76,8 +90,11 @@ def build_perception_set(world: str | Path | list, filter_models: list[str | Fil
     else:
         records = sources.world(world, families=tuple(families), split=split)
     records = records[:limit] if limit is not None else records
-    written = write_mcq(records, out / "mcq", WriterConfig(writer="offline", style=question_style,
-                                                                 kinds=list(question_kinds or [])))
+    written = write_mcq(
+        records,
+        out / "mcq",
+        WriterConfig(writer="offline", style=question_style, kinds=list(question_kinds or [])),
+    )
     report = run_filter(read_items(out / "mcq"), out / "filter", cfg)
     kept = read_items(out / "filter" / "kept.jsonl")
     if balance:
@@ -86,7 +103,15 @@ def build_perception_set(world: str | Path | list, filter_models: list[str | Fil
     counts = export(kept, out / "export", fractions)
     if not counts.get("train"):
         raise DataError(f"the filter kept no training items (see {out / 'filter' / 'filter_report.md'})")
-    atomic_write_json(marker, {"spec": spec, "written": written["written"], "kept": report["kept"],
-                               "exported": len(kept),
-                               "keep_rate": report["keep_rate"], "splits": counts})
+    atomic_write_json(
+        marker,
+        {
+            "spec": spec,
+            "written": written["written"],
+            "kept": report["kept"],
+            "exported": len(kept),
+            "keep_rate": report["keep_rate"],
+            "splits": counts,
+        },
+    )
     return out / "export" / "trl" / "train"

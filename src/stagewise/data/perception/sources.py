@@ -34,8 +34,13 @@ def _jsonl(path: Path) -> list[tuple[int, dict | None, str]]:
             continue
         try:
             obj = json.loads(line)
-            out.append((lineno, obj if isinstance(obj, dict) else None, "" if isinstance(obj, dict) else
-                        "row is not a JSON object"))
+            out.append(
+                (
+                    lineno,
+                    obj if isinstance(obj, dict) else None,
+                    "" if isinstance(obj, dict) else "row is not a JSON object",
+                )
+            )
         except json.JSONDecodeError as e:
             out.append((lineno, None, f"not valid JSON ({e.msg})"))
     return out
@@ -53,9 +58,14 @@ def docci(path: str | Path, image_dir: str | Path | None = None, split: str | No
             continue
         if split and row.get("split", split) != split:
             continue
-        records.append({"id": str(row.get("example_id", "")) or f"{path.name}:{lineno}",
-                        "caption": row.get("description"), "source": "docci",
-                        "image": str(image_dir / row["image_file"]) if row.get("image_file") else None})
+        records.append(
+            {
+                "id": str(row.get("example_id", "")) or f"{path.name}:{lineno}",
+                "caption": row.get("description"),
+                "source": "docci",
+                "image": str(image_dir / row["image_file"]) if row.get("image_file") else None,
+            }
+        )
     return records
 
 
@@ -87,10 +97,19 @@ def pixmo(path: str | Path, image_dir: str | Path | None = None, **_) -> list[di
         if row is None:
             records.append({"id": f"{path.name}:{n}", "error": err, "field": "line"})
             continue
-        rid = row.get("image_sha256") or (hashlib.sha1(row["image_url"].encode()).hexdigest()[:16]
-                                          if row.get("image_url") else f"{path.name}:{n}")
-        records.append({"id": str(rid), "caption": row.get("caption"), "source": "pixmo",
-                        "image": _pixmo_image(row, image_dir)})
+        rid = row.get("image_sha256") or (
+            hashlib.sha1(row["image_url"].encode()).hexdigest()[:16]
+            if row.get("image_url")
+            else f"{path.name}:{n}"
+        )
+        records.append(
+            {
+                "id": str(rid),
+                "caption": row.get("caption"),
+                "source": "pixmo",
+                "image": _pixmo_image(row, image_dir),
+            }
+        )
     return records
 
 
@@ -106,8 +125,16 @@ def _load_table(name_or_path: str, split: str):
     return datasets.load_dataset(name_or_path, split=split)
 
 
-def hf(path: str, work_dir: str | Path, image_column: str = "image", caption_column: str = "caption",
-       id_column: str | None = None, split: str = "train", image_dir: str | Path | None = None, **_) -> list[dict]:
+def hf(
+    path: str,
+    work_dir: str | Path,
+    image_column: str = "image",
+    caption_column: str = "caption",
+    id_column: str | None = None,
+    split: str = "train",
+    image_dir: str | Path | None = None,
+    **_,
+) -> list[dict]:
     """Any HF dataset (hub id, saved folder or parquet file) with an image column (images or paths) and a
     caption column. Embedded images are written once to `work_dir/images/<id>.png`."""
     ds = _load_table(path, split)
@@ -127,13 +154,20 @@ def hf(path: str, work_dir: str | Path, image_column: str = "image", caption_col
             img = str(target)
         elif isinstance(img, str) and image_dir:
             img = str(Path(image_dir) / img)
-        records.append({"id": rid, "caption": row[caption_column], "source": f"hf:{path}",
-                        "image": img if isinstance(img, str) else None})
+        records.append(
+            {
+                "id": rid,
+                "caption": row[caption_column],
+                "source": f"hf:{path}",
+                "image": img if isinstance(img, str) else None,
+            }
+        )
     return records
 
 
-def world(path: str | Path, families: tuple[str, ...] = ("perception", "visual"), split: str = "train",
-          **_) -> list[dict]:
+def world(
+    path: str | Path, families: tuple[str, ...] = ("perception", "visual"), split: str = "train", **_
+) -> list[dict]:
     """The procedural world built by `stagewise world`: every visual item's caption, image and scene graph."""
     import datasets
 
@@ -145,8 +179,15 @@ def world(path: str | Path, families: tuple[str, ...] = ("perception", "visual")
             raise DataError(f"{folder}: no world split here (build it with `stagewise world`)")
         ds = datasets.load_from_disk(str(folder)).select_columns(["id", "caption", "scene"])
         for row in ds:
-            records.append({"id": row["id"], "caption": row["caption"], "source": f"world/{fam}",
-                            "image": str(path / "images" / f"{row['id']}.png"), "scene": json.loads(row["scene"])})
+            records.append(
+                {
+                    "id": row["id"],
+                    "caption": row["caption"],
+                    "source": f"world/{fam}",
+                    "image": str(path / "images" / f"{row['id']}.png"),
+                    "scene": json.loads(row["scene"]),
+                }
+            )
     return records
 
 
@@ -161,8 +202,15 @@ def world_items(items: list, work_dir: str | Path, image_size: int = 112) -> lis
         target = out_images / f"{_safe(it.id)}.png"
         if not target.exists():
             render(it.image_scene or it.scene, image_size).save(target)
-        records.append({"id": it.id, "caption": it.caption, "source": f"world/{it.family}", "image": str(target),
-                        "scene": it.scene.to_dict()})
+        records.append(
+            {
+                "id": it.id,
+                "caption": it.caption,
+                "source": f"world/{it.family}",
+                "image": str(target),
+                "scene": it.scene.to_dict(),
+            }
+        )
     return records
 
 

@@ -77,6 +77,7 @@ def offline_writer(cfg: WriterConfig) -> tuple[Callable, int]:
                 done(i, (write_from_scene(r["id"], r["scene"], cfg.style, cfg.kinds), None))
             except NoQuestion:
                 done(i, (None, "no_question"))
+
     return write, 64
 
 
@@ -93,6 +94,7 @@ def endpoint_writer(cfg: WriterConfig) -> tuple[Callable, int]:
     def write(records: list[dict], done: Callable[[int, Result], None]) -> None:
         for i, result in client.each(one, records):
             done(i, result)
+
     return write, max(1, cfg.endpoint.concurrency) * 8
 
 
@@ -105,17 +107,28 @@ def local_writer(cfg: WriterConfig) -> tuple[Callable, int]:
 
     def write(records: list[dict], done: Callable[[int, Result], None]) -> None:
         for start in range(0, len(records), cfg.batch_size):
-            chunk = records[start:start + cfg.batch_size]
-            rows = [{"prompt": [{"role": "user", "content": writer_prompt(cfg.prompt, r["caption"])}], "images": []}
-                    for r in chunk]
+            chunk = records[start : start + cfg.batch_size]
+            rows = [
+                {
+                    "prompt": [{"role": "user", "content": writer_prompt(cfg.prompt, r["caption"])}],
+                    "images": [],
+                }
+                for r in chunk
+            ]
             temp = {"do_sample": True, "temperature": cfg.temperature} if cfg.temperature > 0 else {}
-            for i, g in enumerate(generate(model, processor, rows, max_new_tokens=cfg.max_new_tokens, **temp)):
+            for i, g in enumerate(
+                generate(model, processor, rows, max_new_tokens=cfg.max_new_tokens, **temp)
+            ):
                 done(start + i, (g["response"], None))
+
     return write, cfg.batch_size * 4
 
 
 WRITERS: dict[str, Callable[[WriterConfig], tuple[Callable, int]]] = {
-    "offline": offline_writer, "endpoint": endpoint_writer, "local": local_writer}
+    "offline": offline_writer,
+    "endpoint": endpoint_writer,
+    "local": local_writer,
+}
 
 
 def _spec(cfg: WriterConfig) -> dict:
@@ -131,8 +144,9 @@ def _spec(cfg: WriterConfig) -> dict:
     return spec
 
 
-def write_mcq(records: list[dict], out_dir: str | Path, cfg: WriterConfig | None = None,
-              fresh: bool = False) -> dict:
+def write_mcq(
+    records: list[dict], out_dir: str | Path, cfg: WriterConfig | None = None, fresh: bool = False
+) -> dict:
     """Write one item per valid record into `out_dir/mcq.jsonl`; returns the write report (also on disk).
 
     Already written items are never redone; failed ones (HTTP errors, timeouts, malformed replies) are retried.
@@ -144,18 +158,25 @@ def write_mcq(records: list[dict], out_dir: str | Path, cfg: WriterConfig | None
     good, bad = validate(records)
     cache = ItemCache(out / "mcq.cache.jsonl", _spec(cfg), fresh=fresh)
     todo = [r for r in good if not cache.done(r["id"], _fp(r))]
-    log.info("write-mcq (%s): %d valid records, %d cached, %d to write, %d bad input", cfg.writer, len(good),
-             len(good) - len(todo), len(todo), len(bad))
+    log.info(
+        "write-mcq (%s): %d valid records, %d cached, %d to write, %d bad input",
+        cfg.writer,
+        len(good),
+        len(good) - len(todo),
+        len(todo),
+        len(bad),
+    )
     t0 = time.perf_counter()
     if todo:
         write, chunk = WRITERS[cfg.writer](cfg)
         with cache, tqdm(total=len(todo), unit="item", desc="write-mcq", smoothing=0.1) as bar:
             for start in range(0, len(todo), chunk):
-                part = todo[start:start + chunk]
+                part = todo[start : start + chunk]
 
                 def done(i: int, result: Result, part: list[dict] = part) -> None:
                     cache.add([_cache_row(part[i], *result)])
                     bar.update(1)
+
                 write(part, done)
     wall = time.perf_counter() - t0
     return _finalise(out, good, bad, cache, len(todo), wall)
@@ -175,28 +196,51 @@ def _cache_row(record: dict, reply: str | None, reason: str | None) -> dict:
     return row
 
 
-def _finalise(out: Path, good: list[dict], bad: list[dict], cache: ItemCache, attempted: int,
-              wall: float) -> dict:
+def _finalise(
+    out: Path, good: list[dict], bad: list[dict], cache: ItemCache, attempted: int, wall: float
+) -> dict:
     items, failed = [], []
     for r in good:
         rec = cache.records.get(r["id"])
         if cache.done(r["id"], _fp(r)):
-            items.append({"id": r["id"], "source": r.get("source", ""), "image": r["image"],
-                          "caption": r["caption"], **rec["mcq"]})
+            items.append(
+                {
+                    "id": r["id"],
+                    "source": r.get("source", ""),
+                    "image": r["image"],
+                    "caption": r["caption"],
+                    **rec["mcq"],
+                }
+            )
         else:
             failed.append({"id": r["id"], "reason": rec["reason"] if rec else "not_attempted"})
     report = {
-        "input": len(good) + len(bad), "bad_input": len(bad), "valid": len(good), "written": len(items),
-        "failed": len(failed), "failed_by_reason": dict(Counter(f["reason"] for f in failed).most_common()),
-        "failed_ids": failed, "bad_input_ids": bad, "kinds": dict(Counter(i["kind"] for i in items).most_common()),
+        "input": len(good) + len(bad),
+        "bad_input": len(bad),
+        "valid": len(good),
+        "written": len(items),
+        "failed": len(failed),
+        "failed_by_reason": dict(Counter(f["reason"] for f in failed).most_common()),
+        "failed_ids": failed,
+        "bad_input_ids": bad,
+        "kinds": dict(Counter(i["kind"] for i in items).most_common()),
     }
     atomic_write_jsonl(out / "mcq.jsonl", items)
     atomic_write_jsonl(out / "bad_input.jsonl", bad)
     atomic_write_json(out / "write_report.json", report)
     # Timings differ from run to run, so they go to a log of runs and leave the report reproducible.
-    run = {"attempted": attempted, "wall_s": round(wall, 3),
-           "items_per_s": round(attempted / wall, 2) if wall > 0 and attempted else None}
+    run = {
+        "attempted": attempted,
+        "wall_s": round(wall, 3),
+        "items_per_s": round(attempted / wall, 2) if wall > 0 and attempted else None,
+    }
     append_jsonl(out / "write_runs.jsonl", [run])
-    log.info("write-mcq: %d written, %d failed %s, %d bad input; %s items/s this run", len(items), len(failed),
-             report["failed_by_reason"], len(bad), run["items_per_s"])
+    log.info(
+        "write-mcq: %d written, %d failed %s, %d bad input; %s items/s this run",
+        len(items),
+        len(failed),
+        report["failed_by_reason"],
+        len(bad),
+        run["items_per_s"],
+    )
     return {**report, "run": run}

@@ -24,9 +24,20 @@ OFFICIAL_EXTRACT, HARNESS_EXTRACT = "raw", "chain"
 PREDICTION_FIELDS: tuple[str, ...] = ()
 GENERATION = Generation()
 TASKS = (
-    "Art_Style", "Counting", "Forensic_Detection", "Functional_Correspondence", "IQ_Test", "Jigsaw",
-    "Multi-view_Reasoning", "Object_Localization", "Relative_Depth", "Relative_Reflectance",
-    "Semantic_Correspondence", "Spatial_Relation", "Visual_Correspondence", "Visual_Similarity",
+    "Art_Style",
+    "Counting",
+    "Forensic_Detection",
+    "Functional_Correspondence",
+    "IQ_Test",
+    "Jigsaw",
+    "Multi-view_Reasoning",
+    "Object_Localization",
+    "Relative_Depth",
+    "Relative_Reflectance",
+    "Semantic_Correspondence",
+    "Spatial_Relation",
+    "Visual_Correspondence",
+    "Visual_Similarity",
 )
 SUBSETS = TASKS
 DISCLAIMER_TASKS = ("Forensic_Detection", "Jigsaw", "Art_Style")
@@ -74,8 +85,10 @@ def load(
             continue
         answer = need(r, "answer", where)
         if answer not in CHOICES:
-            raise DataError(f"{where}: field 'answer' is {answer!r}, expected one of {', '.join(CHOICES)} "
-                            "(the test split's answers are hidden: use val)")
+            raise DataError(
+                f"{where}: field 'answer' is {answer!r}, expected one of {', '.join(CHOICES)} "
+                "(the test split's answers are hidden: use val)"
+            )
         per_task[task] += 1
         rows.append(
             {
@@ -85,8 +98,11 @@ def load(
                 "question": r.get("question", ""),
                 "choices": list(need(r, "choices", where, (list,))),
                 "answer": answer,
-                "images": [x for k in ("image_1", "image_2", "image_3", "image_4")
-                           if (x := image_ref(r.get(k), base)) is not None],
+                "images": [
+                    x
+                    for k in ("image_1", "image_2", "image_3", "image_4")
+                    if (x := image_ref(r.get(k), base)) is not None
+                ],
             }
         )
     return rows
@@ -119,8 +135,12 @@ def judge(text: str, row: dict, ask, mode: str = "official") -> dict:
     if found is not None:
         return {"extracted": found}
     options = "\n".join(f"{c} {o}" for c, o in zip(CHOICES, row["choices"], strict=False))
-    reply = ask(JUDGE_PROMPT, question=f"{row['question']}\nSelect from the following choices",
-                options=options, response=text)
+    reply = ask(
+        JUDGE_PROMPT,
+        question=f"{row['question']}\nSelect from the following choices",
+        options=options,
+        response=text,
+    )
     return {"extracted": reply, "judge_reply": reply}  # compared as the official code does, unstripped
 
 

@@ -24,8 +24,14 @@ GENERATION = Generation()
 judge = None  # no LLM-judge path: the official scorer is a rule
 MAX_RELATIVE_CHANGE = 0.05
 INSTRUCTION = "Answer the question using a single word or phrase."
-SPLITS = {0: "human", 1: "augmented", "human_test": "human", "augmented_test": "augmented", "human": "human",
-          "augmented": "augmented"}
+SPLITS = {
+    0: "human",
+    1: "augmented",
+    "human_test": "human",
+    "augmented_test": "augmented",
+    "human": "human",
+    "augmented": "augmented",
+}
 """The human/augmented marker of each layout: HuggingFaceM4 (`human_or_machine` 0/1), lmms-lab (`type`)."""
 
 
@@ -52,11 +58,18 @@ def load(
         marker = r.get("human_or_machine", r.get("type", r.get("split")))
         split = SPLITS.get(marker) if marker is not None else _split_of(source)
         if split is None:
-            raise DataError(f"{where}: field 'human_or_machine'/'type' is {marker!r}, expected human or augmented")
+            raise DataError(
+                f"{where}: field 'human_or_machine'/'type' is {marker!r}, expected human or augmented"
+            )
         if subset and split != subset:
             continue
         image = r.get("image", r.get("imgname"))
-        if isinstance(image, str) and r.get("imgname") and base is not None and (base / "png" / image).exists():
+        if (
+            isinstance(image, str)
+            and r.get("imgname")
+            and base is not None
+            and (base / "png" / image).exists()
+        ):
             image = str(base / "png" / image)  # the authors' layout: test/png/<imgname>
         rows.append(
             {

@@ -51,7 +51,10 @@ def pre_extract(response: str, style: str = "chain") -> str:
 
 # ------------------------------------------------------------------------------------------- reading
 def read_records(
-    source: str | Path, split: str | None = None, limit: int | None = None, config: str | None = None,
+    source: str | Path,
+    split: str | None = None,
+    limit: int | None = None,
+    config: str | None = None,
     keep: Callable[[dict], bool] | None = None,
 ) -> list[dict]:
     """Annotation rows from a JSON list/dict, JSONL, parquet, TSV, a saved HF dataset folder or a hub id.
@@ -66,7 +69,7 @@ def read_records(
     if keep is not None:
         if limit and not Path(source).exists():  # a hub id: filter while streaming
             return read_hub(str(source), split or "test", limit, config, keep)
-        return [r for r in read_records(source, split, None, config) if keep(r)][:limit or None]
+        return [r for r in read_records(source, split, None, config) if keep(r)][: limit or None]
     path = Path(source)
     if not path.exists() and (str(source).startswith((".", "/")) or path.suffix):
         raise DataError(f"{path}: file not found")
@@ -114,8 +117,13 @@ def read_records(
     return read_hub(str(source), split or "test", limit, config)
 
 
-def read_hub(repo: str, split: str, limit: int | None = None, config: str | None = None,
-             keep: Callable[[dict], bool] | None = None) -> list[dict]:
+def read_hub(
+    repo: str,
+    split: str,
+    limit: int | None = None,
+    config: str | None = None,
+    keep: Callable[[dict], bool] | None = None,
+) -> list[dict]:
     """Rows of a hub dataset (downloads unless HF_HUB_OFFLINE is set), images left encoded: decoding a whole
     split of PIL images up front costs minutes and gigabytes. With `limit`, N rows (that `keep` accepts) are
     streamed."""
@@ -160,7 +168,9 @@ def image_ref(value, base: Path | None) -> Image.Image | Path | None:
     if isinstance(value, bytes):
         return Image.open(io.BytesIO(value))
     text = str(value)
-    if len(text) > 512:  # no path is this long: VLMEvalKit TSVs inline images as base64 (JPEG's starts with "/")
+    if (
+        len(text) > 512
+    ):  # no path is this long: VLMEvalKit TSVs inline images as base64 (JPEG's starts with "/")
         return Image.open(io.BytesIO(base64.b64decode(text)))
     path = Path(text)
     return path if path.is_absolute() or base is None else base / path

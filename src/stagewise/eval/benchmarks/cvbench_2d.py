@@ -45,7 +45,9 @@ def load(
             continue
         answer = need(r, "answer", where)
         if len(answer) != 3 or not (answer.startswith("(") and answer.endswith(")")):
-            raise DataError(f"{where}: field 'answer' is {answer!r}, expected a letter in parentheses like (A)")
+            raise DataError(
+                f"{where}: field 'answer' is {answer!r}, expected a letter in parentheses like (A)"
+            )
         src = need(r, "source", where)
         if src not in SOURCES:
             raise DataError(f"{where}: field 'source' is {src!r}, expected ADE20K or COCO for a 2D row")

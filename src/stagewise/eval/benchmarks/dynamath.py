@@ -55,7 +55,8 @@ def _records(source: str | Path, limit: int | None = None) -> list[tuple[str, di
     first = read_records(source, split=VARIANTS[0], limit=limit)
     seeds = {r.get("id") for r in first}
     return [(VARIANTS[0], r) for r in first] + [
-        (v, r) for v in VARIANTS[1:]
+        (v, r)
+        for v in VARIANTS[1:]
         for r in read_records(source, split=v, limit=len(seeds), keep=lambda r: r.get("id") in seeds)
     ]
 
@@ -130,8 +131,12 @@ def _float(text: str) -> float:
 
 
 def extract(text: str, row: dict, mode: str = "official") -> str | None:
-    if mode == "boxed" and "{" not in text:  # an answer the harness read out (a box's content) is taken whole;
-        return text.strip()  # the official rule would drop its last character, as it does a JSON-less last line
+    if (
+        mode == "boxed" and "{" not in text
+    ):  # an answer the harness read out (a box's content) is taken whole;
+        return (
+            text.strip()
+        )  # the official rule would drop its last character, as it does a JSON-less last line
     return short_answer(text)
 
 

@@ -43,8 +43,12 @@ def load(
 ) -> list[dict]:
     versions = [v.strip() for v in subset.split(",")] if subset else list(VERSIONS)
     # --limit: only the first N rows of the versions asked for are read (streamed from the hub)
-    recs = read_records(source, split=SPLIT, limit=limit,
-                        keep=(lambda r: r.get("problem_version") in versions) if subset and limit else None)
+    recs = read_records(
+        source,
+        split=SPLIT,
+        limit=limit,
+        keep=(lambda r: r.get("problem_version") in versions) if subset and limit else None,
+    )
     base = base_dir(source, images)
     rows = []
     for i, r in enumerate(recs):

@@ -66,7 +66,9 @@ def prompt(row: dict) -> str:
     just the letters A-E (the choices are in the image)."""
     options = ""
     if row["options"] and "".join(row["options"]) != "ABCDE":
-        options = "".join(f"({a}) {o}\n" for a, o in zip(letters(len(row["options"])), row["options"], strict=True))
+        options = "".join(
+            f"({a}) {o}\n" for a, o in zip(letters(len(row["options"])), row["options"], strict=True)
+        )
     return f"{load_prompt('mathvision')}\n{row['question']}\n{options}"
 
 

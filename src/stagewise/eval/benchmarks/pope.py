@@ -27,8 +27,12 @@ def load(
     subset: str | None = None,
 ) -> list[dict]:
     # --limit: only the first N rows of the category are read (streamed from the hub)
-    recs = read_records(source, split=SPLIT, limit=limit,
-                        keep=(lambda r: r.get("category") == subset) if subset and limit else None)
+    recs = read_records(
+        source,
+        split=SPLIT,
+        limit=limit,
+        keep=(lambda r: r.get("category") == subset) if subset and limit else None,
+    )
     base = base_dir(source, images)
     rows = []
     for i, r in enumerate(recs):

@@ -67,7 +67,9 @@ def normalize(answer: str) -> str:
     text = answer.lower().replace(",", "").replace("?", "").replace("'s", " 's").strip()
     text = text.replace("\n", " ").replace("\t", " ").strip()
     out = text
-    for p in PUNCTUATION:  # a mark next to a blank (or any digit comma) goes; one inside a word becomes a blank
+    for (
+        p
+    ) in PUNCTUATION:  # a mark next to a blank (or any digit comma) goes; one inside a word becomes a blank
         gone = p + " " in text or " " + p in text or _DIGIT_COMMA.search(text) is not None
         out = out.replace(p, "" if gone else " ")
     out = _PERIOD.sub("", out, count=_MAX_PERIODS)
@@ -139,6 +141,9 @@ def metrics(rows: list[dict], results: list[dict], mode: str = "official") -> di
     n = len(results)
     total = sum(float(r.get("vqa_score", 0.0)) for r in results)
     return {
-        "vqa_accuracy": {"accuracy": 100.0 * total / n if n else 0.0, "total": n,
-                         "exact": sum(float(r.get("vqa_score", 0.0)) >= 1.0 for r in results)},
+        "vqa_accuracy": {
+            "accuracy": 100.0 * total / n if n else 0.0,
+            "total": n,
+            "exact": sum(float(r.get("vqa_score", 0.0)) >= 1.0 for r in results),
+        },
     }

@@ -48,8 +48,11 @@ def load_subsets(
     if str(source) == hub_id:
         parts = [(s, f"{source}:{s}", read_records(source, split=s, limit=limit)) for s in wanted]
     elif path.is_dir() and any(path.glob("*.jsonl")):
-        parts = [(s, str(path / f"{s}.jsonl"), read_records(path / f"{s}.jsonl", limit=limit)) for s in wanted
-                 if (path / f"{s}.jsonl").exists()]
+        parts = [
+            (s, str(path / f"{s}.jsonl"), read_records(path / f"{s}.jsonl", limit=limit))
+            for s in wanted
+            if (path / f"{s}.jsonl").exists()
+        ]
     else:
         parts = [(None, str(source), read_records(source))]
     base = base_dir(source, images)
@@ -63,8 +66,9 @@ def load_subsets(
             options = list(need(r, "response_options", where, (list,)))
             qtype = need(r, "question_type", where)
             if qtype not in ("single_answer", "multiple_answers"):
-                raise DataError(f"{where}: field 'question_type' is {qtype!r}, expected single_answer or "
-                                "multiple_answers")
+                raise DataError(
+                    f"{where}: field 'question_type' is {qtype!r}, expected single_answer or multiple_answers"
+                )
             counts[split] += 1
             rows.append(
                 {
@@ -74,8 +78,11 @@ def load_subsets(
                     "answer": need(r, "answer", where),
                     "options": options,
                     "question_type": qtype,
-                    "images": [x for x in [image_ref(r.get("decoded_image") or r.get("image_path"), base)]
-                               if x is not None],
+                    "images": [
+                        x
+                        for x in [image_ref(r.get("decoded_image") or r.get("image_path"), base)]
+                        if x is not None
+                    ],
                 }
             )
     return rows
@@ -112,7 +119,9 @@ def judge(text: str, row: dict, ask, mode: str = "official") -> dict:
     if found is not None:
         return {"extracted": first_option(found, row["options"])}
     if row["question_type"] == "single_answer":
-        reply = ask(JUDGE_PROMPT, response_type=", ".join(row["options"]), question=row["prompt"], response=text)
+        reply = ask(
+            JUDGE_PROMPT, response_type=", ".join(row["options"]), question=row["prompt"], response=text
+        )
         return {"extracted": first_option(reply.replace(" ", ""), row["options"]), "judge_reply": reply}
     reply = ask(JUDGE_PROMPT_MULTIPLE, response=text)
     return {"extracted": reply.replace(" ", ""), "judge_reply": reply}
@@ -130,6 +139,8 @@ def metrics(rows: list[dict], results: list[dict], mode: str = "official") -> di
         "overall": acc(sum(bool(r["correct"]) for r in results), len(results)),
         "subsets": {s: acc(sum(v), len(v)) for s, v in subsets.items()},
         # rows the official code leaves to its LLM and no judge read: counted wrong
-        "unread_multiple_answers": sum(row["question_type"] == "multiple_answers" and res.get("extracted") is None
-                                       for row, res in zip(rows, results, strict=True)),
+        "unread_multiple_answers": sum(
+            row["question_type"] == "multiple_answers" and res.get("extracted") is None
+            for row, res in zip(rows, results, strict=True)
+        ),
     }

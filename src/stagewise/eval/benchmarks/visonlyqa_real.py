@@ -21,8 +21,15 @@ from stagewise.eval.benchmarks.visonlyqa import (  # noqa: F401  (the benchmark 
 HUB_ID = "ryokamoi/VisOnlyQA_Eval_Real"
 SPLIT = None  # each subset is a split of its own
 SUBSETS = (
-    "geometry__triangle", "geometry__quadrilateral", "geometry__length", "geometry__angle", "geometry__area",
-    "geometry__diameter_radius", "chemistry__shape_single", "chemistry__shape_multi", "charts__extraction",
+    "geometry__triangle",
+    "geometry__quadrilateral",
+    "geometry__length",
+    "geometry__angle",
+    "geometry__area",
+    "geometry__diameter_radius",
+    "chemistry__shape_single",
+    "chemistry__shape_multi",
+    "charts__extraction",
     "charts__intersection",
 )
 """The subsets (hub splits) the paper's evaluation runs, in its order (src/config.py)."""

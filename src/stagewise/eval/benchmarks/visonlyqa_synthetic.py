@@ -21,8 +21,13 @@ from stagewise.eval.benchmarks.visonlyqa import (  # noqa: F401  (the benchmark 
 HUB_ID = "ryokamoi/VisOnlyQA_Eval_Synthetic"
 SPLIT = None  # each subset is a split of its own
 SUBSETS = (
-    "syntheticgeometry__triangle", "syntheticgeometry__quadrilateral", "syntheticgeometry__length",
-    "syntheticgeometry__angle", "syntheticgeometry__area", "3d__size", "3d__angle",
+    "syntheticgeometry__triangle",
+    "syntheticgeometry__quadrilateral",
+    "syntheticgeometry__length",
+    "syntheticgeometry__angle",
+    "syntheticgeometry__area",
+    "3d__size",
+    "3d__angle",
 )
 """The subsets (hub splits) the paper's evaluation runs, in its order (src/config.py)."""
 

@@ -32,8 +32,9 @@ def _hub_rows(limit: int | None) -> tuple[list[dict], Path]:
 
     path = Path(hf_hub_download(HUB_ID, ANNOTATIONS, repo_type="dataset"))
     recs = read_records(path, limit=limit)
-    folder = snapshot_download(HUB_ID, repo_type="dataset",
-                               allow_patterns=[ANNOTATIONS] + [str(r.get("image")) for r in recs])
+    folder = snapshot_download(
+        HUB_ID, repo_type="dataset", allow_patterns=[ANNOTATIONS] + [str(r.get("image")) for r in recs]
+    )
     return recs, Path(folder)
 
 

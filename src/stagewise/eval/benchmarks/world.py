@@ -27,9 +27,7 @@ GENERATION = Generation(instruction="think_boxed", max_new_tokens=128, batch_siz
 judge = None  # graded by the shared verifier only
 
 
-def load(
-    source: str | Path, limit: int | None = None, images=None, subset: str | None = None
-) -> list[dict]:
+def load(source: str | Path, limit: int | None = None, images=None, subset: str | None = None) -> list[dict]:
     """Rows of `<world>/<family>/test` for each family (`subset`: families joined by commas; all by default);
     `limit` is per family."""
     rows = []
@@ -93,8 +91,11 @@ def answer_spread(group: list[dict]) -> dict:
     answers = Counter(i.get("extracted") for i in group)
     gold = Counter(i.get("answer") for i in group)
     top, count = answers.most_common(1)[0]
-    return {"top_answer": top, "top_answer_share": count / len(group),
-            "gold_top_share": gold.most_common(1)[0][1] / len(group)}
+    return {
+        "top_answer": top,
+        "top_answer_share": count / len(group),
+        "gold_top_share": gold.most_common(1)[0][1] / len(group),
+    }
 
 
 def summarize(items: list[dict]) -> dict:
