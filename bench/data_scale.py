@@ -3,10 +3,10 @@
     .venv/bin/python bench/data_scale.py --sizes 1000 4000 16000 [--work /tmp/data_scale]
 
 Each N runs in a fresh process (peak RSS is per process): it loads a recipe whose one stage reads a JSONL of N
-rows (a few rendered images reused under different names, as hard links), plans the stage, builds the dataset and
-trains one GRPO step of the tiny model. Reported: seconds from recipe load to the end of that step, the resident
-memory after the libraries and the model are loaded (`base`), and the peak above it (`data`). Results go to
-BENCHMARKS.md ("Paper-scale data")."""
+rows (a few rendered images reused under different names, as hard links), plans the stage, builds the dataset
+and trains one GRPO step of the tiny model. Reported: seconds from recipe load to the end of that step, the
+resident memory after the libraries and the model are loaded (`base`), and the peak above it (`data`). Results
+go to BENCHMARKS.md ("Paper-scale data")."""
 
 import argparse
 import json
@@ -123,7 +123,8 @@ def main() -> None:
         return
     args.work.mkdir(parents=True, exist_ok=True)
     print(
-        "| rows | seconds to the end of step 1 | of which planning | RSS base (MB) | peak (MB) | above base (MB) |"
+        "| rows | seconds to the end of step 1 | of which planning | RSS base (MB) | peak (MB) | above base "
+        "(MB) |"
     )
     print("|---|---|---|---|---|---|")
     for n in args.sizes:

@@ -1,4 +1,5 @@
-"""Evaluation harness speed: batched vs one-by-one greedy generation of the tiny model, and scoring throughput.
+"""Evaluation harness speed: batched vs one-by-one greedy generation of the tiny model, and scoring
+throughput.
 
 Run with `python bench/eval_speed.py` (or `make bench-eval`); it prints a Markdown table for BENCHMARKS.md.
 Scoring uses the real annotations in ../shared/benchmarks-ref when present, else it is skipped.

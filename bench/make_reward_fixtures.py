@@ -1,4 +1,5 @@
-"""Expected rewards of the paper's own reward function on a messy response set: tests/rewards/data/paper_rewards.jsonl.
+"""Expected rewards of the paper's own reward function on a messy response set: \
+tests/rewards/data/paper_rewards.jsonl.
 
 The paper's code is not part of stagewise. To regenerate the fixture, run its reward function in a scratch
 environment that has mathruler (and nothing of stagewise):
@@ -9,7 +10,8 @@ environment that has mathruler (and nothing of stagewise):
         /tmp/paperenv/bin/python bench/make_reward_fixtures.py --out tests/rewards/data/paper_rewards.jsonl
 
 Each row is scored by the paper's `compute_score` in a child process with a time limit; a row the paper's code
-does not finish within it is written with `"paper_timeout": true` (paper mode must score its accuracy 0 there).
+does not finish within it is written with `"paper_timeout": true` (paper mode must score its \
+accuracy 0 there).
 The response set is built here from fixed shapes and a seeded mix, so it is the same on every run.
 """
 

@@ -1,10 +1,12 @@
-"""Reward grading speed: grades per second per answer kind, and the time to grade a group of hostile completions.
+"""Reward grading speed: grades per second per answer kind, and the time to grade a group of hostile
+completions.
 
-Run with `python bench/reward_speed.py [--mode stagewise|paper]`; it prints a Markdown table for BENCHMARKS.md.
-Each "grade" is one completion scored by the mode's TRL reward (extraction, format and accuracy), as a GRPO step
-calls it: completions arrive in groups of `--group` per prompt. `unique` rows give every completion a different
-answer (no memo hits); `groups` rows draw each group's answers from a few candidates, as sampled groups do.
-Before issue 17 there was one mode (today's `stagewise`); the script then measures that one.
+Run with `python bench/reward_speed.py [--mode stagewise|paper]`; it prints a Markdown table for
+BENCHMARKS.md. Each "grade" is one completion scored by the mode's TRL reward (extraction, format and
+accuracy), as a GRPO step calls it: completions arrive in groups of `--group` per prompt. `unique` rows give
+every completion a different answer (no memo hits); `groups` rows draw each group's answers from a few
+candidates, as sampled groups do. Before issue 17 there was one mode (today's `stagewise`); the script then
+measures that one.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""Scoring throughput per benchmark: responses scored per second by each benchmark's default (official) mode, on
-messy think/boxed and free-text responses (no model, no judge).
+"""Scoring throughput per benchmark: responses scored per second by each benchmark's default (official) mode,
+on messy think/boxed and free-text responses (no model, no judge).
 
     .venv/bin/python bench/scoring_speed.py [--n 2000]
 
-Each benchmark scores `n` responses cycled from a small messy set against a benchmark-shaped row; the figure is
-the median of three passes. Results go to BENCHMARKS.md ("Evaluation harness")."""
+Each benchmark scores `n` responses cycled from a small messy set against a benchmark-shaped row; the figure
+is the median of three passes. Results go to BENCHMARKS.md ("Evaluation harness")."""
 
 import argparse
 import statistics

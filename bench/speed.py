@@ -1,7 +1,7 @@
 """Speed of the embedded default on this machine: SFT step, GRPO step, greedy evaluation throughput.
 
-Run with `make bench`; it prints a Markdown table to paste into BENCHMARKS.md. Never time two trainings side by
-side on a 2-core machine.
+Run with `make bench`; it prints a Markdown table to paste into BENCHMARKS.md. Never time two trainings side
+by side on a 2-core machine.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ log = logging.getLogger("bench")
 
 
 def grading_speed(n: int = 200) -> list[tuple[str, float]]:
-    """math_verify comparisons: the killable worker process (what rewards and evaluation use) vs in-process."""
+    """math_verify comparisons: the killable worker process (what rewards and evaluation use) vs
+    in-process."""
     from stagewise.rewards.verify import math_equal
 
     pairs = [(r"2\sqrt{2}", r"\sqrt{8}"), ("0.75", r"\frac{3}{4}"), (r"\frac{1}{3}", "0.3333")]

@@ -1,10 +1,11 @@
-"""A 2-thread torch loop of the tiny model's matmul sizes, on a quiet machine and beside one busy process, with
-OpenMP's default wait policy and with OMP_WAIT_POLICY=PASSIVE (what stagewise sets unless the user did).
+"""A 2-thread torch loop of the tiny model's matmul sizes, on a quiet machine and beside one busy process,
+with OpenMP's default wait policy and with OMP_WAIT_POLICY=PASSIVE (what stagewise sets unless the user did).
 
     .venv/bin/python bench/threads_under_load.py [--repeats 5]
 
-Each measurement runs in a fresh interpreter, since OpenMP reads the variable once, when torch loads. Results go
-to BENCHMARKS.md ("Reliability"). Run it on an otherwise idle machine: the point is one known competitor."""
+Each measurement runs in a fresh interpreter, since OpenMP reads the variable once, when torch loads. Results
+go to BENCHMARKS.md ("Reliability"). Run it on an otherwise idle machine: the point is one known
+competitor."""
 
 import argparse
 import json

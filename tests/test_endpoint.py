@@ -19,9 +19,10 @@ KEY_ENV = "STAGEWISE_TEST_ENDPOINT_KEY"
 
 
 class Server:
-    """`/v1/chat/completions` keyed on the last user text: `ECHO` replies with the Authorization header it got,
-    `E400` / `E500` send it back in a JSON error body, `LIMIT` answers 429 (Retry-After) once, `SLOW` sleeps,
-    `JUNK` / `NOCHOICES` send a 200 that is no completion, anything else replies `ok <text>` after `delay` s. Every request's time, text and header are recorded."""
+    """`/v1/chat/completions` keyed on the last user text: `ECHO` replies with the Authorization header it
+    got, `E400` / `E500` send it back in a JSON error body, `LIMIT` answers 429 (Retry-After) once, `SLOW`
+    sleeps, `JUNK` / `NOCHOICES` send a 200 that is no completion, anything else replies `ok <text>` after
+    `delay` s. Every request's time, text and header are recorded."""
 
     def __init__(self, retry_after: tuple[str, str] = ("Retry-After", "0.3"), delay: float = 0.0):
         self.requests: list[dict] = []

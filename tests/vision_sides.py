@@ -1,5 +1,5 @@
-"""What must count as the vision side (tower and projector/merger) of each family, written out independently of
-stagewise.models.families, as the transformers 5 classes name the modules (shared by the family tests)."""
+"""What must count as the vision side (tower and projector/merger) of each family, written out independently
+of stagewise.models.families, as the transformers 5 classes name the modules (shared by the family tests)."""
 
 VISION = {
     "qwen2_vl": ("model.visual.",),

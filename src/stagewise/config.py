@@ -2,11 +2,11 @@
 
 Every field has a docstring below it. Unknown keys, wrong types, values outside a `Literal` field's choices,
 numbers out of range (`_RANGES`: sizes and steps > 0, shares within [0, 1], ...), empty lists, null variants,
-switches that contradict each other and malformed model references are errors that name the recipe file and the
-dotted key, raised by `load_recipe` before any work, so a typo never silently falls back to a default or fails
-hours in. Types, choices and ranges are checked by the loader for every section alike; what one section alone
-can tell is checked in its `__post_init__` (raising `ConfigError`, which the loader places in the file); what
-needs the whole recipe or the file system, in `validate`.
+switches that contradict each other and malformed model references are errors that name the recipe file and
+the dotted key, raised by `load_recipe` before any work, so a typo never silently falls back to a default or
+fails hours in. Types, choices and ranges are checked by the loader for every section alike; what one section
+alone can tell is checked in its `__post_init__` (raising `ConfigError`, which the loader places in the file);
+what needs the whole recipe or the file system, in `validate`.
 """
 
 from __future__ import annotations
@@ -122,7 +122,8 @@ class WorldSection(DrawConfig):
             raise ConfigError(str(e)) from None
 
     def world_config(self, annotator: AnnotatorConfig | None = None) -> WorldConfig:
-        """The world generator's settings: this section's, with `annotator`'s mis-seeing (the warm start's)."""
+        """The world generator's settings: this section's, with `annotator`'s mis-seeing (the warm
+        start's)."""
         draw = {f.name: getattr(self, f.name) for f in dataclasses.fields(DrawConfig)}
         seen = (
             {f.name: getattr(annotator, f.name) for f in dataclasses.fields(AnnotatorConfig)}
@@ -151,12 +152,12 @@ class WarmstartConfig(AnnotatorConfig):
     size: int = 2000
     """Items taken per family."""
     describe: bool = False
-    """Also train "Describe what you see." -> the scene inventory on every image of the warm-start data, a dense
-    image-grounded target like the captioning that real VLMs are pretrained on."""
+    """Also train "Describe what you see." -> the scene inventory on every image of the warm-start data, a
+    dense image-grounded target like the captioning that real VLMs are pretrained on."""
     caption_qa: int = 0
-    """Also train on the perception data engine's questions (offline writer) for this many warm-start images per
-    family, each answered once from the image and once from its caption (the filter's prompts): the base then
-    reads captions, as the paper's filter models do, so perception-sensitive filtering has something to
+    """Also train on the perception data engine's questions (offline writer) for this many warm-start images
+    per family, each answered once from the image and once from its caption (the filter's prompts): the base
+    then reads captions, as the paper's filter models do, so perception-sensitive filtering has something to
     compare. 0: none."""
     report_to: str = "tensorboard"
     """Where the warm start's SFT metrics go besides `trainer_log.jsonl`, as a stage's `trainer.report_to`
@@ -177,22 +178,23 @@ class ModelConfig:
     """Where the base model comes from."""
 
     source: str = "tiny"
-    """A preset name (`tiny`, `small`: built locally), a hub id (`org/name`), or a local model folder (relative to
-    the recipe file or to the working directory). Checked at load: a folder must exist, anything else must be a
-    preset or have the form of a hub id; the Hub itself is asked (briefly, or only the local cache under
-    HF_HUB_OFFLINE) when the model is loaded (stagewise.models.load.check_model_ref)."""
+    """A preset name (`tiny`, `small`: built locally), a hub id (`org/name`), or a local model folder
+    (relative to the recipe file or to the working directory). Checked at load: a folder must exist, anything
+    else must be a preset or have the form of a hub id; the Hub itself is asked (briefly, or only the local
+    cache under HF_HUB_OFFLINE) when the model is loaded (stagewise.models.load.check_model_ref)."""
     warmstart: WarmstartConfig | None = None
     """SFT warm start on world traces before the stages; null to start the stages from `source` directly."""
     corpus_size: int = 1500
     """World items per family used to train the tiny model's tokenizer (presets only)."""
     dtype: Dtype = "auto"
-    """Weights dtype of every load outside training (evaluation, difficulty, the perception filter, diagnosis):
-    `auto` (bfloat16 on a CUDA GPU that has it, float32 otherwise), `bfloat16`, `float16` or `float32`. Those loads
-    go on the GPU when there is one."""
+    """Weights dtype of every load outside training (evaluation, difficulty, the perception filter,
+    diagnosis): `auto` (bfloat16 on a CUDA GPU that has it, float32 otherwise), `bfloat16`, `float16` or
+    `float32`. Those loads go on the GPU when there is one."""
     train_dtype: Dtype = "float32"
-    """Weights dtype a stage trains from. float32 keeps master weights that bf16 autocast (`trainer.bf16`) computes
-    in, so that lr-1e-6 updates are not rounded away as they are on bfloat16 weights; `auto`/`bfloat16` halves the
-    load where DeepSpeed keeps its own fp32 master copy (ZeRO) or memory is short."""
+    """Weights dtype a stage trains from. float32 keeps master weights that bf16 autocast (`trainer.bf16`)
+    computes in, so that lr-1e-6 updates are not rounded away as they are on bfloat16 weights;
+    `auto`/`bfloat16` halves the load where DeepSpeed keeps its own fp32 master copy (ZeRO) or memory is
+    short."""
     attn_implementation: AttnImplementation | None = None
     """transformers `attn_implementation` of every load (`sdpa`, `flash_attention_2` with the `[flash]` extra,
     `eager`); null: transformers' default for the model."""
@@ -218,14 +220,16 @@ class DataConfig:
     """Items taken per family (from the world's train split)."""
     paths: list[str] = field(default_factory=list)
     """Data sources, each one of: a JSONL/JSON/parquet/arrow/CSV file; a folder saved with `save_to_disk`
-    (Dataset or DatasetDict); a folder `datasets.load_dataset` reads (parquet, arrow, JSON, imagefolder); a hub
-    dataset id `org/name` (EasyR1's `org/name@split` picks the split). Rows need `problem` and `answer` (see
-    `columns`); images (paths, bytes or `datasets.Image`, one or a list) stay encoded until a batch needs them."""
+    (Dataset or DatasetDict); a folder `datasets.load_dataset` reads (parquet, arrow, JSON, imagefolder); a
+    hub dataset id `org/name` (EasyR1's `org/name@split` picks the split). Rows need `problem` and `answer`
+    (see `columns`); images (paths, bytes or `datasets.Image`, one or a list) stay encoded until a batch needs
+    them."""
     columns: dict[str, str] = field(default_factory=dict)
     """Field -> source column for every path of this stage, e.g. the paper's perception data (EasyR1
     `prompt_key`/`image_key`): `{problem: prompt, images: image_path}`."""
     image_dir: str | None = None
-    """Folder relative image paths are read from (EasyR1 `data.image_dir`); default: the data file's folder."""
+    """Folder relative image paths are read from (EasyR1 `data.image_dir`); default: the data file's
+    folder."""
     split: str = "train"
     """Split read from a hub dataset, a DatasetDict or a `load_dataset` folder."""
     config_name: str | None = None
@@ -234,16 +238,18 @@ class DataConfig:
     """Hub dataset revision (branch, tag or commit)."""
     max_prompt_tokens: int | None = None
     """Rows whose prompt (text and image tokens, images fitted to `model.min/max_pixels`) is longer than this
-    are dropped before training, with a count per source in the log (EasyR1 `max_prompt_length`; the paper: 2048
-    on Qwen, 4096 on InternVL3); null: no limit."""
+    are dropped before training, with a count per source in the log (EasyR1 `max_prompt_length`; the paper:
+    2048 on Qwen, 4096 on InternVL3); null: no limit."""
     perception_set: bool = False
     """Train on the perception data engine's output (recipe section `perception_set`): questions written from
-    the world's captions and kept by perception-sensitive filtering with the base; `data.size` caps the rows."""
+    the world's captions and kept by perception-sensitive filtering with the base; `data.size` caps the
+    rows."""
     instruction: str | None = "think_boxed"
     """Prompt template appended to every question (`prompts/<name>.txt`); null for none."""
     mix: dict[str, float] = field(default_factory=dict)
     """Mixing ratios within the stage, source (a family or a path) -> share, e.g. `{perception: 0.7, visual:
-    0.3}`: the stage then trains on `size` items drawn with these shares. Empty: every source's items, pooled."""
+    0.3}`: the stage then trains on `size` items drawn with these shares. Empty: every source's items,
+    pooled."""
 
     def __post_init__(self):
         _check_families(self.families, "families")
@@ -273,11 +279,13 @@ class VLLMConfig:
     """`off` (transformers `generate`), `colocate` (vLLM inside every training process, sharing its GPU) or
     `server` (`trl vllm-serve` on GPUs of its own, started and stopped by the launcher for each stage)."""
     gpu_memory_utilization: float = 0.3
-    """Share of each GPU's memory vLLM may take (colocate: shared with training; server: the server's GPUs)."""
+    """Share of each GPU's memory vLLM may take (colocate: shared with training; server: the server's
+    GPUs)."""
     tensor_parallel_size: int = 1
     """vLLM tensor parallel size (colocate: over training ranks; server: over the server's GPUs)."""
     server_gpus: int = 1
-    """Server mode: GPUs on the first machine given to `trl vllm-serve` (the last ones); training gets the rest."""
+    """Server mode: GPUs on the first machine given to `trl vllm-serve` (the last ones); training gets the
+    rest."""
     server_port: int = 8000
     """Server mode: HTTP port of `trl vllm-serve` (TRL `vllm_server_port`)."""
     server_host: str = "127.0.0.1"
@@ -286,7 +294,8 @@ class VLLMConfig:
     max_model_length: int | None = None
     """vLLM context window (prompt + completion tokens); null: from the model config."""
     enable_sleep_mode: bool = False
-    """Colocate: offload vLLM weights and KV cache during the optimizer step (TRL `vllm_enable_sleep_mode`)."""
+    """Colocate: offload vLLM weights and KV cache during the optimizer step (TRL
+    `vllm_enable_sleep_mode`)."""
 
 
 @dataclass
@@ -352,10 +361,12 @@ class TrainerConfig:
     `<stage>/logs/`), `wandb`, `trackio`, several comma-separated, or `none`. A tracker whose package is not
     installed is skipped with a warning, so training never fails for want of a logger."""
     save_steps: int = 0
-    """Save a TRL checkpoint every N steps (0: only the final model). A killed run resumes from the last one."""
+    """Save a TRL checkpoint every N steps (0: only the final model). A killed run resumes from the last
+    one."""
     save_total_limit: int | None = 2
-    """Checkpoints kept on disk (TRL `save_total_limit`; the oldest are deleted); null keeps all. A paper-scale
-    checkpoint with optimizer state is about 3x the model (50 GB for an 8B model in bf16 with fp32 Adam)."""
+    """Checkpoints kept on disk (TRL `save_total_limit`; the oldest are deleted); null keeps all. A
+    paper-scale checkpoint with optimizer state is about 3x the model (50 GB for an 8B model in bf16 with fp32
+    Adam)."""
     shuffle: bool = True
     """Shuffle the stage's data (TRL `shuffle_dataset`); curricula turn it off to keep their order."""
     epochs: int = 1
@@ -365,8 +376,8 @@ class TrainerConfig:
     trainable: Trainable = "all"
     """Which weights train: `all`, or `vision` (the vision tower and merger only, language model frozen). A
     vision-only perception stage cannot learn a per-question-kind answer prior, since the vision tower never
-    sees the question (see BENCHMARKS.md: GRPO on the tiny model otherwise collapses each kind onto one letter).
-    Pooled runs (merged, curricula) train everything."""
+    sees the question (see BENCHMARKS.md: GRPO on the tiny model otherwise collapses each kind onto one
+    letter). Pooled runs (merged, curricula) train everything."""
     gradient_accumulation_steps: int = 1
     """Micro-batches per optimizer step on each process; the per-device batch is
     `prompts_per_step * group_size / (processes * gradient_accumulation_steps)`."""
@@ -407,8 +418,8 @@ class StageConfig:
     name: str = ""
     """Folder name under the run (`runs/<run>/<name>/`)."""
     capability: Capability = ""
-    """What the stage teaches: perception, textual_reasoning or visual_reasoning (a label for reports; empty: none).
-    The caption-SFT variant replaces the stage whose capability is perception."""
+    """What the stage teaches: perception, textual_reasoning or visual_reasoning (a label for reports; empty:
+    none). The caption-SFT variant replaces the stage whose capability is perception."""
     method: Method = "grpo"
     """`grpo` (RL on verifiable rewards) or `sft`."""
     data: DataConfig = field(default_factory=DataConfig)
@@ -502,10 +513,10 @@ class EvalConfig:
     benchmarks: list[BenchmarkSpec] = field(default_factory=list)
     """Benchmarks also scored for each evaluated model, into `eval/<model>/<benchmark>/`."""
     backend: EvalBackend = "auto"
-    """Generation backend of every evaluation (world splits and benchmarks): `auto` (vLLM where the `[vllm]` extra
-    is installed and a GPU is there, else transformers), `transformers` (batched, on the GPU in `model.dtype` when
-    there is one), `vllm`, or `openai` (a server at `base_url` that serves each evaluated model folder under its
-    path, e.g. `vllm serve <folder>`)."""
+    """Generation backend of every evaluation (world splits and benchmarks): `auto` (vLLM where the `[vllm]`
+    extra is installed and a GPU is there, else transformers), `transformers` (batched, on the GPU in
+    `model.dtype` when there is one), `vllm`, or `openai` (a server at `base_url` that serves each evaluated
+    model folder under its path, e.g. `vllm serve <folder>`)."""
     base_url: str | None = None
     """OpenAI-compatible endpoint of the `openai` backend (e.g. http://localhost:8000/v1)."""
 
@@ -583,10 +594,10 @@ class DifficultyConfig:
 
 @dataclass
 class PerceptionSetConfig(FilterRule):
-    """The paper's perception data built inside a run (stagewise.data.perception): the offline writer turns the
-    world's captions and scene graphs into multiple-choice questions, the base model filters them (kept: wrong
-    from the image, right from the caption; the rule: stagewise.data.perception.rule.FilterRule), and stages
-    with `data.perception_set` train on what is kept."""
+    """The paper's perception data built inside a run (stagewise.data.perception): the offline writer turns
+    the world's captions and scene graphs into multiple-choice questions, the base model filters them (kept:
+    wrong from the image, right from the caption; the rule: stagewise.data.perception.rule.FilterRule), and
+    stages with `data.perception_set` train on what is kept."""
 
     families: list[str] = field(default_factory=lambda: ["perception"])
     """World families whose train images and captions questions are written from."""
@@ -687,8 +698,8 @@ _POS = _Range(0, lo_open=True)  # counts, sizes, steps, rates
 _NONNEG = _Range(0)  # may be switched off with 0
 _SHARE = _Range(0, hi=1)  # probabilities and shares
 _TOP_P = _Range(0, lo_open=True, hi=1)
-# Every int and float field of the recipe's dataclasses is listed here or in _ANY_NUMBER (a test checks), so a new
-# field cannot slip through unchecked. Optional fields may be null; their bound applies when set.
+# Every int and float field of the recipe's dataclasses is listed here or in _ANY_NUMBER (a test checks), so a
+# new field cannot slip through unchecked. Optional fields may be null; their bound applies when set.
 _RANGES: dict[type, dict[str, _Range]] = {
     WorldSection: {
         "image_size": _POS,
@@ -783,8 +794,8 @@ def _join(where: str, key: str) -> str:
 
 
 def _check_bounds(cls: type, values: dict, where: str, src: str) -> None:
-    """The numbers of one section given in a recipe against `_RANGES` (a field left out keeps its default, which a
-    test checks is in range)."""
+    """The numbers of one section given in a recipe against `_RANGES` (a field left out keeps its default,
+    which a test checks is in range)."""
     for key, bound in _RANGES.get(cls, {}).items():
         value = values.get(key)
         if value is not None and value not in bound:
@@ -844,8 +855,8 @@ def _coerce(tp, value, where: str, src: str, nullable: bool = False):
         _, val_tp = typing.get_args(tp)
         for k, v in value.items():
             if v is None and val_tp is VariantConfig:
-                # `merged:` with nothing under it means `{kind: merged}` or `{}`; silently taking it as a staged
-                # arm named merged would train the wrong thing under the right name
+                # `merged:` with nothing under it means `{kind: merged}` or `{}`; silently taking it as a
+                # staged arm named merged would train the wrong thing under the right name
                 hint = (
                     f"`{k}: {{kind: {k}}}` for the {k} arm, " if k in VARIANT_KINDS and k != "staged" else ""
                 )
@@ -890,8 +901,8 @@ def _type_name(tp) -> str:
 
 def _apply_override(data: dict, dotted: str, value: Any, src: str) -> None:
     """`stages.perception.trainer.steps=5`: list items by index or by their `name`. The key path is checked
-    against the recipe's fields as it is walked: an unknown key, or a key under a plain value (`seed.x`), is an
-    error naming the override."""
+    against the recipe's fields as it is walked: an unknown key, or a key under a plain value (`seed.x`), is
+    an error naming the override."""
     keys = dotted.split(".")
     if not all(keys):
         raise RecipeError(f"{src}: override {dotted!r}: empty key in the dotted path")
@@ -959,9 +970,10 @@ _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}")
 
 
 def _check_model_ref(ref: str, where: str, src: str, named: tuple[str, ...]) -> None:
-    """A model reference: one of `named` (presets, `base`), an existing folder (relative to the working directory;
-    `model.source` was already resolved beside the recipe) or a hub id `org/name`. Only the form is checked here,
-    without the network; stagewise.models.load.check_model_ref asks the Hub when the model is loaded."""
+    """A model reference: one of `named` (presets, `base`), an existing folder (relative to the working
+    directory; `model.source` was already resolved beside the recipe) or a hub id `org/name`. Only the form is
+    checked here, without the network; stagewise.models.load.check_model_ref asks the Hub when the model is
+    loaded."""
     if ref in named or Path(ref).expanduser().exists():
         return
     if ref.startswith((".", "/", "~")) or "\\" in ref or ref.count("/") > 1:
@@ -1074,8 +1086,8 @@ def _check_model_family(recipe: Recipe, src: str) -> None:
 
 
 def _check_trainer_extra(recipe: Recipe, src: str) -> None:
-    """`trainer.extra` keys must be GRPOConfig fields: a typo fails at load, not when its stage's config is built
-    hours into a run. trl is imported only for a recipe that has such keys (it loads torch)."""
+    """`trainer.extra` keys must be GRPOConfig fields: a typo fails at load, not when its stage's config is
+    built hours into a run. trl is imported only for a recipe that has such keys (it loads torch)."""
     stages = [(i, st) for i, st in enumerate(recipe.stages) if st.trainer.extra]
     if not stages:
         return
@@ -1121,15 +1133,16 @@ def _validate_variants(recipe: Recipe, src: str) -> None:
             for st in stages:
                 if st.data.families:
                     raise RecipeError(
-                        f"{src}: {where}: the {v.kind} curriculum needs difficulty scores, but difficulty.model is "
-                        f"null and stage {st.name!r} trains on world families, which carry no pass_rate column "
-                        "(set difficulty.model, e.g. to `base`)"
+                        f"{src}: {where}: the {v.kind} curriculum needs difficulty scores, but "
+                        f"difficulty.model is null and stage {st.name!r} trains on world families, which "
+                        "carry no pass_rate column (set difficulty.model, e.g. to `base`)"
                     )
                 for p in st.data.paths:
                     if "pass_rate" not in st.data.columns and not _has_pass_rate(Path(p)):
                         raise RecipeError(
-                            f"{src}: {where}: the {v.kind} curriculum needs difficulty scores, but {p} has no "
-                            "pass_rate column and difficulty.model is null (run `stagewise data difficulty`)"
+                            f"{src}: {where}: the {v.kind} curriculum needs difficulty scores, but {p} has "
+                            "no pass_rate column and difficulty.model is null (run `stagewise data "
+                            "difficulty`)"
                         )
 
 
@@ -1155,8 +1168,8 @@ def variant_names(recipe: Recipe) -> list[str]:
 
 def expand_benchmarks(specs: list[BenchmarkSpec]) -> list[BenchmarkSpec]:
     """`eval.benchmarks` with suite names (`paper-main`, `paper-extended`) and other harnesses' names
-    (`MathVista_MINI`, ...) replaced by their benchmarks, each entry's other settings carried to every one; names
-    stagewise does not know are left for `validate` to report."""
+    (`MathVista_MINI`, ...) replaced by their benchmarks, each entry's other settings carried to every one;
+    names stagewise does not know are left for `validate` to report."""
     from stagewise.eval.suites import ALIASES, SUITES
 
     out = []
@@ -1186,7 +1199,8 @@ def select_variants(recipe: Recipe, names: list[str] | None) -> Recipe:
 
 def needs_world(recipe: Recipe) -> bool:
     """Whether anything in the recipe reads the procedural world: a stage's families or perception set, the
-    warm start (which trains on it) or the evaluation's world splits. A recipe on its own data skips building it."""
+    warm start (which trains on it) or the evaluation's world splits. A recipe on its own data skips building
+    it."""
     return bool(
         recipe.model.warmstart is not None
         or recipe.perception_set is not None
@@ -1258,7 +1272,8 @@ def _unalias(node: Any) -> Any:
 
 
 def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
-    """A recipe file; `extends: other.yaml` (relative to this file) reads that one first and merges this over it."""
+    """A recipe file; `extends: other.yaml` (relative to this file) reads that one first and merges this over
+    it."""
     if not path.exists():
         raise RecipeError(f"{path}: recipe not found" + (f" (extended by {chain[-1]})" if chain else ""))
     try:
@@ -1288,8 +1303,9 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     for key, value in [*in_file.items(), *parse_overrides(overrides or [])]:
         _apply_override(data, key, value, src)
     recipe = _build(Recipe, data, "", src)
-    # A model folder named relative to the recipe (`source: ../../assets/tiny-pretrained`) works from any working
-    # directory; otherwise a relative source is a preset, a hub id, or a folder under the working directory.
+    # A model folder named relative to the recipe (`source: ../../assets/tiny-pretrained`) works from any
+    # working directory; otherwise a relative source is a preset, a hub id, or a folder under the working
+    # directory.
     beside = path.parent / recipe.model.source
     if not Path(recipe.model.source).is_absolute() and (beside / "config.json").is_file():
         recipe.model.source = str(beside.resolve())

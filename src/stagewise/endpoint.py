@@ -1,4 +1,5 @@
-"""The one OpenAI-compatible chat client of the package (vLLM, SGLang, TGI, hosted APIs), on the `openai` package.
+"""The one OpenAI-compatible chat client of the package (vLLM, SGLang, TGI, hosted APIs), on the `openai`
+package.
 
 Everything that talks to a served model goes through `ChatClient`: the perception writer and filter, the eval
 backend, the eval judge and the diagnosis judge. The `openai` package gives timeouts, retries with exponential
@@ -6,8 +7,8 @@ backoff (timeouts, connection errors, HTTP 408/409/429 and 5xx; other HTTP error
 server's `Retry-After` / `retry-after-ms`, and reuses connections: make one client per endpoint and share it
 across calls and threads. On top of it this module adds:
 
-- bounded concurrency: at most `EndpointConfig.concurrency` requests in flight per client, whatever the number of
-  calling threads (`ChatClient.each` runs a function over items on a pool of that size);
+- bounded concurrency: at most `EndpointConfig.concurrency` requests in flight per client, whatever the number
+  of calling threads (`ChatClient.each` runs a function over items on a pool of that size);
 - one exception, `EndpointError`, with a short `reason` (timeout, connection, http_500, bad_response) and a
   message naming the endpoint, the model, the HTTP status and the error body (redacted, truncated);
 - redaction at the boundary: the API key (read from the environment variable named in the config, never stored
@@ -46,9 +47,9 @@ _CREDENTIAL_RE = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;}\]]+|\bsk-[A-Za-z0-9_\-
 
 
 def redact(text: str, secrets: Iterable[str | None] = (), credentials: bool = True) -> str:
-    """`text` with every secret (4 characters or more) replaced by `***`; with `credentials`, also whatever looks
-    like one (`Bearer <token>`, `sk-...`). Model replies are redacted with `credentials=False`: they are data, and
-    only the actual key is taken out of them."""
+    """`text` with every secret (4 characters or more) replaced by `***`; with `credentials`, also whatever
+    looks like one (`Bearer <token>`, `sk-...`). Model replies are redacted with `credentials=False`: they are
+    data, and only the actual key is taken out of them."""
     if not text:
         return text
     for s in sorted({s for s in secrets if s and len(s) >= _MIN_SECRET}, key=len, reverse=True):
@@ -98,7 +99,8 @@ class EndpointError(RuntimeError):
 
 @dataclass
 class Completion:
-    """One chat completion: the reply texts (redacted), one per choice, and what the server said about them."""
+    """One chat completion: the reply texts (redacted), one per choice, and what the server said about
+    them."""
 
     texts: list[str]
     finish_reasons: list[str | None] = field(default_factory=list)
@@ -123,8 +125,8 @@ def image_part(image: str | Path | Any) -> dict:
 
 class _OpenAI(openai.OpenAI):
     # Deviation: the package's first retry waits a fixed 0.5 s (INITIAL_RETRY_DELAY, no public setting); the
-    # config's `backoff_s` (and the CLI's --backoff) sets it here. A server's Retry-After still goes through the
-    # package's own code. Should the package rename this hook, its own backoff simply applies.
+    # config's `backoff_s` (and the CLI's --backoff) sets it here. A server's Retry-After still goes through
+    # the package's own code. Should the package rename this hook, its own backoff simply applies.
     def __init__(self, *, backoff_s: float, **kw):
         super().__init__(**kw)
         self._backoff_s = backoff_s
@@ -147,8 +149,8 @@ class ChatClient:
         self.url = cfg.base_url.rstrip("/") + "/chat/completions"
         key = api_key if api_key is not None else os.environ.get(cfg.api_key_env or "", "")
         self._secrets = (key,) if key else ()
-        # The package refuses to run without a key; a local server needs none, so then the placeholder is never
-        # sent (the header is omitted per request, as the old clients did).
+        # The package refuses to run without a key; a local server needs none, so then the placeholder is
+        # never sent (the header is omitted per request, as the old clients did).
         self._headers = None if key else {"Authorization": openai.Omit()}
         self._slots = threading.BoundedSemaphore(max(1, cfg.concurrency))
         self._client = _OpenAI(
@@ -223,7 +225,8 @@ class ChatClient:
         ).texts
 
     def each(self, fn: Callable[[T], R], items: list[T]) -> Iterator[tuple[int, R]]:
-        """`(index, fn(item))` as each finishes, on `cfg.concurrency` threads (an exception in `fn` is raised)."""
+        """`(index, fn(item))` as each finishes, on `cfg.concurrency` threads (an exception in `fn` is
+        raised)."""
         with ThreadPoolExecutor(max_workers=max(1, self.cfg.concurrency)) as pool:
             futures = {pool.submit(fn, it): i for i, it in enumerate(items)}
             for fut in as_completed(futures):

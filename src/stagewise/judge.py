@@ -1,13 +1,14 @@
 """The LLM judge, behind any OpenAI-compatible endpoint (through the one client, stagewise.endpoint).
 
 Two uses, one module:
-- **Benchmark judge modes** (`stagewise eval --judge-url`): `Judge.ask(template, **fields)` renders a `prompts/`
-  template (`str.format` fields) into one greedy user turn; the benchmarks whose official scorer uses an LLM call
-  it from their `judge` (stagewise.eval.benchmarks); the model and every template used go into the metrics.
+- **Benchmark judge modes** (`stagewise eval --judge-url`): `Judge.ask(template, **fields)` renders a
+  `prompts/` template (`str.format` fields) into one greedy user turn; the benchmarks whose official scorer
+  uses an LLM call it from their `judge` (stagewise.eval.benchmarks); the model and every template used go
+  into the metrics.
 - **Error attribution** (`stagewise diagnose`, following the paper): `judge_items` asks the judge to read the
   question, the gold answer, a description of the image and the model's trace, and to name the first error as
-  perception or reasoning (`JudgeConfig.template`, `$`-fields). Every verdict (prompt, raw reply, label) is stored
-  in a per-item cache, so a stopped diagnosis resumes and a rerun asks nothing twice.
+  perception or reasoning (`JudgeConfig.template`, `$`-fields). Every verdict (prompt, raw reply, label) is
+  stored in a per-item cache, so a stopped diagnosis resumes and a rerun asks nothing twice.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class Judge:
     model: str
     """Model name the endpoint serves."""
     api_key: str | None = field(default=None, repr=False)
-    """Bearer token, if the endpoint needs one (read from an environment variable by the caller; never recorded)."""
+    """Bearer token, if the endpoint needs one (read from an environment variable by the caller; never
+    recorded)."""
     max_tokens: int = 256
     """Budget of the judge's reply."""
     timeout_s: float = 120.0
@@ -84,11 +86,13 @@ class JudgeConfig:
     """Where the attribution judge is and how it is asked."""
 
     url: str
-    """Base URL of the OpenAI-compatible API, e.g. `http://localhost:8000/v1` (`/chat/completions` is added)."""
+    """Base URL of the OpenAI-compatible API, e.g. `http://localhost:8000/v1` (`/chat/completions` is
+    added)."""
     model: str
     """Model name sent in the request."""
     template: str = "judge_attribution"
-    """Prompt template (`prompts/<name>.txt` or a file path) with $question, $gold, $description, $response."""
+    """Prompt template (`prompts/<name>.txt` or a file path) with $question, $gold, $description,
+    $response."""
     api_key_env: str = "OPENAI_API_KEY"
     """Environment variable holding the API key (sent as a Bearer token when set)."""
     temperature: float = 0.0
@@ -98,10 +102,11 @@ class JudgeConfig:
     timeout_s: float = 60.0
     """Per-request timeout."""
     retries: int = 3
-    """Attempts per item (timeouts, connection errors, 429 and 5xx are retried) before the verdict is recorded as
-    an error."""
+    """Attempts per item (timeouts, connection errors, 429 and 5xx are retried) before the verdict is recorded
+    as an error."""
     backoff_s: float = 0.5
-    """First retry waits this long, each further retry twice as long (a server's Retry-After is waited instead)."""
+    """First retry waits this long, each further retry twice as long (a server's Retry-After is waited
+    instead)."""
     concurrency: int = 1
     """Items asked at once (1: one after another, the cache in item order)."""
 
@@ -143,7 +148,8 @@ def parse_verdict(text: str) -> tuple[str, str]:
 
 
 def ask(client: ChatClient, cfg: JudgeConfig, prompt: str) -> str:
-    """The judge's reply (redacted by the client) to one prompt; raises EndpointError after the last attempt."""
+    """The judge's reply (redacted by the client) to one prompt; raises EndpointError after the last
+    attempt."""
     return client.complete(
         [{"role": "user", "content": prompt}], max_tokens=cfg.max_tokens, temperature=cfg.temperature
     ).texts[0]

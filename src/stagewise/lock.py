@@ -1,6 +1,6 @@
 """One writer per run folder: an OS lock (`flock`) on `<folder>/.lock`, released by the kernel when the holder
-exits or is killed, so a stale lock cannot outlive its process. Two writers into one folder would each do all the
-work and append every eval item twice (twice the n, intervals sqrt(2) too narrow)."""
+exits or is killed, so a stale lock cannot outlive its process. Two writers into one folder would each do all
+the work and append every eval item twice (twice the n, intervals sqrt(2) too narrow)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,10 @@ def _holder(path: Path) -> str:
         h = {}
     if not h.get("pid"):
         return "another process"
-    return f"pid {h['pid']} on {h.get('host', '?')} (`stagewise {h.get('command', '?')}`, since {h.get('since', '?')})"
+    return (
+        f"pid {h['pid']} on {h.get('host', '?')} (`stagewise {h.get('command', '?')}`, "
+        f"since {h.get('since', '?')})"
+    )
 
 
 def run_folder_of(path: str | Path) -> Path:

@@ -1,13 +1,13 @@
 """Memory per GPU (`stagewise plan RECIPE --gpus N`): each stage under DDP, ZeRO-1/2/3 and FSDP.
 
-Model states follow the ZeRO paper's accounting (Rajbhandari et al., 2020) for mixed-precision Adam: 2 bytes of
-bf16 weights + 2 of bf16 gradients + 12 of fp32 optimizer state (master weights, momentum, variance) per trained
-parameter, 16 in all. ZeRO-1 shards the 12, ZeRO-2 also the gradients, ZeRO-3 and FSDP (full shard) also the
-weights. Frozen parameters (the vision tower in the textual stage, everything but the adapters under LoRA) only
-cost their weights. Activations are an order-of-magnitude estimate (Korthikanti et al., 2022, with flash
-attention: about 34 x sequence x hidden bytes per layer and sequence, or 2 x when checkpointed, plus fp32 logits).
-A colocated vLLM engine is counted at its full `gpu_memory_utilization` share: conservative, as sleep mode frees
-it during the updates.
+Model states follow the ZeRO paper's accounting (Rajbhandari et al., 2020) for mixed-precision Adam: 2 bytes
+of bf16 weights + 2 of bf16 gradients + 12 of fp32 optimizer state (master weights, momentum, variance) per
+trained parameter, 16 in all. ZeRO-1 shards the 12, ZeRO-2 also the gradients, ZeRO-3 and FSDP (full shard)
+also the weights. Frozen parameters (the vision tower in the textual stage, everything but the adapters under
+LoRA) only cost their weights. Activations are an order-of-magnitude estimate (Korthikanti et al., 2022, with
+flash attention: about 34 x sequence x hidden bytes per layer and sequence, or 2 x when checkpointed, plus
+fp32 logits). A colocated vLLM engine is counted at its full `gpu_memory_utilization` share: conservative, as
+sleep mode frees it during the updates.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ class ModelShape:
 
 
 # Hub models the paper trains, from their config.json files (parameter counts as on the model cards, rounded):
-# used when the config is not on this machine. Any other model: a local folder, or a hub id in the local cache.
+# used when the config is not on this machine. Any other model: a local folder, or a hub id in the local
+# cache.
 KNOWN_MODELS: dict[str, dict] = {
     "Qwen/Qwen2.5-VL-7B-Instruct": {
         "parameters": 8_292_000_000,
@@ -196,10 +197,10 @@ def activation_bytes(
 
 
 def bf16_weights(strategy: str, train_dtype: str, mixed_bf16: bool) -> bool:
-    """Whether the trained weights sit in bf16 (2 bytes, with a 4-byte fp32 master copy in the optimizer state)
-    or fp32 (4 bytes, no master copy) under `strategy`: DeepSpeed with bf16 on casts the loaded model to bf16 and
-    keeps fp32 masters whatever it was loaded in; DDP and FSDP keep the dtype `model.train_dtype` loaded (autocast
-    computes in bf16 on fp32 weights)."""
+    """Whether the trained weights sit in bf16 (2 bytes, with a 4-byte fp32 master copy in the optimizer
+    state) or fp32 (4 bytes, no master copy) under `strategy`: DeepSpeed with bf16 on casts the loaded model
+    to bf16 and keeps fp32 masters whatever it was loaded in; DDP and FSDP keep the dtype `model.train_dtype`
+    loaded (autocast computes in bf16 on fp32 weights)."""
     if strategy.startswith("zero"):
         return mixed_bf16
     return train_dtype in ("bfloat16", "auto")  # auto: bf16 on a CUDA GPU, which this plans for
@@ -231,8 +232,8 @@ def stage_plan(
     for strategy in STRATEGIES:
         half = bf16_weights(strategy, train_dtype, bf16)
         parts = model_state_bytes(shape.parameters, trainable, train_gpus, strategy, half)
-        # TRL keeps a frozen reference model for the KL term (a copy of the policy, in its dtype); with LoRA it
-        # disables the adapters instead.
+        # TRL keeps a frozen reference model for the KL term (a copy of the policy, in its dtype); with LoRA
+        # it disables the adapters instead.
         ref = 0.0
         if stage.method == "grpo" and t.beta > 0 and t.lora is None:
             ref = (2 if half else 4) * shape.parameters / (train_gpus if strategy in ("zero3", "fsdp") else 1)
@@ -264,8 +265,8 @@ DEFAULT_PROMPT_TOKENS = 1024
 
 def stage_prompt_tokens(recipe: Recipe, stage: StageConfig, sample: int = 256) -> tuple[int, str]:
     """The longest prompt a stage trains on, and how it is known: `data.max_prompt_tokens` (longer rows are
-    dropped), else measured with the model's processor on up to `sample` rows of each of the stage's data files
-    (images fitted to `model.min/max_pixels`, read from their headers), else DEFAULT_PROMPT_TOKENS."""
+    dropped), else measured with the model's processor on up to `sample` rows of each of the stage's data
+    files (images fitted to `model.min/max_pixels`, read from their headers), else DEFAULT_PROMPT_TOKENS."""
     if stage.data.max_prompt_tokens is not None:
         return stage.data.max_prompt_tokens, "data.max_prompt_tokens"
     if not stage.data.paths:
@@ -299,7 +300,8 @@ def stage_prompt_tokens(recipe: Recipe, stage: StageConfig, sample: int = 256) -
 
 
 def plan(recipe: Recipe, gpus: int, prompt_tokens: int | None = None, gpu_memory_gib: float = 80.0) -> dict:
-    """Every stage's memory per strategy; `prompt_tokens` overrides each stage's own (`stage_prompt_tokens`)."""
+    """Every stage's memory per strategy; `prompt_tokens` overrides each stage's own
+    (`stage_prompt_tokens`)."""
     shape = model_shape(recipe)
     stages, prompts = {}, {}
     for st in recipe.stages:

@@ -31,9 +31,10 @@ _FULL_MESSAGES = (
     "disk quota exceeded",
     "os error 122",
 )
-# torch.save / PyTorchStreamWriter and C++ iostreams report a failed write without its cause ("[enforce fail at
-# inline_container.cc:672] . unexpected pos 704 vs 598", "basic_ios::clear: iostream error", "PytorchStreamWriter
-# failed writing file"); one of these counts as a full disk only when the disk is (almost) full afterwards.
+# torch.save / PyTorchStreamWriter and C++ iostreams report a failed write without its cause ("[enforce fail
+# at inline_container.cc:672] . unexpected pos 704 vs 598", "basic_ios::clear: iostream error",
+# "PytorchStreamWriter failed writing file"); one of these counts as a full disk only when the disk is
+# (almost) full afterwards.
 _WRITE_FAILURES = (
     "inline_container.cc",
     "unexpected pos",
@@ -160,8 +161,8 @@ def atomic_write_jsonl(path: str | Path, rows: list[dict]) -> None:
 
 
 def append_jsonl(path: str | Path, rows: list[dict]) -> None:
-    """Append whole lines and flush, so an interrupted job keeps every finished row. A torn last line left by a
-    kill is closed first, so it spoils only itself (readers skip lines that do not parse). On a full disk:
+    """Append whole lines and flush, so an interrupted job keeps every finished row. A torn last line left by
+    a kill is closed first, so it spoils only itself (readers skip lines that do not parse). On a full disk:
     `DiskFullError`, and the file is cut back to what it held before the call."""
     path = Path(path)
     torn = False
@@ -190,9 +191,9 @@ def append_jsonl(path: str | Path, rows: list[dict]) -> None:
 def library_bars_off() -> Iterator[None]:
     """Progress bars of datasets, huggingface_hub and transformers off inside the block, restored after.
 
-    For the blocks where stagewise draws its own bar (a rich `Progress` or a tqdm bar): a library bar redrawing
-    the same terminal line garbles both. Everywhere else the libraries' bars stay on, so a 16 GB download or a
-    long `save_to_disk` shows its progress."""
+    For the blocks where stagewise draws its own bar (a rich `Progress` or a tqdm bar): a library bar
+    redrawing the same terminal line garbles both. Everywhere else the libraries' bars stay on, so a 16 GB
+    download or a long `save_to_disk` shows its progress."""
     import datasets
     import huggingface_hub.utils as hub_utils
     import transformers

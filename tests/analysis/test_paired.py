@@ -101,8 +101,9 @@ def _kind_items(kind: str, golds: list[str], answers: list[str], family: str = "
 
 
 def test_a_gain_from_answering_one_number_everywhere_is_left_out_without_collapsed_kinds():
-    # "more": gold 1 on half the items; the base answers from what it sees (right on 4 of 10), the model says "1"
-    # to all (right on 5): +10 points that are the prior. "points": both answer the same, the model one more right.
+    # "more": gold 1 on half the items; the base answers from what it sees (right on 4 of 10), the model says
+    # "1" to all (right on 5): +10 points that are the prior. "points": both answer the same, the model one
+    # more right.
     golds = ["1", "2", "1", "3", "1", "2", "1", "4", "1", "2"]
     base = _kind_items("more", golds, ["1", "2", "2", "3", "2", "1", "1", "1", "2", "1"])
     model = _kind_items("more", golds, ["1"] * 10)

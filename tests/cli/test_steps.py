@@ -11,7 +11,8 @@ from stagewise.cli import main
 
 SCRIPT = Path(__file__).parents[2] / "recipes" / "tiny" / "staged.sh"
 
-# The micro recipe with its perception stage on the data engine's output, so that every step of the script runs.
+# The micro recipe with its perception stage on the data engine's output, so that every step of the script
+# runs.
 PERCEPTION_SET = {
     "world.test_size": 4,
     "model.warmstart.caption_qa": 4,

@@ -1,4 +1,5 @@
-"""`stagewise --version`, and the libraries' progress bars kept on (off only where stagewise draws its own)."""
+"""`stagewise --version`, and the libraries' progress bars kept on (off only where stagewise draws its
+own)."""
 
 import importlib.metadata
 

@@ -1,5 +1,6 @@
-"""Issue 18's recipe checks: device and precision fields, the evaluation backend, and `trainer.extra` keys checked
-against TRL's GRPOConfig at load (a typo used to fail only when its stage's config was built, stages into a run)."""
+"""Issue 18's recipe checks: device and precision fields, the evaluation backend, and `trainer.extra` keys
+checked against TRL's GRPOConfig at load (a typo used to fail only when its stage's config was built, stages
+into a run)."""
 
 import pytest
 

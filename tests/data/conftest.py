@@ -11,9 +11,9 @@ import pytest
 
 
 class ChatServer:
-    """`script(text, body) -> (status, reply)`: status 200 sends `reply` as the message content (n copies, or a
-    list of n replies), other statuses send an error; `("sleep", seconds, reply)` delays first. Every request's
-    user text and Authorization header are recorded."""
+    """`script(text, body) -> (status, reply)`: status 200 sends `reply` as the message content (n copies, or
+    a list of n replies), other statuses send an error; `("sleep", seconds, reply)` delays first. Every
+    request's user text and Authorization header are recorded."""
 
     def __init__(self, script):
         self.script = script

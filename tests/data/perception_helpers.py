@@ -4,7 +4,8 @@ import json
 
 
 def write_docci(root, captions: dict[str, str], broken: dict[str, str] | None = None):
-    """A DOCCI-layout folder: `descriptions.jsonl` + `images/`; `broken` maps an id to 'missing' or 'unreadable'."""
+    """A DOCCI-layout folder: `descriptions.jsonl` + `images/`; `broken` maps an id to 'missing' or
+    'unreadable'."""
     from PIL import Image
 
     broken = broken or {}

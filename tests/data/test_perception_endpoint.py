@@ -1,4 +1,5 @@
-"""The endpoint writer against a real HTTP server on loopback, failures included; reruns retry only failures."""
+"""The endpoint writer against a real HTTP server on loopback, failures included; reruns retry only
+failures."""
 
 import json
 import threading

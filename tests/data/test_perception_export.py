@@ -1,4 +1,5 @@
-"""Hash splits and the exports: TRL dataset (what stagewise trains on), EasyR1/verl JSONL + parquet, LLaMA-Factory."""
+"""Hash splits and the exports: TRL dataset (what stagewise trains on), EasyR1/verl JSONL + parquet,
+LLaMA-Factory."""
 
 import json
 from collections import Counter

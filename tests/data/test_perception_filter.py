@@ -1,4 +1,5 @@
-"""The perception-sensitive filter: the paper's keep rule, extraction, several models, k samples, the report."""
+"""The perception-sensitive filter: the paper's keep rule, extraction, several models, k samples, the
+report."""
 
 import json
 

@@ -1,4 +1,5 @@
-"""Every kind of stage data source reads into the same rows, images kept encoded; bad sources name themselves."""
+"""Every kind of stage data source reads into the same rows, images kept encoded; bad sources name
+themselves."""
 
 import json
 import os
@@ -218,7 +219,8 @@ print(json.dumps({{"grew_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrs
 
 
 def _peak_growth(tmp_path: Path, n: int) -> float:
-    """Peak RSS growth of the data path (load, TRL rows, Dataset, one decoded row) over n rows of 1 MP JPEGs."""
+    """Peak RSS growth of the data path (load, TRL rows, Dataset, one decoded row) over n rows of 1 MP
+    JPEGs."""
     img = tmp_path / "src.jpg"
     if not img.exists():
         Image.effect_noise((1200, 900), 40).convert("RGB").save(img, quality=90)
@@ -237,8 +239,8 @@ def _peak_growth(tmp_path: Path, n: int) -> float:
 
 
 def test_memory_of_the_data_path_does_not_grow_with_rows(tmp_path):
-    """Decoded up front, 400 rows of 1 MP images held about 1.2 GB (3 MB of pixels each); kept encoded, the data
-    path's peak is the same for 50 and 400 rows."""
+    """Decoded up front, 400 rows of 1 MP images held about 1.2 GB (3 MB of pixels each); kept encoded, the
+    data path's peak is the same for 50 and 400 rows."""
     small, large = _peak_growth(tmp_path, 50), _peak_growth(tmp_path, 400)
     assert large < 120, f"400 rows grew the peak by {large:.0f} MB"
     assert large - small < 40, f"50 rows: +{small:.0f} MB, 400 rows: +{large:.0f} MB"

@@ -61,7 +61,8 @@ def test_text_file_named_png(tmp_path):
 
 
 def _png_header(width, height):
-    """A PNG that claims `width`x`height` pixels and holds none: what a decompression bomb's header looks like."""
+    """A PNG that claims `width`x`height` pixels and holds none: what a decompression bomb's header looks
+    like."""
 
     def chunk(kind, data):
         return (

@@ -175,8 +175,8 @@ def test_logicvista_set_match_and_the_lmms_eval_collapse():
         assert not harness.score_response(logicvista, r, f"\\boxed{{{r['answer']}}}", lmms)["correct"]
     results = [harness.score_response(logicvista, r, f"\\boxed{{{r['answer']}}}", settings) for r in rows]
     m = logicvista.metrics(rows, results)
-    # the official rule takes a lone letter beyond E for no answer (its "ZZZZZ"): the two F/G gold answers read
-    # from the box are wrong; the empty gold answer matches the empty box (as in extract_accuracy.py)
+    # the official rule takes a lone letter beyond E for no answer (its "ZZZZZ"): the two F/G gold answers
+    # read from the box are wrong; the empty gold answer matches the empty box (as in extract_accuracy.py)
     assert m["overall"]["correct"] == 446
     assert set(m["skills"]) == {"inductive", "numerical", "deductive", "spatial", "mechanical"}
 

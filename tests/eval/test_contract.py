@@ -1,5 +1,5 @@
-"""Every benchmark module defines the same names (the contract in stagewise.eval.benchmarks), so the harness, the
-loader and the CLI read them directly, the world's test splits included."""
+"""Every benchmark module defines the same names (the contract in stagewise.eval.benchmarks), so the harness,
+the loader and the CLI read them directly, the world's test splits included."""
 
 import inspect
 import subprocess
@@ -60,7 +60,8 @@ def test_world_subset_picks_families(world_dir):
     ],
 )
 def test_eval_modules_import_in_any_order(first):
-    """No import cycle between the harness, the world benchmark and its wrapper: each imports first on its own."""
+    """No import cycle between the harness, the world benchmark and its wrapper: each imports first on its
+    own."""
     subprocess.run([sys.executable, "-c", f"import {first}"], check=True)
 
 

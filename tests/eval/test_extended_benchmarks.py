@@ -1,6 +1,6 @@
-"""The seven benchmarks of the paper's extended suite: scorers against the official code's own outputs on messy
-responses (tests/eval/official/expected.json, made by make_expected.py), loaders on benchmark-shaped local data
-with generated images, suites and the paper-layout table."""
+"""The seven benchmarks of the paper's extended suite: scorers against the official code's own outputs on
+messy responses (tests/eval/official/expected.json, made by make_expected.py), loaders on benchmark-shaped
+local data with generated images, suites and the paper-layout table."""
 
 from __future__ import annotations
 
@@ -55,8 +55,8 @@ def test_visonlyqa_rule_is_the_official(response, options, qtype, official):
 def test_visonlyqa_judge_asks_and_reads_as_the_official(
     response, options, qtype, question, reply, gold, sent, final, accuracy
 ):
-    """Where the official script asks GPT-4o, the judge is asked the same prompt, and its reply is read the same
-    way (multiple-answer rows included: the official code has no rule for them)."""
+    """Where the official script asks GPT-4o, the judge is asked the same prompt, and its reply is read the
+    same way (multiple-answer rows included: the official code has no rule for them)."""
     from stagewise.data.prompts import load_prompt
 
     asked = []

@@ -1,4 +1,5 @@
-"""`--mode official` is the official scorer on the raw response; the harness's chain reading is the mode `chain`."""
+"""`--mode official` is the official scorer on the raw response; the harness's chain reading is the mode
+`chain`."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The paper presets' benchmark modes read a think/boxed response's final answer (as the paper's VLMEvalKit judge
-does), where the authors' rule on the raw response would not."""
+"""The paper presets' benchmark modes read a think/boxed response's final answer (as the paper's VLMEvalKit
+judge does), where the authors' rule on the raw response would not."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ MC = {
     "precision": None,
     "prompt": "q",
 }
-# benchmark -> (row, a think/boxed response with the right final answer, whether the official raw reading credits it)
+# benchmark -> (row, a think/boxed response with the right final answer, whether the official raw reading
+# credits it)
 CASES = {
     "mathvista": (MC, "<think>Could it be 3? No.</think> \\boxed{B}", False),
     "mathvision": ({"answer": "12", "options": []}, "<think>7 or 12</think> \\boxed{12}", True),

@@ -1,5 +1,5 @@
-"""Model cards from a run folder's manifests, recipe and evaluation; `stagewise push` up to huggingface_hub's call
-(the hub is never reached: HfApi's methods are replaced and what they were given is checked)."""
+"""Model cards from a run folder's manifests, recipe and evaluation; `stagewise push` up to huggingface_hub's
+call (the hub is never reached: HfApi's methods are replaced and what they were given is checked)."""
 
 import json
 import logging

@@ -1,4 +1,5 @@
-"""The memory calculator against the ZeRO paper's 16 bytes/parameter accounting, and exact parameter counts."""
+"""The memory calculator against the ZeRO paper's 16 bytes/parameter accounting, and exact parameter
+counts."""
 
 from pathlib import Path
 
@@ -168,7 +169,8 @@ output_dir: {tmp_path}
 model: {{source: {tiny_model_dir}}}
 stages:
   - {{name: v, capability: visual_reasoning, data: {{paths: [{tmp_path / "d.jsonl"}], instruction: null}}}}
-  - {{name: t, capability: visual_reasoning, data: {{paths: [{tmp_path / "d.jsonl"}], max_prompt_tokens: 300}}}}
+  - {{name: t, capability: visual_reasoning, data: {{paths: [{tmp_path / "d.jsonl"}], \
+max_prompt_tokens: 300}}}}
 """)
     r = load_recipe(recipe)
     out = plan(r, 1)

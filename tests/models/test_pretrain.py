@@ -1,4 +1,5 @@
-"""`stagewise model --pretrain-steps`: a tiny preset trained on a world of its own, written as a plain model folder."""
+"""`stagewise model --pretrain-steps`: a tiny preset trained on a world of its own, written as a plain model
+folder."""
 
 import inspect
 import json

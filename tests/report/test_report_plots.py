@@ -1,5 +1,6 @@
-"""The report's per-benchmark bars with 95% intervals, every arm on one compute axis with the spread over seeds,
-and entropy / clip-ratio curves: the numbers behind each plot, and the plots rendered in headless Chromium."""
+"""The report's per-benchmark bars with 95% intervals, every arm on one compute axis with the spread over
+seeds, and entropy / clip-ratio curves: the numbers behind each plot, and the plots rendered in headless
+Chromium."""
 
 import json
 import math

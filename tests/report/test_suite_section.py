@@ -1,4 +1,5 @@
-"""The report's suite table: every evaluated checkpoint in the paper's layout, and staged - merged per seed."""
+"""The report's suite table: every evaluated checkpoint in the paper's layout, and staged - merged per
+seed."""
 
 import json
 

@@ -1,5 +1,5 @@
-"""Reward modes: `paper` against the paper's own reward code, `stagewise` boxed-only in training, and the README's
-table of where the two differ."""
+"""Reward modes: `paper` against the paper's own reward code, `stagewise` boxed-only in training, and the
+README's table of where the two differ."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ def _fixture() -> list[dict]:
 
 
 def test_paper_mode_reproduces_the_papers_reward_code_on_every_row() -> None:
-    # Expected values: the paper's training/reward_functions/math.py run with mathruler in a scratch environment
-    # (bench/make_reward_fixtures.py says how); 492 rows, every shape and answer form of issue 17.
+    # Expected values: the paper's training/reward_functions/math.py run with mathruler in a scratch
+    # environment (bench/make_reward_fixtures.py says how); 492 rows, every shape and answer form of issue 17.
     rows = _fixture()
     assert len(rows) > 400
     scored = score_responses([r["response"] for r in rows], [r["answer"] for r in rows], "paper")
@@ -218,7 +218,8 @@ def test_ungradable_rows_score_their_format_part_only() -> None:
 
 # ---------------------------------------------------------------------------------------- README's table
 def _readme_differences() -> list[tuple[str, str, str, str]]:
-    """(response, gold, stagewise accuracy/format, paper accuracy/format) from the README's difference table."""
+    """(response, gold, stagewise accuracy/format, paper accuracy/format) from the README's difference
+    table."""
     text = README.read_text()
     table = text[
         text.index("<!-- reward-mode-differences -->") : text.index("<!-- /reward-mode-differences -->")

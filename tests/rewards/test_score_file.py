@@ -1,4 +1,5 @@
-"""`stagewise reward score`: rows in, one scored row out per input row; bad input names file, line and field."""
+"""`stagewise reward score`: rows in, one scored row out per input row; bad input names file, line and
+field."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Every variant is planned before the first one trains: the caption-SFT arm over data without captions used to
-fail at its plan, after the staged and merged arms had trained."""
+"""Every variant is planned before the first one trains: the caption-SFT arm over data without captions used
+to fail at its plan, after the staged and merged arms had trained."""
 
 import json
 

@@ -15,8 +15,8 @@ import pytest
 import safetensors.torch
 import torch
 
-# The micro recipe with checkpoints every 2 steps in the warm start and the perception stage (kill points), and a
-# perception stage on the data engine's output as well as the world's.
+# The micro recipe with checkpoints every 2 steps in the warm start and the perception stage (kill points),
+# and a perception stage on the data engine's output as well as the world's.
 FAULTS = {
     "name": "faults",
     "threads": 1,

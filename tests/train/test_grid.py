@@ -1,4 +1,5 @@
-"""`stagewise grid` on a micro budget: every arm x 2 seeds, matched compute, one summary; a rerun redoes nothing."""
+"""`stagewise grid` on a micro budget: every arm x 2 seeds, matched compute, one summary; a rerun redoes
+nothing."""
 
 import json
 
@@ -59,7 +60,8 @@ def test_grid_runs_every_arm_for_every_seed_at_matched_compute(tmp_path, tiny_mo
     for name, v in grid["variants"].items():
         assert v["seeds"] == [0, 1]
         completions = v["compute"]["completions_generated"]["values"]
-        # caption SFT generates nothing in its first stage; every RL arm generates the same number of completions
+        # caption SFT generates nothing in its first stage; every RL arm generates the same number of
+        # completions
         assert completions == ([4, 4] if name == "caption_sft" else [12, 12]), name
         assert v["vs_merged"] is not None
     merged = json.loads((run / "merged" / "seed1" / "merged" / "manifest.json").read_text())

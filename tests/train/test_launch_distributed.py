@@ -1,4 +1,5 @@
-"""A real two-process GRPO stage through `accelerate launch --cpu --num_processes 2` (gloo) on the tiny model."""
+"""A real two-process GRPO stage through `accelerate launch --cpu --num_processes 2` (gloo) on the tiny
+model."""
 
 import os
 from pathlib import Path
@@ -21,8 +22,8 @@ SRC = str(Path(stagewise.__file__).resolve().parents[1])
 def test_two_process_grpo_stage_saves_rank0_weights(
     tiny_model_dir, world_dir, tmp_path, monkeypatch, micro_recipe
 ):
-    # Only its stage is trained (on the session's world, from the session's tiny model): every other section is
-    # left at the defaults.
+    # Only its stage is trained (on the session's world, from the session's tiny model): every other section
+    # is left at the defaults.
     path = micro_recipe(
         tmp_path / "runs",
         {

@@ -1,9 +1,9 @@
-"""The architecture matrix: a tiny random-weight model of every family stagewise claims, built locally with its
-processor and chat template (no torchvision, nothing downloaded), goes through `stagewise run`: a perception stage
-with `trainer.trainable: vision`, a textual stage with `freeze_vision: true`, and the evaluation of the base and
-both stages. Each switch must freeze exactly the family's vision tower and projector (the names below are written
-out here, independently of stagewise.models.families), checked on the saved weights: what changed is what was
-meant to train."""
+"""The architecture matrix: a tiny random-weight model of every family stagewise claims, built locally with
+its processor and chat template (no torchvision, nothing downloaded), goes through `stagewise run`: a
+perception stage with `trainer.trainable: vision`, a textual stage with `freeze_vision: true`, and the
+evaluation of the base and both stages. Each switch must freeze exactly the family's vision tower and
+projector (the names below are written out here, independently of stagewise.models.families), checked on the
+saved weights: what changed is what was meant to train."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from stagewise.models.tiny_families import FAMILY_NAMES, build_family_model
 
 
 def two_stages(family: str, model) -> dict:
-    """The micro recipe from the family's model folder: a vision-only perception stage, then a textual stage with
-    the vision tower frozen."""
+    """The micro recipe from the family's model folder: a vision-only perception stage, then a textual stage
+    with the vision tower frozen."""
     trainer = {
         "steps": 1,
         "prompts_per_step": 2,

@@ -74,15 +74,17 @@ eval: {{size: 4}}
 
 
 def test_a_pretrained_model_warm_started_on_the_world_gets_the_mis_seeing_split_too(tmp_path):
-    # A local model folder (a pretrained stand-in for a hub checkpoint) warm-started by a mis-seeing annotator:
-    # the warm start has its own split, written up with the confusions, while train and test stay true.
+    # A local model folder (a pretrained stand-in for a hub checkpoint) warm-started by a mis-seeing
+    # annotator: the warm start has its own split, written up with the confusions, while train and test stay
+    # true.
     (tmp_path / "pretrained").mkdir()
     recipe_file = tmp_path / "r.yaml"
     recipe_file.write_text(f"""
 name: ws
 output_dir: {tmp_path / "runs"}
 world: {{train_size: 30, test_size: 4}}
-model: {{source: {tmp_path / "pretrained"}, warmstart: {{size: 30, confusions: {{red: blue}}, confusion_rate: 1.0}}}}
+model: {{source: {tmp_path / "pretrained"}, \
+warmstart: {{size: 30, confusions: {{red: blue}}, confusion_rate: 1.0}}}}
 stages: [{{name: p, data: {{families: [perception], size: 4}}}}]
 eval: {{size: 4}}
 """)

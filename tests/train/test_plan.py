@@ -192,7 +192,8 @@ difficulty: {model: null}
 
 
 def test_pooled_runs_give_every_rollout_batch_one_modality(recipe, world_dir):
-    """TRL cannot mix image and text-only prompts in one batch: pooled plans are laid out in one-modality runs."""
+    """TRL cannot mix image and text-only prompts in one batch: pooled plans are laid out in one-modality
+    runs."""
     (merged,) = plan_variant(recipe, "merged", world_dir)
     block = merged.trainer.prompts_per_step
     runs = [merged.rows[i : i + block] for i in range(0, len(merged.rows), block)]

@@ -1,5 +1,5 @@
-"""Results stay tied to their recipe (a changed recipe stops before any work, --redo/--fresh), and a run folder
-has one writer (an OS lock: a second writer is refused naming the holder, or waits)."""
+"""Results stay tied to their recipe (a changed recipe stops before any work, --redo/--fresh), and a run
+folder has one writer (an OS lock: a second writer is refused naming the holder, or waits)."""
 
 import json
 import multiprocessing
@@ -130,7 +130,8 @@ def test_a_changed_world_or_eval_is_a_change_of_the_folders_made_from_it(recipe_
 
 
 def test_a_started_stage_is_checked_too(recipe_file):
-    """A killed stage's checkpoints were made with the old settings: resuming them under new ones is a change."""
+    """A killed stage's checkpoints were made with the old settings: resuming them under new ones is a
+    change."""
     recipe = load_recipe(recipe_file)
     planned = planned_folders(recipe, [0])
     provenance.mark_started(recipe.run_dir / "data", planned["data"])

@@ -1,5 +1,5 @@
-"""A run killed mid-stage (SIGTERM, then SIGKILL) resumes from its last checkpoint when the same command is run
-again, and ends with the same outputs as a run that was never interrupted."""
+"""A run killed mid-stage (SIGTERM, then SIGKILL) resumes from its last checkpoint when the same command is
+run again, and ends with the same outputs as a run that was never interrupted."""
 
 import json
 import os
@@ -48,7 +48,8 @@ def killme(model: Path) -> dict:
 
 
 def _outputs(run: Path) -> set[str]:
-    # TensorBoard event files are named by time and pid (and a resumed stage has two): compare the folder only.
+    # TensorBoard event files are named by time and pid (and a resumed stage has two): compare the folder
+    # only.
     return {
         str(p.relative_to(run)) if "logs" not in p.parts else str(p.parent.relative_to(run))
         for p in run.rglob("*")

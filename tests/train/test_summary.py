@@ -88,8 +88,8 @@ def test_without_a_merged_arm_there_is_no_difference_column_to_fill(tmp_path):
 
 
 def test_versus_merged_pairs_each_seed_with_the_same_seeds_merged_on_the_same_items():
-    """Seed 0's staged is 2 tokens shorter than seed 0's merged on every item, seed 1's 4 shorter; items differ
-    in length by tens of tokens, which the pairing cancels; accuracy pairs likewise."""
+    """Seed 0's staged is 2 tokens shorter than seed 0's merged on every item, seed 1's 4 shorter; items
+    differ in length by tens of tokens, which the pairing cancels; accuracy pairs likewise."""
     from stagewise.train.summary import results_table, versus_merged, versus_merged_table
 
     def rows(lengths, right, family="visual"):

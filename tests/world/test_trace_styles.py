@@ -144,8 +144,8 @@ def test_recipe_rejects_bad_styles_before_any_work(tmp_path):
 
 
 def test_the_data_engine_and_the_warm_start_ask_only_the_recipes_perception_kinds():
-    """`world.perception_kinds` reaches the data engine's `world` questions and the warm start's caption-QA rows,
-    so a kind left out of the test set is not trained on either."""
+    """`world.perception_kinds` reaches the data engine's `world` questions and the warm start's caption-QA
+    rows, so a kind left out of the test set is not trained on either."""
     from stagewise.data.perception.offline import NoQuestion, write_from_scene
     from stagewise.data.perception.writer import WriterConfig, _spec
 

@@ -171,8 +171,8 @@ def share(rows: list[dict], method: str) -> dict:
 
 
 def agreement(rows: list[dict], method: str, reference: str = "oracle") -> dict:
-    """Precision and recall of `method` for perception errors, taking `reference` as ground truth, on the items
-    both attributed; `agreement` is the share of those items with the same label."""
+    """Precision and recall of `method` for perception errors, taking `reference` as ground truth, on the
+    items both attributed; `agreement` is the share of those items with the same label."""
     pairs = [(r[reference]["label"], r[method]["label"]) for r in rows if r.get(method) and r.get(reference)]
     pairs = [
         (t, m) for t, m in pairs if t in ("perception", "reasoning") and m in ("perception", "reasoning")
@@ -231,9 +231,9 @@ def diagnose(
     batch_size: int = 32,
     max_new_tokens: int = 128,
 ) -> dict:
-    """Attribute every wrong item of `items_path` with the oracle (where the data has scene graphs), the caption
-    probe (when `model` is given) and the judge (when `judge` is given); writes and returns the summary.
-    `captioner` = (model, processor) writes captions for items whose data has none."""
+    """Attribute every wrong item of `items_path` with the oracle (where the data has scene graphs), the
+    caption probe (when `model` is given) and the judge (when `judge` is given); writes and returns the
+    summary. `captioner` = (model, processor) writes captions for items whose data has none."""
     items_path, out = Path(items_path), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if caption not in CAPTIONS:
@@ -396,7 +396,8 @@ def _model_path(run_dir: Path, ref) -> Path | None:
 
 
 def _recipe_instruction(run_dir: Path) -> str | None:
-    """The instruction the run's evaluation appended to questions (the first stage's), so the probe asks alike."""
+    """The instruction the run's evaluation appended to questions (the first stage's), so the probe asks
+    alike."""
     import yaml
 
     path = run_dir / "recipe.yaml"

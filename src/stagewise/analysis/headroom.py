@@ -1,10 +1,12 @@
-"""Is there anything for RL to sharpen? A model's greedy answers against its k sampled answers on the same items.
+"""Is there anything for RL to sharpen? A model's greedy answers against its k sampled answers on the same
+items.
 
-GRPO raises the probability of the model's own sampled answers that score well. Where the greedy answer is wrong
-but samples are right well above chance ("half-known" items), there is something to sharpen. Where samples on the
-greedy-wrong items are right at chance, the model is guessing there, and a few hundred GRPO steps have nothing to
-amplify but a per-kind answer prior: the tiny demo base is such a model (BENCHMARKS.md). Run this on a
-base before spending compute on RL from it: `stagewise data headroom --model BASE --data RUN/data`.
+GRPO raises the probability of the model's own sampled answers that score well. Where the greedy answer is
+wrong but samples are right well above chance ("half-known" items), there is something to sharpen. Where
+samples on the greedy-wrong items are right at chance, the model is guessing there, and a few hundred GRPO
+steps have nothing to amplify but a per-kind answer prior: the tiny demo base is such a model (BENCHMARKS.md).
+Run this on a base before spending compute on RL from it: `stagewise data headroom --model BASE --data
+RUN/data`.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ def headroom(
 
 
 def mentions(rows: list[dict], words: list[str]) -> dict[str, list[str]]:
-    """id -> the `words` that the reference trace's reasoning names as whole words (what the item is about)."""
+    """id -> the `words` that the reference trace's reasoning names as whole words (what the item is
+    about)."""
     out = {}
     for r in rows:
         think = str(r.get("solution") or "").split("</think>")[0]

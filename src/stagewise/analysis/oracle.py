@@ -97,7 +97,8 @@ def check_claim(claim: str, scene: Scene) -> tuple[bool | None, str]:
 
 
 def attribute(response: str, scene: Scene) -> dict:
-    """`{label, evidence, claims}`: label is perception (a false claim), reasoning (all claims true) or unknown."""
+    """`{label, evidence, claims}`: label is perception (a false claim), reasoning (all claims true) or
+    unknown."""
     checked = []
     for obs in observations(response):
         for c in claims(obs):

@@ -1,10 +1,10 @@
 """Paired accuracy differences: each model against the base on the very same test items.
 
-Two models scored on the same items differ by much less noise than two independent accuracies suggest: the items
-both get right or both get wrong cancel. The standard error of the mean per-item difference d_i (model right
-minus base right, each 0 or 1) is sd(d) / sqrt(n); a difference whose 95% interval (1.96 standard errors)
-excludes 0 is one the test set can see. Small worlds and short stages move accuracy by a point or two, so every
-"beats the base" claim in the demo and the grid is read through this table.
+Two models scored on the same items differ by much less noise than two independent accuracies suggest: the
+items both get right or both get wrong cancel. The standard error of the mean per-item difference d_i (model
+right minus base right, each 0 or 1) is sd(d) / sqrt(n); a difference whose 95% interval (1.96 standard
+errors) excludes 0 is one the test set can see. Small worlds and short stages move accuracy by a point or two,
+so every "beats the base" claim in the demo and the grid is read through this table.
 """
 
 from __future__ import annotations
@@ -87,8 +87,8 @@ def _by_family(reference: list[dict], rows: list[dict], families: list[str]) -> 
 
 def compare_to_reference(items: dict[str, list[dict]], families: list[str], reference: str = "base") -> dict:
     """{model label: {family or "overall": paired_difference, "collapsed": [family/kind, ...],
-    "without_collapsed": {family or "overall": paired_difference}}} for every model but the reference; the last
-    leaves out the kinds either model answers with one answer (`collapsed_kinds`)."""
+    "without_collapsed": {family or "overall": paired_difference}}} for every model but the reference; the
+    last leaves out the kinds either model answers with one answer (`collapsed_kinds`)."""
     if reference not in items:
         return {}
     ref_collapsed = collapsed_kinds(items[reference])
@@ -106,7 +106,8 @@ def compare_to_reference(items: dict[str, list[dict]], families: list[str], refe
 
 
 def load_eval_items(eval_dirs: dict[str, Path]) -> dict[str, list[dict]]:
-    """Per-item rows of each evaluated model (`<eval dir>/items.jsonl`); models without the file are left out."""
+    """Per-item rows of each evaluated model (`<eval dir>/items.jsonl`); models without the file are left
+    out."""
     return {
         label: read_jsonl(d / "items.jsonl") for label, d in eval_dirs.items() if (d / "items.jsonl").exists()
     }

@@ -1,4 +1,5 @@
-"""Reading a run (or grid) directory back: which models were evaluated, in which order, and their per-item rows.
+"""Reading a run (or grid) directory back: which models were evaluated, in which order, and their per-item
+rows.
 
 Only the directory convention of `stagewise.train.pipeline` is relied on, so a run that stopped half-way (a
 stage without a manifest, a stage never evaluated) is read as far as it goes and what is missing is listed.
@@ -155,8 +156,8 @@ def scan_run(run_dir: str | Path) -> RunLayout:
 
 
 def data_index(run_dir: Path, split: str = "test") -> dict[str, dict]:
-    """id -> the world row's light fields (family, kind, difficulty, problem, answer, caption, image path) from
-    `data/<family>/<split>.jsonl`; empty when the run has no world data."""
+    """id -> the world row's light fields (family, kind, difficulty, problem, answer, caption, image path)
+    from `data/<family>/<split>.jsonl`; empty when the run has no world data."""
     out: dict[str, dict] = {}
     for path in sorted((run_dir / "data").glob(f"*/{split}.jsonl")):
         for row in read_jsonl(path):
@@ -167,7 +168,8 @@ def data_index(run_dir: Path, split: str = "test") -> dict[str, dict]:
 
 
 def benchmark_outputs(ref: EvalRef) -> list[tuple[str, Path]]:
-    """(benchmark, items.jsonl) of the benchmarks scored beside the world splits (`<eval dir>/<benchmark>/`)."""
+    """(benchmark, items.jsonl) of the benchmarks scored beside the world splits (`<eval
+    dir>/<benchmark>/`)."""
     return [
         (d.name, d / "items.jsonl")
         for d in sorted(ref.eval_dir.iterdir())

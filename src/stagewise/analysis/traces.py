@@ -1,5 +1,6 @@
-"""Trace-length analysis: tokens in the think block and after it, broken down by any item field (stage, variant,
-capability, task, correctness, difficulty), length against accuracy across checkpoints, truncation rate.
+"""Trace-length analysis: tokens in the think block and after it, broken down by any item field (stage,
+variant, capability, task, correctness, difficulty), length against accuracy across checkpoints, truncation
+rate.
 
 Input rows are per-item eval rows as `stagewise.analysis.runs.load_items` returns them (any eval JSONL with
 `response_tokens`, `think_tokens`, `correct` works once labelled).

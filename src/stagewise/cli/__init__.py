@@ -46,8 +46,9 @@ def setup_logging(verbose: bool = False) -> None:
 def _quiet_libraries() -> None:
     import transformers
 
-    # Library log chatter off, progress bars kept: downloads and dataset writes can take an hour and must not run
-    # silently. Blocks that draw stagewise's own bar turn them off there (stagewise.utils.library_bars_off).
+    # Library log chatter off, progress bars kept: downloads and dataset writes can take an hour and must not
+    # run silently. Blocks that draw stagewise's own bar turn them off there
+    # (stagewise.utils.library_bars_off).
     transformers.utils.logging.set_verbosity_error()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

@@ -80,7 +80,8 @@ def cmd_data_difficulty(args) -> int:
 
 
 def cmd_data_headroom(args) -> int:
-    """Greedy answers and k samples of one model on the same world items -> is there anything for RL to sharpen?"""
+    """Greedy answers and k samples of one model on the same world items -> is there anything for RL to
+    sharpen?"""
     import torch
 
     from stagewise.data.difficulty import estimate_pass_rates

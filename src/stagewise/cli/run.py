@@ -14,7 +14,8 @@ log = logging.getLogger("stagewise")
 
 def cmd_run(args) -> int:
     """`run`: every variant of the recipe (or those named by --variant) with its `seed`; `grid`: x `seeds`."""
-    # The pipeline (torch, transformers, TRL) is imported when a command needs it: `stagewise --help` stays quick.
+    # The pipeline (torch, transformers, TRL) is imported when a command needs it: `stagewise --help` stays
+    # quick.
     from stagewise.config import load_recipe, select_variants
     from stagewise.train.pipeline import run
 

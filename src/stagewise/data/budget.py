@@ -1,10 +1,10 @@
-"""The image and prompt budget of a stage: images scaled into [min_pixels, max_pixels] before the processor sees
-them, and rows whose prompt would exceed `data.max_prompt_tokens` dropped (and counted) before training.
+"""The image and prompt budget of a stage: images scaled into [min_pixels, max_pixels] before the processor
+sees them, and rows whose prompt would exceed `data.max_prompt_tokens` dropped (and counted) before training.
 
-Both follow EasyR1, which the paper trained with: it resizes every image so that width x height lies within the
-pixel bounds (aspect ratio kept) and filters prompts longer than `max_prompt_length` tokens. Doing the resize on
-the image, not through one family's processor settings, gives every VLM family the same meaning; a 4-megapixel
-image is otherwise about 5,100 prompt tokens on Qwen2.5-VL, past a 4,096-token vLLM context."""
+Both follow EasyR1, which the paper trained with: it resizes every image so that width x height lies within
+the pixel bounds (aspect ratio kept) and filters prompts longer than `max_prompt_length` tokens. Doing the
+resize on the image, not through one family's processor settings, gives every VLM family the same meaning; a
+4-megapixel image is otherwise about 5,100 prompt tokens on Qwen2.5-VL, past a 4,096-token vLLM context."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 
 def fitted_size(width: int, height: int, min_pixels: int | None, max_pixels: int | None) -> tuple[int, int]:
-    """The size EasyR1 resizes an image to: scaled down to at most `max_pixels`, up to at least `min_pixels`."""
+    """The size EasyR1 resizes an image to: scaled down to at most `max_pixels`, up to at least
+    `min_pixels`."""
     pixels = width * height
     factor = 1.0
     if max_pixels is not None and pixels > max_pixels:
@@ -47,9 +48,9 @@ def image_size(ref) -> tuple[int, int]:
 
 
 class PromptLength:
-    """Prompt tokens of a TRL row as the stage's processor renders it: the chat template's text tokens plus, per
-    image, the tokens the processor gives an image of that (fitted) size, measured once per size on a blank image
-    of it, so that any family's image tokenisation counts without decoding a single data image."""
+    """Prompt tokens of a TRL row as the stage's processor renders it: the chat template's text tokens plus,
+    per image, the tokens the processor gives an image of that (fitted) size, measured once per size on a
+    blank image of it, so that any family's image tokenisation counts without decoding a single data image."""
 
     def __init__(self, processor, min_pixels: int | None = None, max_pixels: int | None = None):
         self.processor, self.min_pixels, self.max_pixels = processor, min_pixels, max_pixels

@@ -2,11 +2,12 @@
 
     stagewise data pull paper --out data/paper
 
-For each stage's hub dataset (UCSC-VLAA/VLM-CapCurriculum-{Perception,TextReasoning,VisualReasoning}-Data) this
-downloads the snapshot (huggingface_hub; resumable), unpacks the image archives shipped beside the rows
+For each stage's hub dataset (UCSC-VLAA/VLM-CapCurriculum-{Perception,TextReasoning,VisualReasoning}-Data)
+this downloads the snapshot (huggingface_hub; resumable), unpacks the image archives shipped beside the rows
 (tar/tar.gz/zip, once each, refusing paths that leave the folder), reads the rows with stagewise's own data
 loader (the perception formatter's `prompt`/`image_path` columns mapped; image paths found under the snapshot
-or the unpacked archives) and writes `<out>/<stage>.jsonl` in stagewise's schema with image paths relative to it:
+or the unpacked archives) and writes `<out>/<stage>.jsonl` in stagewise's schema with image paths relative to
+it:
 
     <out>/perception.jsonl  textual.jsonl  visual.jsonl   what the presets' `data.paths` name
     <out>/raw/<stage>/                                     the snapshot, archives unpacked in place
@@ -46,7 +47,8 @@ _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"}
 
 
 def download(repo: str, folder: Path, revision: str | None) -> str:
-    """The dataset's snapshot in `folder` (files already there are not fetched again); returns its revision."""
+    """The dataset's snapshot in `folder` (files already there are not fetched again); returns its
+    revision."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 

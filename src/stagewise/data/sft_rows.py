@@ -18,8 +18,8 @@ def world_sft_rows(
     style: str,
     kinds: list[str] | tuple[str, ...] = (),
 ) -> list[dict]:
-    """SFT rows from one family's world items (the warm start's and the pretraining's): the reference traces, then
-    optionally an inventory per image and caption-QA rows for the first `caption_qa` images (`kinds`: the
+    """SFT rows from one family's world items (the warm start's and the pretraining's): the reference traces,
+    then optionally an inventory per image and caption-QA rows for the first `caption_qa` images (`kinds`: the
     `world` style's question kinds; empty: all)."""
     rows = to_trl_rows(raw, with_completion=True, instruction=instruction, source=family)
     if describe:
@@ -30,9 +30,10 @@ def world_sft_rows(
 
 
 def describe_rows(raw: list[dict]) -> list[dict]:
-    """SFT rows asking for the scene inventory of every world image (rows without a scene or image are skipped).
-    The inventory is what the image shows (`image_scene`), also where a mis-seeing annotator wrote the row's
-    questions up: like a VLM's pretraining captions, it keeps the base's eyes honest while its answers mis-see."""
+    """SFT rows asking for the scene inventory of every world image (rows without a scene or image are
+    skipped). The inventory is what the image shows (`image_scene`), also where a mis-seeing annotator wrote
+    the row's questions up: like a VLM's pretraining captions, it keeps the base's eyes honest while its
+    answers mis-see."""
     from stagewise.data.prompts import assistant_message
     from stagewise.world.caption import summary
     from stagewise.world.scene import Scene
@@ -57,11 +58,11 @@ def describe_rows(raw: list[dict]) -> list[dict]:
 
 
 def arrange_order(lengths: list[int], batch_size: int, steps: int, seed: int) -> list[int]:
-    """Row indices in training order, `steps` batches long: each epoch reshuffled, and long rows (over twice the
-    median length: the captions of caption-QA rows) batched only with each other, so that a few long rows do not
-    pad most batches. Other batches stay random mixes of every task (batches sorted by length, as transformers'
-    group_by_length does, made each batch one task and cost the base a third of its perception). Indices, so
-    that a long warm start selects from one dataset instead of copying its rows once per epoch."""
+    """Row indices in training order, `steps` batches long: each epoch reshuffled, and long rows (over twice
+    the median length: the captions of caption-QA rows) batched only with each other, so that a few long rows
+    do not pad most batches. Other batches stay random mixes of every task (batches sorted by length, as
+    transformers' group_by_length does, made each batch one task and cost the base a third of its perception).
+    Indices, so that a long warm start selects from one dataset instead of copying its rows once per epoch."""
     cut = 2 * sorted(lengths)[len(lengths) // 2]
     pools = [[i for i, n in enumerate(lengths) if n > cut], [i for i, n in enumerate(lengths) if n <= cut]]
     if len(pools[0]) < batch_size:  # too few long rows for a batch of their own
@@ -96,8 +97,8 @@ def caption_qa_rows(
     """For every world image: one question by the perception engine's offline writer in `style`, answered once
     from the image and once from the caption, with the perception filter's own prompts. Teaches the base what
     the paper's filter models can already do: answer such questions, and read a caption. `varied` questions
-    are answered with the letter alone; `world` questions with a reference trace (what is seen, then the letter),
-    the way the base answers the world's own perception questions."""
+    are answered with the letter alone; `world` questions with a reference trace (what is seen, then the
+    letter), the way the base answers the world's own perception questions."""
     from stagewise.data.perception.filter import FilterConfig, caption_prompt, image_prompt
     from stagewise.data.perception.offline import NoQuestion, world_question, write_from_scene
     from stagewise.data.prompts import assistant_message

@@ -3,8 +3,8 @@
 A TRL row is `{"prompt": [user message], "images": [...] or [], "answer", "answer_kind", "id", "family",
 "kind"}`; SFT rows add `"completion"`. TRL puts the image placeholders into the prompt itself from `images`.
 Images are either decoded (`load_rows(decode=True)`, PIL: the world's small images for the warm start and the
-evaluation) or kept encoded as `datasets.Image` stores them, `{"path", "bytes"}` (`decode=False`: stage data at
-any scale, decoded only when a batch is built).
+evaluation) or kept encoded as `datasets.Image` stores them, `{"path", "bytes"}` (`decode=False`: stage data
+at any scale, decoded only when a batch is built).
 
 Sources (`load_rows`): JSONL in the paper's schema `{id, problem, answer, images: [paths], ...}` read line by
 line; anything `datasets` reads (JSON/parquet/arrow/CSV files, `save_to_disk` folders, `load_dataset` folders,
@@ -36,7 +36,8 @@ class DataError(ValueError):
     """Bad input data; the message names the file, the row and the field."""
 
 
-# Kinds the reward knows (`stagewise.rewards.verify.is_correct`); a row with another kind would fail mid-training.
+# Kinds the reward knows (`stagewise.rewards.verify.is_correct`); a row with another kind would fail
+# mid-training.
 _KINDS = (*ANSWER_KINDS, "math")
 
 
@@ -88,9 +89,10 @@ def _check_fields(raw: dict, where: str) -> None:
 
 
 def _checked_image(img_path: Path, where: str) -> Image.Image:
-    """The image opened but not decoded, after the cheap checks: a file, a format PIL reads from its header, and
-    within the pixel limit (PIL's `Image.MAX_IMAGE_PIXELS`, None for no limit; over it is an error here, where PIL
-    itself only warns below twice the limit). A lazy loader can stop here (and `verify()`) and decode later."""
+    """The image opened but not decoded, after the cheap checks: a file, a format PIL reads from its header,
+    and within the pixel limit (PIL's `Image.MAX_IMAGE_PIXELS`, None for no limit; over it is an error here,
+    where PIL itself only warns below twice the limit). A lazy loader can stop here (and `verify()`) and
+    decode later."""
     if not img_path.exists():
         raise DataError(f"{where}: file not found: {img_path}")
     if not img_path.is_file():
@@ -118,7 +120,8 @@ def _checked_image(img_path: Path, where: str) -> Image.Image:
 
 
 def _open_image(img_path: Path, where: str) -> Image.Image:
-    """The image decoded to RGB; a truncated or corrupt one is a DataError, as is anything `_checked_image` finds."""
+    """The image decoded to RGB; a truncated or corrupt one is a DataError, as is anything `_checked_image`
+    finds."""
     with _checked_image(img_path, where) as im:
         try:
             return im.convert("RGB")
@@ -149,8 +152,9 @@ def _lines(path: Path):
 
 
 class _Ids:
-    """Row ids: `id`, else `<file stem>-<index>`, else `<file stem>-<row - 1>`; a repeated id is an error whether or
-    not the rows agree, since rewards, logs and evaluation key on it (the message says when the answers differ)."""
+    """Row ids: `id`, else `<file stem>-<index>`, else `<file stem>-<row - 1>`; a repeated id is an error
+    whether or not the rows agree, since rewards, logs and evaluation key on it (the message says when the
+    answers differ)."""
 
     def __init__(self, stem: str, unit: str):
         self.stem, self.unit, self.seen = stem, unit, {}
@@ -176,7 +180,8 @@ class _Ids:
 
 INLINE_BYTES = 16_384
 """Images embedded in a dataset (bytes) up to this size stay in the row; larger ones are written once to the
-image cache and referenced by path, so a stage's rows hold no pixels and little memory whatever their number."""
+image cache and referenced by path, so a stage's rows hold no pixels and little memory whatever their
+number."""
 
 
 def _image_ref(value, where: str, base: Path, image_dir: Path | None, cache_dir: Path | None) -> dict:
@@ -227,10 +232,10 @@ _TAILS = {"JPEG": (b"\xff\xd9",), "PNG": (b"IEND\xaeB`\x82",)}
 
 def check_image_file(path: Path, where: str) -> None:
     """An image file that exists, opens (format from its header), is within the pixel limit and, for JPEG and
-    PNG, is not cut short (its end marker is there). No pixels are decoded: a few hundred microseconds per image,
-    so 16K paper-sized images are checked in seconds; corruption inside the pixel data shows only when a batch
-    decodes it. A file already checked in this process (same size and modification time) is not read again:
-    every arm of a grid plans from the same files."""
+    PNG, is not cut short (its end marker is there). No pixels are decoded: a few hundred microseconds per
+    image, so 16K paper-sized images are checked in seconds; corruption inside the pixel data shows only when
+    a batch decodes it. A file already checked in this process (same size and modification time) is not read
+    again: every arm of a grid plans from the same files."""
     stat = path.stat() if path.is_file() else None
     key = (str(path.absolute()), stat.st_size, stat.st_mtime_ns) if stat else None
     if key in _CHECKED:
@@ -254,8 +259,8 @@ def _check_image_file(path: Path, where: str) -> None:
         end = f.read().rstrip(b"\x00 \r\n")
     if end.endswith(tail):
         return
-    # No end marker: cut short, or (some cameras and editors) bytes appended after it. Only then decode, at 1/8
-    # scale for JPEG, to tell the two apart.
+    # No end marker: cut short, or (some cameras and editors) bytes appended after it. Only then decode, at
+    # 1/8 scale for JPEG, to tell the two apart.
     with _checked_image(path, where) as im:
         try:
             im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
@@ -394,9 +399,9 @@ def read_jsonl_rows(
     decode: bool = True,
     limit: int | None = None,
 ) -> list[dict]:
-    """Validated paper-schema rows; images decoded (`decode`) or kept as checked references. Any problem raises
-    DataError naming file, line and field. Image paths are relative to `image_dir`, else to the file. A file with
-    no rows is an error."""
+    """Validated paper-schema rows; images decoded (`decode`) or kept as checked references. Any problem
+    raises DataError naming file, line and field. Image paths are relative to `image_dir`, else to the file. A
+    file with no rows is an error."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: data file not found")
@@ -438,17 +443,18 @@ _FILE_BUILDERS = {".json": "json", ".parquet": "parquet", ".arrow": "arrow", ".c
 
 
 def is_hub_dataset_id(ref: str) -> bool:
-    """`org/name` or EasyR1's `org/name@split`, and not a data file's name (`data/x.jsonl` is a missing file)."""
+    """`org/name` or EasyR1's `org/name@split`, and not a data file's name (`data/x.jsonl` is a missing
+    file)."""
     return bool(_HUB_ID.fullmatch(ref)) and Path(ref).suffix not in (".jsonl", *_FILE_BUILDERS)
 
 
 def open_dataset(
     ref: str | Path, split: str = "train", config_name: str | None = None, revision: str | None = None
 ) -> tuple[datasets.Dataset, Path]:
-    """A stage data source other than JSONL as a `datasets` Dataset (memory-mapped Arrow), and the folder image
-    paths in it are relative to: a `save_to_disk` folder (Dataset or DatasetDict), a JSON/parquet/arrow/CSV file, a
-    folder `datasets.load_dataset` reads (parquet, arrow, JSON, imagefolder), or a hub dataset id (`org/name`, or
-    EasyR1's `org/name@split`). Errors name the source."""
+    """A stage data source other than JSONL as a `datasets` Dataset (memory-mapped Arrow), and the folder
+    image paths in it are relative to: a `save_to_disk` folder (Dataset or DatasetDict), a
+    JSON/parquet/arrow/CSV file, a folder `datasets.load_dataset` reads (parquet, arrow, JSON, imagefolder),
+    or a hub dataset id (`org/name`, or EasyR1's `org/name@split`). Errors name the source."""
     path = Path(ref).expanduser()
     if path.is_dir() and ((path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()):
         try:
@@ -506,8 +512,8 @@ def load_rows(
     """Raw rows (problem, answer, images, ...) from any stage data source (see `open_dataset`; JSONL is read
     line by line). `decode=False` keeps images encoded (`{"path", "bytes"}`, decoded only when a batch needs
     them); embedded images over INLINE_BYTES then go to files in `cache_dir`. An image column in any layout
-    `datasets` knows (paths, bytes, `Image`, lists of them; named `images` or `image`, or mapped with `columns`)
-    is read; one that cannot be read is an error, never a text-only row."""
+    `datasets` knows (paths, bytes, `Image`, lists of them; named `images` or `image`, or mapped with
+    `columns`) is read; one that cannot be read is an error, never a text-only row."""
     image_dir = Path(image_dir).expanduser() if image_dir else None
     if Path(path).suffix == ".jsonl":
         return read_jsonl_rows(

@@ -157,7 +157,8 @@ def make_backend(
     max_retries: int = 2,
 ):
     """A backend by name; `model` is a folder or hub id (transformers, vllm) or a served model (openai). The
-    transformers backend loads on the GPU when there is one, in `dtype` (`auto`: bf16 on CUDA, fp32 on CPU)."""
+    transformers backend loads on the GPU when there is one, in `dtype` (`auto`: bf16 on CUDA, fp32 on
+    CPU)."""
     kind = resolve_backend(kind)
     if kind == "transformers":
         from stagewise.models.load import load_for_inference

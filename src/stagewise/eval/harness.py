@@ -29,13 +29,14 @@ class EvalSettings:
     """How a benchmark is prompted, extracted and scored."""
 
     mode: str = "official"
-    """Scoring mode: `official` (the benchmark authors' scorer, applied to the raw response exactly as their code
-    reads it), `chain` (the harness's pre-extraction, then the official rule) or a named harness mode (see each
-    module)."""
+    """Scoring mode: `official` (the benchmark authors' scorer, applied to the raw response exactly as their
+    code reads it), `chain` (the harness's pre-extraction, then the official rule) or a named harness mode
+    (see each module)."""
     extract: str | None = None
-    """Pre-extraction before the benchmark's rule, overriding the mode's: `chain` (think block, boxed, answer tag,
-    "answer is") or `raw`; None: the mode's own (`official`: the benchmark's `OFFICIAL_EXTRACT`, raw for every
-    rule-based scorer here; other modes: its `HARNESS_EXTRACT`, chain except for the world's verifier)."""
+    """Pre-extraction before the benchmark's rule, overriding the mode's: `chain` (think block, boxed, answer
+    tag, "answer is") or `raw`; None: the mode's own (`official`: the benchmark's `OFFICIAL_EXTRACT`, raw for
+    every rule-based scorer here; other modes: its `HARNESS_EXTRACT`, chain except for the world's
+    verifier)."""
     instruction: str | None = None
     """Template appended to the benchmark's prompt (e.g. `think_boxed` for trained models); None for none."""
     system_prompt: str | None = None
@@ -69,7 +70,8 @@ def prompt_text(bench, row: dict, settings: EvalSettings) -> str:
 
 
 HARNESS_MODES = ("chain",)
-"""Modes every benchmark takes besides its own: `chain` = the harness's pre-extraction, then the official rule."""
+"""Modes every benchmark takes besides its own: `chain` = the harness's pre-extraction, then the official
+rule."""
 
 
 def extraction_style(bench, settings: EvalSettings) -> str:

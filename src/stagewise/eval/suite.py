@@ -17,8 +17,8 @@ def run_benchmarks(
     ev: EvalConfig, model_path: str | Path, out_root: str | Path, backend=None
 ) -> dict[str, dict]:
     """name -> metrics for each benchmark of `ev`; the model is loaded only if a benchmark is unfinished.
-    `backend`: a callable that makes the generation backend (train/pipeline.eval_backend); default: transformers
-    with `ev.backend` resolved, on the GPU when there is one."""
+    `backend`: a callable that makes the generation backend (train/pipeline.eval_backend); default:
+    transformers with `ev.backend` resolved, on the GPU when there is one."""
     make = backend
     backend = None
     results = {}

@@ -116,18 +116,19 @@ HEADLINES: dict[str, tuple[str, str]] = {
 }
 """The one number of each benchmark in the suite table: the key and sub-key of its metrics.json.
 
-The paper's text does not say which number of a benchmark its tables report; its evaluation code does say how it
-scores: VLMEvalKit, with these benchmarks under their VLMEvalKit names (evaluation/run_eval.sh, the "extended"
-group is appendix table 9). So each headline is the number VLMEvalKit reports as that dataset's primary metric
-(its `report_primary_metric`), on the official scorer's items: HallusionBench the mean of aAcc, fAcc and qAcc
-(VLMEvalKit's "Overall Acc"; the three are in metrics.json too), DynaMath the average over all variants (not the
-worst case, which metrics.json also holds), POPE the F1 of "yes" (VLMEvalKit's "Overall"; accuracy beside it),
-BLINK and V*Bench the accuracy pooled over all questions (multiple-choice "Overall"; BLINK's task mean, the
-official repository's, is in metrics.json), CV-Bench-2D the mean of the ADE20K and COCO accuracies (VLMEvalKit
-and the authors average per source), ChartQA relaxed accuracy over human and augmented questions together,
-TextVQA the VQA accuracy, WeMath the strict score. VisOnlyQA-Real and -Synthetic are no VLMEvalKit datasets
-(VLMEvalKit has only `VisOnlyQA-VLMEvalKit`, which merges both and drops the multiple-answer subset): their
-headline is the accuracy over all rows, the number the VisOnlyQA authors report."""
+The paper's text does not say which number of a benchmark its tables report; its evaluation code does say how
+it scores: VLMEvalKit, with these benchmarks under their VLMEvalKit names (evaluation/run_eval.sh, the
+"extended" group is appendix table 9). So each headline is the number VLMEvalKit reports as that dataset's
+primary metric (its `report_primary_metric`), on the official scorer's items: HallusionBench the mean of aAcc,
+fAcc and qAcc (VLMEvalKit's "Overall Acc"; the three are in metrics.json too), DynaMath the average over all
+variants (not the worst case, which metrics.json also holds), POPE the F1 of "yes" (VLMEvalKit's "Overall";
+accuracy beside it), BLINK and V*Bench the accuracy pooled over all questions (multiple-choice "Overall";
+BLINK's task mean, the official repository's, is in metrics.json), CV-Bench-2D the mean of the ADE20K and COCO
+accuracies (VLMEvalKit and the authors average per source), ChartQA relaxed accuracy over human and augmented
+questions together, TextVQA the VQA accuracy, WeMath the strict score. VisOnlyQA-Real and -Synthetic are no
+VLMEvalKit datasets (VLMEvalKit has only `VisOnlyQA-VLMEvalKit`, which merges both and drops the
+multiple-answer subset): their headline is the accuracy over all rows, the number the VisOnlyQA authors
+report."""
 
 
 def known_names() -> list[str]:
@@ -135,8 +136,8 @@ def known_names() -> list[str]:
 
 
 def resolve(spec: str | list[str]) -> list[Entry]:
-    """Entries of a comma-separated (or listed) mix of benchmark names, suite names and aliases, in order, each
-    label once. An unknown name stops with the list of known ones."""
+    """Entries of a comma-separated (or listed) mix of benchmark names, suite names and aliases, in order,
+    each label once. An unknown name stops with the list of known ones."""
     names = spec.split(",") if isinstance(spec, str) else list(spec)
     out: list[Entry] = []
     for raw in names:
@@ -169,8 +170,8 @@ def _mean(values: list[float | None]) -> float | None:
 
 
 def suite_scores(scores: dict[str, float | None]) -> dict[str, float | None]:
-    """The paper's averages over label -> headline: Visual-Math AVG, Perception AVG, Overall (the 8 main) and the
-    extended AVG (the 10); an average is None unless every one of its benchmarks was scored."""
+    """The paper's averages over label -> headline: Visual-Math AVG, Perception AVG, Overall (the 8 main) and
+    the extended AVG (the 10); an average is None unless every one of its benchmarks was scored."""
 
     def pick(entries):
         return [scores.get(e.label) for e in entries]
@@ -184,8 +185,8 @@ def suite_scores(scores: dict[str, float | None]) -> dict[str, float | None]:
 
 
 def suite_table(models: dict[str, dict[str, float | None]]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows in the paper's layout: one row per model (label -> headline), the main benchmarks, their
-    averages, then any other benchmark scored and the extended average; n/a where not scored."""
+    """Header and rows in the paper's layout: one row per model (label -> headline), the main benchmarks,
+    their averages, then any other benchmark scored and the extended average; n/a where not scored."""
     main = [e.label for e in VISUAL_MATH] + ["Visual-Math AVG"] + [e.label for e in PERCEPTION]
     main += ["Perception AVG", "Overall"]
     scored = {label for s in models.values() for label, v in s.items() if v is not None}

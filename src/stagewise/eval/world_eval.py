@@ -23,8 +23,8 @@ def evaluate(
     max_new_tokens: int = 128,
     backend=None,
 ) -> dict:
-    """Greedy answers for every row of every test set (TRL rows, instruction in the prompt); resumable. `backend`
-    (stagewise.eval.backends) instead of `model` and `processor`: e.g. vLLM."""
+    """Greedy answers for every row of every test set (TRL rows, instruction in the prompt); resumable.
+    `backend` (stagewise.eval.backends) instead of `model` and `processor`: e.g. vLLM."""
     rows = [r for trl in test_sets.values() for r in from_trl_rows(trl)]
     settings = harness.EvalSettings(max_new_tokens=max_new_tokens, batch_size=batch_size)
     return harness.run(

@@ -2,8 +2,8 @@
 
 Written from what the run folder already holds, so a card can be (re)generated at any time (`stagewise card
 FOLDER`) and is rewritten by the pipeline once a stage is trained and again once it is evaluated:
-- the stage's `manifest.json` and those of every folder it started from (the stage chain, back to the model the
-  run started from), each with its data sources, trainer settings, frozen parameters and compute;
+- the stage's `manifest.json` and those of every folder it started from (the stage chain, back to the model
+  the run started from), each with its data sources, trainer settings, frozen parameters and compute;
 - the run's resolved `recipe.yaml` (the reward mode, each stage's data section, the prompt);
 - the stage's evaluation (`<variant>/seed<k>/eval/<stage>/summary.json`, benchmark `metrics.json` beside it)
   and the base's on the same splits.
@@ -35,8 +35,10 @@ CAPABILITY_NAMES = {
     "visual_reasoning": "visual reasoning",
 }
 REWARDS = {
-    "stagewise": "0.9 x accuracy + 0.1 x format; accuracy from stagewise's verifier, crediting only the final "
-    "`\\boxed{}` answer; format = the whole response matches `<think>...</think>...\\boxed{...}`",
+    "stagewise": (
+        "0.9 x accuracy + 0.1 x format; accuracy from stagewise's verifier, crediting only the final "
+        "`\\boxed{}` answer; format = the whole response matches `<think>...</think>...\\boxed{...}`"
+    ),
     "paper": "the paper's reward rule for rule (mathruler): 0.9 x accuracy + 0.1 x format",
 }
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
@@ -316,8 +318,8 @@ def model_card(folder: str | Path, base_model: str | None = None, repo_id: str |
         f"This model is {what} of a capability-staged post-training run of {start}"
         + (" after an SFT warm start" if warm and manifest.get("step") == "stage" else "")
         + f", trained with stagewise on [TRL](https://github.com/huggingface/trl) after [{PAPER[0]}]"
-        f"(https://huggingface.co/papers/{PAPER[1]}): each stage has its own data and starts from the previous "
-        "stage's weights.",
+        f"(https://huggingface.co/papers/{PAPER[1]}): each stage has its own data and starts from the "
+        "previous stage's weights.",
         "",
         "## Stage chain",
         "",
@@ -409,7 +411,8 @@ def model_card(folder: str | Path, base_model: str | None = None, repo_id: str |
         f'model = AutoModelForImageTextToText.from_pretrained("{model_ref}")',
         f'processor = AutoProcessor.from_pretrained("{model_ref}")',
         "# without torchvision, families with a video slot load through stagewise:",
-        f'# from stagewise.models.load import load_for_inference; model, processor = load_for_inference("{model_ref}")',
+        "# from stagewise.models.load import load_for_inference; model, processor = "
+        f'load_for_inference("{model_ref}")',
         "```",
         "",
     ]

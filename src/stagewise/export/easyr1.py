@@ -3,10 +3,10 @@
 For every stage DIR/<stage>/ gets `train.jsonl` and `val.jsonl` in the format of EasyR1's own examples
 (`{"problem": "<image>...", "answer": "...", "images": ["images/....png"]}`, images beside them), a
 `config.yaml` with the stage's hyperparameters under EasyR1's keys, and DIR/ gets the reward function
-(`reward.py`: 0.9 x accuracy + 0.1 x format in the stage's reward mode, with stagewise's own grading code copied
-beside it; `reward_<mode>.py` per mode when the stages use different modes), the prompt template
-(`format_prompt.jinja`) and `train.sh`, which trains the stages in order, merges each stage's last checkpoint into
-a Hugging Face folder with EasyR1's `scripts/model_merger.py` and starts the next stage from it.
+(`reward.py`: 0.9 x accuracy + 0.1 x format in the stage's reward mode, with stagewise's own grading code
+copied beside it; `reward_<mode>.py` per mode when the stages use different modes), the prompt template
+(`format_prompt.jinja`) and `train.sh`, which trains the stages in order, merges each stage's last checkpoint
+into a Hugging Face folder with EasyR1's `scripts/model_merger.py` and starts the next stage from it.
 The export is the recipe's stages in order (the `staged` variant), with the rows the pipeline would train on.
 """
 
@@ -31,7 +31,8 @@ from stagewise.utils import atomic_write_jsonl, atomic_write_text
 
 log = logging.getLogger(__name__)
 
-REWARD_PY = '''"""EasyR1 reward function exported by stagewise: 0.9 x accuracy + 0.1 x format, reward mode `{mode}`.
+REWARD_PY = '''"""EasyR1 reward function exported by stagewise: 0.9 x accuracy + 0.1 x format, \
+reward mode `{mode}`.
 
 `stagewise`: stagewise's own verifier, a boxed answer only (stagewise_verify.py beside this file; needs
 `pip install math-verify`). `paper`: the paper's reward function rule for rule (stagewise_paper.py; needs
@@ -66,7 +67,8 @@ def _paper(response: str, gold: str) -> tuple[float, float]:
     return float(correct), float(paper_format_ok(text))
 
 
-def compute_score(reward_inputs: list[dict[str, Any]], format_weight: float = {format_weight}) -> list[dict[str, float]]:
+def compute_score(reward_inputs: list[dict[str, Any]], format_weight: float = {format_weight}) \
+-> list[dict[str, float]]:
     scores = []
     for reward_input in reward_inputs:
         response, gold = reward_input["response"], str(reward_input["ground_truth"])
@@ -112,8 +114,8 @@ def easyr1_rows(rows: list[dict], image_dir: Path, prefix: str) -> list[dict]:
 
 
 def stage_question_rows(stage: StageConfig, data_dir: Path | None, seed: int) -> list[dict]:
-    """The rows the pipeline trains the stage on (same sources, size and mix), with the bare question as prompt:
-    EasyR1 appends the instruction itself (format_prompt.jinja)."""
+    """The rows the pipeline trains the stage on (same sources, size and mix), with the bare question as
+    prompt: EasyR1 appends the instruction itself (format_prompt.jinja)."""
     bare = dataclasses.replace(stage, method="grpo", data=dataclasses.replace(stage.data, instruction=None))
     return stage_rows(bare, data_dir, seed)
 
@@ -126,7 +128,8 @@ def rollout_steps(stage: StageConfig) -> int:
 
 
 def reward_files(recipe: Recipe) -> dict[str, str]:
-    """Reward mode -> the reward file its stages use: one `reward.py`, or one file per mode when stages differ."""
+    """Reward mode -> the reward file its stages use: one `reward.py`, or one file per mode when stages
+    differ."""
     modes = sorted({st.trainer.reward_mode or recipe.reward.mode for st in recipe.stages})
     return {modes[0]: "reward.py"} if len(modes) == 1 else {m: f"reward_{m}.py" for m in modes}
 
@@ -218,8 +221,10 @@ def stage_config(
 def train_script(recipe: Recipe, stages: list[StageConfig]) -> str:
     lines = [
         "#!/bin/bash",
-        f"# Trains {recipe.name} with EasyR1, stage after stage; each stage starts from the previous one's merged",
-        "# checkpoint. Needs EasyR1 installed (`pip install -e .` in its clone) and EASYR1_DIR pointing at the",
+        f"# Trains {recipe.name} with EasyR1, stage after stage; each stage starts from the previous one's "
+        "merged",
+        "# checkpoint. Needs EasyR1 installed (`pip install -e .` in its clone) and EASYR1_DIR pointing at "
+        "the",
         "# clone (for scripts/model_merger.py).",
         "set -euo pipefail",
         'cd "$(dirname "$0")"',

@@ -1,4 +1,5 @@
-"""`stagewise push STAGE_FOLDER --repo ID` and `stagewise card FOLDER`: publish a trained folder with its card.
+"""`stagewise push STAGE_FOLDER --repo ID` and `stagewise card FOLDER`: publish a trained folder with its
+card.
 
 The upload is huggingface_hub's (`HfApi.create_repo` + `upload_folder`). The token is huggingface_hub's own
 (`HF_TOKEN`, or `hf auth login`), or read from the variable `--token-env` names; it is handed to `HfApi` and

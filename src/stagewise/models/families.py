@@ -1,12 +1,12 @@
 """The VLM families stagewise trains, with the explicit module names behind its vision switches.
 
-`freeze_vision: true` (the paper's textual stage), `trainer.trainable: vision` (a vision-only perception stage) and
-the LoRA exclusion (`trainer.lora.vision: false`) all mean one thing for every family: the vision tower *and* the
-projector/merger that maps its features into the language model. Where that projector sits differs by family
-(inside `visual` on Qwen, beside the tower elsewhere, called `connector` on Idefics3), so each family lists its
-modules by name here rather than stagewise guessing from attribute names: a guess silently leaves a projector
-trainable under `freeze_vision` and frozen under `trainable: vision`. A model of any other family
-fails with `UnsupportedModelError` naming it, before any training.
+`freeze_vision: true` (the paper's textual stage), `trainer.trainable: vision` (a vision-only perception
+stage) and the LoRA exclusion (`trainer.lora.vision: false`) all mean one thing for every family: the vision
+tower *and* the projector/merger that maps its features into the language model. Where that projector sits
+differs by family (inside `visual` on Qwen, beside the tower elsewhere, called `connector` on Idefics3), so
+each family lists its modules by name here rather than stagewise guessing from attribute names: a guess
+silently leaves a projector trainable under `freeze_vision` and frozen under `trainable: vision`. A model of
+any other family fails with `UnsupportedModelError` naming it, before any training.
 
 This module imports neither torch nor transformers, so the recipe loader can check a model's family cheaply.
 """
@@ -30,8 +30,8 @@ class Family:
     label: str
     """Name used in tables and messages."""
     vision_modules: tuple[str, ...]
-    """Module paths (from the `...ForConditionalGeneration` model, transformers 5 layout) of the vision tower and
-    the projector/merger."""
+    """Module paths (from the `...ForConditionalGeneration` model, transformers 5 layout) of the vision tower
+    and the projector/merger."""
     vision_parameters: tuple[str, ...] = ()
     """Loose parameters of the vision side that belong to no module above (LLaVA-OneVision's `image_newline`,
     the learned separator appended to each row of projected image features)."""
@@ -70,10 +70,10 @@ def family(model_type: str, model_name: str = "") -> Family:
     """The family of a `model_type`; `UnsupportedModelError` naming `model_name` for any other."""
     if model_type not in FAMILIES:
         raise UnsupportedModelError(
-            f"model {model_name or '?'} is of model type {model_type!r}, whose vision tower and projector stagewise "
-            f"does not know, so it cannot freeze or train them separately (freeze_vision, trainer.trainable: vision, "
-            f"LoRA's vision exclusion); known model types: {_known()}. Add the family's module names to "
-            "stagewise.models.families.FAMILIES"
+            f"model {model_name or '?'} is of model type {model_type!r}, whose vision tower and projector "
+            "stagewise does not know, so it cannot freeze or train them separately (freeze_vision, "
+            f"trainer.trainable: vision, LoRA's vision exclusion); known model types: {_known()}. Add the "
+            "family's module names to stagewise.models.families.FAMILIES"
         )
     return FAMILIES[model_type]
 

@@ -32,7 +32,8 @@ _PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
 
 def load_processor(name_or_path: str | Path):
     """The model's processor: the family's own, image-only where its video slot cannot load here (no
-    torchvision: stagewise.models.processors). A local folder without one is a `ProcessorMissingError` naming it."""
+    torchvision: stagewise.models.processors). A local folder without one is a `ProcessorMissingError` naming
+    it."""
     from stagewise.models.families import folder_model_type
     from stagewise.models.processors import IMAGE_ONLY, needs_image_only
 
@@ -40,9 +41,9 @@ def load_processor(name_or_path: str | Path):
     local = path.is_dir()
     if local and not any((path / f).is_file() for f in _PROCESSOR_FILES):
         raise ProcessorMissingError(
-            f"model folder {name_or_path} has no processor (none of {', '.join(_PROCESSOR_FILES)}), so its images "
-            "cannot be prepared for the model; save one beside the weights (processor.save_pretrained(folder)), "
-            "e.g. copied from the model the folder was trained from"
+            f"model folder {name_or_path} has no processor (none of {', '.join(_PROCESSOR_FILES)}), so its "
+            "images cannot be prepared for the model; save one beside the weights "
+            "(processor.save_pretrained(folder)), e.g. copied from the model the folder was trained from"
         )
     if _saved_processor_class(path) == "TinyQwen2VLProcessor":
         from stagewise.models.tiny import TinyQwen2VLProcessor
@@ -99,8 +100,8 @@ def resolve_dtype(name: str) -> torch.dtype:
 
 def load_for_inference(name_or_path: str | Path, dtype: str = "auto", attn_implementation: str | None = None):
     """Model and processor for generation only (evaluation, pass rates, the perception filter, diagnosis): in
-    `dtype`, on the GPU(s) when there are any (spread over them by accelerate when the model needs it), in eval
-    mode. On CPU it is the float32 model it always was."""
+    `dtype`, on the GPU(s) when there are any (spread over them by accelerate when the model needs it), in
+    eval mode. On CPU it is the float32 model it always was."""
     kwargs: dict = {"attn_implementation": attn_implementation} if attn_implementation else {}
     if torch.cuda.is_available():
         kwargs["device_map"] = "auto"
@@ -209,10 +210,10 @@ def _ask_hub(repo_id: str, endpoint: str, timeout: float) -> BaseException | Non
 
 def check_model_ref(name_or_path: str | Path, timeout: float = HUB_TIMEOUT_S) -> str:
     """Check within seconds that a model reference can be loaded; returns where it is: `local` (a folder with
-    a config.json), `cache` (a hub id in the local hub cache) or `hub` (the Hub knows it). A `Path`, a reference
-    starting with `.`, `/` or `~`, one with more than one `/` and anything that exists on disk is a folder;
-    otherwise it is a hub id (`org/name`), looked for in the cache and then, unless HF_HUB_OFFLINE is set,
-    asked of the Hub (HF_ENDPOINT) with a `timeout`. Raises `ModelNotFoundError` naming the reference."""
+    a config.json), `cache` (a hub id in the local hub cache) or `hub` (the Hub knows it). A `Path`, a
+    reference starting with `.`, `/` or `~`, one with more than one `/` and anything that exists on disk is a
+    folder; otherwise it is a hub id (`org/name`), looked for in the cache and then, unless HF_HUB_OFFLINE is
+    set, asked of the Hub (HF_ENDPOINT) with a `timeout`. Raises `ModelNotFoundError` naming the reference."""
     ref = str(name_or_path)
     if isinstance(name_or_path, Path) or _looks_local(ref):
         _check_folder(Path(ref).expanduser(), ref)

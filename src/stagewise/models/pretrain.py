@@ -1,12 +1,13 @@
-"""Pretraining a tiny preset: a long SFT on a procedural world of its own, the embedded default's stand-in for a
-pretrained hub VLM.
+"""Pretraining a tiny preset: a long SFT on a procedural world of its own, the embedded default's stand-in for
+a pretrained hub VLM.
 
 The paper post-trains Qwen2.5-VL-7B, a model that already sees well and mis-sees some things. A randomly
-initialised tiny model warm-started for a few minutes does not see well at all (about 40% on the world's 4-option
-perception questions), and RL on perception cannot teach a model to see what it cannot: a 4-way reward carries
-about one bit per sample (measured: BENCHMARKS.md). An hour of SFT on 60,000 fresh items gives a model that
-reads colours, sizes and bar values almost perfectly, like a real pretrained VLM, which the demo then teaches to
-mis-see on purpose (`model.warmstart.confusions`). `make pretrain` rebuilds `assets/tiny-pretrained` this way.
+initialised tiny model warm-started for a few minutes does not see well at all (about 40% on the world's
+4-option perception questions), and RL on perception cannot teach a model to see what it cannot: a 4-way
+reward carries about one bit per sample (measured: BENCHMARKS.md). An hour of SFT on 60,000 fresh items gives
+a model that reads colours, sizes and bar values almost perfectly, like a real pretrained VLM, which the demo
+then teaches to mis-see on purpose (`model.warmstart.confusions`). `make pretrain` rebuilds
+`assets/tiny-pretrained` this way.
 """
 
 from __future__ import annotations
@@ -49,10 +50,10 @@ def pretrain(
 ) -> Path:
     """Build `preset` and train it by SFT on `size` fresh world items per family (reference traces, plus a
     "Describe what you see." inventory for every image, plus perception questions answered from the image and
-    from the caption for `caption_qa` images per family, so that it reads captions as the paper's filter models
-    do) for `steps` batches; the world is drawn with `world_seed`, so the demo's world (seed 0) is never trained
-    on. Writes the model to `out_dir` (checkpoints every `save_steps` under `out_dir/checkpoints`; a killed run
-    resumes from the last one)."""
+    from the caption for `caption_qa` images per family, so that it reads captions as the paper's filter
+    models do) for `steps` batches; the world is drawn with `world_seed`, so the demo's world (seed 0) is
+    never trained on. Writes the model to `out_dir` (checkpoints every `save_steps` under
+    `out_dir/checkpoints`; a killed run resumes from the last one)."""
     out = Path(out_dir)
     work = out / "work"  # world data and the initial model: removed once the model is written
     torch.set_num_threads(threads)

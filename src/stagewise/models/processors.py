@@ -3,11 +3,12 @@
 Qwen2-VL, Qwen2.5-VL, Qwen3-VL, InternVL, SmolVLM2 and LLaVA-OneVision processors have a video-processor slot.
 transformers' video processors need torchvision, which does not import beside the CPU torch stagewise installs
 (../shared/NOTES.md): building such a processor fails (`VIDEO_PROCESSOR_MAPPING ... _extra_content`, from the
-slot's type check) and loading a saved one fails ("Can't load video processor"). stagewise never feeds video, so
-each family gets a subclass whose `__init__` has no `video_processor` parameter: transformers derives a
-processor's parts from its `__init__` signature, so the subclass builds, saves and loads with the image processor
-and tokenizer alone, and keeps the family's own image-token expansion. The folder it saves names the family's
-real class (`processor_class`), so on a machine with torchvision (vLLM, a GPU node) `AutoProcessor` loads it.
+slot's type check) and loading a saved one fails ("Can't load video processor"). stagewise never feeds video,
+so each family gets a subclass whose `__init__` has no `video_processor` parameter: transformers derives a
+processor's parts from its `__init__` signature, so the subclass builds, saves and loads with the image
+processor and tokenizer alone, and keeps the family's own image-token expansion. The folder it saves names the
+family's real class (`processor_class`), so on a machine with torchvision (vLLM, a GPU node) `AutoProcessor`
+loads it.
 """
 
 from __future__ import annotations
@@ -148,7 +149,8 @@ REAL_CLASS = {cls.__name__: cls.__mro__[1].__name__ for cls in IMAGE_ONLY.values
 
 
 def torchvision_available() -> bool:
-    """Whether torchvision imports (its mere presence can break: NOTES.md; found is enough to try the normal path)."""
+    """Whether torchvision imports (its mere presence can break: NOTES.md; found is enough to try the normal
+    path)."""
     return importlib.util.find_spec("torchvision") is not None
 
 
@@ -158,7 +160,8 @@ def needs_image_only(model_type: str | None) -> bool:
 
 
 def save_processor(processor, out_dir: str | Path) -> None:
-    """`processor.save_pretrained`, recording the family's real class so the folder is an ordinary HF folder."""
+    """`processor.save_pretrained`, recording the family's real class so the folder is an ordinary HF
+    folder."""
     processor.save_pretrained(str(out_dir))
     cfg = Path(out_dir) / "processor_config.json"
     real = REAL_CLASS.get(type(processor).__name__)

@@ -1,7 +1,7 @@
 """Tiny random-weight models of every family stagewise trains, built locally: the architecture matrix.
 
-Each is the family's real `...ForConditionalGeneration` class at a few hundred thousand parameters, saved as an
-ordinary HF folder with its processor (the family's own image processor, PIL backend: no torchvision), a
+Each is the family's real `...ForConditionalGeneration` class at a few hundred thousand parameters, saved as
+an ordinary HF folder with its processor (the family's own image processor, PIL backend: no torchvision), a
 byte-level BPE tokenizer trained on the world's text with the family's special tokens, and a chat template
 that inserts the family's own image placeholder. Nothing is downloaded. Tests run each through a staged run
 (tests/train/test_matrix.py); `stagewise model --family NAME` builds one.
@@ -22,8 +22,8 @@ from stagewise.utils import atomic_write_json
 
 log = logging.getLogger(__name__)
 
-# Every family's chat turns are Qwen-style (<|im_start|>role ... <|im_end|>), so one template serves all with the
-# image placeholder swapped in: the part each family's processor expands into its image tokens.
+# Every family's chat turns are Qwen-style (<|im_start|>role ... <|im_end|>), so one template serves all with
+# the image placeholder swapped in: the part each family's processor expands into its image tokens.
 _TEMPLATE = (
     "{% for message in messages %}"
     "<|im_start|>{{ message['role'] }}\n"
@@ -72,8 +72,8 @@ def train_family_tokenizer(
     corpus: list[str], specials: list[str], named: dict[str, str] | None = None, vocab_size: int = 512
 ) -> PreTrainedTokenizerFast:
     """A byte-level BPE on `corpus` with the chat-turn tokens and the family's `specials`; `named` are the
-    family's model-specific tokens (`{"boi_token": "<start_of_image>"}`), which its processor reads as tokenizer
-    attributes (`tokenizer.boi_token`, `tokenizer.boi_token_id`)."""
+    family's model-specific tokens (`{"boi_token": "<start_of_image>"}`), which its processor reads as
+    tokenizer attributes (`tokenizer.boi_token`, `tokenizer.boi_token_id`)."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]

@@ -1,7 +1,8 @@
 """A byte-level BPE tokenizer for the embedded tiny model, trained on the world's own text.
 
 Digits are split one per token (as in Qwen's tokenizer), so arithmetic is over digits, not memorised numbers.
-The special tokens and chat template are Qwen2-VL's, so TRL and the Qwen2-VL processor treat it like the real one.
+The special tokens and chat template are Qwen2-VL's, so TRL and the Qwen2-VL processor treat it like the real
+one.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ SPECIAL_TOKENS = [
     "<|video_pad|>",
 ]
 
-# Qwen's template without its default system prompt; images become <|vision_start|><|image_pad|><|vision_end|>,
-# which the processor expands to one pad per image token.
+# Qwen's template without its default system prompt; images become
+# <|vision_start|><|image_pad|><|vision_end|>, which the processor expands to one pad per image token.
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "<|im_start|>{{ message['role'] }}\n"
@@ -53,7 +54,8 @@ def train_tokenizer(corpus: list[str], vocab_size: int = 1024) -> PreTrainedToke
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         additional_special_tokens=SPECIAL_TOKENS[1:],
-        padding_side="left",  # saved with the tokenizer: TRL's GRPO pads prompts with the tokenizer's default side
+        # saved with the tokenizer: TRL's GRPO pads prompts with the tokenizer's default side
+        padding_side="left",
     )
     fast.chat_template = CHAT_TEMPLATE
     return fast

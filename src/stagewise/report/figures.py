@@ -188,8 +188,8 @@ def arms_on_compute(
     arms: dict[str, dict[str, dict]],
     colours: dict[str, str] | None = None,
 ) -> bytes:
-    """Every arm on one x axis (completions generated), one panel per metric: the smoothed mean over seeds as a
-    line and the spread over seeds (min to max) as a band; raw logged points faint behind. `colours`: arm ->
+    """Every arm on one x axis (completions generated), one panel per metric: the smoothed mean over seeds as
+    a line and the spread over seeds (min to max) as a band; raw logged points faint behind. `colours`: arm ->
     colour, so that an arm has one colour on every plot of the page.
     `arms` = {arm: {metric: {"x": grid, "mean", "low", "high", "raw": [(x, y)], "seeds": n}}}."""
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.5), squeeze=False)
@@ -237,8 +237,8 @@ _STYLES = ("-", "--", ":")
 
 def stability_curves(title: str, stages: list[tuple[str, list[dict]]]) -> bytes | None:
     """Entropy and clip ratio of one run's stages laid end to end (as `training_curves`): where GRPO
-    instability shows first (entropy collapsing or exploding, more and more tokens clipped). None when no stage
-    logged them."""
+    instability shows first (entropy collapsing or exploding, more and more tokens clipped). None when no
+    stage logged them."""
     keys = [k for spec, _ in STABILITY.values() for k, _ in spec]
     if not any(isinstance(r.get(k), (int, float)) for _, log in stages for r in log for k in keys):
         return None

@@ -1,11 +1,13 @@
 """Reward mode `paper`: the paper's training reward, rule for rule (its `training/reward_functions/math.py` in
 UCSC-VLAA/VLM-CapCurriculum, an EasyR1 reward function).
 
-1. Spaces around `<`, `>` and `/` are removed from the response (the paper's fix for Qwen2.5-VL-32B's "< think >").
+1. Spaces around `<`, `>` and `/` are removed from the response (the paper's fix for Qwen2.5-VL-32B's "< think
+   >").
 2. format = the whole response matches `<think>.*</think>.*\\boxed\\{.*\\}.*` (DOTALL).
-3. accuracy = mathruler's `grade_answer` on mathruler's `extract_boxed_content` (the last `\\boxed{`, anywhere,
-   think block included); 0 for an empty box and for a "too complex" answer (> 200 characters, > 10 `^`/`**`,
-   > 40 `(` or `{`, a run of 50+ digits). A response without a box is graded as the text "None", as there.
+3. accuracy = mathruler's `grade_answer` on mathruler's `extract_boxed_content` (the last `\\boxed{`,
+   anywhere, think block included); 0 for an empty box and for a "too complex" answer (> 200 characters, > 10
+   `^`/`**`, > 40 `(` or `{`, a run of 50+ digits). A response without a box is graded as the text "None", as
+   there.
 4. overall = 0.9 accuracy + 0.1 format.
 
 Grading is mathruler's own (a dependency, not a copy). Three things are ours, none changes a grade: (a) the
@@ -13,10 +15,10 @@ paper's two regexes are replaced by linear-time equivalents (its whitespace rege
 runs; tests check both agree); (b) `decide_without_sympy` follows `grade_answer`'s steps with mathruler's own
 normalizers and answers the cases where its sympy call has a known result (distinct plain integers, distinct
 single letters), which is what makes multiple-choice and integer grading fast; tests check it against
-`grade_answer` on every case it decides; (c) answers whose value is unbounded (`1000000!`, `9**9**9`, an exponent
-over 10000) score 0 without being evaluated, where the paper's grader (which calls sympy with no time limit)
-would compute for minutes or run out of memory; everything else that reaches sympy runs in a killable worker
-process, and a comparison that runs past the timeout scores 0.
+`grade_answer` on every case it decides; (c) answers whose value is unbounded (`1000000!`, `9**9**9`, an
+exponent over 10000) score 0 without being evaluated, where the paper's grader (which calls sympy with no time
+limit) would compute for minutes or run out of memory; everything else that reaches sympy runs in a killable
+worker process, and a comparison that runs past the timeout scores 0.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ except ImportError:  # the EasyR1 export's copy, beside stagewise_verify.py
 MISSING = "None"
 """What mathruler's `extract_boxed_content` returns when there is no (closed) box."""
 SYMPY_TARGET = "mathruler.grader:grade_answer"
-"""The function a worker process runs for the comparisons only sympy can decide: `grade_answer(answer, gold)`."""
+"""The function a worker process runs for the comparisons only sympy can decide: `grade_answer(answer,
+gold)`."""
 
 _SPECIAL_RE = re.compile(r"[<>/]")
 _SMALL_INT_RE = re.compile(r"-?(?:0|[1-9]\d{0,14})")
@@ -42,8 +45,8 @@ _LETTER_RE = re.compile(r"[a-z]")
 
 def normalize_response(response: str) -> str:
     """The paper's `re.sub(r"\\s*(<|>|/)\\s*", r"\\1", response)` in linear time: a run of whitespace goes
-    exactly when a `<`, `>` or `/` is right before or after it (the regex backtracks quadratically on long blank
-    runs). Scans outwards from the few `<`, `>`, `/` only, so ordinary text costs one regex pass."""
+    exactly when a `<`, `>` or `/` is right before or after it (the regex backtracks quadratically on long
+    blank runs). Scans outwards from the few `<`, `>`, `/` only, so ordinary text costs one regex pass."""
     pieces, last = [], 0
     for m in _SPECIAL_RE.finditer(response):
         start = m.start()
@@ -59,8 +62,9 @@ def normalize_response(response: str) -> str:
 
 
 def format_ok(normalized: str) -> bool:
-    """`re.fullmatch(r"<think>.*</think>.*\\\\boxed\\{.*\\}.*", normalized, re.DOTALL)` without backtracking: the
-    earliest `</think>`, then the earliest `\\boxed{` after it, leave the most room for what must follow."""
+    """`re.fullmatch(r"<think>.*</think>.*\\\\boxed\\{.*\\}.*", normalized, re.DOTALL)` without backtracking:
+    the earliest `</think>`, then the earliest `\\boxed{` after it, leave the most room for what must
+    follow."""
     if not normalized.startswith("<think>"):
         return False
     close = normalized.find("</think>", len("<think>"))
@@ -125,8 +129,8 @@ def decide_without_sympy(answer: str, gold: str) -> bool | None:
 
 
 def prejudge(answer: str, gold: str) -> tuple[bool | None, str]:
-    """Accuracy of an extracted answer without sympy: ``(correct, reason)``, or ``(None, "symbolic")`` when the
-    worker must run ``grade_answer(answer, gold)``."""
+    """Accuracy of an extracted answer without sympy: ``(correct, reason)``, or ``(None, "symbolic")`` when
+    the worker must run ``grade_answer(answer, gold)``."""
     if not answer:
         return False, "empty"
     if too_complex(answer):

@@ -1,16 +1,16 @@
 """Reward modes and TRL-style reward functions: ``f(completions, **kwargs) -> list[float | None]``.
 
 Dataset columns arrive as keyword lists aligned with ``completions``: ``answer`` (gold) and optionally
-``answer_kind``. Every mode pays ``0.9 * accuracy + 0.1 * format``; for GRPO pass ``reward_funcs_for(mode)`` to TRL
-(with its ``reward_weights``) so the two parts are logged separately. Modes (``REWARD_MODES``):
+``answer_kind``. Every mode pays ``0.9 * accuracy + 0.1 * format``; for GRPO pass ``reward_funcs_for(mode)``
+to TRL (with its ``reward_weights``) so the two parts are logged separately. Modes (``REWARD_MODES``):
 
 - ``stagewise``: the shared verifier (`verify.py`, math_verify behind structural guards and an arithmetic fast
   path); in training only a boxed answer after the think block is credited.
 - ``paper``: the paper's own reward function, rule for rule, on mathruler (`paper.py`).
 
 `score_responses` grades a whole step at once: cheap decisions in this process, each distinct (gold, answer)
-pair graded once (memoized within the call), and the comparisons only a symbolic library can decide spread over
-persistent worker processes, one per core, each killed past the timeout.
+pair graded once (memoized within the call), and the comparisons only a symbolic library can decide spread
+over persistent worker processes, one per core, each killed past the timeout.
 """
 
 from __future__ import annotations
@@ -135,7 +135,8 @@ def score_responses(
     """Grade responses against gold answers under a reward mode (`REWARD_MODES`).
 
     ``training`` (stagewise mode): credit a boxed answer only; off, the evaluation extraction also reads an
-    ``<answer>`` tag or "the answer is X". ``kinds`` (stagewise mode): answer kinds, inferred from gold if None.
+    ``<answer>`` tag or "the answer is X". ``kinds`` (stagewise mode): answer kinds, inferred from gold if
+    None.
     """
     if mode not in REWARD_MODES:
         raise ValueError(f"unknown reward mode {mode!r} (modes: {', '.join(REWARD_MODES)})")

@@ -2,8 +2,8 @@
 
 In: one JSON object per line, `{"id", "response", "answer"}` (optionally `answer_kind`: choice, number or
 expression; stagewise mode infers it from the answer otherwise). Out: `{"id", "overall", "format", "accuracy",
-"extracted", "reason"}` per line, in input order, and a summary on stdout. So a reward can be checked on a model's
-real outputs before GPU hours are spent training on it.
+"extracted", "reason"}` per line, in input order, and a summary on stdout. So a reward can be checked on a
+model's real outputs before GPU hours are spent training on it.
 """
 
 from __future__ import annotations

@@ -128,8 +128,8 @@ def extract_answer(response: str, boxed_only: bool = False) -> str | None:
     """Final answer of a response: last box after the reasoning, else ``<answer>`` tag, else "answer is X".
 
     ``boxed_only`` (training): the box only, so a policy is never paid for skipping ``\\boxed{}``; the other
-    forms are for reading evaluation responses. Returns ``""`` for an empty box (an answer was given, and it is
-    empty) and None when nothing is found.
+    forms are for reading evaluation responses. Returns ``""`` for an empty box (an answer was given, and it
+    is empty) and None when nothing is found.
     """
     text = strip_think(response)
     for extractor in (last_boxed,) if boxed_only else (last_boxed, _answer_tag, _answer_phrase):
@@ -211,7 +211,8 @@ def infer_kind(gold: str) -> AnswerKind:
 MAX_SYMBOLIC_CHARS = 200
 """Longest answer sent to math_verify (the paper's grader refuses over 200 too)."""
 MAX_NESTING = 4
-"""Deepest bracket nesting sent to math_verify; deeper arithmetic is still evaluated by `evaluate_arithmetic`."""
+"""Deepest bracket nesting sent to math_verify; deeper arithmetic is still evaluated by
+`evaluate_arithmetic`."""
 MAX_BRACKETS = 40
 MAX_EXPONENT = 10_000
 MAX_FACTORIAL = 1000
@@ -289,10 +290,12 @@ def parser_cost_reason(answer: str) -> str | None:
 
 
 # --- arithmetic fast path --------------------------------------------------------------------------
-# Exact-valued LaTeX arithmetic (integers, \frac, \sqrt, \pi, powers) is evaluated here in microseconds; math_verify
-# (an ANTLR parser plus sympy, 3-100 ms per comparison) is kept for everything else. Tests check that both agree.
+# Exact-valued LaTeX arithmetic (integers, \frac, \sqrt, \pi, powers) is evaluated here in microseconds;
+# math_verify (an ANTLR parser plus sympy, 3-100 ms per comparison) is kept for everything else. Tests check
+# that both agree.
 _ARITH_TOKEN_RE = re.compile(
-    r"\s+|\\[,;:! ]|\\left|\\right|\\[dt]?frac|\\sqrt|\\pi|\\cdot|\\times|\\div|\d+(?:\.\d+)?|\*\*|[-+*/^(){}\[\]]"
+    r"\s+|\\[,;:! ]|\\left|\\right|\\[dt]?frac|\\sqrt|\\pi|\\cdot|\\times|\\div|"
+    r"\d+(?:\.\d+)?|\*\*|[-+*/^(){}\[\]]"
 )
 _IMPLICIT = ("\\sqrt", "\\pi", "\\frac", "\\dfrac", "\\tfrac")
 
@@ -393,8 +396,9 @@ class _Arith:
 
 
 def evaluate_arithmetic(text: str) -> float | None:
-    """The value of a constant LaTeX arithmetic expression ("2\\sqrt{3}", "\\frac{\\pi}{6}", "10^2"), else None
-    (variables, text, decimals with exponents, ambiguous juxtaposition such as "1 2" or "2(3)", non-finite)."""
+    """The value of a constant LaTeX arithmetic expression ("2\\sqrt{3}", "\\frac{\\pi}{6}", "10^2"), else
+    None (variables, text, decimals with exponents, ambiguous juxtaposition such as "1 2" or "2(3)",
+    non-finite)."""
     tokens, pos = [], 0
     while pos < len(text):
         m = _ARITH_TOKEN_RE.match(text, pos)
@@ -418,7 +422,8 @@ def arithmetic_equal(gold: str, pred: str) -> bool | None:
     """True/False where both sides are constant arithmetic and the fast path can decide, else None.
 
     Equal within 1e-9 is equal. Unequal values decide False only when neither side is written with decimals:
-    math_verify rounds to the precision a decimal is written with ("0.333333" equals 1/3), which is left to it.
+    math_verify rounds to the precision a decimal is written with ("0.333333" equals 1/3), which is left to
+    it.
     """
     a, b = evaluate_arithmetic(gold), evaluate_arithmetic(pred)
     if a is None or b is None:
@@ -492,7 +497,8 @@ class MathWorker:
             pass
 
     def call(self, target: str | None, args: list, timeout_s: float) -> object:
-        """``target(*args)`` in the child (``"module:function"``; None: math_verify equivalence of gold, pred).
+        """``target(*args)`` in the child (``"module:function"``; None: math_verify equivalence of gold,
+        pred).
 
         Arguments and result travel as JSON. ``TimeoutError`` (and the child is killed) past ``timeout_s``;
         ``RuntimeError`` when the function raised or the child died.
@@ -575,8 +581,9 @@ def _serve_math_worker() -> None:
 def symbolic_equal(gold: str, pred: str, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> tuple[bool, str]:
     """math_verify equivalence as ``(equal, reason)``, reason ``correct``/``wrong``/``timeout``/``error``.
 
-    With a timeout the comparison runs in this thread's child process (`MathWorker`), killed when time runs out
-    (a safety net: the guards in `math_equal` keep known slow shapes away); ``timeout_s=None`` runs it here.
+    With a timeout the comparison runs in this thread's child process (`MathWorker`), killed when time runs
+    out (a safety net: the guards in `math_equal` keep known slow shapes away); ``timeout_s=None`` runs it
+    here.
     """
     if timeout_s is None or timeout_s <= 0:
         try:

@@ -2,11 +2,11 @@
 
 Why this exists: transformers 5 saves a model (checkpoints included) in the *original* hub layout of its
 architecture (`save_pretrained(save_original_format=True)` reverts its weight conversions, e.g. Qwen2-VL's
-`model.language_model.*` back to `model.*`), but `Trainer._load_from_checkpoint` reads the safetensors file and
-calls `model.load_state_dict(sd, strict=False)` without converting the keys back. For Qwen2-VL 0 of 81 keys
-match, nothing loads, and the stage silently resumes from its starting weights with the checkpoint's step counter
-and optimizer. Loading through `from_pretrained` applies the same conversion mapping the model was built with,
-for any architecture, and its loading report tells us whether every weight was found.
+`model.language_model.*` back to `model.*`), but `Trainer._load_from_checkpoint` reads the safetensors file
+and calls `model.load_state_dict(sd, strict=False)` without converting the keys back. For Qwen2-VL 0 of 81
+keys match, nothing loads, and the stage silently resumes from its starting weights with the checkpoint's step
+counter and optimizer. Loading through `from_pretrained` applies the same conversion mapping the model was
+built with, for any architecture, and its loading report tells us whether every weight was found.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ def _listed(keys, limit: int = 8) -> str:
 
 
 def load_checkpoint_weights(model, checkpoint_dir: str | Path) -> None:
-    """Load every weight of `checkpoint_dir` into `model` in place, or raise CheckpointError naming what did not
-    load (never a silent partial load). Single-file and sharded safetensors both work."""
+    """Load every weight of `checkpoint_dir` into `model` in place, or raise CheckpointError naming what did
+    not load (never a silent partial load). Single-file and sharded safetensors both work."""
     import torch
 
     checkpoint_dir = Path(checkpoint_dir)

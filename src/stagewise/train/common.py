@@ -85,7 +85,8 @@ def freeze_vision(model) -> int:
 
 
 def freeze_language(model) -> int:
-    """Freeze everything but the vision tower and its projector/merger; returns how many parameters were frozen."""
+    """Freeze everything but the vision tower and its projector/merger; returns how many parameters were
+    frozen."""
     vision = {id(p) for p in vision_parameters(model).values()}
     n = 0
     for p in model.parameters():
@@ -101,8 +102,8 @@ def freeze_language(model) -> int:
 
 
 def parameter_counts(model) -> dict[str, int]:
-    """Parameters in all, trainable and frozen (tied weights once): what a stage's manifest records, so that the
-    effect of its vision switches can be checked after the fact."""
+    """Parameters in all, trainable and frozen (tied weights once): what a stage's manifest records, so that
+    the effect of its vision switches can be checked after the fact."""
     params = {id(p): p for p in model.parameters()}.values()
     # ZeRO-3 leaves each rank a shard (numel 0) and keeps the full size as ds_numel
     total = sum(getattr(p, "ds_numel", p.numel()) for p in params)

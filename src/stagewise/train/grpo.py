@@ -27,8 +27,8 @@ from stagewise.train.common import (
 
 log = logging.getLogger(__name__)
 
-# TRL 1.16 reads `model.is_gradient_checkpointing`, which transformers 5 deprecates, on every generation and save:
-# one FutureWarning per checkpoint in every stage's log, about code that is not ours.
+# TRL 1.16 reads `model.is_gradient_checkpointing`, which transformers 5 deprecates, on every generation and
+# save: one FutureWarning per checkpoint in every stage's log, about code that is not ours.
 warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 
@@ -84,7 +84,8 @@ def per_device_batch(cfg: TrainerConfig, world_size: int) -> int:
 
 
 def vllm_kwargs(cfg: TrainerConfig) -> dict:
-    """TRL's vLLM switches for the stage's rollout mode (server-side settings go to `trl vllm-serve` instead)."""
+    """TRL's vLLM switches for the stage's rollout mode (server-side settings go to `trl vllm-serve`
+    instead)."""
     v = cfg.vllm
     if v.mode == "off":
         return {"use_vllm": False}
@@ -101,8 +102,9 @@ def vllm_kwargs(cfg: TrainerConfig) -> dict:
 
 
 def peft_config(cfg: TrainerConfig, model=None):
-    """PEFT LoraConfig for the stage, or None for full fine-tuning. Without `lora.vision`, the adapters skip the
-    same modules `freeze_vision` freezes (the model's family's vision tower and projector), so `model` is needed."""
+    """PEFT LoraConfig for the stage, or None for full fine-tuning. Without `lora.vision`, the adapters skip
+    the same modules `freeze_vision` freezes (the model's family's vision tower and projector), so `model` is
+    needed."""
     if cfg.lora is None:
         return None
     from peft import LoraConfig
@@ -141,7 +143,8 @@ def grpo_config(cfg: TrainerConfig, out_dir: Path, seed: int, world_size: int | 
         weight_decay=cfg.weight_decay,
         per_device_train_batch_size=batch,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        # TRL splits one rollout of generation_batch_size completions into optimizer steps (paper: 512/128 = 4)
+        # TRL splits one rollout of generation_batch_size completions into optimizer steps (paper: 512/128 =
+        # 4)
         generation_batch_size=cfg.prompts_per_rollout * cfg.group_size if cfg.prompts_per_rollout else None,
         max_grad_norm=cfg.max_grad_norm,
         num_generations=cfg.group_size,
@@ -187,8 +190,9 @@ def run_grpo(
     args: GRPOConfig | None = None,
     pixels: tuple[int | None, int | None] = (None, None),
 ) -> StageGRPOTrainer:
-    """Train one stage and save the model (with its processor) to `out_dir`. `args`: the stage's `grpo_config`,
-    when the caller built it before loading the model (so that DeepSpeed ZeRO-3 shards the model as it loads)."""
+    """Train one stage and save the model (with its processor) to `out_dir`. `args`: the stage's
+    `grpo_config`, when the caller built it before loading the model (so that DeepSpeed ZeRO-3 shards the
+    model as it loads)."""
     out = Path(out_dir)
     # `accelerate launch` sets these; the LoRA merge before saving needs the whole model on the main process.
     sharded = (

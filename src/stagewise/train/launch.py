@@ -1,11 +1,11 @@
 """Run one stage in `accelerate launch` child processes, with a `trl vllm-serve` server for vLLM server mode.
 
 The pipeline keeps its stage chaining: `train_stage` hands a planned stage to `launch_stage`, which writes the
-resolved recipe and the plan (settings + its exact rows) to `<stage folder>/launch/`, builds the commands, starts
-the vLLM server when the stage asks for one, runs `accelerate launch -m stagewise.train.stage_main ...` and stops
-the server again. The children load that plan and call back into `train_stage`, so a launched stage trains
-exactly like an in-process one; rank 0 writes the manifest. Everything distributed (DDP, DeepSpeed ZeRO, FSDP,
-multi-node rendezvous) is accelerate's and TRL's.
+resolved recipe and the plan (settings + its exact rows) to `<stage folder>/launch/`, builds the commands,
+starts the vLLM server when the stage asks for one, runs `accelerate launch -m stagewise.train.stage_main ...`
+and stops the server again. The children load that plan and call back into `train_stage`, so a launched stage
+trains exactly like an in-process one; rank 0 writes the manifest. Everything distributed (DDP, DeepSpeed
+ZeRO, FSDP, multi-node rendezvous) is accelerate's and TRL's.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ class LaunchOptions:
     launcher: str = "local"
     """`local`: train in this process; `accelerate`: `accelerate launch` per stage."""
     accelerate_config: str | None = None
-    """An accelerate config file (recipes/accelerate/{ddp,zero2,zero3,fsdp}.yaml); null: accelerate's default."""
+    """An accelerate config file (recipes/accelerate/{ddp,zero2,zero3,fsdp}.yaml); null: accelerate's
+    default."""
     num_processes: int | None = None
     """Training processes over all machines; null: from the config file (server mode: GPUs left after the
     server's)."""
@@ -193,8 +194,8 @@ def _image_json(ref) -> dict:
 
 
 def write_plan(plan: StagePlan, folder: Path) -> None:
-    """The plan as the children read it: settings as JSON, rows as JSONL whose images are references (a path, or
-    the small embedded bytes as base64), never pixels: every rank reads it and decodes only its batches."""
+    """The plan as the children read it: settings as JSON, rows as JSONL whose images are references (a path,
+    or the small embedded bytes as base64), never pixels: every rank reads it and decodes only its batches."""
     meta = {
         "name": plan.name,
         "capability": plan.capability,
@@ -241,7 +242,8 @@ def _stop(proc: subprocess.Popen, grace_s: float = 30.0) -> None:
 def launch_stage(
     recipe: Recipe, plan: StagePlan, start_from: str | Path, out: Path, seed: int, opts: LaunchOptions
 ) -> None:
-    """Train one planned stage through `accelerate launch` (and a vLLM server in server mode); raise if it fails."""
+    """Train one planned stage through `accelerate launch` (and a vLLM server in server mode); raise if it
+    fails."""
     folder = Path(out) / "launch"
     folder.mkdir(parents=True, exist_ok=True)
     if opts.machine_rank == 0 or not (folder / "plan.json").exists():  # one writer on a shared filesystem

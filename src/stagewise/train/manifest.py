@@ -14,7 +14,8 @@ from stagewise.utils import atomic_write_json
 
 
 def versions() -> dict:
-    # Imported here: this module is read by light commands; by the time a step writes its manifest they are loaded.
+    # Imported here: this module is read by light commands; by the time a step writes its manifest they are
+    # loaded.
     import datasets
     import torch
     import transformers
@@ -49,8 +50,8 @@ def write_manifest(folder: Path, recipe: Recipe, **fields) -> None:
 
 
 def relative(path: Path | str, run_dir: Path) -> str:
-    """A path inside the run folder relative to it (a moved or copied run folder stays consistent); a hub id or
-    an outside folder as given."""
+    """A path inside the run folder relative to it (a moved or copied run folder stays consistent); a hub id
+    or an outside folder as given."""
     try:
         return str(Path(path).absolute().relative_to(run_dir.absolute()))
     except ValueError:
@@ -58,7 +59,8 @@ def relative(path: Path | str, run_dir: Path) -> str:
 
 
 def mark_planned(folder: Path, planned: dict[str, Planned] | None, run_dir: Path) -> None:
-    """Record that the step writing `folder` started, with what it is planned from (no plan: nothing recorded)."""
+    """Record that the step writing `folder` started, with what it is planned from (no plan: nothing
+    recorded)."""
     if planned is not None:
         mark_started(folder, planned[relative(folder, run_dir)])
 

@@ -21,9 +21,9 @@ def pass_rate_fn(
     poll_s: float = 10.0,
     planned: dict[str, Planned] | None = None,
 ):
-    """`rows -> {id: pass rate}` for plan_variant; the model is loaded once, on first need. Machines other than
-    0 wait for machine 0's estimates instead of sampling their own: every machine must order the data the same
-    way."""
+    """`rows -> {id: pass rate}` for plan_variant; the model is loaded once, on first need. Machines other
+    than 0 wait for machine 0's estimates instead of sampling their own: every machine must order the data the
+    same way."""
     state: dict = {}
 
     def rates(rows: list[dict]) -> dict[str, float]:

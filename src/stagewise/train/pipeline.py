@@ -17,9 +17,9 @@ Directory convention (each step reads the previous step's folder; nothing else i
     runs/<name>/grid.md|json                   variants x seeds: mean +- std, difference to merged, compute
 Data, init and base are shared by every variant and seed (the base is warm-started with `seed`); seeds vary
 the RL stages. A folder whose manifest says `done` is never redone, so rerunning a command continues it; every
-manifest records what its folder was planned from (stagewise.train.provenance), and a rerun whose recipe changed
-any of it stops before any work unless told to redo those steps (`--redo`) or start over (`--fresh`). One
-process writes into a run folder at a time (stagewise.lock).
+manifest records what its folder was planned from (stagewise.train.provenance), and a rerun whose recipe
+changed any of it stops before any work unless told to redo those steps (`--redo`) or start over (`--fresh`).
+One process writes into a run folder at a time (stagewise.lock).
 """
 
 from __future__ import annotations
@@ -98,8 +98,9 @@ def build_data(recipe: Recipe, planned: dict[str, Planned] | None = None) -> Pat
     split_cfgs = {}
     ws = recipe.model.warmstart
     if ws is not None:
-        # Drawn after train and test, so adding it leaves their items unchanged; never shares an item with them.
-        # Any warm start gets it (a preset, or a pretrained model warm-started on the world, mis-seeing or not).
+        # Drawn after train and test, so adding it leaves their items unchanged; never shares an item with
+        # them. Any warm start gets it (a preset, or a pretrained model warm-started on the world, mis-seeing
+        # or not).
         sizes["warmstart"] = ws.size
         if ws.confusions:
             split_cfgs["warmstart"] = w.world_config(annotator=ws)
@@ -254,8 +255,8 @@ def train_stage(
     planned: Planned | None = None,
 ) -> Path:
     """Train one planned stage into `out`, resuming from its last checkpoint if a previous run was killed.
-    `launch` (stagewise.train.launch.LaunchOptions) runs it in `accelerate launch` child processes instead, which
-    call back into this function with the same plan."""
+    `launch` (stagewise.train.launch.LaunchOptions) runs it in `accelerate launch` child processes instead,
+    which call back into this function with the same plan."""
     if is_done(out):
         log.info("stage %s: done already (%s)", out, out)
         return out
@@ -281,9 +282,10 @@ def train_stage(
     )
     seed_everything(seed)
     t, t0 = plan.trainer, time.time()
-    # The trainer's config is built before the model is loaded: under accelerate's DeepSpeed ZeRO-3 it registers
-    # the config transformers reads in from_pretrained, so each rank loads only its shard instead of the whole
-    # fp32 model. `args` must stay referenced until the trainer exists (transformers keeps a weak reference).
+    # The trainer's config is built before the model is loaded: under accelerate's DeepSpeed ZeRO-3 it
+    # registers the config transformers reads in from_pretrained, so each rank loads only its shard instead of
+    # the whole fp32 model. `args` must stay referenced until the trainer exists (transformers keeps a weak
+    # reference).
     args = _trainer_args(plan, out, seed)
     tracking.name_trainer(
         args, tracking.names_for(recipe.project or recipe.name, recipe.name, out, recipe.run_dir)
@@ -369,9 +371,10 @@ def train_stage(
 
 
 def _trainer_args(plan: StagePlan, out: Path, seed: int):
-    """TRL's config of a planned stage. SFT stages take the GRPO stage's GPU sizing too: `batch_size` sequences
-    per step split over processes and `gradient_accumulation_steps`, activation checkpointing and bf16 as set (the
-    caption-SFT arm of a paper preset: 640 captions a step, 5 per micro-batch on 8 GPUs, not 640)."""
+    """TRL's config of a planned stage. SFT stages take the GRPO stage's GPU sizing too: `batch_size`
+    sequences per step split over processes and `gradient_accumulation_steps`, activation checkpointing and
+    bf16 as set (the caption-SFT arm of a paper preset: 640 captions a step, 5 per micro-batch on 8 GPUs, not
+    640)."""
     t = plan.trainer
     if plan.method == "grpo":
         return grpo_config(t, out, seed)
@@ -523,8 +526,8 @@ def check_variants(recipe: Recipe, data_dir: Path, base: Path | str | None = Non
 
 
 def built_base(recipe: Recipe) -> Path | str:
-    """The base model `build_base` made, for the steps after it (`stagewise step`); an error naming the step to
-    run when it has not finished."""
+    """The base model `build_base` made, for the steps after it (`stagewise step`); an error naming the step
+    to run when it has not finished."""
     source = recipe.model.source
     if source in PRESETS:
         source = str(require_done(recipe.run_dir / "init", "base"))
@@ -607,7 +610,8 @@ def run_one_stage(
     launch=None,
     planned: dict[str, Planned] | None = None,
 ) -> Path:
-    """One stage of one arm and seed (`stagewise step stage`), from the stage before it, which must be done."""
+    """One stage of one arm and seed (`stagewise step stage`), from the stage before it, which must be
+    done."""
     names = [name for name, _ in plan_outline(variant_recipe(recipe, variant), variant)]
     if stage not in names:
         raise ValueError(
@@ -636,8 +640,8 @@ def run_one_stage(
 
 
 def eval_targets(recipe: Recipe, seeds: list[int], base: Path | str):
-    """What a run evaluates, known from the recipe alone: (label, model, output folder) triples, the base first,
-    and each (variant, seed)'s final model's label."""
+    """What a run evaluates, known from the recipe alone: (label, model, output folder) triples, the base
+    first, and each (variant, seed)'s final model's label."""
     to_eval: list[tuple[str, Path | str, Path]] = [("base", base, recipe.run_dir / "eval" / "base")]
     finals: dict[tuple[str, int], str] = {}
     for variant in variant_names(recipe):
@@ -672,7 +676,8 @@ def write_results(
     to_eval: list[tuple[str, Path | str, Path]],
     finals: dict[tuple[str, int], str],
 ) -> dict:
-    """results.md|json, paired.json and grid.md|json from the evaluated models; the trackers get the summary."""
+    """results.md|json, paired.json and grid.md|json from the evaluated models; the trackers get the
+    summary."""
     run_dir = recipe.run_dir
     items = load_eval_items({label: out for label, _, out in to_eval})
     paired = compare_to_reference(items, recipe.eval.families)

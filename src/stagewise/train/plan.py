@@ -224,11 +224,11 @@ def _passes(rows: list[dict], trainer: TrainerConfig) -> list[dict]:
 
 
 def _one_modality_per_step(plan: StagePlan, seed: int) -> StagePlan:
-    """TRL's GRPO cannot put image and text-only prompts in one generation batch (the processor takes images for
-    every row or none), so a plan that mixes them (merged, the pooled curriculum, a mixed stage) is laid out in
-    runs of one rollout batch of a single modality, and read in that order (shuffling off). Shuffled plans get
-    their runs shuffled; ordered ones (curricula) keep them in order. A last partial run is topped up with that
-    modality's first rows, so nothing is dropped."""
+    """TRL's GRPO cannot put image and text-only prompts in one generation batch (the processor takes images
+    for every row or none), so a plan that mixes them (merged, the pooled curriculum, a mixed stage) is laid
+    out in runs of one rollout batch of a single modality, and read in that order (shuffling off). Shuffled
+    plans get their runs shuffled; ordered ones (curricula) keep them in order. A last partial run is topped
+    up with that modality's first rows, so nothing is dropped."""
     kinds = {bool(r["images"]) for r in plan.rows}
     if plan.method != "grpo" or len(kinds) < 2:
         return plan
@@ -311,7 +311,8 @@ def _plan(
             for s in stages
         ]
     if v.kind == "merged":
-        # each stage gives the rows of one of its passes, as in the staged arm; the pool is read `epochs` times
+        # each stage gives the rows of one of its passes, as in the staged arm; the pool is read `epochs`
+        # times
         pooled = [r for s in stages for r in _one_pass(rows[s.name], s.trainer)]
         random.Random(f"merged-{seed}").shuffle(pooled)
         trainer = _pooled_trainer(stages)

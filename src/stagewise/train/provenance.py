@@ -1,12 +1,13 @@
 """What each folder of a run was planned from, so that a rerun never reuses results its recipe did not make.
 
 `planned_folders(recipe, seeds)` lists every folder a run writes (data, init, base, perception set, difficulty
-cache, each variant's stages, each evaluation) with the recipe settings it depends on, flattened to dotted keys,
-and the folders it is made from. It needs no data: a rerun is checked before any work. Each folder's manifest
-records its fields and their hash when the folder is started (`mark_started`); `check` compares them with the
-current recipe and raises `RecipeChanged` listing every changed field, unless the user asked for those folders
-to be redone (`--redo NAME`) or for a fresh run (`--fresh`). Downstream folders name the hash of the folder they
-start from, so a change propagates along the chain: a changed perception stage changes every later stage.
+cache, each variant's stages, each evaluation) with the recipe settings it depends on, flattened to dotted
+keys, and the folders it is made from. It needs no data: a rerun is checked before any work. Each folder's
+manifest records its fields and their hash when the folder is started (`mark_started`); `check` compares them
+with the current recipe and raises `RecipeChanged` listing every changed field, unless the user asked for
+those folders to be redone (`--redo NAME`) or for a fresh run (`--fresh`). Downstream folders name the hash of
+the folder they start from, so a change propagates along the chain: a changed perception stage changes every
+later stage.
 
 Paths never enter the fields: a model folder outside the run is identified by its name, config and weight
 sizes, a data file by its content hash, and folders inside the run by their own hashes, so a copied or moved
@@ -358,7 +359,8 @@ def check(run_dir: Path, planned: dict[str, Planned], redo: list[str] | None = N
         raise RecipeChanged(
             f"{run_dir}: the recipe differs from what these folders were made from:\n"
             + "\n".join(lines)
-            + f"\nNothing was changed. Rerun with --redo {' '.join(sorted({f.split('/')[-1] for f in first}))} "
+            + "\nNothing was changed. Rerun with --redo "
+            f"{' '.join(sorted({f.split('/')[-1] for f in first}))} "
             "to redo those steps (and everything made from them; the old folders are kept under "
             f"{run_dir}/superseded/), with --fresh to start the run over, or name another run (name=...)."
         )

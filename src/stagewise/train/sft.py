@@ -41,8 +41,8 @@ def run_sft(
     args: SFTConfig | None = None,
 ) -> StageSFTTrainer:
     """Train on prompt/completion rows and save to `out_dir` (loss on the completion only unless told).
-    `shuffle=False` takes the rows in the order given (batches arranged by the caller). `batch_size` sequences per
-    optimizer step, split into `gradient_accumulation_steps` micro-batches per process. `args`: a prebuilt
+    `shuffle=False` takes the rows in the order given (batches arranged by the caller). `batch_size` sequences
+    per optimizer step, split into `gradient_accumulation_steps` micro-batches per process. `args`: a prebuilt
     `sft_config` (built before the model is loaded, so that DeepSpeed ZeRO-3 shards it as it loads)."""
     out = Path(out_dir)
     if args is None:

@@ -1,10 +1,11 @@
 """One planned stage: what each `accelerate launch` child runs.
 
-    accelerate launch [...] -m stagewise.train.stage_main --launch-dir OUT/launch --start-from DIR --out OUT --seed S
+    accelerate launch [...] -m stagewise.train.stage_main --launch-dir OUT/launch --start-from DIR
+        --out OUT --seed S
 
-`--launch-dir` holds what `stagewise.train.launch.launch_stage` wrote: the resolved recipe and the plan (settings
-and its exact rows). The child calls the pipeline's own `train_stage`, so a launched stage trains, saves and
-writes its manifest (rank 0) exactly as an in-process one does.
+`--launch-dir` holds what `stagewise.train.launch.launch_stage` wrote: the resolved recipe and the plan
+(settings and its exact rows). The child calls the pipeline's own `train_stage`, so a launched stage trains,
+saves and writes its manifest (rank 0) exactly as an in-process one does.
 """
 
 from __future__ import annotations

@@ -25,7 +25,8 @@ def _stat(values: list[float]) -> dict:
 
 
 def variant_compute(vdir: Path) -> dict:
-    """Compute summed over a variant's stages, from their manifests (what actually ran, not what was asked)."""
+    """Compute summed over a variant's stages, from their manifests (what actually ran, not what was
+    asked)."""
     total = dict.fromkeys(COMPUTE_KEYS, 0.0)
     for manifest in sorted(vdir.glob("*/manifest.json")):
         compute = json.loads(manifest.read_text()).get("compute", {})
@@ -35,7 +36,8 @@ def variant_compute(vdir: Path) -> dict:
 
 
 def _seeded(rows: list[dict], seed: int) -> list[dict]:
-    """Rows of one seed's model with ids made unique across seeds, so seeds pool into one paired comparison."""
+    """Rows of one seed's model with ids made unique across seeds, so seeds pool into one paired
+    comparison."""
     return [{**r, "id": f"{seed}/{r['id']}", "seed": seed} for r in rows]
 
 

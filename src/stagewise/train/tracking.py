@@ -4,12 +4,13 @@
     group     <name>/<variant>/seed<k>              (the warm start: <name>/base)
     run name  <name>/<variant>/seed<k>/<stage>      (the warm start: <name>/base; evaluation: .../eval)
 
-Each trainer, GRPO and SFT alike (the warm start, caption SFT), logs to its stage's `report_to`: TensorBoard into
-`<stage>/logs/`, W&B and trackio under the names above (transformers' callbacks read `run_name` and `project`
-from the trainer's config and W&B's project and group from `WANDB_PROJECT`/`WANDB_RUN_GROUP`). Once the run is
-evaluated, `log_evaluation` writes every model's accuracy per split and benchmark and the paper table to the
-same trackers: into each stage's TensorBoard folder at its last training step, and as one W&B/trackio run per
-arm and seed (step = position in the stage chain, the base at 0) beside its training runs, plus a summary run.
+Each trainer, GRPO and SFT alike (the warm start, caption SFT), logs to its stage's `report_to`: TensorBoard
+into `<stage>/logs/`, W&B and trackio under the names above (transformers' callbacks read `run_name` and
+`project` from the trainer's config and W&B's project and group from `WANDB_PROJECT`/`WANDB_RUN_GROUP`). Once
+the run is evaluated, `log_evaluation` writes every model's accuracy per split and benchmark and the paper
+table to the same trackers: into each stage's TensorBoard folder at its last training step, and as one
+W&B/trackio run per arm and seed (step = position in the stage chain, the base at 0) beside its training runs,
+plus a summary run.
 """
 
 from __future__ import annotations
@@ -59,8 +60,8 @@ def names_for(project: str, run_name: str, folder: Path, run_dir: Path) -> RunNa
 
 
 def name_trainer(args, names: RunNames) -> None:
-    """Put the names on a TRL/transformers config (run_name; project, which trackio reads) and, when it logs to
-    W&B, into the environment W&B's callback reads (project, group, job type) for the run it starts."""
+    """Put the names on a TRL/transformers config (run_name; project, which trackio reads) and, when it logs
+    to W&B, into the environment W&B's callback reads (project, group, job type) for the run it starts."""
     args.run_name = names.name
     if hasattr(args, "project"):
         args.project = names.project

@@ -44,15 +44,17 @@ def dense_caption(scene: Scene) -> str:
         tallest = max(b.value for b in scene.bars)
         names = [b.name for b in scene.bars if b.value == tallest]
         text = [
-            f"A simple bar chart with {len(scene.bars)} {colour} bars labelled {join([b.name for b in scene.bars])} "
-            "below the axis, drawn over light grey horizontal grid lines, one line per unit."
+            f"A simple bar chart with {len(scene.bars)} {colour} bars labelled "
+            f"{join([b.name for b in scene.bars])} below the axis, drawn over light grey horizontal grid "
+            "lines, one line per unit."
         ]
         text += [f"Bar {b.name} rises to {b.value}." for b in scene.bars]
         text.append(f"The tallest {'bar is' if len(names) == 1 else 'bars are'} {join(names)}, at {tallest}.")
     else:
         n = len(scene.shapes)
         text = [
-            f"A plain off-white picture with {plural(n, 'flat coloured shape')} laid out on a four by four grid."
+            f"A plain off-white picture with {plural(n, 'flat coloured shape')} laid out on a four by four "
+            "grid."
         ]
         for s in scene.shapes:
             label = f" with the digit {s.label} written on it" if s.label is not None else ""

@@ -4,9 +4,9 @@
 - visual: multi-step arithmetic over what is seen in the image; the answer is a number.
 - textual: the same kinds of steps, with the scene stated in words and no image; the answer is a number.
 
-Traces follow the paper's format: `<think>` what is seen (or given), then the steps `</think> \\boxed{answer}`.
-They come in honest styles of different length (`WorldConfig.trace_styles`), so that trace length is something
-training can move; nothing that grades an answer reads the trace.
+Traces follow the paper's format: `<think>` what is seen (or given), then the steps `</think>
+\\boxed{answer}`. They come in honest styles of different length (`WorldConfig.trace_styles`), so that trace
+length is something training can move; nothing that grades an answer reads the trace.
 """
 
 from __future__ import annotations
@@ -228,8 +228,8 @@ CHART_PERCEPTION_KINDS: dict[str, Callable] = {"bar_value": p_bar_value, "bar_ma
 
 
 # ----------------------------------------------------------------------------------------------- reasoning
-# A problem is (question, facts, steps, answer): `facts` are noun phrases for the quantities the question needs
-# ("3 circles"), `steps` the arithmetic. A visual trace opens with "I see <facts>."; a textual one with
+# A problem is (question, facts, steps, answer): `facts` are noun phrases for the quantities the question
+# needs ("3 circles"), `steps` the arithmetic. A visual trace opens with "I see <facts>."; a textual one with
 # "We have <facts>." because it was told them.
 def r_more(rng, scene, diff):
     pairs = [(a, b) for a in KINDS for b in KINDS if a != b and scene.count(kind=a) > scene.count(kind=b)]
@@ -358,24 +358,26 @@ class DrawConfig:
     """Share of reference traces that re-check their last step (so trace length can change in training)."""
     options: Literal["sampled", "fixed"] = "sampled"
     """How perception questions get their four options. `sampled`: the right answer among three distractors
-    drawn per item, shuffled (what an LLM item writer produces); `fixed`: one option list per question kind in a
-    fixed order (numbers 1-4, the four colours, the four quadrants, bars A-D), as in benchmarks with fixed answer
-    sets (CV-Bench, POPE), so that the letter is a function of what is seen and a tiny model needs no lookup."""
+    drawn per item, shuffled (what an LLM item writer produces); `fixed`: one option list per question kind in
+    a fixed order (numbers 1-4, the four colours, the four quadrants, bars A-D), as in benchmarks with fixed
+    answer sets (CV-Bench, POPE), so that the letter is a function of what is seen and a tiny model needs no
+    lookup."""
     option_trace: Literal["lookup", "scan", "none"] = "lookup"
-    """How perception traces get from what was seen to the letter. `lookup`: list the options value-first, then
-    look the seen value up ("Options: 3 is A, 2 is B, ... 2 is B."), which a small model does by plain copying;
-    `scan`: check options in order until one matches ("A is 3, no. B is 2, yes."); `none`: name the letter."""
+    """How perception traces get from what was seen to the letter. `lookup`: list the options value-first,
+    then look the seen value up ("Options: 3 is A, 2 is B, ... 2 is B."), which a small model does by plain
+    copying; `scan`: check options in order until one matches ("A is 3, no. B is 2, yes."); `none`: name the
+    letter."""
     inventory_in_trace: bool = False
     """Open visual traces with the whole scene inventory ("I see 2 red circles and ...") before the question's
     own observation: longer traces that describe everything (harder for tiny models)."""
     difficulty: Difficulty = field(default_factory=Difficulty)
     """Objects, clutter, labels and reasoning steps."""
     trace_styles: dict[str, float] = field(default_factory=dict)
-    """Reference-trace styles and their proportions, one drawn per item: `direct` (what is seen, the steps, the
-    answer), `inventory` (the whole scene described first), `recheck` (a step, or the observation, checked
+    """Reference-trace styles and their proportions, one drawn per item: `direct` (what is seen, the steps,
+    the answer), `inventory` (the whole scene described first), `recheck` (a step, or the observation, checked
     again) and `options` (perception only: every option read out before choosing; reasoning items draw among
-    the others, or `direct`). Lengths differ by style, so a policy can grow shorter or longer by training. Empty: the
-    older fixed form (`recheck_prob`, `inventory_in_trace`)."""
+    the others, or `direct`). Lengths differ by style, so a policy can grow shorter or longer by training.
+    Empty: the older fixed form (`recheck_prob`, `inventory_in_trace`)."""
     perception_kinds: list[str] = field(default_factory=list)
     """Perception question kinds to draw (shape kinds: count, colour, position, relation, size, label; chart
     kinds: bar_value, bar_max); empty: all of them."""
@@ -383,8 +385,8 @@ class DrawConfig:
 
 @dataclass
 class AnnotatorConfig:
-    """A mis-seeing annotator, for warm-start data (a recipe's `model.warmstart` section sets it; train and test
-    data stay true)."""
+    """A mis-seeing annotator, for warm-start data (a recipe's `model.warmstart` section sets it; train and
+    test data stay true)."""
 
     confusions: dict[str, str] = field(default_factory=dict)
     """Each shape whose colour, kind or label (as a string) is a key is written up as the value instead, with

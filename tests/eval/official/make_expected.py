@@ -15,8 +15,8 @@ listed in this file; judge calls are replaced by a stub returning "JUDGE" (where
         # visonlyqa_evaluation.py, visonlyqa_prompts.py, visonlyqa_metrics.py, cambrian_ade_test.py
 
 VisOnlyQA's judged path runs the official extraction with a stub GPT-4o that records the prompt it is sent and
-returns a scripted reply, then the official post-step and metric (`--only visonlyqa_judged` recomputes just that
-key, from the three VisOnlyQA files).
+returns a scripted reply, then the official post-step and metric (`--only visonlyqa_judged` recomputes just
+that key, from the three VisOnlyQA files).
 """
 
 import ast
@@ -234,8 +234,8 @@ MCQ = [
 
 
 def visonlyqa_judged(official: Path) -> list:
-    """[response, options, qtype, question, reply, gold, prompt sent to GPT-4o (None: not asked), final answer,
-    official accuracy] per VISONLYQA_JUDGED case."""
+    """[response, options, qtype, question, reply, gold, prompt sent to GPT-4o (None: not asked), final
+    answer, official accuracy] per VISONLYQA_JUDGED case."""
     penv: dict = {"random": __import__("random"), "Literal": __import__("typing").Literal, "QTYPE": str}
     tree = ast.parse((official / "visonlyqa_prompts.py").read_text())
     for node in tree.body:  # the prompt constants, then the function that picks one

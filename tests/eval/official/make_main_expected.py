@@ -1,34 +1,36 @@
-"""Regenerates main_expected.json: the official scorers' own outputs on messy responses for the benchmarks stagewise
-had before the extended suite (not run by the tests; see make_expected.py for the extended suite).
+"""Regenerates main_expected.json: the official scorers' own outputs on messy responses for the benchmarks
+stagewise had before the extended suite (not run by the tests; see make_expected.py for the extended suite).
 
 Each benchmark authors' scoring code is read from its repository at the commit below and run unchanged on the
-responses made here: whole functions where the scorer has them, else the statements of its scoring loop taken out
-of the script (the rest of each file needs GPUs, API keys or datasets). Where the official pipeline asks an LLM
-(MathVista's and MathVerse's extraction, LogicVista's letter reader, HallusionBench's verdict), the call is a stub
-returning "JUDGE" and the fixture records that the rules did not decide. RealWorldQA has no official scorer (xAI
-released the data only), so it has no fixture.
+responses made here: whole functions where the scorer has them, else the statements of its scoring loop taken
+out of the script (the rest of each file needs GPUs, API keys or datasets). Where the official pipeline asks
+an LLM (MathVista's and MathVerse's extraction, LogicVista's letter reader, HallusionBench's verdict), the
+call is a stub returning "JUDGE" and the fixture records that the rules did not decide. RealWorldQA has no
+official scorer (xAI released the data only), so it has no fixture.
 
-    git clone https://github.com/We-Math/We-Math               # a57a0e8  evaluation/four_dimensional_metrics.py,
-                                                               #          evaluation/accuracy.py
-    git clone https://github.com/mathllm/MATH-V                # a1f5cc3  evaluation/evaluate.py, evaluation/utils.py
-    git clone https://github.com/ZrrSkywalker/MathVerse        # 937b090  evaluation/score_answer_s2.py
-    git clone https://github.com/Yijia-Xiao/LogicVista         # e5795f1  eval/extract_accuracy.py
-    git clone https://github.com/DynaMath/DynaMath             # 598c3c3  evaluation/opensource_json_eval.py
-    git clone https://github.com/MMStar-Benchmark/MMStar       # 88f243a  eval/vlmeval/evaluate/mmstar.py
-    git clone https://github.com/tianyi-lab/HallusionBench     # 744007c  utils.py
-    git clone https://github.com/AoiDragon/POPE                # 08d957b  evaluate.py
-    git clone https://github.com/allenai/aokvqa                # 83786de  evaluation/eval_predictions.py
-    git clone https://github.com/lupantech/MathVista           # 53d5258  evaluation/extract_answer.py,
-                                                               #          evaluation/calculate_score.py
-    python -m venv /tmp/offvenv && /tmp/offvenv/bin/pip install "pandas<2.3" numpy tqdm latex2sympy2 python-Levenshtein
+    git clone https://github.com/We-Math/We-Math           # a57a0e8  evaluation/four_dimensional_metrics.py,
+                                                           #          evaluation/accuracy.py
+    git clone https://github.com/mathllm/MATH-V            # a1f5cc3  evaluation/evaluate.py,
+                                                           #          evaluation/utils.py
+    git clone https://github.com/ZrrSkywalker/MathVerse    # 937b090  evaluation/score_answer_s2.py
+    git clone https://github.com/Yijia-Xiao/LogicVista     # e5795f1  eval/extract_accuracy.py
+    git clone https://github.com/DynaMath/DynaMath         # 598c3c3  evaluation/opensource_json_eval.py
+    git clone https://github.com/MMStar-Benchmark/MMStar   # 88f243a  eval/vlmeval/evaluate/mmstar.py
+    git clone https://github.com/tianyi-lab/HallusionBench # 744007c  utils.py
+    git clone https://github.com/AoiDragon/POPE            # 08d957b  evaluate.py
+    git clone https://github.com/allenai/aokvqa            # 83786de  evaluation/eval_predictions.py
+    git clone https://github.com/lupantech/MathVista       # 53d5258  evaluation/extract_answer.py,
+                                                           #          evaluation/calculate_score.py
+    python -m venv /tmp/offvenv &&
+        /tmp/offvenv/bin/pip install "pandas<2.3" numpy tqdm latex2sympy2 python-Levenshtein
     /tmp/offvenv/bin/python tests/eval/official/make_main_expected.py OFFICIAL_DIR ../shared/benchmarks-ref
 
 OFFICIAL_DIR holds those files flat, renamed wemath_four_dimensional_metrics.py, wemath_accuracy.py,
 mathv_evaluate.py, mathv_utils.py, mathverse_score_answer_s2.py, logicvista_extract_accuracy.py,
 dynamath_opensource_json_eval.py, mmstar.py, hallusionbench_utils.py, pope_evaluate.py,
-aokvqa_eval_predictions.py, mathvista_extract_answer.py, mathvista_calculate_score.py. The second argument is the
-benchmark annotations (We-Math testmini + knowledge nodes, MATH-V testmini, HallusionBench): the messy responses
-are made for their real items, so the aggregate figures are the official ones over the whole split.
+aokvqa_eval_predictions.py, mathvista_extract_answer.py, mathvista_calculate_score.py. The second argument is
+the benchmark annotations (We-Math testmini + knowledge nodes, MATH-V testmini, HallusionBench): the messy
+responses are made for their real items, so the aggregate figures are the official ones over the whole split.
 """
 
 import ast
@@ -60,8 +62,9 @@ def function(path: Path, name: str, env: dict) -> object:
 
 def block(path: Path, first: str, last: str, head: str = "") -> object:
     """The statements of a script from the one whose source contains `first` to the one containing `last`,
-    found in whichever statement list holds them (a loop body, a function body), compiled to run with exec; `head`:
-    the first statement's own start (e.g. "try:", to take a try statement whole, its except clause included)."""
+    found in whichever statement list holds them (a loop body, a function body), compiled to run with exec;
+    `head`: the first statement's own start (e.g. "try:", to take a try statement whole, its except clause
+    included)."""
     source = text(path)
     tree = ast.parse(source)
     found = []

@@ -1,8 +1,8 @@
 """A per-item JSONL cache: one line appended per finished item, so a killed run loses nothing.
 
-Each line is flushed to the OS at once (a killed process loses nothing); fsync runs at most once a second and at
-the end, because syncing every line would cost more than writing an offline item (a crash of the whole machine
-can lose the last second).
+Each line is flushed to the OS at once (a killed process loses nothing); fsync runs at most once a second and
+at the end, because syncing every line would cost more than writing an offline item (a crash of the whole
+machine can lose the last second).
 
 The last line for an id wins, so a rerun that retries a failed item simply appends its new result. A line torn
 by a kill mid-write is ignored (that item is redone). `spec.json` beside the cache records the settings the

@@ -2,11 +2,13 @@
 
 Written under `out_dir`:
     images/<id>.<ext>                 the images, copied once (hard-linked where possible)
-    trl/<split>/                      HF dataset in the world's schema: `stagewise` stages train on it directly
-                                      (a stage's `data.paths` entry), TRL reads it through `to_trl_rows`
-    easyr1/<split>.jsonl|.parquet     EasyR1/verl rows `{problem, answer, images, ...}`, images relative to the file
-    llamafactory/caption_sft.json     LLaMA-Factory ShareGPT rows (image, "Please generate a detailed caption",
-                                      caption) for the caption-SFT baseline, train split only
+    trl/<split>/                      HF dataset in the world's schema: `stagewise` stages train on it
+                                      directly (a stage's `data.paths` entry), TRL reads it through
+                                      `to_trl_rows`
+    easyr1/<split>.jsonl|.parquet     EasyR1/verl rows `{problem, answer, images, ...}`, images relative to
+                                      the file
+    llamafactory/caption_sft.json     LLaMA-Factory ShareGPT rows (image, "Please generate a detailed
+                                      caption", caption) for the caption-SFT baseline, train split only
     llamafactory/dataset_info.json    its LLaMA-Factory dataset entry
     splits.json                       ids per split and the fractions used
 """

@@ -1,9 +1,9 @@
 """The perception-sensitive filter: keep an item only if every filter model gets it wrong from the image alone
 and right from the caption alone (the paper's rule: what the model fails at is *seeing*, not the question).
 
-Per item and model: one greedy pass with the image and no caption, one with the caption and no image, at most 8
-new tokens; the letter is taken from `answer: X`, else the first standalone A-D. An empty extraction from the
-image is *not* wrong. With `samples > 1` each pass is sampled k times and the rule becomes pass-rate
+Per item and model: one greedy pass with the image and no caption, one with the caption and no image, at most
+8 new tokens; the letter is taken from `answer: X`, else the first standalone A-D. An empty extraction from
+the image is *not* wrong. With `samples > 1` each pass is sampled k times and the rule becomes pass-rate
 thresholds (`min_image_wrong`, `min_caption_right`); k = 1 with both at 1.0 is the paper's rule.
 
 Files in `out_dir`: `filter.cache.jsonl` (+ `.spec.json`) per (model, item) while running; then, atomically,
@@ -225,7 +225,8 @@ def read_items(path: str | Path) -> list[dict]:
 
 
 def run_filter(items: list[dict], out_dir: str | Path, cfg: FilterConfig, fresh: bool = False) -> dict:
-    """Ask every filter model about every item (cached per model and item), decide, write kept items + report."""
+    """Ask every filter model about every item (cached per model and item), decide, write kept items +
+    report."""
     if not cfg.models:
         raise ValueError("the filter needs at least one filter model")
     if cfg.extraction not in EXTRACTORS:

@@ -1,12 +1,14 @@
 """The offline writer: one multiple-choice question per world caption, written from its scene graph.
 
-It plays the LLM's part for the demo (no model needed) and follows the same brief: one question about a spatial
-relation or a fine detail, four options in the same wording with plausible distractors, one letter answer,
-returned as the same JSON text an LLM would return, so it goes through the same parser. Deterministic per id.
+It plays the LLM's part for the demo (no model needed) and follows the same brief: one question about a
+spatial relation or a fine detail, four options in the same wording with plausible distractors, one letter
+answer, returned as the same JSON text an LLM would return, so it goes through the same parser. Deterministic
+per id.
 
 Two styles: `varied` (its own question kinds, options drawn and shuffled per item, as an LLM writes them) and
-`world` (the world's own perception question kinds with their fixed option lists: the demo's questions then ask
-what its perception test set asks, the way the paper's writer is briefed to ask what perception benchmarks ask).
+`world` (the world's own perception question kinds with their fixed option lists: the demo's questions then
+ask what its perception test set asks, the way the paper's writer is briefed to ask what perception benchmarks
+ask).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Captioned images from DOCCI, PixMo-Cap, any HF dataset, or the procedural world -> caption records.
 
 A caption record is a plain dict: `{"id", "caption", "image" (a file path), "source", "scene" (world only)}`.
-Loaders never raise on a bad row: they pass it on, and `validate` counts and reports every bad record by id and
-field (missing or unreadable image, empty caption, duplicate id, unreadable line) instead of crashing.
+Loaders never raise on a bad row: they pass it on, and `validate` counts and reports every bad record by id
+and field (missing or unreadable image, empty caption, duplicate id, unreadable line) instead of crashing.
 """
 
 from __future__ import annotations
@@ -231,8 +231,8 @@ def _image_problem(path: str | None) -> str | None:
 
 
 def validate(records: list[dict]) -> tuple[list[dict], list[dict]]:
-    """(good records, bad ones as `{id, field, reason}`): duplicates after the first, empty captions, missing or
-    unreadable images and unreadable lines. Nothing raises."""
+    """(good records, bad ones as `{id, field, reason}`): duplicates after the first, empty captions, missing
+    or unreadable images and unreadable lines. Nothing raises."""
     good, bad, seen = [], [], set()
     for r in records:
         rid = str(r.get("id") or "")

@@ -1,9 +1,9 @@
 """Question writing: caption records -> one multiple-choice item each, cached per item.
 
-Three writers, chosen by name in `WRITERS`: `endpoint` (any OpenAI-compatible chat server, bounded concurrency,
-retries, timeouts), `local` (a transformers model, batched greedy decoding) and `offline` (from world scene
-graphs, no model). Every reply goes through the same strict parser; a failure is counted with its reason and
-retried on the next run, never raised.
+Three writers, chosen by name in `WRITERS`: `endpoint` (any OpenAI-compatible chat server, bounded
+concurrency, retries, timeouts), `local` (a transformers model, batched greedy decoding) and `offline` (from
+world scene graphs, no model). Every reply goes through the same strict parser; a failure is counted with its
+reason and retried on the next run, never raised.
 
 Files in `out_dir`: `mcq.cache.jsonl` (+ `.spec.json`) while running, then, written atomically at the end,
 `mcq.jsonl` (the items, in input order), `write_report.json` and `bad_input.jsonl`.
@@ -37,7 +37,8 @@ class WriterConfig:
     """Which writer writes the questions, and how."""
 
     writer: str = "offline"
-    """`offline` (world scene graphs), `endpoint` (OpenAI-compatible server) or `local` (transformers model)."""
+    """`offline` (world scene graphs), `endpoint` (OpenAI-compatible server) or `local` (transformers
+    model)."""
     prompt: str = "mcq_writer"
     """Item-writer prompt template (a name in `prompts/` or a file path) with a `{caption}` placeholder."""
     temperature: float = 0.0
@@ -54,7 +55,8 @@ class WriterConfig:
     """The `offline` writer's questions: `varied` (its own kinds, options shuffled per item, like an LLM's) or
     `world` (the world's perception question kinds with their fixed option lists)."""
     kinds: list[str] = field(default_factory=list)
-    """`world` style: only these perception question kinds (a recipe's `world.perception_kinds`); empty: all."""
+    """`world` style: only these perception question kinds (a recipe's `world.perception_kinds`); empty:
+    all."""
 
 
 def writer_prompt(template: str, caption: str) -> str:
@@ -149,7 +151,8 @@ def write_mcq(
 ) -> dict:
     """Write one item per valid record into `out_dir/mcq.jsonl`; returns the write report (also on disk).
 
-    Already written items are never redone; failed ones (HTTP errors, timeouts, malformed replies) are retried.
+    Already written items are never redone; failed ones (HTTP errors, timeouts, malformed replies) are
+    retried.
     """
     cfg = cfg or WriterConfig()
     if cfg.writer not in WRITERS:

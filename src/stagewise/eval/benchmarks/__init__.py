@@ -4,20 +4,25 @@ The contract (every module defines every name; tests/eval/test_contract.py check
 directly):
     MODES                      scoring modes, the official one first (the default)
     HUB_ID                     the default source on the Hub, or None where there is none (`--data` needed)
-    SPLIT                      the split (or splits) read from HUB_ID, or None where the subsets are the splits
-    SUBSETS                    the names `subset` takes (comma-separated where several may be picked); () for none
+    SPLIT                      the split (or splits) read from HUB_ID, or None where the subsets are the
+                               splits
+    SUBSETS                    the names `subset` takes (comma-separated where several may be picked); () for
+                               none
     OFFICIAL_EXTRACT           pre-extraction of the `official` mode: `raw` (the response as the authors' code
                                reads it) or `chain` (common.pre_extract)
     HARNESS_EXTRACT            pre-extraction of every other mode (`chain`, and the module's named modes)
-    PREDICTION_FIELDS          fields an official scorer reads from the prediction file (`eval score`); () for none
-    GENERATION                 common.Generation: `eval run`'s default instruction, token budget and batch size
+    PREDICTION_FIELDS          fields an official scorer reads from the prediction file (`eval score`); () for
+                               none
+    GENERATION                 common.Generation: `eval run`'s default instruction, token budget and batch
+                               size
     load(source, limit, images, subset) -> rows with at least "id", "answer", "images" (PIL or paths)
     prompt(row) -> str         the benchmark's own prompt (an instruction may be appended by the harness)
     extract(text, row, mode)   the benchmark's answer rule, applied after the pre-extraction
     score(extracted, row, mode) -> {"correct": bool, ...}
     metrics(rows, results, mode) -> dict with every breakdown the official scorer reports
-    judge                      (text, row, ask, mode) -> {"extracted", ["correct"], ...}: the LLM-judge path used
-                               when a judge is configured, `ask(template, **fields) -> reply`; None for none
+    judge                      (text, row, ask, mode) -> {"extracted", ["correct"], ...}: the LLM-judge path
+                               used when a judge is configured, `ask(template, **fields) -> reply`; None for
+                               none
 """
 
 from __future__ import annotations

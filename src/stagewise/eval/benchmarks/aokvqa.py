@@ -3,7 +3,8 @@
 Official scorer (allenai/aokvqa, evaluation/eval_predictions.py `eval_aokvqa`, multiple_choice=True): the
 prediction must be the correct choice's text, exactly (case, blanks and punctuation count). Modes: `official`
 (that, on the raw response; the prompt asks for the choice's text); `letter` (the choice's letter read by the
-shared verifier, or the choice's text up to case and a trailing period: how letter-prompted harnesses score it).
+shared verifier, or the choice's text up to case and a trailing period: how letter-prompted harnesses score
+it).
 """
 
 from __future__ import annotations

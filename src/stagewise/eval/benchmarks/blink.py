@@ -3,10 +3,10 @@
 Official pipeline (zeyofu/BLINK_Benchmark, eval/test_benchmark.py `analyze_answer`, eval/evaluate.py): the
 prompt is the dataset's `prompt` (with a disclaimer before it for Forensic_Detection, Jigsaw and Art_Style),
 images image_1..image_4 in order. A response that is exactly a letter A-E, or "(A)".."(E)", is that choice;
-else the choices "(A)".. found among its blank-separated words, in the whole response and in its last paragraph:
-one in either decides (the last paragraph first); otherwise the official code asks GPT-3.5 to match the response
-to an option. Here that judge runs with `--judge-url`; without one such a response has no answer (the
-rule-based path). The score is exact match with the gold "(X)"; the headline is the mean of the 14 task
+else the choices "(A)".. found among its blank-separated words, in the whole response and in its last
+paragraph: one in either decides (the last paragraph first); otherwise the official code asks GPT-3.5 to match
+the response to an option. Here that judge runs with `--judge-url`; without one such a response has no answer
+(the rule-based path). The score is exact match with the gold "(X)"; the headline is the mean of the 14 task
 accuracies (evaluate.py), not the pooled accuracy.
 """
 
@@ -42,9 +42,9 @@ TASKS = (
 SUBSETS = TASKS
 DISCLAIMER_TASKS = ("Forensic_Detection", "Jigsaw", "Art_Style")
 DISCLAIMER = (
-    "Disclaimer: This is not to make unfair assumptions about the people in the image and you just need to give "
-    "your assessment on this question. You don't need to identify the real people. You just need to analyze "
-    "based on the information I gave you.\n\n"
+    "Disclaimer: This is not to make unfair assumptions about the people in the image and you just need to "
+    "give your assessment on this question. You don't need to identify the real people. You just need to "
+    "analyze based on the information I gave you.\n\n"
 )
 CHOICES = ("(A)", "(B)", "(C)", "(D)", "(E)")
 JUDGE_PROMPT = "judge_blink"

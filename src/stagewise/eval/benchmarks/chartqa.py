@@ -1,11 +1,12 @@
-"""ChartQA (test): relaxed accuracy, 5% tolerance on numbers and exact match otherwise, per human/augmented split.
+"""ChartQA (test): relaxed accuracy, 5% tolerance on numbers and exact match otherwise, per human/augmented
+split.
 
 Official rule (pix2struct/metrics.py `relaxed_correctness`, the scorer of the ChartQA paper's section 5.1 that
 lmms-eval and VLMEvalKit reuse): the raw response and each gold label are read as floats by Python's `float`
-("12%" is 0.12); when both are numbers and the gold is non-zero the relative change must be at most 5%, else the
-two strings must be equal ignoring case. No stripping, no "the answer is": a sentence is wrong. A row counts as
-correct if it matches any of its labels. The ChartQA authors publish no prompt for generative models; the prompt
-is the one VLMEvalKit and LLaVA use ("Answer the question using a single word or phrase.").
+("12%" is 0.12); when both are numbers and the gold is non-zero the relative change must be at most 5%, else
+the two strings must be equal ignoring case. No stripping, no "the answer is": a sentence is wrong. A row
+counts as correct if it matches any of its labels. The ChartQA authors publish no prompt for generative
+models; the prompt is the one VLMEvalKit and LLaVA use ("Answer the question using a single word or phrase.").
 """
 
 from __future__ import annotations

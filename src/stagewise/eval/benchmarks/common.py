@@ -62,9 +62,9 @@ def read_records(
     A JSON dict keyed by id (MathVista, LogicVista) becomes a list with the key under `_key`. `limit` (the
     first N rows) reads only those rows where the format allows it: a hub id streams N rows instead of
     downloading the split, a parquet file reads one batch, JSONL stops after N lines. Hub images stay encoded
-    ({"bytes", "path"}) until a row is generated for. `config`: the hub dataset's configuration (BLINK's tasks).
-    `keep`: only rows it accepts (a benchmark's subset), so that `limit` counts the rows the loader wants and a
-    streamed hub split stops after N of them.
+    ({"bytes", "path"}) until a row is generated for. `config`: the hub dataset's configuration (BLINK's
+    tasks). `keep`: only rows it accepts (a benchmark's subset), so that `limit` counts the rows the loader
+    wants and a streamed hub split stops after N of them.
     """
     if keep is not None:
         if limit and not Path(source).exists():  # a hub id: filter while streaming

@@ -1,10 +1,11 @@
 """CV-Bench-2D: counting and spatial relation questions on ADE20K and COCO images (CV-Bench's 2D half).
 
 Official pipeline (the CV-Bench authors' Cambrian evaluation, eval/eval/ade and coco; the dataset card's
-averaging): the prompt is the row's `prompt` followed by "Answer with the option's letter from the given choices
-directly."; the answer is Cambrian's letter reading of the raw response (stagewise.eval.benchmarks.mcq_letter)
-compared with the gold "(X)"'s letter. CV-Bench-2D's accuracy is the mean of the ADE20K and the COCO accuracy
-(not the pooled accuracy); per task and per source x task are reported too.
+averaging): the prompt is the row's `prompt` followed by "Answer with the option's letter from the given
+choices directly."; the answer is Cambrian's letter reading of the raw response
+(stagewise.eval.benchmarks.mcq_letter) compared with the gold "(X)"'s letter. CV-Bench-2D's accuracy is the
+mean of the ADE20K and the COCO accuracy (not the pooled accuracy); per task and per source x task are
+reported too.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """DynaMath: 501 seed questions, each in 10 generated variants; average and worst-case accuracy.
 
 Official scorer (DynaMath/DynaMath, evaluation/opensource_json_eval.py): the model answers in JSON with a
-"short answer"; floats are correct within an absolute 0.001 (a trailing π multiplies), a multiple-choice answer
-must be the letter (or hold it in its first 3 characters), text answers must contain the gold answer. Worst-case
-accuracy counts a seed question only if all its variants are correct. Modes: `official` (the script's reading
-of the raw response: preprocess to the outer braces, JSON "short answer", else the last line less its last
-character); `boxed` (the harness's boxed/answer reading taken whole, the JSON rule where there is JSON).
+"short answer"; floats are correct within an absolute 0.001 (a trailing π multiplies), a multiple-choice
+answer must be the letter (or hold it in its first 3 characters), text answers must contain the gold answer.
+Worst-case accuracy counts a seed question only if all its variants are correct. Modes: `official` (the
+script's reading of the raw response: preprocess to the outer braces, JSON "short answer", else the last line
+less its last character); `boxed` (the harness's boxed/answer reading taken whole, the JSON rule where there
+is JSON).
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ judge = None  # no LLM-judge path: the official scorer is a rule
 
 def _records(source: str | Path, limit: int | None = None) -> list[tuple[str, dict]]:
     """(variant, record) pairs: hub splits sample_variant1..10, a folder of per-variant parquet files, or one
-    JSON/JSONL file whose rows name their `variant`. `limit` (hub only): the first N seeds of the first variant
-    and those seeds' rows of the others, streamed."""
+    JSON/JSONL file whose rows name their `variant`. `limit` (hub only): the first N seeds of the first
+    variant and those seeds' rows of the others, streamed."""
     path = Path(source)
     if path.is_dir():
         files = sorted(path.rglob("*.parquet"))
@@ -102,8 +103,8 @@ def prompt(row: dict) -> str:
 
 
 def _preprocess(text: str) -> str:
-    """The official script's `preprocess`: cut to the first "{" and the last "}", then drop every backslash; the
-    text unchanged when it has no such pair."""
+    """The official script's `preprocess`: cut to the first "{" and the last "}", then drop every backslash;
+    the text unchanged when it has no such pair."""
     if text == "":
         return text
     start, end = text.find("{"), text.rfind("}")
@@ -114,8 +115,8 @@ def _preprocess(text: str) -> str:
 
 def short_answer(text: str) -> str | None:
     """The official script's reading of a response: its JSON "short answer" (str() of it, "None" when absent),
-    else the last line of the preprocessed text without its last character; None when the JSON is not an object
-    (a bare number: the official grading fails on it)."""
+    else the last line of the preprocessed text without its last character; None when the JSON is not an
+    object (a bare number: the official grading fails on it)."""
     description = _preprocess(text)
     try:
         found = json.loads(description, strict=False)

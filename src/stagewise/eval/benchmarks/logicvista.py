@@ -1,8 +1,9 @@
 """LogicVista: multiple choice where some answers are several letters ("B, D"); set match of the letters.
 
-Modes: `official` (the letters, split on ", ", lower-cased and sorted, must equal the gold's: eval/extract_accuracy.py;
-its GPT-4 letter reader is a judge here, the rules read the letters without one); `lmms_eval` (one letter only, as lmms-eval
-collapses the answer: multi-letter gold answers can then never be matched).
+Modes: `official` (the letters, split on ", ", lower-cased and sorted, must equal the gold's:
+eval/extract_accuracy.py; its GPT-4 letter reader is a judge here, the rules read the letters without one);
+`lmms_eval` (one letter only, as lmms-eval collapses the answer: multi-letter gold answers can then never be
+matched).
 """
 
 from __future__ import annotations
@@ -99,8 +100,8 @@ def score(extracted, row: dict, mode: str = "official") -> dict:
 
 
 def _answers(text) -> list[str]:
-    """The official match: both sides split on ", ", lower-cased and sorted, then compared as lists (so a letter
-    given twice is not the letter once)."""
+    """The official match: both sides split on ", ", lower-cased and sorted, then compared as lists (so a
+    letter given twice is not the letter once)."""
     return sorted(x.strip().lower() for x in str(text or "").split(", "))
 
 

@@ -1,11 +1,11 @@
 """MathVerse (testmini): five problem versions, the vision-intensive subset, and the judge-based score.
 
-The official score is two GPT-4 steps: extract the answer, then judge it against the gold answer (0/1); the only
-rule in the official code is score_answer_s2.py's `--quick_match`: the extraction equals the answer string
-exactly. Modes: `official` (that quick match, on the raw response without a judge, on an extraction given with
-`--field`); `boxed` (the harness's boxed/answer reading graded by the shared verifier: a choice letter, or math
-equivalence; the stand-in for the GPT-4 steps when no judge is configured). With a judge the second step runs on
-the judge model, on the `boxed` reading. `subset` picks versions
+The official score is two GPT-4 steps: extract the answer, then judge it against the gold answer (0/1); the
+only rule in the official code is score_answer_s2.py's `--quick_match`: the extraction equals the answer
+string exactly. Modes: `official` (that quick match, on the raw response without a judge, on an extraction
+given with `--field`); `boxed` (the harness's boxed/answer reading graded by the shared verifier: a choice
+letter, or math equivalence; the stand-in for the GPT-4 steps when no judge is configured). With a judge the
+second step runs on the judge model, on the `boxed` reading. `subset` picks versions
 ("Vision Intensive", or several joined by commas; the paper reports Vision Intensive and Vision Only).
 """
 

@@ -1,8 +1,8 @@
 """MMStar: options are in the question; the official rule reads the first character of the answer.
 
-Official rule (MMStar-Benchmark/MMStar, eval/vlmeval/evaluate/mmstar.py), lower-cased: the first character, or the
-one after a leading "(", "option " or "the answer is ". Modes: `official`; `vlmevalkit` (an option letter found
-anywhere, by the shared verifier's choice reader).
+Official rule (MMStar-Benchmark/MMStar, eval/vlmeval/evaluate/mmstar.py), lower-cased: the first character, or
+the one after a leading "(", "option " or "the answer is ". Modes: `official`; `vlmevalkit` (an option letter
+found anywhere, by the shared verifier's choice reader).
 """
 
 from __future__ import annotations

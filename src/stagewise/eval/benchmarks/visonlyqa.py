@@ -1,8 +1,8 @@
 """VisOnlyQA (Eval-Real, Eval-Synthetic): geometric perception of scientific figures; accuracy per subset.
 
-Shared by `visonlyqa_real` and `visonlyqa_synthetic` (the two benchmarks the paper reports); not itself listed.
-Official pipeline (psunlpgroup/VisOnlyQA, src/evaluation/evaluation.py, metrics.py): the prompt is the row's
-`prompt_no_reasoning` (the script's default); for a single-answer question the options are looked for as
+Shared by `visonlyqa_real` and `visonlyqa_synthetic` (the two benchmarks the paper reports); not itself
+listed. Official pipeline (psunlpgroup/VisOnlyQA, src/evaluation/evaluation.py, metrics.py): the prompt is the
+row's `prompt_no_reasoning` (the script's default); for a single-answer question the options are looked for as
 substrings of the raw response, first as "(option)" then bare, and exactly one found is the answer; otherwise
 GPT-4o extracts it (src/prompts/prompts.py: the options for a single answer, "a,b"-style letters for multiple
 answers, spaces removed from its reply). For a single answer the reading is then the first option contained in
@@ -11,8 +11,8 @@ it; a row is correct when it equals the gold answer exactly ("a,c" for multiple 
 The official code has no rule for multiple-answer questions (its rule for them is commented out as unreliable,
 and the authors' own VLMEvalKit version leaves `chemistry__shape_multi`, the one multiple-answer subset, out).
 So without a judge such a row has no answer and counts wrong (the rule-based path; `metrics` counts them under
-`unread_multiple_answers`). With `--judge-url` the judge is the official extractor: `judge` asks it exactly where
-the official script asks GPT-4o, with the official prompts (`prompts/judge_visonlyqa*.txt`).
+`unread_multiple_answers`). With `--judge-url` the judge is the official extractor: `judge` asks it exactly
+where the official script asks GPT-4o, with the official prompts (`prompts/judge_visonlyqa*.txt`).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ def load_subsets(
     images: str | Path | None = None,
     subset: str | None = None,
 ) -> list[dict]:
-    """Rows of every subset (on the hub: one split each, `limit` per subset), or those named in `subset`. A local
-    source is a JSONL/JSON/parquet file or a folder of the authors' `<subset>.jsonl` files."""
+    """Rows of every subset (on the hub: one split each, `limit` per subset), or those named in `subset`. A
+    local source is a JSONL/JSON/parquet file or a folder of the authors' `<subset>.jsonl` files."""
     wanted = [s.strip() for s in subset.split(",")] if subset else list(subsets)
     unknown = [s for s in wanted if s not in subsets]
     if unknown:

@@ -1,11 +1,11 @@
 """V*Bench: attribute recognition and spatial relation of small objects in high-resolution images.
 
-V*'s own evaluation (penghao-wu/vstar, vstar_bench_eval.py) ranks the options by likelihood, which a generative
-harness cannot do; the generative scoring used here is the one the CV-Bench authors published for V*
-(cambrian-mllm/cambrian eval/eval/vstar): the prompt is the row's `text` (question, lettered options and the
-letter instruction), the answer Cambrian's letter reading of the response (stagewise.eval.benchmarks.mcq_letter)
-compared with the gold letter. Metrics as in both: accuracy per category (direct_attributes,
-relative_position) and over all items.
+V*'s own evaluation (penghao-wu/vstar, vstar_bench_eval.py) ranks the options by likelihood, which a
+generative harness cannot do; the generative scoring used here is the one the CV-Bench authors published for
+V* (cambrian-mllm/cambrian eval/eval/vstar): the prompt is the row's `text` (question, lettered options and
+the letter instruction), the answer Cambrian's letter reading of the response
+(stagewise.eval.benchmarks.mcq_letter) compared with the gold letter. Metrics as in both: accuracy per
+category (direct_attributes, relative_position) and over all items.
 """
 
 from __future__ import annotations

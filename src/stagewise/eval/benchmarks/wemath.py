@@ -4,8 +4,8 @@ Official rule (We-Math/We-Math, evaluation/): the answer is the text after the l
 blanks removed, and only its first character, if it is one of A-H. Each problem has one-step sub-questions
 (`2steps_1`, `2steps_2`, ...) and the composite question (`2steps_multi`), joined by `ID`.
 Modes: `official`; `boxed` (the shared verifier's choice letter, for think/boxed models); `vlmevalkit` (as
-VLMEvalKit replaces the rule: an option letter, else the one option whose text the answer contains, else an LLM
-option matcher when a judge is configured). The per-domain scores
+VLMEvalKit replaces the rule: an option letter, else the one option whose text the answer contains, else an
+LLM option matcher when a judge is configured). The per-domain scores
 need `knowledge_structure_nodes.json` beside the annotation file (as in the We-Math repository).
 """
 

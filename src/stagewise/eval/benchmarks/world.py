@@ -1,7 +1,7 @@
 """The procedural world's held-out test splits, scored with the shared verifier (as in training rewards).
 
-Metrics per family and per question kind: accuracy, format rate, trace length, truncation, and how concentrated
-the model's answers are beside the gold answers' own concentration.
+Metrics per family and per question kind: accuracy, format rate, trace length, truncation, and how
+concentrated the model's answers are beside the gold answers' own concentration.
 """
 
 from __future__ import annotations
@@ -85,9 +85,9 @@ def _mean(values: list) -> float | None:
 
 
 def answer_spread(group: list[dict]) -> dict:
-    """How concentrated the model's answers are, beside the gold answers' own concentration. A model that gives
-    one letter to every question of a kind (`top_answer_share` 1.0 where `gold_top_share` is 0.3) has stopped
-    looking: RL on a model that cannot see collapses onto a per-kind prior this way."""
+    """How concentrated the model's answers are, beside the gold answers' own concentration. A model that
+    gives one letter to every question of a kind (`top_answer_share` 1.0 where `gold_top_share` is 0.3) has
+    stopped looking: RL on a model that cannot see collapses onto a per-kind prior this way."""
     answers = Counter(i.get("extracted") for i in group)
     gold = Counter(i.get("answer") for i in group)
     top, count = answers.most_common(1)[0]
