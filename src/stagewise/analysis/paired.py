@@ -15,9 +15,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from stagewise.analysis.runs import read_jsonl
+from stagewise.analysis.traces import Z95
 from stagewise.eval.benchmarks.world import answer_spread
 
-Z95 = 1.96
 COLLAPSE_SHARE = (
     0.9  # one answer for this share of a kind's items, where the gold answers are spread: collapsed
 )

@@ -22,7 +22,7 @@ BREAKDOWNS: dict[str, tuple[str, ...]] = {
 }
 
 
-Z95 = 1.96
+Z95 = 1.96  # two-sided 95% normal quantile, as every paired interval in stagewise uses
 
 
 def mean_ci95(xs: list[float]) -> float | None:

@@ -175,13 +175,6 @@ def build_base(recipe: Recipe, data_dir: Path, planned: dict[str, Planned] | Non
         processor,
         to_dataset(rows).select(order),
         base,
-        steps=ws.steps,
-        batch_size=ws.batch_size,
-        learning_rate=ws.learning_rate,
-        seed=recipe.seed,
-        logging_steps=100,
-        shuffle=False,
-        save_steps=ws.save_steps,
         resume=str(resume) if resume else False,
         args=args,
     )
@@ -317,17 +310,7 @@ def train_stage(
         if t.trainable == "vision":
             freeze_language(model)
         trainer = run_sft(
-            model,
-            processor,
-            to_dataset(plan.rows),
-            out,
-            steps=t.steps,
-            batch_size=t.batch_size,
-            learning_rate=t.learning_rate,
-            seed=seed,
-            save_steps=t.save_steps,
-            resume=str(resume) if resume else False,
-            args=args,
+            model, processor, to_dataset(plan.rows), out, resume=str(resume) if resume else False, args=args
         )
         compute = {
             "sequences_seen": t.steps * t.batch_size,

@@ -25,9 +25,9 @@ def run_sft(
     train: datasets.Dataset,
     out_dir: str | Path,
     *,
-    steps: int,
-    batch_size: int,
-    learning_rate: float,
+    steps: int | None = None,
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
     seed: int = 0,
     warmup_ratio: float = 0.05,
     logging_steps: int = 20,
@@ -43,9 +43,12 @@ def run_sft(
     """Train on prompt/completion rows and save to `out_dir` (loss on the completion only unless told).
     `shuffle=False` takes the rows in the order given (batches arranged by the caller). `batch_size` sequences
     per optimizer step, split into `gradient_accumulation_steps` micro-batches per process. `args`: a prebuilt
-    `sft_config` (built before the model is loaded, so that DeepSpeed ZeRO-3 shards it as it loads)."""
+    `sft_config` (built before the model is loaded, so that DeepSpeed ZeRO-3 shards it as it loads), in place
+    of the settings."""
     out = Path(out_dir)
     if args is None:
+        if steps is None or batch_size is None or learning_rate is None:
+            raise TypeError("run_sft needs steps, batch_size and learning_rate, or a prebuilt args")
         args = sft_config(
             out,
             steps=steps,
